@@ -1,0 +1,33 @@
+// The `hopscope` command line: dispatches to one module per command.
+export interface Command {
+  summary: string;
+  run(args: string[]): Promise<number>;
+}
+
+const commands: Record<string, () => Promise<Command>> = {
+};
+
+function usage(): string {
+  const lines = Object.keys(commands).map((name) => `  ${name}`);
+  return `usage: hopscope <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nRun "hopscope <command> --help" for a command's options.`;
+}
+
+/** Entry point; returns the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return name ? 0 : 2;
+  }
+  const load = commands[name];
+  if (!load) {
+    console.error(`hopscope: unknown command "${name}"\n${usage()}`);
+    return 2;
+  }
+  try {
+    return await (await load()).run(rest);
+  } catch (e) {
+    console.error(`hopscope ${name}: ${(e as Error).message}`);
+    return 1;
+  }
+}
