@@ -94,6 +94,22 @@ export interface NatEvent {
   ct: ConntrackTuples;
 }
 
+/**
+ * First sighting of a device (per netns + ifindex): its kind from the kernel
+ * (`dev->rtnl_link_ops->kind`: "veth", "bridge", "vxlan", "ipip", "" for physical/lo) and
+ * the ifindex of its master (bridge), so hops are classified from kernel facts, not names.
+ */
+export interface DeviceEvent {
+  type: 'device';
+  seq: number;
+  netns: number;
+  ifindex: number;
+  dev: string;
+  kind: string;
+  /** ifindex of the master device (bridge port), 0 if none. */
+  masterIfindex: number;
+}
+
 /** The packet's skb was consumed normally (end of its life on this kernel). */
 export interface FreeEvent {
   type: 'free';
@@ -130,7 +146,7 @@ export interface GapEvent {
 }
 
 /** Everything the decoder can produce from bpftrace output. */
-export type TraceEvent = HopEvent | DropEvent | NatEvent | FreeEvent | LostEvent | SampledEvent | GapEvent;
+export type TraceEvent = HopEvent | DropEvent | NatEvent | DeviceEvent | FreeEvent | LostEvent | SampledEvent | GapEvent;
 
 /** A reference to a Kubernetes pod. */
 export interface PodRef {
