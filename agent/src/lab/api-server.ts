@@ -1,0 +1,416 @@
+// The lab's Kubernetes-compatible API: serves a ClusterModel over HTTP (list, get, watch,
+// Deployment scale) so @kubernetes/client-node and kubectl work against the lab as against a
+// real cluster. Thin HTTP on node:http; objects, selectors and history are pure modules.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { chmodSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { release } from 'node:os';
+import { dirname } from 'node:path';
+import { stringify as toYaml } from 'yaml';
+import type { ClusterModel } from './model.ts';
+import { RESOURCES, RESOURCE_NAMES, apiVersionOf, type K8sObject, type ResourceName } from './k8s-objects.ts';
+import { matchFields, matchLabels, parseFieldSelector, parseLabelSelector, type FieldRequirement, type LabelRequirement } from './k8s-selectors.ts';
+import { ObjectStore, type StoreEvent } from './k8s-store.ts';
+
+/** A running lab API server. */
+export interface LabApi {
+  /** Base URL, e.g. http://127.0.0.1:41234 */
+  url: string;
+  /** Replace the served model; the differences go out to watches as events. */
+  setModel(m: ClusterModel): void;
+  /** End every open watch stream (as a restarting API server would); clients re-watch. */
+  dropWatches(): void;
+  close(): Promise<void>;
+}
+
+/** Options of startLabApi. */
+export interface LabApiOptions {
+  model: ClusterModel;
+  /** Bearer token clients must present. */
+  token: string;
+  /** Default 127.0.0.1: the lab API is for this machine only. */
+  host?: string;
+  /** Default 0 (any free port). */
+  port?: number;
+  /** Apply a Deployment scale (build/remove pods) and return the new model. Without it scale is refused. */
+  onScale?: (namespace: string, name: string, replicas: number) => Promise<ClusterModel>;
+  /** Watch events kept for resuming watches; older resourceVersions get 410 Gone. Default 1000. */
+  historyLimit?: number;
+}
+
+const MAX_BODY = 64 * 1024;
+/** A watcher whose socket buffers more than this is cut off (it re-watches or relists). */
+const MAX_WATCH_BUFFER = 4 * 1024 * 1024;
+
+class HttpError extends Error {
+  constructor(
+    readonly code: number,
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function status(code: number, reason: string, message: string): Record<string, unknown> {
+  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code };
+}
+
+function sendJson(res: ServerResponse, code: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-cache, private' });
+  res.end(text);
+}
+
+function tokenDigest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+/** What a request addresses, after the /api/v1 or /apis/<group>/v1 prefix. */
+type Target =
+  | { type: 'list'; resource: ResourceName; namespace?: string }
+  | { type: 'get'; resource: ResourceName; namespace?: string; name: string }
+  | { type: 'scale'; namespace: string; name: string };
+
+function resourceIn(group: string, name: string | undefined): ResourceName | undefined {
+  return RESOURCE_NAMES.find((r) => r === name && RESOURCES[r].group === group);
+}
+
+function parseTarget(group: string, rest: string[]): Target | undefined {
+  const [a, b, c, d, e, ...more] = rest;
+  if (more.length > 0) return undefined;
+  if (a === 'namespaces' && b !== undefined && c !== undefined) {
+    if (group === 'apps' && c === 'deployments' && d !== undefined && e === 'scale') return { type: 'scale', namespace: b, name: d };
+    if (e !== undefined) return undefined;
+    const resource = resourceIn(group, c);
+    if (!resource || !RESOURCES[resource].namespaced) return undefined;
+    return d === undefined ? { type: 'list', resource, namespace: b } : { type: 'get', resource, namespace: b, name: d };
+  }
+  if (c !== undefined) return undefined;
+  const resource = resourceIn(group, a);
+  if (!resource) return undefined;
+  if (b === undefined) return { type: 'list', resource };
+  if (RESOURCES[resource].namespaced) return undefined;
+  return { type: 'get', resource, name: b };
+}
+
+function discoveryResources(group: string): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  for (const r of RESOURCE_NAMES) {
+    const i = RESOURCES[r];
+    if (i.group !== group) continue;
+    out.push({
+      name: r,
+      singularName: i.singular,
+      namespaced: i.namespaced,
+      kind: i.kind,
+      verbs: ['get', 'list', 'watch'],
+      ...(i.shortNames.length ? { shortNames: i.shortNames } : {}),
+      ...(r === 'pods' || r === 'services' || r === 'deployments' || r === 'replicasets' ? { categories: ['all'] } : {}),
+    });
+    if (r === 'deployments')
+      out.push({ name: 'deployments/scale', singularName: '', namespaced: true, group: 'autoscaling', version: 'v1', kind: 'Scale', verbs: ['get', 'patch', 'update'] });
+  }
+  return out;
+}
+
+function apiGroup(group: string): Record<string, unknown> {
+  const gv = { groupVersion: `${group}/v1`, version: 'v1' };
+  return { kind: 'APIGroup', apiVersion: 'v1', name: group, versions: [gv], preferredVersion: gv };
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  let size = 0;
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY) throw new HttpError(413, 'RequestEntityTooLarge', `request body over ${MAX_BODY} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** replicas from a Scale PUT, a merge/strategic/apply patch or a JSON patch. */
+export function replicasFromScaleBody(method: string, contentType: string, body: string): number {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    throw new HttpError(400, 'BadRequest', 'body is not valid JSON');
+  }
+  let value: unknown;
+  if (method === 'PATCH' && contentType.startsWith('application/json-patch+json')) {
+    if (!Array.isArray(parsed)) throw new HttpError(400, 'BadRequest', 'a JSON patch must be an array of operations');
+    for (const op of parsed as { op?: unknown; path?: unknown; value?: unknown }[]) {
+      if ((op.op === 'replace' || op.op === 'add') && op.path === '/spec/replicas') value = op.value;
+      else throw new HttpError(422, 'Invalid', `only replace/add of /spec/replicas is supported, got ${JSON.stringify(op)}`);
+    }
+  } else {
+    value = (parsed as { spec?: { replicas?: unknown } } | null)?.spec?.replicas;
+  }
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0)
+    throw new HttpError(422, 'Invalid', `spec.replicas must be a non-negative integer, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+interface Watcher {
+  resource: ResourceName;
+  namespace?: string;
+  labels: LabelRequirement[];
+  fields: FieldRequirement[];
+  res: ServerResponse;
+}
+
+function matches(w: Pick<Watcher, 'namespace' | 'labels' | 'fields'>, o: K8sObject): boolean {
+  if (w.namespace !== undefined && o.metadata.namespace !== w.namespace) return false;
+  return matchLabels(w.labels, o.metadata.labels) && matchFields(w.fields, o);
+}
+
+/** The event a filtered watch sees for a store event (an object leaving the filter is DELETED for it). */
+function filteredEvent(w: Watcher, e: StoreEvent): { type: string; object: K8sObject } | undefined {
+  const now = matches(w, e.object);
+  if (e.type !== 'MODIFIED' || !e.previous) return now ? { type: e.type, object: e.object } : undefined;
+  const before = matches(w, e.previous);
+  if (now && before) return { type: 'MODIFIED', object: e.object };
+  if (now) return { type: 'ADDED', object: e.object };
+  if (before) return { type: 'DELETED', object: e.object };
+  return undefined;
+}
+
+/** Start the lab API on loopback. */
+export async function startLabApi(opts: LabApiOptions): Promise<LabApi> {
+  if (!opts.token) throw new Error('lab API: a non-empty token is required');
+  const wantToken = tokenDigest(`Bearer ${opts.token}`);
+  const startTime = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  // NOTE: resourceVersions start from the clock so that after a restart every version a client
+  // holds is older than the new history: its watch gets 410 and it relists, as after etcd compaction.
+  const store = new ObjectStore(opts.model, {
+    time: startTime,
+    kernelVersion: release(),
+    rvBase: Date.now() * 1000,
+    historyLimit: opts.historyLimit ?? 1000,
+  });
+  const watchers = new Set<Watcher>();
+  const sockets = new Set<Socket>();
+  let scaleQueue: Promise<unknown> = Promise.resolve();
+  let closed = false;
+
+  const apply = (m: ClusterModel): void => {
+    const events = store.setModel(m, new Date().toISOString().replace(/\.\d+Z$/, 'Z'));
+    for (const w of watchers) for (const e of events) if (e.resource === w.resource) writeEvent(w, filteredEvent(w, e));
+  };
+
+  function writeEvent(w: Watcher, ev: { type: string; object: unknown } | undefined): void {
+    if (!ev || w.res.destroyed) return;
+    w.res.write(`${JSON.stringify(ev)}\n`);
+    if (w.res.writableLength > MAX_WATCH_BUFFER) {
+      // A reader this slow would make us hold unbounded memory; it relists or re-watches.
+      watchers.delete(w);
+      w.res.destroy();
+    }
+  }
+
+  function startWatch(t: Extract<Target, { type: 'list' }>, q: URLSearchParams, res: ServerResponse, labels: LabelRequirement[], fields: FieldRequirement[]): void {
+    const w: Watcher = { resource: t.resource, namespace: t.namespace, labels, fields, res };
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache, private' });
+    res.flushHeaders();
+    const rvText = q.get('resourceVersion');
+    if (!rvText || rvText === '0') {
+      // No version: the current state as ADDED events, then changes (what the real API does).
+      for (const o of store.list(t.resource)) if (matches(w, o)) writeEvent(w, { type: 'ADDED', object: o });
+    } else {
+      const since = /^\d+$/.test(rvText) ? store.eventsSince(Number(rvText)) : 'expired';
+      if (since === 'expired') {
+        const msg = `too old resource version: ${rvText} (${store.oldestResumable})`;
+        writeEvent(w, { type: 'ERROR', object: status(410, 'Expired', msg) });
+        res.end();
+        return;
+      }
+      for (const e of since) if (e.resource === t.resource) writeEvent(w, filteredEvent(w, e));
+    }
+    watchers.add(w);
+    const timeout = Number(q.get('timeoutSeconds') ?? '0');
+    const timer = timeout > 0 ? setTimeout(() => res.end(), timeout * 1000) : undefined;
+    res.on('close', () => {
+      watchers.delete(w);
+      if (timer) clearTimeout(timer);
+    });
+  }
+
+  async function scale(req: IncomingMessage, res: ServerResponse, t: Extract<Target, { type: 'scale' }>): Promise<void> {
+    const key = `${t.namespace}/${t.name}`;
+    const scaleObject = (): Record<string, unknown> => {
+      const d = store.get('deployments', key);
+      if (!d) throw new HttpError(404, 'NotFound', `deployments.apps "${t.name}" not found`);
+      const spec = d.spec as { replicas: number; selector: { matchLabels: Record<string, string> } };
+      return {
+        kind: 'Scale',
+        apiVersion: 'autoscaling/v1',
+        metadata: { name: t.name, namespace: t.namespace, uid: d.metadata.uid, resourceVersion: d.metadata.resourceVersion, creationTimestamp: d.metadata.creationTimestamp },
+        spec: { replicas: spec.replicas },
+        status: {
+          replicas: (d.status as { replicas: number }).replicas,
+          selector: Object.entries(spec.selector.matchLabels).map(([k, v]) => `${k}=${v}`).join(','),
+        },
+      };
+    };
+    if (req.method === 'GET') return sendJson(res, 200, scaleObject());
+    if (req.method !== 'PATCH' && req.method !== 'PUT') throw new HttpError(405, 'MethodNotAllowed', `${req.method} is not allowed on scale`);
+    const body = await readBody(req);
+    scaleObject(); // 404 before anything else
+    if (!opts.onScale) throw new HttpError(403, 'Forbidden', 'this lab API is read-only (no scale handler)');
+    const replicas = replicasFromScaleBody(req.method, String(req.headers['content-type'] ?? ''), body);
+    const onScale = opts.onScale;
+    // One scale at a time: each builds on the model the previous one produced.
+    const run = scaleQueue.then(async () => {
+      let m: ClusterModel;
+      try {
+        m = await onScale(t.namespace, t.name, replicas);
+      } catch (e) {
+        throw new HttpError(422, 'Invalid', (e as Error).message);
+      }
+      if (!closed) apply(m);
+    });
+    scaleQueue = run.catch(() => undefined);
+    await run;
+    sendJson(res, 200, scaleObject());
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const auth = tokenDigest(String(req.headers.authorization ?? ''));
+    if (!timingSafeEqual(auth, wantToken)) throw new HttpError(401, 'Unauthorized', 'Unauthorized');
+    const url = new URL(req.url ?? '/', 'http://lab');
+    const parts = url.pathname.split('/').filter((s) => s.length > 0).map(decodeURIComponent);
+    const q = url.searchParams;
+    const isGet = req.method === 'GET';
+    const path = `/${parts.join('/')}`;
+    if (isGet) {
+      switch (path) {
+        case '/version':
+          return sendJson(res, 200, {
+            major: '1',
+            minor: '31',
+            gitVersion: 'v1.31.0-hopscope-lab',
+            gitCommit: '',
+            gitTreeState: 'clean',
+            buildDate: startTime,
+            goVersion: '',
+            compiler: '',
+            platform: 'linux/amd64',
+          });
+        case '/api':
+          return sendJson(res, 200, {
+            kind: 'APIVersions',
+            versions: ['v1'],
+            serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: String(req.headers.host ?? '') }],
+          });
+        case '/apis':
+          return sendJson(res, 200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [apiGroup('apps'), apiGroup('discovery.k8s.io')] });
+        case '/api/v1':
+          return sendJson(res, 200, { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: 'v1', resources: discoveryResources('') });
+        case '/apis/apps':
+          return sendJson(res, 200, apiGroup('apps'));
+        case '/apis/discovery.k8s.io':
+          return sendJson(res, 200, apiGroup('discovery.k8s.io'));
+        case '/apis/apps/v1':
+        case '/apis/discovery.k8s.io/v1':
+          return sendJson(res, 200, { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: `${parts[1]}/v1`, resources: discoveryResources(parts[1]!) });
+      }
+    }
+    let target: Target | undefined;
+    if (parts[0] === 'api' && parts[1] === 'v1') target = parseTarget('', parts.slice(2));
+    else if (parts[0] === 'apis' && (parts[1] === 'apps' || parts[1] === 'discovery.k8s.io') && parts[2] === 'v1')
+      target = parseTarget(parts[1], parts.slice(3));
+    if (!target) throw new HttpError(404, 'NotFound', `the server could not find the requested resource (${req.method} ${path})`);
+    if (target.type === 'scale') return scale(req, res, target);
+    if (!isGet) throw new HttpError(405, 'MethodNotAllowed', `the lab API is read-only: ${req.method} ${path} is not allowed`);
+    const info = RESOURCES[target.resource];
+    if (target.type === 'get') {
+      const key = target.namespace ? `${target.namespace}/${target.name}` : target.name;
+      const o = store.get(target.resource, key);
+      if (!o) throw new HttpError(404, 'NotFound', `${target.resource} "${target.name}" not found`);
+      return sendJson(res, 200, o);
+    }
+    let labels: LabelRequirement[];
+    let fields: FieldRequirement[];
+    try {
+      labels = parseLabelSelector(q.get('labelSelector') ?? '');
+      fields = parseFieldSelector(q.get('fieldSelector') ?? '', info.fields);
+    } catch (e) {
+      throw new HttpError(400, 'BadRequest', (e as Error).message);
+    }
+    const watch = q.get('watch');
+    if (watch === '1' || watch === 'true') return startWatch(target, q, res, labels, fields);
+    // NOTE: kubectl asks for `as=Table` first; a plain list in application/json is the accepted fallback.
+    const filter = { namespace: target.namespace, labels, fields };
+    const items = store.list(target.resource).filter((o) => matches(filter, o));
+    sendJson(res, 200, {
+      kind: `${info.kind}List`,
+      apiVersion: apiVersionOf(target.resource),
+      metadata: { resourceVersion: String(store.resourceVersion) },
+      items,
+    });
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((e: unknown) => {
+      const err = e instanceof HttpError ? e : new HttpError(500, 'InternalError', (e as Error).message);
+      if (res.headersSent) res.destroy();
+      else sendJson(res, err.code, status(err.code, err.reason, err.message));
+    });
+  });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address() as AddressInfo;
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+
+  return {
+    url: `http://${host}:${addr.port}`,
+    setModel: (m) => {
+      if (!closed) apply(m);
+    },
+    dropWatches: () => {
+      for (const w of watchers) w.res.end();
+      watchers.clear();
+    },
+    close: async () => {
+      closed = true;
+      for (const w of watchers) w.res.destroy();
+      watchers.clear();
+      const done = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const s of sockets) s.destroy();
+      await done;
+    },
+  };
+}
+
+/** Write a kubeconfig for the lab API (mode 0600: it holds the token). */
+export function writeKubeconfig(path: string, api: { url: string; token: string }, name: string): void {
+  const doc = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    // NOTE: the lab API speaks plain HTTP on loopback; @kubernetes/client-node refuses http:
+    // servers unless this flag is set (there is no TLS to skip; kubectl accepts it too).
+    clusters: [{ name, cluster: { server: api.url, ...(api.url.startsWith('http:') ? { 'insecure-skip-tls-verify': true } : {}) } }],
+    users: [{ name, user: { token: api.token } }],
+    contexts: [{ name, context: { cluster: name, user: name, namespace: 'default' } }],
+    'current-context': name,
+    preferences: {},
+  };
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, toYaml(doc), { mode: 0o600 });
+  chmodSync(tmp, 0o600);
+  renameSync(tmp, path);
+}
+
