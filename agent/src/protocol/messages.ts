@@ -1,0 +1,251 @@
+// The websocket protocol between the agent and the UI, version 1. Both sides validate what they
+// receive with these zod schemas; the TypeScript unions are inferred from them so there is one
+// definition. Every union is discriminated on `type`.
+import { z } from 'zod';
+import type { Journey } from './events.ts';
+
+/** Protocol version spoken by this build; a client with another version is refused. */
+export const PROTOCOL_VERSION = 1;
+
+/** Largest client message the server accepts (bytes); larger frames close the socket. */
+export const MAX_CLIENT_MESSAGE_BYTES = 16 * 1024;
+
+// Kubernetes object names (RFC 1123 subdomain, as pods and services use).
+const k8sName = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a Kubernetes name (lower-case letters, digits, "-", ".")');
+const port = z.number().int().min(1).max(65535);
+const l4Proto = z.enum(['tcp', 'udp', 'icmp', 'other']);
+
+/** What one client wants to see. Absent fields match everything. */
+export const clientFilterSchema = z
+  .object({
+    namespace: k8sName.optional(),
+    /** Exact pod name, or a Deployment name (matches its pods "name-<hash>-<suffix>"). */
+    pod: k8sName.optional(),
+    service: k8sName.optional(),
+    port: port.optional(),
+    proto: z.enum(['tcp', 'udp', 'icmp']).optional(),
+    onlyDrops: z.boolean().default(false),
+    onlyNat: z.boolean().default(false),
+  })
+  .strict();
+/** What one client wants to see. Absent fields match everything. */
+export type ClientFilter = z.infer<typeof clientFilterSchema>;
+
+/** The filter that matches every journey. */
+export const MATCH_ALL: ClientFilter = { onlyDrops: false, onlyNat: false };
+
+const serviceRef = z.object({ namespace: k8sName, name: k8sName }).strict();
+// DNS names for `dig`: labels of letters, digits and "-", dot separated; never a flag.
+const dnsName = z
+  .string()
+  .max(253)
+  .regex(/^(?!-)[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})*\.?$/, 'must be a DNS name');
+
+/** Traffic and changes the UI can ask the lab to make. */
+export const labActionSchema = z.discriminatedUnion('kind', [
+  /** HTTP GET to a Service's ClusterIP from a pod (default: the lab's client pod). */
+  z.object({ kind: z.literal('curl'), service: serviceRef, port: port.optional(), from: k8sName.optional() }).strict(),
+  /** Resolve a name through the cluster DNS Service from a pod. */
+  z.object({ kind: z.literal('dig'), name: dnsName, from: k8sName.optional() }).strict(),
+  /** HTTP GET to a NodePort on a node's address from the external host. */
+  z.object({ kind: z.literal('nodeport'), service: serviceRef, node: k8sName.optional() }).strict(),
+  /** Scale a Deployment. */
+  z.object({ kind: z.literal('scale'), namespace: k8sName, deployment: k8sName, replicas: z.number().int().min(0).max(20) }).strict(),
+]);
+/** Traffic and changes the UI can ask the lab to make. */
+export type LabAction = z.infer<typeof labActionSchema>;
+
+/** Messages the UI sends. */
+export const clientMessageSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('hello'), version: z.number().int(), token: z.string().max(256).optional() }).strict(),
+  z.object({ type: z.literal('subscribe'), filter: clientFilterSchema }).strict(),
+  z.object({ type: z.literal('pause') }).strict(),
+  z.object({ type: z.literal('resume') }).strict(),
+  z.object({ type: z.literal('action'), id: z.string().min(1).max(64), action: labActionSchema }).strict(),
+]);
+/** Messages the UI sends. */
+export type ClientMessage = z.infer<typeof clientMessageSchema>;
+
+/** What the agent reports about itself. */
+export const agentStatusSchema = z.object({
+  /** Tracer state: starting, running, restarting after a crash, stopped, or not available. */
+  tracer: z.enum(['starting', 'running', 'restarting', 'stopped', 'unavailable']),
+  probeSet: z.enum(['tracepoints', 'kprobes']).nullable(),
+  bpftraceVersion: z.string().nullable(),
+  sampling: z.object({
+    /** True when the kernel sampler passes only some packets of a flow. */
+    enabled: z.boolean(),
+    /** Human description, e.g. "first 8 packets per flow, then 1 in 64". */
+    description: z.string(),
+    /** Packets counted but not printed (cumulative). */
+    suppressed: z.number(),
+  }),
+  counters: z.object({
+    eventsIn: z.number(),
+    journeysOut: z.number(),
+    /** bpftrace's own "Lost N events" (perf ring overflow), cumulative. */
+    lostEvents: z.number(),
+    bpftraceRestarts: z.number(),
+    /** Journeys dropped by stage: "hub" (slow clients), "pipeline" (correlation bounds), ... */
+    dropped: z.record(z.string(), z.number()),
+    clients: z.number(),
+  }),
+  /** The lab the agent traces, if any. */
+  lab: z.object({ name: z.string(), nodes: z.array(z.string()), cni: z.string() }).nullable(),
+  /** Why the tracer is not running, when it is not. */
+  message: z.string().optional(),
+});
+/** What the agent reports about itself. */
+export type AgentStatus = z.infer<typeof agentStatusSchema>;
+
+// The Journey schema mirrors events.ts; `satisfies` below keeps the two in step.
+const podRef = z.object({ namespace: z.string(), name: z.string(), node: z.string().optional() });
+const endpoint = z.object({
+  ip: z.string(),
+  port: z.number().optional(),
+  pod: podRef.optional(),
+  service: z.object({ namespace: z.string(), name: z.string(), port: z.number().optional(), portName: z.string().optional() }).optional(),
+  node: z.string().optional(),
+  external: z.boolean().optional(),
+});
+const l4Header = z.discriminatedUnion('proto', [
+  z.object({ proto: z.literal('tcp'), sport: z.number(), dport: z.number(), flags: z.string(), seq: z.number(), ack: z.number() }),
+  z.object({ proto: z.literal('udp'), sport: z.number(), dport: z.number() }),
+  z.object({ proto: z.literal('icmp'), icmpType: z.number(), code: z.number(), id: z.number(), seq: z.number() }),
+  z.object({ proto: z.literal('other'), number: z.number() }),
+]);
+const ipPacket = z.object({
+  family: z.union([z.literal(4), z.literal(6)]),
+  src: z.string(),
+  dst: z.string(),
+  ipId: z.number(),
+  ttl: z.number(),
+  len: z.number(),
+  l4: l4Header,
+});
+const encapsulation = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('vxlan'), vni: z.number(), inner: ipPacket }),
+  z.object({ kind: z.literal('ipip'), inner: ipPacket }),
+]);
+const hop = z.object({
+  kind: z.enum(['pod-egress', 'host-veth', 'bridge', 'route', 'dnat', 'snat', 'reverse-nat', 'encap', 'underlay', 'decap', 'deliver', 'loopback', 'drop']),
+  tsNs: z.number(),
+  deltaNs: z.number(),
+  hook: z.enum(['xmit', 'recv', 'drop']),
+  netns: z.number(),
+  where: z.object({ pod: podRef.optional(), node: z.string().optional(), label: z.string() }),
+  dev: z.string(),
+  ifindex: z.number(),
+  packet: ipPacket,
+  encap: encapsulation.optional(),
+  nat: z.object({ before: endpoint, after: endpoint, rule: z.string().optional() }).optional(),
+  drop: z.object({ reason: z.string(), location: z.string() }).optional(),
+  agent: z.string().optional(),
+});
+/** Validates a Journey received over the wire. */
+export const journeySchema = z.object({
+  type: z.literal('journey'),
+  id: z.string(),
+  fingerprint: z.string(),
+  verdict: z.enum(['delivered', 'dropped', 'in-flight', 'unknown']),
+  startNs: z.number(),
+  endNs: z.number(),
+  proto: l4Proto,
+  src: endpoint,
+  dst: endpoint,
+  backend: endpoint.optional(),
+  hops: z.array(hop),
+  replyTo: z.string().optional(),
+  identityUnknown: z.boolean().optional(),
+  sampledOut: z.number().optional(),
+});
+// Compile-time check that the schema produces exactly the shared Journey type.
+type _JourneyCheck = [z.infer<typeof journeySchema>] extends [Journey] ? ([Journey] extends [z.infer<typeof journeySchema>] ? true : never) : never;
+const _journeyCheck: _JourneyCheck = true;
+void _journeyCheck;
+
+/** Messages the agent sends. */
+export const serverMessageSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('welcome'), version: z.number().int(), clientId: z.string(), status: agentStatusSchema }),
+  /** Journeys for this client since its last batch; `seq` increases by one per batch per client. */
+  z.object({ type: z.literal('batch'), seq: z.number().int(), journeys: z.array(journeySchema), dropped: z.number().int() }),
+  z.object({ type: z.literal('status'), status: agentStatusSchema }),
+  /** This client was too slow: `count` journeys were dropped for it since the last notice. */
+  z.object({ type: z.literal('missed'), count: z.number().int(), total: z.number().int() }),
+  z.object({ type: z.literal('actionResult'), id: z.string(), ok: z.boolean(), output: z.string(), error: z.string().optional() }),
+  /** The cluster changed (pods added/removed): refetch /api/topology. */
+  z.object({ type: z.literal('topologyChanged') }),
+  z.object({ type: z.literal('error'), reason: z.string() }),
+]);
+/** Messages the agent sends. */
+export type ServerMessage = z.infer<typeof serverMessageSchema>;
+
+/** Result of parsing one frame: the message, or a short reason fit for a close frame. */
+export type ParseResult<T> = { ok: true; message: T } | { ok: false; reason: string };
+
+function parseWith<T>(schema: z.ZodType<T>, text: string): ParseResult<T> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return { ok: false, reason: 'not JSON' };
+  }
+  const r = schema.safeParse(raw);
+  if (r.success) return { ok: true, message: r.data };
+  const issue = r.error.issues[0];
+  const where = issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
+  return { ok: false, reason: `invalid message: ${where}${issue?.message ?? 'unknown'}` };
+}
+
+/** Parse and validate a frame the UI sent. */
+export function parseClientMessage(text: string): ParseResult<ClientMessage> {
+  return parseWith(clientMessageSchema, text);
+}
+
+/** Parse and validate a frame the agent sent. */
+export function parseServerMessage(text: string): ParseResult<ServerMessage> {
+  return parseWith(serverMessageSchema, text);
+}
+
+/** A stable key for a filter: equal filters share one serialised broadcast. */
+export function filterKey(f: ClientFilter): string {
+  return JSON.stringify([f.namespace ?? '', f.pod ?? '', f.service ?? '', f.port ?? 0, f.proto ?? '', f.onlyDrops, f.onlyNat]);
+}
+
+/** GET /api/topology: the cluster as the UI draws it. */
+export const topologySchema = z.object({
+  name: z.string(),
+  cni: z.string(),
+  nodes: z.array(z.object({ name: z.string(), address: z.string(), podCIDR: z.string().optional() })),
+  pods: z.array(
+    z.object({ namespace: z.string(), name: z.string(), node: z.string(), ip: z.string(), deployment: z.string().optional() }),
+  ),
+  services: z.array(
+    z.object({
+      namespace: z.string(),
+      name: z.string(),
+      type: z.string(),
+      clusterIP: z.string(),
+      ports: z.array(z.object({ name: z.string().optional(), protocol: z.string(), port: z.number(), targetPort: z.number(), nodePort: z.number().optional() })),
+      /** Backend pods as namespace/name. */
+      endpoints: z.array(z.object({ namespace: z.string(), name: z.string(), ip: z.string(), node: z.string() })),
+    }),
+  ),
+  externals: z.array(z.object({ name: z.string(), address: z.string() })),
+  deployments: z.array(z.object({ namespace: z.string(), name: z.string(), replicas: z.number() })),
+});
+/** The cluster as the UI draws it. */
+export type TopologyView = z.infer<typeof topologySchema>;
+
+/** GET /api/status: agent status plus what this kernel and bpftrace can do. */
+export const statusResponseSchema = z.object({
+  version: z.number(),
+  status: agentStatusSchema,
+  capabilities: z.record(z.string(), z.unknown()),
+});
+/** GET /api/status body. */
+export type StatusResponse = z.infer<typeof statusResponseSchema>;

@@ -1,0 +1,287 @@
+// The agent's HTTP server: static UI, REST API, /metrics and the /ws websocket, all behind the
+// token. Authentication happens on the 'upgrade' event, before a websocket exists.
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { MAX_CLIENT_MESSAGE_BYTES, PROTOCOL_VERSION, type AgentStatus, type LabAction, type StatusResponse, type TopologyView } from '../protocol/messages.ts';
+import type { Journey } from '../protocol/events.ts';
+import { originAllowed, presentedToken, tokenCookie, tokenEquals } from './auth.ts';
+import { Hub, type ActionOutcome, type HubOptions } from './hub.ts';
+import { renderMetrics, type Metric } from './metrics.ts';
+import type { JourneySource, SourceStatus } from './source.ts';
+import { identitiesFromTopology } from './topology.ts';
+
+/** Everything the server needs; the caller owns the lab, the server owns the source's lifecycle. */
+export interface ServerOptions {
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  token: string;
+  /** Built UI (ui/dist); without it the page explains how to build it. */
+  uiDir?: string;
+  source: JourneySource;
+  topology(): TopologyView | null;
+  lab: AgentStatus['lab'];
+  onAction?(a: LabAction): Promise<ActionOutcome>;
+  hub?: Partial<Omit<HubOptions, 'status' | 'onAction' | 'onFilterUnion'>>;
+  /** Ping period for finding dead peers (ms). */
+  pingMs?: number;
+  /** Status broadcast period (ms). */
+  statusMs?: number;
+}
+
+/** A listening server. */
+export interface RunningServer {
+  url: string;
+  port: number;
+  hub: Hub;
+  status(): AgentStatus;
+  close(): Promise<void>;
+}
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.json': 'application/json',
+  '.ico': 'image/x-icon',
+  '.woff2': 'font/woff2',
+};
+
+const SECURITY_HEADERS = {
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+  'X-Frame-Options': 'DENY',
+  // React Flow positions nodes with inline styles; scripts only from the agent itself.
+  'Content-Security-Policy': "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; frame-ancestors 'none'",
+};
+
+function sendJson(res: ServerResponse, code: number, body: unknown): void {
+  res.writeHead(code, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', ...SECURITY_HEADERS });
+  res.end(JSON.stringify(body));
+}
+
+function sendText(res: ServerResponse, code: number, body: string, type = 'text/plain; charset=utf-8'): void {
+  res.writeHead(code, { 'Content-Type': type, 'Cache-Control': 'no-store', ...SECURITY_HEADERS });
+  res.end(body);
+}
+
+const EMPTY_SOURCE_STATUS: SourceStatus = {
+  tracer: 'starting',
+  probeSet: null,
+  bpftraceVersion: null,
+  sampling: { enabled: false, description: 'none', suppressed: 0 },
+  counters: { eventsIn: 0, lostEvents: 0, bpftraceRestarts: 0, dropped: {} },
+};
+
+/** Start listening; resolves once the port is bound and the source started. */
+export async function startServer(opts: ServerOptions): Promise<RunningServer> {
+  let sourceStatus: SourceStatus = EMPTY_SOURCE_STATUS;
+  const status = (): AgentStatus => ({
+    ...sourceStatus,
+    counters: {
+      ...sourceStatus.counters,
+      dropped: {
+        ...sourceStatus.counters.dropped,
+        'hub-slow-client': hub.counters.droppedSlowClient,
+        'hub-pending': hub.counters.droppedPending,
+      },
+      journeysOut: hub.counters.journeysOut,
+      clients: hub.clientCount,
+    },
+    lab: opts.lab,
+  });
+  const hub: Hub = new Hub({
+    ...opts.hub,
+    status,
+    onFilterUnion: (u) => opts.source.setFilter(u),
+    ...(opts.onAction ? { onAction: opts.onAction } : {}),
+  });
+
+  const authorised = (req: IncomingMessage, url: URL): { ok: boolean; via?: string } => {
+    const p = presentedToken({ authorization: req.headers.authorization, cookie: req.headers.cookie }, url);
+    if (!p) return { ok: false };
+    return tokenEquals(p.token, opts.token) ? { ok: true, via: p.via } : { ok: false };
+  };
+
+  const metrics = (): string => {
+    const s = status();
+    const c = (name: string, help: string, value: number): Metric => ({ name, help, type: 'counter', samples: [{ value }] });
+    return renderMetrics([
+      c('hopscope_events_in_total', 'Trace events decoded from bpftrace.', s.counters.eventsIn),
+      c('hopscope_journeys_in_total', 'Journeys produced by the pipeline.', hub.counters.journeysIn),
+      c('hopscope_journeys_out_total', 'Journeys sent to websocket clients (summed over clients).', hub.counters.journeysOut),
+      c('hopscope_frames_out_total', 'Websocket batch frames sent.', hub.counters.framesOut),
+      {
+        name: 'hopscope_dropped_total',
+        help: 'Journeys or events dropped, by stage.',
+        type: 'counter',
+        samples: Object.entries(s.counters.dropped).map(([stage, value]) => ({ labels: { stage }, value })),
+      },
+      { name: 'hopscope_clients', help: 'Connected websocket clients.', type: 'gauge', samples: [{ value: hub.clientCount }] },
+      c('hopscope_bpftrace_restarts_total', 'Times bpftrace was restarted after exiting.', s.counters.bpftraceRestarts),
+      c('hopscope_lost_events_total', 'Events bpftrace reported lost (perf ring overflow).', s.counters.lostEvents),
+      c('hopscope_clients_closed_malformed_total', 'Clients closed for malformed messages.', hub.counters.clientsClosedMalformed),
+    ]);
+  };
+
+  const serveStatic = async (res: ServerResponse, pathname: string): Promise<void> => {
+    if (!opts.uiDir) return sendText(res, 503, 'The UI is not built: run `npm run build -w ui`.');
+    const root = path.resolve(opts.uiDir);
+    let rel: string;
+    try {
+      rel = decodeURIComponent(pathname);
+    } catch {
+      return sendText(res, 400, 'bad path');
+    }
+    let file = path.resolve(root, '.' + path.posix.normalize(rel));
+    if (file !== root && !file.startsWith(root + path.sep)) return sendText(res, 403, 'forbidden');
+    const st = await stat(file).catch(() => undefined);
+    // Client-side routes fall back to the app shell; missing assets are real 404s.
+    if (!st || st.isDirectory()) {
+      if (rel.startsWith('/assets/')) return sendText(res, 404, 'not found');
+      file = path.join(root, 'index.html');
+    }
+    const body = await readFile(file).catch(() => undefined);
+    if (!body) return sendText(res, 503, 'The UI is not built: run `npm run build -w ui`.');
+    const ext = path.extname(file);
+    res.writeHead(200, {
+      'Content-Type': TYPES[ext] ?? 'application/octet-stream',
+      // Vite fingerprints asset names; the shell must be revalidated.
+      'Cache-Control': file.includes(`${path.sep}assets${path.sep}`) ? 'public, max-age=31536000, immutable' : 'no-store',
+      ...SECURITY_HEADERS,
+    });
+    res.end(body);
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname === '/healthz') return sendText(res, 200, 'ok\n');
+    if (!originAllowed(req.headers.origin, req.headers.host)) return sendText(res, 403, 'cross-origin request refused');
+    const auth = authorised(req, url);
+    if (!auth.ok) {
+      if (url.pathname.startsWith('/api/') || url.pathname === '/metrics') return sendJson(res, 401, { error: 'missing or wrong token' });
+      return sendText(res, 401, '<!doctype html><title>hopscope</title><body style="background:#111;color:#eee;font:24px sans-serif;padding:2em">' +
+        '<h1>hopscope: token required</h1><p>Open the URL that <code>hopscope start</code> printed (it ends in <code>?token=…</code>).</p>', 'text/html; charset=utf-8');
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') return sendText(res, 405, 'method not allowed');
+    if (auth.via === 'query' && !url.pathname.startsWith('/api/') && url.pathname !== '/metrics') {
+      // Trade the token in the URL for a cookie, and drop it from the address bar and history.
+      url.searchParams.delete('token');
+      res.writeHead(303, { Location: url.pathname + url.search, 'Set-Cookie': tokenCookie(opts.token), 'Cache-Control': 'no-store', ...SECURITY_HEADERS });
+      return void res.end();
+    }
+    switch (url.pathname) {
+      case '/api/topology': {
+        const t = opts.topology();
+        return t ? sendJson(res, 200, t) : sendJson(res, 404, { error: 'no topology yet' });
+      }
+      case '/api/identities': {
+        const t = opts.topology();
+        return sendJson(res, 200, t ? identitiesFromTopology(t) : []);
+      }
+      case '/api/status':
+        return sendJson(res, 200, { version: PROTOCOL_VERSION, status: status(), capabilities: opts.source.capabilities() } satisfies StatusResponse);
+      case '/metrics':
+        return sendText(res, 200, metrics(), 'text/plain; version=0.0.4; charset=utf-8');
+      default:
+        if (url.pathname.startsWith('/api/')) return sendJson(res, 404, { error: `no route ${url.pathname}` });
+        return serveStatic(res, url.pathname);
+    }
+  };
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((e: unknown) => {
+      if (!res.headersSent) sendText(res, 500, `internal error: ${(e as Error).message}`);
+      else res.destroy();
+    });
+  });
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_MESSAGE_BYTES, perMessageDeflate: false });
+  const alive = new WeakMap<WebSocket, boolean>();
+
+  const refuse = (socket: Duplex, code: number, text: string): void => {
+    socket.end(`HTTP/1.1 ${code} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${text.length}\r\n\r\n${text}`);
+  };
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname !== '/ws') return refuse(socket, 404, 'Not Found');
+    if (!originAllowed(req.headers.origin, req.headers.host)) return refuse(socket, 403, 'Forbidden');
+    if (!authorised(req, url).ok) return refuse(socket, 401, 'Unauthorized');
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const id = hub.addClient(ws);
+      alive.set(ws, true);
+      ws.on('pong', () => alive.set(ws, true));
+      ws.on('message', (data, isBinary) => {
+        if (isBinary) {
+          hub.removeClient(id);
+          return ws.close(1003, 'binary frames are not accepted');
+        }
+        hub.handleMessage(id, data.toString());
+      });
+      ws.on('close', () => hub.removeClient(id));
+      // maxPayload overruns and protocol errors arrive here; ws closes the socket itself.
+      ws.on('error', () => hub.removeClient(id));
+    });
+  });
+
+  const pinger = setInterval(() => {
+    for (const ws of wss.clients) {
+      if (!alive.get(ws)) {
+        ws.terminate();
+        continue;
+      }
+      alive.set(ws, false);
+      ws.ping();
+    }
+  }, opts.pingMs ?? 15_000);
+  const statusTimer = setInterval(() => hub.broadcast({ type: 'status', status: status() }), opts.statusMs ?? 1000);
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  hub.start();
+  await opts.source.start({
+    onJourney: (j: Journey) => hub.publish(j),
+    onStatus: (s) => {
+      sourceStatus = s;
+    },
+  });
+  sourceStatus = opts.source.status();
+
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : opts.port;
+  const hostForUrl = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  let closed: Promise<void> | undefined;
+  return {
+    url: `http://${hostForUrl}:${port}/`,
+    port,
+    hub,
+    status,
+    close() {
+      closed ??= (async () => {
+        clearInterval(pinger);
+        clearInterval(statusTimer);
+        hub.stop();
+        for (const ws of wss.clients) ws.close(1001, 'agent shutting down');
+        await opts.source.stop().catch(() => undefined);
+        await new Promise<void>((resolve) => {
+          wss.close(() => resolve());
+        });
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      })();
+      return closed;
+    },
+  };
+}

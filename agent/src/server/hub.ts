@@ -1,0 +1,315 @@
+// The websocket hub: per-client filters, 50 ms batches, bounded per-client backlogs. A slow
+// client loses journeys (counted and told), never memory and never the others' rate. Sockets
+// are abstracted to what the hub needs so it is unit-tested without a network.
+import type { Journey } from '../protocol/events.ts';
+import {
+  MATCH_ALL,
+  PROTOCOL_VERSION,
+  filterKey,
+  parseClientMessage,
+  type AgentStatus,
+  type ClientFilter,
+  type LabAction,
+  type ServerMessage,
+} from '../protocol/messages.ts';
+import { matchJourney, sameUnion, unionFilters, type FilterUnion } from './filter.ts';
+
+/** The part of a websocket the hub uses. */
+export interface HubSocket {
+  /** Bytes queued in user space and not yet handed to the kernel. */
+  readonly bufferedAmount: number;
+  /** 1 = open (WebSocket.OPEN). */
+  readonly readyState: number;
+  send(data: string): void;
+  close(code: number, reason: string): void;
+}
+
+/** Result of a lab action, sent back to the client that asked. */
+export interface ActionOutcome {
+  ok: boolean;
+  output: string;
+  error?: string;
+  /** The cluster changed (e.g. scaled): tell every client to refetch the topology. */
+  topologyChanged?: boolean;
+}
+
+/** Hub tuning and hooks. */
+export interface HubOptions {
+  /** Batch period (ms). */
+  batchMs: number;
+  /** Most journeys one client may have waiting; older ones are dropped first. */
+  maxQueue: number;
+  /** Most journeys pending between two flushes (all clients); protects against a burst. */
+  maxPending: number;
+  /** Most journeys in one frame. */
+  maxBatch: number;
+  /** A socket with more than this many bytes buffered gets nothing new written. */
+  maxBufferedBytes: number;
+  /** Current agent status (for welcome and status messages). */
+  status(): AgentStatus;
+  /** The union of client filters changed. */
+  onFilterUnion?(u: FilterUnion): void;
+  /** Run a lab action; absent when there is no lab (serve mode). */
+  onAction?(a: LabAction): Promise<ActionOutcome>;
+}
+
+export const DEFAULT_HUB_OPTIONS = {
+  batchMs: 50,
+  maxQueue: 2000,
+  maxPending: 20000,
+  maxBatch: 500,
+  maxBufferedBytes: 1 << 20,
+} as const;
+
+interface Client {
+  id: string;
+  sock: HubSocket;
+  helloed: boolean;
+  paused: boolean;
+  filter: ClientFilter;
+  backlog: Journey[];
+  seq: number;
+  /** Dropped for this client since the last notice. */
+  missed: number;
+  missedTotal: number;
+  actionBusy: boolean;
+}
+
+/** Counters the hub keeps (for /metrics and status). */
+export interface HubCounters {
+  journeysIn: number;
+  journeysOut: number;
+  framesOut: number;
+  /** Journeys dropped because a client was too slow (per client drops, summed). */
+  droppedSlowClient: number;
+  /** Journeys dropped before any client saw them: the pending burst bound. */
+  droppedPending: number;
+  /** Broadcast serialisations (one per filter group per flush). */
+  serialisations: number;
+  clientsClosedMalformed: number;
+}
+
+export class Hub {
+  readonly opts: HubOptions;
+  private clients = new Map<string, Client>();
+  private pending: Journey[] = [];
+  private nextId = 1;
+  private timer: NodeJS.Timeout | undefined;
+  private lastUnion: FilterUnion | undefined;
+  readonly counters: HubCounters = {
+    journeysIn: 0,
+    journeysOut: 0,
+    framesOut: 0,
+    droppedSlowClient: 0,
+    droppedPending: 0,
+    serialisations: 0,
+    clientsClosedMalformed: 0,
+  };
+
+  constructor(opts: Partial<HubOptions> & Pick<HubOptions, 'status'>) {
+    this.opts = { ...DEFAULT_HUB_OPTIONS, ...opts };
+  }
+
+  /** Start the batch timer. */
+  start(): void {
+    if (!this.timer) this.timer = setInterval(() => this.flush(), this.opts.batchMs);
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  get clientCount(): number {
+    return this.clients.size;
+  }
+
+  /** Register a connected (already authenticated) socket; returns its id. */
+  addClient(sock: HubSocket): string {
+    const id = `c${this.nextId++}`;
+    this.clients.set(id, {
+      id,
+      sock,
+      helloed: false,
+      paused: false,
+      filter: MATCH_ALL,
+      backlog: [],
+      seq: 0,
+      missed: 0,
+      missedTotal: 0,
+      actionBusy: false,
+    });
+    return id;
+  }
+
+  removeClient(id: string): void {
+    if (this.clients.delete(id)) this.updateUnion();
+  }
+
+  /** Missed totals per client id (for tests and metrics). */
+  clientStats(): { id: string; backlog: number; missedTotal: number; seq: number }[] {
+    return [...this.clients.values()].map((c) => ({ id: c.id, backlog: c.backlog.length, missedTotal: c.missedTotal, seq: c.seq }));
+  }
+
+  /** One frame from a client: validated; anything malformed closes that client only. */
+  handleMessage(id: string, text: string): void {
+    const c = this.clients.get(id);
+    if (!c) return;
+    const parsed = parseClientMessage(text);
+    if (!parsed.ok) return this.reject(c, parsed.reason);
+    const m = parsed.message;
+    if (m.type !== 'hello' && !c.helloed) return this.reject(c, 'expected hello first');
+    switch (m.type) {
+      case 'hello':
+        if (m.version !== PROTOCOL_VERSION) return this.reject(c, `unsupported protocol version ${m.version} (want ${PROTOCOL_VERSION})`);
+        c.helloed = true;
+        this.send(c, { type: 'welcome', version: PROTOCOL_VERSION, clientId: c.id, status: this.opts.status() });
+        this.updateUnion();
+        return;
+      case 'subscribe':
+        c.filter = m.filter;
+        // Journeys queued under the old filter are no longer what the client asked for.
+        c.backlog = c.backlog.filter((j) => matchJourney(j, c.filter));
+        this.updateUnion();
+        return;
+      case 'pause':
+        c.paused = true;
+        return;
+      case 'resume':
+        c.paused = false;
+        return;
+      case 'action':
+        return void this.runAction(c, m.id, m.action);
+      default: {
+        const never: never = m;
+        throw new Error(`unhandled client message ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  private reject(c: Client, reason: string): void {
+    this.counters.clientsClosedMalformed++;
+    // Close reasons are limited to 123 bytes by RFC 6455.
+    c.sock.close(1008, Buffer.from(reason).subarray(0, 123).toString());
+    this.clients.delete(c.id);
+    this.updateUnion();
+  }
+
+  private async runAction(c: Client, id: string, action: LabAction): Promise<void> {
+    if (!this.opts.onAction) return this.send(c, { type: 'actionResult', id, ok: false, output: '', error: 'no lab: actions need `hopscope start`' });
+    if (c.actionBusy) return this.send(c, { type: 'actionResult', id, ok: false, output: '', error: 'another action is still running' });
+    c.actionBusy = true;
+    let out: ActionOutcome;
+    try {
+      out = await this.opts.onAction(action);
+    } catch (e) {
+      out = { ok: false, output: '', error: (e as Error).message };
+    } finally {
+      c.actionBusy = false;
+    }
+    this.send(c, { type: 'actionResult', id, ok: out.ok, output: out.output, ...(out.error ? { error: out.error } : {}) });
+    if (out.topologyChanged) this.broadcast({ type: 'topologyChanged' });
+  }
+
+  private updateUnion(): void {
+    const u = unionFilters([...this.clients.values()].filter((c) => c.helloed).map((c) => c.filter));
+    if (this.lastUnion && sameUnion(u, this.lastUnion)) return;
+    this.lastUnion = u;
+    this.opts.onFilterUnion?.(u);
+  }
+
+  /** The union of the current clients' filters. */
+  get union(): FilterUnion {
+    return this.lastUnion ?? unionFilters([]);
+  }
+
+  /** A journey from the pipeline; delivered at the next flush. */
+  publish(j: Journey): void {
+    this.counters.journeysIn++;
+    if (this.pending.length >= this.opts.maxPending) {
+      this.pending.shift();
+      this.counters.droppedPending++;
+    }
+    this.pending.push(j);
+  }
+
+  private send(c: Client, m: ServerMessage): void {
+    if (c.sock.readyState !== 1) return;
+    c.sock.send(JSON.stringify(m));
+  }
+
+  /** Send a message to every client that said hello (status, topologyChanged). */
+  broadcast(m: ServerMessage): void {
+    const text = JSON.stringify(m);
+    for (const c of this.clients.values()) if (c.helloed && c.sock.readyState === 1) c.sock.send(text);
+  }
+
+  private batchFrame(c: Client, journeysJson: string, count: number): string {
+    const dropped = c.missed;
+    if (dropped > 0) {
+      c.sock.send(JSON.stringify({ type: 'missed', count: dropped, total: c.missedTotal } satisfies ServerMessage));
+      c.missed = 0;
+    }
+    c.seq++;
+    this.counters.journeysOut += count;
+    this.counters.framesOut++;
+    // The journeys array is serialised once per filter group; only the envelope is per client.
+    return `{"type":"batch","seq":${c.seq},"dropped":${dropped},"journeys":${journeysJson}}`;
+  }
+
+  private enqueue(c: Client, js: Journey[]): void {
+    for (const j of js) c.backlog.push(j);
+    const over = c.backlog.length - this.opts.maxQueue;
+    if (over > 0) {
+      c.backlog.splice(0, over);
+      c.missed += over;
+      c.missedTotal += over;
+      this.counters.droppedSlowClient += over;
+    }
+  }
+
+  private writable(c: Client): boolean {
+    return c.sock.readyState === 1 && c.sock.bufferedAmount <= this.opts.maxBufferedBytes;
+  }
+
+  /** Deliver what arrived since the last flush. Called by the timer; public for tests. */
+  flush(): void {
+    const pending = this.pending;
+    this.pending = [];
+    const groups = new Map<string, Client[]>();
+    for (const c of this.clients.values()) {
+      if (!c.helloed || c.sock.readyState !== 1) continue;
+      const k = filterKey(c.filter);
+      const g = groups.get(k);
+      if (g) g.push(c);
+      else groups.set(k, [c]);
+    }
+    for (const members of groups.values()) {
+      const matched = pending.length > 0 ? pending.filter((j) => matchJourney(j, members[0]!.filter)) : [];
+      let shared: string | undefined;
+      for (const c of members) {
+        if (c.paused) continue;
+        const direct = c.backlog.length === 0 && matched.length <= this.opts.maxBatch && this.writable(c);
+        if (direct) {
+          if (matched.length === 0 && c.missed === 0) continue;
+          if (shared === undefined) {
+            shared = JSON.stringify(matched);
+            this.counters.serialisations++;
+          }
+          c.sock.send(this.batchFrame(c, shared, matched.length));
+          continue;
+        }
+        this.enqueue(c, matched);
+        this.drain(c);
+      }
+    }
+  }
+
+  private drain(c: Client): void {
+    while (c.backlog.length > 0 && this.writable(c)) {
+      const chunk = c.backlog.splice(0, this.opts.maxBatch);
+      this.counters.serialisations++;
+      c.sock.send(this.batchFrame(c, JSON.stringify(chunk), chunk.length));
+    }
+  }
+}
