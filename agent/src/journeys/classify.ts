@@ -1,0 +1,276 @@
+// Hop classification: what the kernel did to a packet at each event, from kernel facts only
+// (who owns the netns, the device kind the kernel reported, the hook, the headers and the
+// conntrack entry). Device names are never trusted: a lab and a real node name them differently.
+// Pure: identity and device kinds come in as lookups.
+import type { IdentityLookup, NetnsOwner } from '../identity/types.ts';
+import type {
+  DropEvent,
+  Endpoint,
+  Hop,
+  HopEvent,
+  HopKind,
+  IpPacket,
+  Journey,
+  Verdict,
+} from '../protocol/events.ts';
+import { fingerprint, innerPacket, ports } from './fingerprint.ts';
+
+/** What a DeviceEvent told us about one (netns, ifindex). */
+export interface DeviceInfo {
+  kind: string;
+  masterIfindex: number;
+  dev: string;
+}
+
+/** Device kinds by (netns, ifindex); undefined when the kernel never reported the device. */
+export type DeviceLookup = (netns: number, ifindex: number) => DeviceInfo | undefined;
+
+/** Why the correlator closed a journey. */
+export type JourneyEnd =
+  | 'free' // the kernel consumed the skb normally
+  | 'drop' // the kernel freed it with a drop reason
+  | 'settled' // delivered into a pod and nothing more happened to it
+  | 'idle' // no event for the idle time-out
+  | 'reused' // the skb address came back carrying another packet, without a free we saw
+  | 'gap' // the tracer was restarted; the rest of the path is unknown
+  | 'stopped'; // the pipeline stopped
+
+/** The raw material of one journey, collected by the correlator. */
+export interface RawJourney {
+  id: string;
+  events: (HopEvent | DropEvent)[];
+  /** Travels in the reply direction of its connection. */
+  isReply: boolean;
+  replyTo?: string;
+  identityUnknown: boolean;
+  end: JourneyEnd;
+}
+
+const NAT_KINDS: ReadonlySet<HopKind> = new Set(['dnat', 'snat', 'reverse-nat']);
+/** Device hops that a NAT hop at the same event replaces rather than precedes. */
+const NAT_REPLACES: ReadonlySet<HopKind> = new Set(['bridge', 'route', 'host-veth']);
+
+function isLoopback(e: HopEvent): boolean {
+  return e.ifindex === 1 || e.dev === 'lo';
+}
+
+function protoForService(p: IpPacket): 'tcp' | 'udp' | undefined {
+  return p.l4.proto === 'tcp' || p.l4.proto === 'udp' ? p.l4.proto : undefined;
+}
+
+/** Name an address with everything the identity index knows about it. */
+export function nameEndpoint(identity: IdentityLookup, ip: string, port: number | undefined, proto: 'tcp' | 'udp' | undefined): Endpoint {
+  const ep: Endpoint = { ip };
+  if (port !== undefined) ep.port = port;
+  const pod = identity.podByIp(ip);
+  if (pod) ep.pod = pod;
+  const node = identity.nodeByIp(ip);
+  if (node) ep.node = node;
+  if (port !== undefined && proto) {
+    const service = identity.serviceByAddr(ip, port, proto);
+    if (service) ep.service = service;
+  }
+  if (!ep.pod && !ep.node && !ep.service) ep.external = true;
+  return ep;
+}
+
+function where(owner: NetnsOwner | undefined, netns: number): Hop['where'] {
+  if (!owner) return { label: `netns ${netns}` };
+  const w: Hop['where'] = { label: owner.label };
+  if (owner.pod) w.pod = owner.pod;
+  const node = owner.node ?? owner.pod?.node;
+  if (node) w.node = node;
+  return w;
+}
+
+/**
+ * The device part of a hop's meaning. In a node netns a veth is a pod's host side when it is a
+ * bridge port or when the packet's pod-side address is a pod of this node (Calico's cali* veths
+ * have no master); otherwise it is the node's link to the underlay.
+ */
+export function deviceKind(
+  e: HopEvent,
+  owner: NetnsOwner | undefined,
+  devices: DeviceLookup,
+  identity: IdentityLookup,
+): HopKind {
+  if (owner?.pod) {
+    if (isLoopback(e)) return 'loopback';
+    return e.hook === 'xmit' ? 'pod-egress' : 'deliver';
+  }
+  const dev = devices(e.netns, e.ifindex);
+  const master = dev && dev.masterIfindex > 0 ? devices(e.netns, dev.masterIfindex) : undefined;
+  if (owner?.node) {
+    if (e.encap) return 'underlay';
+    switch (dev?.kind) {
+      case 'vxlan':
+      case 'ipip':
+        return e.hook === 'xmit' ? 'encap' : 'decap';
+      case 'bridge':
+        return 'bridge';
+      case 'veth': {
+        if (master?.kind === 'bridge') return 'host-veth';
+        const p = e.packet;
+        const podSide = identity.podByIp(e.hook === 'xmit' ? p.dst : p.src);
+        if (podSide && (podSide.node === undefined || podSide.node === owner.node)) return 'host-veth';
+        return 'route';
+      }
+      default:
+        return 'route';
+    }
+  }
+  // Neither pod nor node: the underlay fabric (bridge ports) or an external host.
+  const fabric = dev?.kind === 'bridge' || master?.kind === 'bridge';
+  if (!fabric && !e.encap && e.hook === 'recv' && !isLoopback(e)) return 'deliver';
+  return 'underlay';
+}
+
+/**
+ * The NAT seen between two consecutive hops of a journey, as 0, 1 or 2 hops (a NodePort
+ * request can show DNAT and masquerade at the same event). Uses the conntrack entry when the
+ * event carries one, else the journey's direction.
+ */
+function natHops(
+  prev: IpPacket,
+  cur: IpPacket,
+  e: HopEvent,
+  isReply: boolean,
+  identity: IdentityLookup,
+  ownerNode: string | undefined,
+): Pick<Hop, 'kind' | 'nat'>[] {
+  const out: Pick<Hop, 'kind' | 'nat'>[] = [];
+  const proto = protoForService(cur);
+  const pp = ports(prev);
+  const cp = ports(cur);
+  const ct = e.ct;
+  const dstChanged = prev.dst !== cur.dst || pp.dport !== cp.dport;
+  const srcChanged = prev.src !== cur.src || pp.sport !== cp.sport;
+  if (dstChanged) {
+    const reverse = ct ? cur.dst === ct.orig.src && prev.dst === ct.reply.dst : isReply;
+    const before = nameEndpoint(identity, prev.dst, pp.dport, proto);
+    const after = nameEndpoint(identity, cur.dst, cp.dport, proto);
+    out.push({ kind: reverse ? 'reverse-nat' : 'dnat', nat: { before, after } });
+  }
+  if (srcChanged) {
+    const reverse = ct ? cur.src === ct.orig.dst : isReply;
+    const before = nameEndpoint(identity, prev.src, pp.sport, proto);
+    const after = nameEndpoint(identity, cur.src, cp.sport, reverse ? proto : undefined);
+    // Masquerade picks the outgoing device's address, which the index may not list as a node address.
+    if (!reverse && !after.node && !after.pod && ownerNode) {
+      after.node = ownerNode;
+      delete after.external;
+    }
+    out.push({ kind: reverse ? 'reverse-nat' : 'snat', nat: { before, after } });
+  }
+  return out;
+}
+
+/** Classify one journey's events into hops and name its ends. Returns undefined if nothing is left to show. */
+export function buildJourney(raw: RawJourney, identity: IdentityLookup, devices: DeviceLookup): Journey | undefined {
+  const events = [...raw.events].sort((a, b) => a.tsNs - b.tsNs || a.seq - b.seq);
+  const hops: Hop[] = [];
+  let prevInner: IpPacket | undefined;
+  let lastTs: number | undefined;
+  const push = (h: Hop) => {
+    h.deltaNs = lastTs === undefined ? 0 : Math.max(0, h.tsNs - lastTs);
+    lastTs = h.tsNs;
+    hops.push(h);
+  };
+  for (const e of events) {
+    const owner = identity.netnsOwner(e.netns);
+    const w = where(owner, e.netns);
+    switch (e.type) {
+      case 'hop': {
+        const inner = innerPacket(e);
+        const base: Omit<Hop, 'kind' | 'deltaNs'> = {
+          tsNs: e.tsNs,
+          hook: e.hook,
+          netns: e.netns,
+          where: w,
+          dev: e.dev,
+          ifindex: e.ifindex,
+          packet: e.packet,
+        };
+        if (e.encap) base.encap = e.encap;
+        const kind = deviceKind(e, owner, devices, identity);
+        const nats = prevInner ? natHops(prevInner, inner, e, raw.isReply, identity, w.node) : [];
+        for (const n of nats) push({ ...base, kind: n.kind, deltaNs: 0, ...(n.nat ? { nat: n.nat } : {}) });
+        if (nats.length === 0 || !NAT_REPLACES.has(kind)) push({ ...base, kind, deltaNs: 0 });
+        prevInner = inner;
+        break;
+      }
+      case 'drop': {
+        const packet = e.packet ?? prevInner;
+        if (!packet) break;
+        push({
+          kind: 'drop',
+          tsNs: e.tsNs,
+          deltaNs: 0,
+          hook: 'drop',
+          netns: e.netns,
+          where: w,
+          dev: e.dev,
+          ifindex: e.ifindex,
+          packet,
+          drop: { reason: e.reason, location: e.location },
+        });
+        break;
+      }
+      default: {
+        const never: never = e;
+        return never;
+      }
+    }
+  }
+  const first = events.find((e): e is HopEvent => e.type === 'hop');
+  if (!first || hops.length === 0) return undefined;
+  const firstInner = innerPacket(first);
+  const proto = protoForService(firstInner);
+  const fp = ports(firstInner);
+  const last = hops[hops.length - 1]!;
+  const journey: Journey = {
+    type: 'journey',
+    id: raw.id,
+    fingerprint: fingerprint(firstInner),
+    verdict: verdictOf(last, raw.end),
+    startNs: hops[0]!.tsNs,
+    endNs: last.tsNs,
+    proto: firstInner.l4.proto,
+    src: nameEndpoint(identity, firstInner.src, fp.sport, undefined),
+    dst: nameEndpoint(identity, firstInner.dst, fp.dport, proto),
+    hops,
+  };
+  const dnat = hops.find((h) => h.kind === 'dnat');
+  if (dnat?.nat) journey.backend = dnat.nat.after;
+  if (raw.replyTo) journey.replyTo = raw.replyTo;
+  if (raw.identityUnknown) journey.identityUnknown = true;
+  return journey;
+}
+
+function verdictOf(last: Hop, end: JourneyEnd): Verdict {
+  if (last.kind === 'drop') return 'dropped';
+  if (last.kind === 'deliver' || (last.kind === 'loopback' && last.hook === 'recv')) return 'delivered';
+  switch (end) {
+    case 'free':
+      // consume_skb: the kernel finished with it normally (e.g. a local socket on a node).
+      return 'delivered';
+    case 'drop':
+      return 'dropped';
+    case 'settled':
+    case 'idle':
+    case 'gap':
+    case 'stopped':
+      return 'in-flight';
+    case 'reused':
+      return 'unknown';
+    default: {
+      const never: never = end;
+      return never;
+    }
+  }
+}
+
+/** Whether a hop kind rewrote addresses. */
+export function isNat(kind: HopKind): boolean {
+  return NAT_KINDS.has(kind);
+}
