@@ -184,7 +184,8 @@ describe('lab API with @kubernetes/client-node', () => {
   });
 
   it('refuses a missing or wrong token with 401', async () => {
-    for (const headers of [{}, { authorization: `Bearer ${TOKEN}x` }, { authorization: TOKEN }]) {
+    const tries: Record<string, string>[] = [{}, { authorization: `Bearer ${TOKEN}x` }, { authorization: TOKEN }];
+    for (const headers of tries) {
       const r = await fetch(`${api.url}/api/v1/pods`, { headers });
       expect(r.status).toBe(401);
       expect(await r.json()).toMatchObject({ kind: 'Status', code: 401, reason: 'Unauthorized' });
