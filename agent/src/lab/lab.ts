@@ -1,0 +1,254 @@
+// labUp: bring a lab up in this process and hand back a handle (exec, scale, down). Used by
+// `hopscope start`, the tracer tests and the detached lab controller. The pure parts (plan,
+// rules, DNS) live in their own modules; this file sequences them and owns the processes.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { expandTopology, scaleDeployment, type ClusterModel, type ModelPod } from './model.ts';
+import type { Topology } from './topology.ts';
+import { newRunId, netnsPrefix, netnsName } from './naming.ts';
+import { namerFor, planLab, planPod } from './netplan.ts';
+import { applyKubeProxy, applyPlan, deleteNetns, ipipUnsupported, killPids, netnsInode } from './netns.ts';
+import { LABS_DIR, findPodNetns, listLabNames, readLabState, writeLabState, type LabNetns, type LabState } from './state.ts';
+import { dnsRecords } from './dns.ts';
+import { startWorkloads } from './workloads.ts';
+import { teardownLab } from './teardown.ts';
+import { startLabApi, writeKubeconfig, type LabApi } from './api-server.ts';
+import { alive } from './netns.ts';
+
+/** Options of labUp; name/cni/kubeProxy override the topology. */
+export interface LabUpOptions {
+  name?: string;
+  cni?: Topology['cni'];
+  kubeProxy?: Topology['kubeProxy'];
+  /** Start the Kubernetes-compatible API and write a kubeconfig (default true). */
+  api?: boolean;
+  /** Tear down on exit, SIGINT and SIGTERM of this process (default true). */
+  cleanupOnExit?: boolean;
+  /** Also tear down and exit(1) on an uncaught exception (the controller and the CLI; default false). */
+  cleanupOnCrash?: boolean;
+  /** Set by the detached controller so `lab status` can tell the two apart. */
+  detached?: boolean;
+  /** Progress lines. */
+  log?: (line: string) => void;
+}
+
+/** Where a command runs: a pod ("ns/name" or a unique pod name), a node or an external host. */
+export type ExecTarget = string | { node: string } | { external: string };
+
+/** Result of a command run inside the lab. */
+export interface ExecResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** A running lab owned by this process. */
+export interface LabHandle {
+  name: string;
+  /** The current state (as in the state file). */
+  state(): LabState;
+  /** Run a command in a pod's (or node's, or external host's) namespace. */
+  exec(target: ExecTarget, cmd: string[], opts?: { timeoutMs?: number }): Promise<ExecResult>;
+  /** Scale a Deployment: pods built or removed, kube-proxy rules re-applied on every node. */
+  scale(namespace: string, deployment: string, replicas: number): Promise<ClusterModel>;
+  /** Remove everything of the lab. Idempotent. */
+  down(): Promise<void>;
+}
+
+/** Namespace of an exec target. */
+export function targetNetns(state: LabState, target: ExecTarget): LabNetns {
+  if (typeof target === 'string') return findPodNetns(state, target);
+  const [kind, owner] = 'node' in target ? (['node', target.node] as const) : (['external', target.external] as const);
+  const hit = state.netns.find((n) => n.kind === kind && n.owner === owner);
+  if (!hit) throw new Error(`no ${kind} "${owner}" in lab ${state.name}; ${kind}s: ${state.netns.filter((n) => n.kind === kind).map((n) => n.owner).join(', ') || 'none'}`);
+  return hit;
+}
+
+/** Bring a lab up from a validated topology. Throws (after cleaning up) when anything fails. */
+export async function labUp(topology: Topology, opts: LabUpOptions = {}): Promise<LabHandle> {
+  const log = opts.log ?? (() => {});
+  const t: Topology = { ...topology, name: opts.name ?? topology.name, cni: opts.cni ?? topology.cni, kubeProxy: opts.kubeProxy ?? topology.kubeProxy };
+  const runId = newRunId();
+  const prefix = netnsPrefix(t.name, runId);
+  if (process.getuid?.() !== 0) throw new Error('the lab needs root (network namespaces, iptables)');
+  if (listLabNames().includes(t.name)) {
+    const old = readLabState(t.name);
+    throw new Error(
+      alive(old.controllerPid)
+        ? `lab "${t.name}" is already up (pid ${old.controllerPid}); use another --name or run "hopscope lab down --name ${t.name}"`
+        : `lab "${t.name}" left state behind (its process ${old.controllerPid} is gone); run "hopscope lab down --name ${t.name}" first`,
+    );
+  }
+  if (t.cni === 'calico-ipip') {
+    const why = ipipUnsupported(netnsName(prefix, 'underlay', 'probe') + '-ipip');
+    throw new Error(
+      why
+        ? `cni calico-ipip needs IP-in-IP tunnels (tunl0), which this kernel cannot make ("${why}"); use --cni calico-vxlan or calico-routed`
+        : 'cni calico-ipip: this kernel has IP-in-IP, but the lab only builds flannel-vxlan, calico-routed and calico-vxlan; use one of those',
+    );
+  }
+  const model0 = expandTopology(t);
+  const logDir = join(LABS_DIR, t.name);
+  mkdirSync(logDir, { recursive: true, mode: 0o700 });
+  let state: LabState = {
+    version: 1,
+    name: t.name,
+    runId,
+    prefix,
+    phase: 'starting',
+    createdAt: new Date().toISOString(),
+    controllerPid: process.pid,
+    detached: opts.detached ?? false,
+    netns: [],
+    workloads: [],
+    logDir,
+    model: model0,
+  };
+  writeLabState(state);
+  let api: LabApi | undefined;
+  let downed = false;
+  const ns = namerFor(prefix);
+  const nodeNetns = () => state.netns.filter((n) => n.kind === 'node').map((n) => n.name);
+  const recordsPath = join(logDir, 'dns-records.json');
+
+  const teardownSync = () => {
+    if (downed) return;
+    downed = true;
+    uninstall();
+    teardownLab(t.name, state);
+  };
+  const onExit = () => teardownSync();
+  const onSignal = (sig: NodeJS.Signals) => {
+    log(`${sig}: tearing down lab ${t.name}`);
+    void (api?.close() ?? Promise.resolve()).finally(() => {
+      teardownSync();
+      // Re-raise so the process ends the way the signal asked.
+      process.kill(process.pid, sig);
+    });
+  };
+  const onCrash = (e: unknown) => {
+    console.error(`lab ${t.name}: ${(e as Error)?.stack ?? String(e)}`);
+    teardownSync();
+    process.exit(1);
+  };
+  const uninstall = () => {
+    process.off('exit', onExit);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.off('uncaughtException', onCrash);
+  };
+  if (opts.cleanupOnExit ?? true) {
+    process.on('exit', onExit);
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  }
+  if (opts.cleanupOnCrash) process.on('uncaughtException', onCrash);
+
+  const record = (s: { name: string; nsKind: LabNetns['kind']; owner: string; node?: string }) => {
+    state.netns.push({ name: s.name, kind: s.nsKind, owner: s.owner, ...(s.node ? { node: s.node } : {}), inode: 0 });
+  };
+  const fillInodes = () => {
+    for (const n of state.netns) if (n.inode === 0) n.inode = netnsInode(n.name);
+  };
+  const podWorkloads = async (model: ClusterModel, pods: ModelPod[]) =>
+    startWorkloads(
+      pods.map((p) => ({ pod: p, netns: ns('pod', `${p.namespace}/${p.name}`) })),
+      { logDir, dnsRecordsPath: recordsPath },
+    );
+
+  try {
+    const started = Date.now();
+    applyPlan(planLab(model0, ns), (s) => {
+      record(s);
+      writeLabState(state);
+    });
+    fillInodes();
+    applyKubeProxy(model0, nodeNetns());
+    writeFileSync(recordsPath, JSON.stringify(dnsRecords(model0)));
+    log(`network up in ${Date.now() - started} ms: ${state.netns.length} namespaces, cni ${t.cni}, kube-proxy ${t.kubeProxy}`);
+    state.workloads = await podWorkloads(model0, model0.pods);
+    log(`${state.workloads.length} workloads running`);
+    writeLabState(state);
+  } catch (e) {
+    state.phase = 'failed';
+    state.error = (e as Error).message;
+    teardownSync();
+    throw e;
+  }
+
+  let queue: Promise<unknown> = Promise.resolve();
+  const scaleNow = async (namespace: string, deployment: string, replicas: number): Promise<ClusterModel> => {
+    if (downed) throw new Error(`lab ${t.name} is down`);
+    const { model, added, removed } = scaleDeployment(state.model, namespace, deployment, replicas);
+    for (const p of added) applyPlan(planPod(model, p, ns), record);
+    fillInodes();
+    const fresh = await podWorkloads(model, added);
+    // Rules follow the endpoints before removed pods go, so no new flow picks a dying pod.
+    applyKubeProxy(model, nodeNetns());
+    const goneNetns = new Set(removed.map((p) => ns('pod', `${p.namespace}/${p.name}`)));
+    killPids(state.workloads.filter((w) => goneNetns.has(w.netns)).map((w) => w.pid));
+    deleteNetns([...goneNetns]);
+    state = {
+      ...state,
+      model,
+      netns: state.netns.filter((n) => !goneNetns.has(n.name)),
+      workloads: [...state.workloads.filter((w) => !goneNetns.has(w.netns)), ...fresh],
+    };
+    writeFileSync(recordsPath, JSON.stringify(dnsRecords(model)));
+    for (const w of state.workloads.filter((x) => x.kind === 'dns')) {
+      try {
+        process.kill(w.pid, 'SIGHUP');
+      } catch {
+        /* restarted meanwhile */
+      }
+    }
+    writeLabState(state);
+    log(`scaled ${namespace}/${deployment} to ${replicas}: +${added.length} -${removed.length} pods`);
+    return model;
+  };
+  const scale = (namespace: string, deployment: string, replicas: number): Promise<ClusterModel> => {
+    const run = queue.then(() => scaleNow(namespace, deployment, replicas));
+    queue = run.catch(() => undefined);
+    return run;
+  };
+
+  if (opts.api ?? true) {
+    const token = randomBytes(24).toString('base64url');
+    try {
+      api = await startLabApi({ model: state.model, token, host: '127.0.0.1', port: 0, onScale: (n, d, r) => scale(n, d, r) });
+    } catch (e) {
+      teardownSync();
+      throw e;
+    }
+    const kubeconfig = join(LABS_DIR, `${t.name}.kubeconfig`);
+    writeKubeconfig(kubeconfig, { url: api.url, token }, `hopscope-${t.name}`);
+    state.api = { url: api.url, token, kubeconfig };
+  }
+  state.phase = 'ready';
+  writeLabState(state);
+
+  return {
+    name: t.name,
+    state: () => state,
+    async exec(target, cmd, o = {}) {
+      const n = targetNetns(state, target);
+      if (cmd.length === 0) throw new Error('exec: no command given');
+      const r = await execa('ip', ['netns', 'exec', n.name, ...cmd], { reject: false, timeout: o.timeoutMs ?? 30_000, stdin: 'ignore' });
+      return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+    },
+    async scale(namespace, deployment, replicas) {
+      const model = await scale(namespace, deployment, replicas);
+      api?.setModel(model);
+      return model;
+    },
+    async down() {
+      if (downed) return;
+      state.phase = 'stopping';
+      await queue;
+      await api?.close();
+      teardownSync();
+    },
+  };
+}

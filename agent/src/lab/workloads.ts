@@ -1,0 +1,76 @@
+// Starting the containers of lab pods: one small Node process per container, inside the pod's
+// namespace via `ip netns exec` (which execs, so the recorded pid is the workload itself).
+// Detached into their own process group with output to a log file, so they outlive neither
+// the lab (teardown kills them) nor depend on the parent's pipes.
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ModelPod } from './model.ts';
+import type { Workload } from './topology.ts';
+import type { LabWorkload } from './state.ts';
+
+const script = (name: string) => fileURLToPath(new URL(`./workloads/${name}.mjs`, import.meta.url));
+
+/** Arguments of a workload process, or undefined for `idle` (nothing runs). Pure. */
+export function workloadArgv(pod: ModelPod, run: Workload, dnsRecordsPath: string): string[] | undefined {
+  switch (run.kind) {
+    case 'http':
+      return [script('http'), pod.name, pod.namespace, pod.node, run.bind, String(run.port)];
+    case 'dns':
+      return [script('dns'), dnsRecordsPath, String(run.port)];
+    case 'client':
+      return [script('client'), run.target, String(run.intervalMs)];
+    case 'idle':
+      return undefined;
+    default: {
+      const never: never = run;
+      throw new Error(`unknown workload ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+/** Start every container of the pods and wait until each reports it is listening. */
+export async function startWorkloads(
+  pods: { pod: ModelPod; netns: string }[],
+  opts: { logDir: string; dnsRecordsPath: string; readyTimeoutMs?: number },
+): Promise<LabWorkload[]> {
+  const out: LabWorkload[] = [];
+  for (const { pod, netns } of pods) {
+    for (const c of pod.containers) {
+      const argv = workloadArgv(pod, c.run, opts.dnsRecordsPath);
+      if (!argv) continue;
+      const log = join(opts.logDir, `${pod.namespace}.${pod.name}.${c.name}.log`);
+      const fd = openSync(log, 'a', 0o600);
+      // A small heap: these processes answer a few requests a second at most.
+      const child = spawn('ip', ['netns', 'exec', netns, process.execPath, '--max-old-space-size=24', ...argv], {
+        detached: true,
+        stdio: ['ignore', fd, fd],
+      });
+      closeSync(fd);
+      child.unref();
+      if (child.pid === undefined) throw new Error(`could not start ${c.run.kind} in pod ${pod.namespace}/${pod.name}`);
+      out.push({ pod: `${pod.namespace}/${pod.name}`, container: c.name, kind: c.run.kind, pid: child.pid, netns, log });
+    }
+  }
+  await waitReady(out, opts.readyTimeoutMs ?? 15_000);
+  return out;
+}
+
+async function waitReady(ws: LabWorkload[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let pending = ws;
+  while (pending.length > 0) {
+    pending = pending.filter((w) => !(existsSync(w.log) && readFileSync(w.log, 'utf8').includes('listening ')));
+    if (pending.length === 0) return;
+    for (const w of pending) {
+      try {
+        process.kill(w.pid, 0);
+      } catch {
+        throw new Error(`workload ${w.pod}/${w.container} (${w.kind}) exited at start; see ${w.log}:\n${readFileSync(w.log, 'utf8').slice(-2000)}`);
+      }
+    }
+    if (Date.now() > deadline) throw new Error(`workloads not ready after ${timeoutMs} ms: ${pending.map((w) => `${w.pod}/${w.container}`).join(', ')}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
