@@ -1,0 +1,460 @@
+// Decodes bpftrace's text output (bpf/datapath.bt.tmpl line format) into TraceEvents.
+// Pure and total: any line yields an event, a notice or a counted rejection; nothing throws.
+// Speed matters (a flood is hundreds of thousands of lines a second), so fields are split
+// by hand and parsed with char-code loops rather than regexes or parseInt on every field.
+import type {
+  ConntrackTuples,
+  DeviceEvent,
+  DropEvent,
+  Encapsulation,
+  FreeEvent,
+  GapEvent,
+  HookPoint,
+  HopEvent,
+  IpPacket,
+  L4Header,
+  L4Proto,
+  LostEvent,
+  NatEvent,
+  SampledEvent,
+  TraceEvent,
+} from '../protocol/events.ts';
+
+/** A line that was not an event, with why. */
+export interface Rejection {
+  type: 'rejected';
+  reason: string;
+  /** The line, cut to 200 characters. */
+  line: string;
+}
+
+/** A line that is not an event but says something about the tracer (banner, attach). */
+export interface Notice {
+  type: 'notice';
+  kind: 'banner' | 'attached' | 'counter';
+  /** Program format version (banner), probes attached, or a sampler counter held for the next report. */
+  value: number;
+}
+
+/** What one line decodes to. */
+export type DecodeResult = TraceEvent | Rejection | Notice;
+
+/** Counters of a decoder's life. */
+export interface DecoderStats {
+  lines: number;
+  events: number;
+  rejections: number;
+  lost: number;
+}
+
+/** A stateful decoder: numbers events, remembers device names and sampler reports. */
+export interface Decoder {
+  decode(line: string): DecodeResult;
+  /** A GapEvent numbered in the same sequence as decoded events. */
+  gap(fromMs: number, toMs: number, reason: string): GapEvent;
+  stats(): DecoderStats;
+  /** Forget per-run state (device names) when bpftrace restarts; numbering continues. */
+  reset(): void;
+}
+
+// Scratch outputs of parseHex (avoids allocating a pair per field).
+let HI = 0;
+let LO = 0;
+
+/** Parses up to 16 hex digits into HI (upper 32 bits) and LO (lower 32). False if invalid. */
+function parseHex(s: string): boolean {
+  const n = s.length;
+  if (n === 0 || n > 16) return false;
+  let hi = 0;
+  let lo = 0;
+  const split = n - 8;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    let v: number;
+    if (c >= 48 && c <= 57) v = c - 48;
+    else if (c >= 97 && c <= 102) v = c - 87;
+    else if (c >= 65 && c <= 70) v = c - 55;
+    else return false;
+    if (i < split) hi = hi * 16 + v;
+    else lo = lo * 16 + v;
+  }
+  HI = hi;
+  LO = lo;
+  return true;
+}
+
+function parseDec(s: string): number {
+  const n = s.length;
+  if (n === 0 || n > 20) return -1;
+  let v = 0;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return -1;
+    v = v * 10 + c;
+  }
+  return v;
+}
+
+const ipv4 = (raw: number): string => `${raw & 0xff}.${(raw >>> 8) & 0xff}.${(raw >>> 16) & 0xff}.${raw >>> 24}`;
+const swap16 = (raw: number): number => ((raw & 0xff) << 8) | ((raw >>> 8) & 0xff);
+const swap32 = (raw: number): number =>
+  (((raw & 0xff) << 24) | ((raw & 0xff00) << 8) | ((raw >>> 8) & 0xff00) | (raw >>> 24)) >>> 0;
+
+// tcpdump's flag letters and order, '.' for ACK.
+const TCP_FLAGS: string[] = [];
+for (let f = 0; f < 256; f++) {
+  let s = '';
+  if (f & 0x01) s += 'F';
+  if (f & 0x02) s += 'S';
+  if (f & 0x04) s += 'R';
+  if (f & 0x08) s += 'P';
+  if (f & 0x10) s += '.';
+  if (f & 0x20) s += 'U';
+  if (f & 0x40) s += 'E';
+  if (f & 0x80) s += 'W';
+  TCP_FLAGS.push(s === '' ? 'none' : s);
+}
+
+/** L4 header from the raw words at the transport header: a = bytes 0-3, b = 4-7, c = 8-11. */
+function l4(proto: number, a: number, b: number, c: number, flags: number, icmpProto: number): L4Header {
+  if (proto === 6) {
+    return { proto: 'tcp', sport: swap16(a & 0xffff), dport: swap16(a >>> 16), flags: TCP_FLAGS[flags & 0xff]!, seq: swap32(b), ack: swap32(c) };
+  }
+  if (proto === 17) return { proto: 'udp', sport: swap16(a & 0xffff), dport: swap16(a >>> 16) };
+  if (proto === icmpProto) {
+    return { proto: 'icmp', icmpType: a & 0xff, code: (a >>> 8) & 0xff, id: swap16(b & 0xffff), seq: swap16(b >>> 16) };
+  }
+  return { proto: 'other', number: proto };
+}
+
+function l4Name(proto: number, icmpProto: number): L4Proto {
+  return proto === 6 ? 'tcp' : proto === 17 ? 'udp' : proto === icmpProto ? 'icmp' : 'other';
+}
+
+/** IPv4 packet from four packed fields: (w0|w1), (w2|src), (dst|a), (b|c). */
+function ipv4Packet(f1: string, f2: string, f3: string, f4: string, flags: number): IpPacket | null {
+  if (!parseHex(f1)) return null;
+  const w0 = LO;
+  const w1 = HI;
+  if (!parseHex(f2)) return null;
+  const w2 = LO;
+  const src = HI;
+  if (!parseHex(f3)) return null;
+  const dst = LO;
+  const a = HI;
+  if (!parseHex(f4)) return null;
+  const b = LO;
+  const c = HI;
+  if ((w0 & 0xf0) !== 0x40) return null;
+  const proto = (w2 >>> 8) & 0xff;
+  return {
+    family: 4,
+    src: ipv4(src),
+    dst: ipv4(dst),
+    ipId: swap16(w1 & 0xffff),
+    ttl: w2 & 0xff,
+    len: swap16(w0 >>> 16),
+    l4: l4(proto, a, b, c, flags, 1),
+  };
+}
+
+/** IPv6 address from two raw little-endian 64-bit words (hex) of network-order bytes. */
+function ipv6(hiHex: string, loHex: string): string | null {
+  const groups: number[] = [];
+  for (const h of [hiHex, loHex]) {
+    if (!parseHex(h)) return null;
+    // Memory byte i is bits 8i..8i+7 of the little-endian word.
+    const lo = LO;
+    const hi = HI;
+    groups.push(((lo & 0xff) << 8) | ((lo >>> 8) & 0xff), (((lo >>> 16) & 0xff) << 8) | (lo >>> 24));
+    groups.push(((hi & 0xff) << 8) | ((hi >>> 8) & 0xff), (((hi >>> 16) & 0xff) << 8) | (hi >>> 24));
+  }
+  // RFC 5952: compress the longest run (>= 2) of zero groups.
+  let bestAt = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) { i++; continue; }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) { bestAt = i; bestLen = j - i; }
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (bestAt < 0) return hex.join(':');
+  return `${hex.slice(0, bestAt).join(':')}::${hex.slice(bestAt + bestLen).join(':')}`;
+}
+
+function portPair(raw: number): [number, number] {
+  return [swap16(raw & 0xffff), swap16(raw >>> 16)];
+}
+
+function reject(reason: string, line: string): Rejection {
+  return { type: 'rejected', reason, line: line.length > 200 ? line.slice(0, 200) : line };
+}
+
+function kindString(k0: string, k1: string): string | null {
+  let out = '';
+  for (const w of [k0, k1]) {
+    if (!parseHex(w)) return null;
+    for (const word of [LO, HI]) {
+      for (let i = 0; i < 4; i++) {
+        const ch = (word >>> (8 * i)) & 0xff;
+        if (ch === 0) return out;
+        if (ch < 0x20 || ch > 0x7e) return null;
+        out += String.fromCharCode(ch);
+      }
+    }
+  }
+  return out;
+}
+
+/** Creates a decoder. `reasonNames` maps kfree_skb reason codes to the kernel's names. */
+export function createDecoder(opts: { reasonNames: Map<number, string> }): Decoder {
+  let seq = 0;
+  const st: DecoderStats = { lines: 0, events: 0, rejections: 0, lost: 0 };
+  const names = new Map<number, string>(); // netns * 2^32 + ifindex -> device name
+  let pendingSuppressed = -1;
+
+  const devName = (ns: number, ifi: number): string => names.get(ns * 4294967296 + ifi) ?? `if${ifi}`;
+
+  function hop(t: string[], line: string): DecodeResult {
+    if (t.length !== 16) return reject(`hop line has ${t.length} fields, expected 16`, line);
+    const hook: HookPoint | null = t[1] === '1' ? 'recv' : t[1] === '2' ? 'xmit' : null;
+    if (hook === null) return reject('unknown hook', line);
+    if (!parseHex(t[2]!)) return reject('bad timestamp', line);
+    const tsNs = HI * 4294967296 + LO;
+    if (!parseHex(t[3]!)) return reject('bad netns/ifindex', line);
+    const netns = LO;
+    const ifindex = HI;
+    const skb = t[4]!;
+    if (!parseHex(skb)) return reject('bad skb address', line);
+    if (!parseHex(t[9]!)) return reject('bad flags field', line);
+    const flags = LO & 0xff;
+    const ek = (LO >>> 8) & 0xff;
+    const iflags = (LO >>> 16) & 0xff;
+    const ctProto = LO >>> 24;
+    const vniRaw = HI >>> 8;
+    const packet = ipv4Packet(t[5]!, t[6]!, t[7]!, t[8]!, flags);
+    if (!packet) return reject('bad IPv4 header', line);
+    const ev: HopEvent = { type: 'hop', seq: 0, tsNs, hook, netns, ifindex, dev: devName(netns, ifindex), skb, packet };
+    if (ek === 1 || ek === 2) {
+      const inner = ipv4Packet(t[10]!, t[11]!, t[12]!, t[13]!, iflags);
+      if (!inner) return reject('bad inner IPv4 header', line);
+      const vni = ((vniRaw & 0xff) << 16) | (vniRaw & 0xff00) | ((vniRaw >>> 16) & 0xff);
+      const encap: Encapsulation = ek === 1 ? { kind: 'vxlan', vni, inner } : { kind: 'ipip', inner };
+      ev.encap = encap;
+    } else if (ek !== 0) {
+      return reject('unknown encapsulation', line);
+    }
+    if (ctProto !== 0) {
+      const ct = tuples(ctProto, t[13]!, t[14]!, t[15]!);
+      if (!ct) return reject('bad conntrack fields', line);
+      ev.ct = ct;
+    }
+    ev.seq = ++seq;
+    return ev;
+  }
+
+  // c2 = orig src | orig dst << 32, c3 = orig ports | reply src << 32, c4 = reply dst | reply ports << 32
+  function tuples(proto: number, c2: string, c3: string, c4: string): ConntrackTuples | null {
+    if (!parseHex(c2)) return null;
+    const os = LO;
+    const od = HI;
+    if (!parseHex(c3)) return null;
+    const [osp, odp] = portPair(LO);
+    const rs = HI;
+    if (!parseHex(c4)) return null;
+    const rd = LO;
+    const [rsp, rdp] = portPair(HI);
+    return {
+      proto: l4Name(proto, 1),
+      orig: { src: ipv4(os), dst: ipv4(od), sport: osp, dport: odp },
+      reply: { src: ipv4(rs), dst: ipv4(rd), sport: rsp, dport: rdp },
+    };
+  }
+
+  function hop6(t: string[], line: string): DecodeResult {
+    if (t.length !== 12) return reject(`IPv6 hop line has ${t.length} fields, expected 12`, line);
+    const hook: HookPoint | null = t[1] === '1' ? 'recv' : t[1] === '2' ? 'xmit' : null;
+    if (hook === null) return reject('unknown hook', line);
+    if (!parseHex(t[2]!)) return reject('bad timestamp', line);
+    const tsNs = HI * 4294967296 + LO;
+    if (!parseHex(t[3]!)) return reject('bad netns/ifindex', line);
+    const netns = LO;
+    const ifindex = HI;
+    const skb = t[4]!;
+    if (!parseHex(skb)) return reject('bad skb address', line);
+    if (!parseHex(t[5]!)) return reject('bad IPv6 header', line);
+    const w0 = LO;
+    const flags = HI & 0xff;
+    const src = ipv6(t[6]!, t[7]!);
+    const dst = ipv6(t[8]!, t[9]!);
+    if (src === null || dst === null) return reject('bad IPv6 address', line);
+    if (!parseHex(t[10]!)) return reject('bad L4 header', line);
+    const a = LO;
+    const b = HI;
+    if (!parseHex(t[11]!)) return reject('bad L4 header', line);
+    const c = LO;
+    const proto = (w0 >>> 16) & 0xff;
+    const packet: IpPacket = { family: 6, src, dst, ipId: 0, ttl: w0 >>> 24, len: swap16(w0 & 0xffff) + 40, l4: l4(proto, a, b, c, flags, 58) };
+    const ev: HopEvent = { type: 'hop', seq: ++seq, tsNs, hook, netns, ifindex, dev: devName(netns, ifindex), skb, packet };
+    return ev;
+  }
+
+  function device(t: string[], line: string): DecodeResult {
+    if (t.length !== 6) return reject(`device line has ${t.length} fields, expected 6`, line);
+    if (!parseHex(t[1]!)) return reject('bad netns/ifindex', line);
+    const netns = LO;
+    const ifindex = HI;
+    const master = parseDec(t[2]!);
+    if (master < 0) return reject('bad master ifindex', line);
+    const kind = kindString(t[3]!, t[4]!);
+    if (kind === null) return reject('bad device kind', line);
+    const dev = t[5]!;
+    names.set(netns * 4294967296 + ifindex, dev);
+    const ev: DeviceEvent = { type: 'device', seq: ++seq, netns, ifindex, dev, kind, masterIfindex: master };
+    return ev;
+  }
+
+  function drop(t: string[], line: string): DecodeResult {
+    if (t.length !== 8) return reject(`drop line has ${t.length} fields, expected 8`, line);
+    const tsNs = parseDec(t[1]!);
+    const netns = parseDec(t[2]!);
+    const ifindex = parseDec(t[3]!);
+    const code = parseDec(t[6]!);
+    if (tsNs < 0 || netns < 0 || ifindex < 0 || code < 0 || !parseHex(t[4]!)) return reject('bad drop fields', line);
+    const ev: DropEvent = {
+      type: 'drop',
+      seq: ++seq,
+      tsNs,
+      netns,
+      ifindex,
+      dev: t[5]!,
+      skb: t[4]!,
+      reason: opts.reasonNames.get(code) ?? `REASON_${code}`,
+      reasonCode: code,
+      location: t[7]!,
+    };
+    return ev;
+  }
+
+  function free(t: string[], line: string): DecodeResult {
+    const tsNs = t.length === 3 ? parseDec(t[1]!) : -1;
+    if (tsNs < 0 || !parseHex(t[2]!)) return reject('bad free line', line);
+    const ev: FreeEvent = { type: 'free', seq: ++seq, tsNs, skb: t[2]! };
+    return ev;
+  }
+
+  function nat(t: string[], line: string): DecodeResult {
+    if (t.length !== 8) return reject(`nat line has ${t.length} fields, expected 8`, line);
+    if (!parseHex(t[1]!)) return reject('bad timestamp', line);
+    const tsNs = HI * 4294967296 + LO;
+    if (!parseHex(t[2]!)) return reject('bad netns', line);
+    const netns = LO;
+    if (!parseHex(t[3]!) || !parseHex(t[4]!)) return reject('bad nat fields', line);
+    const manip = LO & 0xff;
+    const proto = (LO >>> 8) & 0xff;
+    const ct = tuples(proto, t[5]!, t[6]!, t[7]!);
+    if (!ct || (manip !== 0 && manip !== 1)) return reject('bad nat fields', line);
+    const ev: NatEvent = { type: 'nat', seq: ++seq, tsNs, netns, skb: t[3]!, manip: manip === 0 ? 'src' : 'dst', ct };
+    return ev;
+  }
+
+  function counter(line: string): DecodeResult {
+    // "@sup: N" then "@prn: N" (one pair per report interval).
+    const colon = line.indexOf(': ');
+    const n = colon > 0 ? parseDec(line.slice(colon + 2).trim()) : -1;
+    if (n < 0) return reject('bad counter line', line);
+    const name = line.slice(0, colon);
+    if (name === '@sup') {
+      pendingSuppressed = n;
+      return { type: 'notice', kind: 'counter', value: n } satisfies Notice;
+    }
+    if (name === '@prn') {
+      const ev: SampledEvent = { type: 'sampled', seq: ++seq, suppressed: Math.max(0, pendingSuppressed), printed: n };
+      pendingSuppressed = -1;
+      return ev;
+    }
+    return reject('unknown map', line);
+  }
+
+  function lostCount(line: string): number {
+    // 0.17: "Lost 12 events" on stdout; newer: on stderr, possibly prefixed (e.g. "WARNING: ");
+    // -f json: {"type": "lost_events", "data": {"events": 12}}.
+    const at = line.indexOf('Lost ');
+    if (at >= 0) {
+      const end = line.indexOf(' events', at + 5);
+      if (end > at) return parseDec(line.slice(at + 5, end));
+    }
+    if (line.includes('"lost_events"')) {
+      const k = line.indexOf('"events"');
+      if (k >= 0) {
+        const rest = line.slice(k + 8).replace(/^\s*:\s*/, '');
+        let end = 0;
+        while (end < rest.length && rest.charCodeAt(end) >= 48 && rest.charCodeAt(end) <= 57) end++;
+        return end > 0 ? parseDec(rest.slice(0, end)) : -1;
+      }
+    }
+    return -1;
+  }
+
+  function decodeLine(line: string): DecodeResult {
+    if (line.length === 0) return reject('empty line', line);
+    if (line.length > 4096) return reject('line too long', line);
+    const c = line.charCodeAt(0);
+    if (line.charCodeAt(1) === 32) {
+      const t = line.split(' ');
+      switch (c) {
+        case 72: return hop(t, line); // H
+        case 54: return hop6(t, line); // 6
+        case 68: return device(t, line); // D
+        case 75: return drop(t, line); // K
+        case 70: return free(t, line); // F
+        case 78: return nat(t, line); // N
+        case 66: { // B hopscope <version>
+          const v = t.length === 3 && t[1] === 'hopscope' ? parseDec(t[2]!) : -1;
+          return v < 0 ? reject('bad banner', line) : { type: 'notice', kind: 'banner', value: v };
+        }
+      }
+    }
+    if (c === 64) return counter(line); // @
+    if (line.startsWith('Attaching ')) {
+      const n = parseDec(line.slice(10, line.indexOf(' ', 10)));
+      return n < 0 ? reject('bad attach line', line) : { type: 'notice', kind: 'attached', value: n };
+    }
+    const lost = lostCount(line);
+    if (lost >= 0) {
+      const ev: LostEvent = { type: 'lost', seq: ++seq, count: lost };
+      return ev;
+    }
+    return reject('unknown line', line);
+  }
+
+  return {
+    decode(line: string): DecodeResult {
+      st.lines++;
+      let r: DecodeResult;
+      try {
+        r = decodeLine(line);
+      } catch (e) {
+        // Unreachable by design; kept so a decoder bug costs one line, not the stream.
+        r = reject(`decoder error: ${(e as Error).message}`, String(line));
+      }
+      if (r.type === 'rejected') st.rejections++;
+      else if (r.type !== 'notice') {
+        st.events++;
+        if (r.type === 'lost') st.lost += r.count;
+      }
+      return r;
+    },
+    gap(fromMs: number, toMs: number, reason: string): GapEvent {
+      st.events++;
+      return { type: 'gap', seq: ++seq, fromMs, toMs, reason };
+    },
+    stats: () => ({ ...st }),
+    reset(): void {
+      names.clear();
+      pendingSuppressed = -1;
+    },
+  };
+}

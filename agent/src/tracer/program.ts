@@ -1,0 +1,226 @@
+// Renders the bpftrace program from the fixed templates in bpf/ and a KernelFilter. Pure:
+// every hole is filled with numbers (re-validated here) and fixed expressions, so no user
+// string can reach the program text whatever the caller passes.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { ProbeSet } from '../protocol/events.ts';
+import type { Cidr, FlowSide, KernelFilter } from './kernel-filter.ts';
+
+/** Version of the line format, printed in the banner and checked by the decoder. */
+export const PROGRAM_VERSION = 1;
+
+/** Options that are not part of the user's filter. */
+export interface RenderOptions {
+  probeSet: ProbeSet;
+  /** UDP ports decoded as VXLAN (default 4789 and 8472). */
+  vxlanPorts: number[];
+  /** Seconds between sampler reports (SampledEvent). */
+  reportSeconds?: number;
+  /** Seconds between clears of the flow counters and followed-skb map. */
+  resetSeconds?: number;
+  /** Template texts; read from bpf/ when omitted. */
+  templates?: Templates;
+}
+
+/** The template files' contents. */
+export interface Templates {
+  datapath: string;
+  natKprobe: string;
+}
+
+/** Thrown when a filter or option value is out of range; carries the offending field. */
+export class ProgramError extends Error {
+  override name = 'ProgramError';
+}
+
+export const DEFAULT_VXLAN_PORTS = [4789, 8472];
+
+const HOP_PROBES: { probe: string; hook: number }[] = [
+  { probe: 'tracepoint:net:netif_receive_skb', hook: 1 },
+  { probe: 'tracepoint:net:net_dev_start_xmit', hook: 2 },
+];
+
+let cached: Templates | undefined;
+
+/** Reads the templates from bpf/ (once). */
+export function loadTemplates(): Templates {
+  if (!cached) {
+    const dir = fileURLToPath(new URL('../../../bpf/', import.meta.url));
+    cached = {
+      datapath: readFileSync(`${dir}datapath.bt.tmpl`, 'utf8'),
+      natKprobe: readFileSync(`${dir}nat-kprobe.bt.tmpl`, 'utf8'),
+    };
+  }
+  return cached;
+}
+
+function int(value: unknown, min: number, max: number, what: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new ProgramError(`${what} must be an integer in [${min}, ${max}]`);
+  }
+  return value;
+}
+
+/** Little-endian read of network-order bytes: how the kernel program sees them. */
+function rawU32(b: number[], off: number): number {
+  return ((b[off]! | (b[off + 1]! << 8) | (b[off + 2]! << 16) | (b[off + 3]! << 24)) >>> 0);
+}
+
+function rawU64Hex(b: number[], off: number): string {
+  let hex = '';
+  for (let i = off + 7; i >= off; i--) hex += b[i]!.toString(16).padStart(2, '0');
+  return `0x${hex}`;
+}
+
+/** A port as the program reads it: a little-endian u16 of network-order bytes. */
+export function rawPort(port: number): number {
+  const p = int(port, 0, 65535, 'port');
+  return ((p & 0xff) << 8) | (p >> 8);
+}
+
+function checkedCidr(c: Cidr): Cidr {
+  if (c.family !== 4 && c.family !== 6) throw new ProgramError('address family must be 4 or 6');
+  const len = c.family === 4 ? 4 : 16;
+  if (!Array.isArray(c.bytes) || c.bytes.length !== len) throw new ProgramError(`IPv${c.family} address must have ${len} bytes`);
+  const prefix = int(c.prefix, 0, len * 8, 'prefix length');
+  const bytes = c.bytes.map((x) => int(x, 0, 255, 'address byte'));
+  const mask = maskBytes(len, prefix);
+  return { family: c.family, bytes: bytes.map((x, i) => x & mask[i]!), prefix };
+}
+
+function maskBytes(len: number, prefix: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < len; i++) {
+    const bits = Math.max(0, Math.min(8, prefix - i * 8));
+    out.push(bits === 0 ? 0 : (0xff << (8 - bits)) & 0xff);
+  }
+  return out;
+}
+
+/** Variables of the template a side/flow test reads. */
+interface FlowVars {
+  src: string;
+  dst: string;
+  sport: string;
+  dport: string;
+}
+
+function v4Addr(c: Cidr, v: string): string {
+  const mask = maskBytes(4, c.prefix);
+  return `((${v} & ${rawU32(mask, 0)}) == ${rawU32(c.bytes, 0)})`;
+}
+
+function v6Addr(c: Cidr, hi: string, lo: string): string {
+  const mask = maskBytes(16, c.prefix);
+  return `((${hi} & ${rawU64Hex(mask, 0)}) == ${rawU64Hex(c.bytes, 0)} && (${lo} & ${rawU64Hex(mask, 8)}) == ${rawU64Hex(c.bytes, 8)})`;
+}
+
+function or(parts: string[], empty: string): string {
+  return parts.length === 0 ? empty : `(${parts.join(' || ')})`;
+}
+
+function and(parts: string[]): string {
+  const real = parts.filter((p) => p !== '1');
+  if (real.some((p) => p === '0')) return '0';
+  return real.length === 0 ? '1' : `(${real.join(' && ')})`;
+}
+
+/** One side matches: any of its prefixes (of this family) and any of its ports. */
+function sideTest(side: FlowSide | null, family: 4 | 6, addr: string[], port: string): string {
+  if (!side) return '1';
+  const cidrs = side.cidrs.map(checkedCidr);
+  let a = '1';
+  if (cidrs.length > 0) {
+    const mine = cidrs.filter((c) => c.family === family);
+    a = or(
+      mine.map((c) => (family === 4 ? v4Addr(c, addr[0]!) : v6Addr(c, addr[0]!, addr[1]!))),
+      '0',
+    );
+  }
+  const p = side.ports.length === 0 ? '1' : or(side.ports.map((x) => `${port} == ${rawPort(x)}`), '0');
+  return and([a, p]);
+}
+
+function directedTest(f: KernelFilter, family: 4 | 6, s: string[], d: string[], sp: string, dp: string): string {
+  return and([sideTest(f.from, family, s, sp), sideTest(f.to, family, d, dp)]);
+}
+
+function flowTest(f: KernelFilter, family: 4 | 6, vars: FlowVars & { src6?: string[]; dst6?: string[] }, proto: string): string {
+  const s = family === 4 ? [vars.src] : vars.src6!;
+  const d = family === 4 ? [vars.dst] : vars.dst6!;
+  const forward = directedTest(f, family, s, d, vars.sport, vars.dport);
+  const backward = directedTest(f, family, d, s, vars.dport, vars.sport);
+  const dir = forward === backward ? forward : or([forward, backward].filter((x) => x !== '0'), '0');
+  const ports = f.ports.length === 0 ? '1' : or(f.ports.map((x) => `${vars.sport} == ${rawPort(x)} || ${vars.dport} == ${rawPort(x)}`), '0');
+  const protoNum = f.proto === null ? null : f.proto === 'tcp' ? 6 : f.proto === 'udp' ? 17 : family === 4 ? 1 : 58;
+  const pr = protoNum === null ? '1' : `${proto} == ${protoNum}`;
+  return and([dir, ports, pr]);
+}
+
+/** The filter expressions for IPv4 and IPv6 packets, and the netns test. Exported for tests. */
+export function renderHoles(filter: KernelFilter, opts: RenderOptions): Record<string, string> {
+  const f = checkedFilter(filter);
+  const packet4 = flowTest(f, 4, { src: '$fs', dst: '$fd', sport: '$fsp', dport: '$fdp' }, '$fpr');
+  const ct4 = flowTest(f, 4, { src: '$cos', dst: '$cod', sport: '$cosp', dport: '$codp' }, '$cpr');
+  const match4 = packet4 === '1' ? '1' : or([packet4, ct4 === '0' ? '0' : `($ct != 0 && ${ct4})`].filter((x) => x !== '0'), '0');
+  const match6 = flowTest(f, 6, { src: '', dst: '', sport: '$fsp', dport: '$fdp', src6: ['$s6h', '$s6l'], dst6: ['$d6h', '$d6l'] }, '$fpr');
+  const vx = opts.vxlanPorts.map((p) => `($a >> 16) == ${rawPort(p)}`);
+  const sampleK = int(f.sampleEvery, 0, 1_000_000, 'sampleEvery');
+  return {
+    VERSION: String(PROGRAM_VERSION),
+    NETNS: or(f.netns.map((n) => `$ns == ${int(n, 1, 0xffffffff, 'netns inode')}`), '1'),
+    VXLAN_PORTS: or(vx, '0'),
+    MATCH4: match4,
+    MATCH6: match6,
+    EVERY: f.everyPacket ? '1' : '0',
+    FIRST_N: String(int(f.firstPackets, 0, 1_000_000, 'firstPackets')),
+    // `$sid % K == 0` with K = 0 would divide by zero: sampling off renders as never.
+    SAMPLE: sampleK === 0 ? '0' : `($sid % ${sampleK}) == 0`,
+    REPORT_S: String(int(opts.reportSeconds ?? 1, 1, 3600, 'reportSeconds')),
+    RESET_S: String(int(opts.resetSeconds ?? 60, 1, 86400, 'resetSeconds')),
+  };
+}
+
+function checkedFilter(f: KernelFilter): KernelFilter {
+  if (typeof f !== 'object' || f === null) throw new ProgramError('filter must be an object');
+  const side = (s: FlowSide | null, what: string): FlowSide | null => {
+    if (s === null) return null;
+    if (!Array.isArray(s.cidrs) || !Array.isArray(s.ports)) throw new ProgramError(`${what} must have cidrs and ports`);
+    return { cidrs: s.cidrs.map(checkedCidr), ports: s.ports.map((p) => int(p, 0, 65535, `${what} port`)) };
+  };
+  if (f.proto !== null && f.proto !== 'tcp' && f.proto !== 'udp' && f.proto !== 'icmp') throw new ProgramError('proto must be tcp, udp or icmp');
+  return {
+    from: side(f.from, 'from'),
+    to: side(f.to, 'to'),
+    ports: f.ports.map((p) => int(p, 0, 65535, 'port')),
+    proto: f.proto,
+    netns: f.netns.map((n) => int(n, 1, 0xffffffff, 'netns inode')),
+    everyPacket: f.everyPacket === true,
+    firstPackets: int(f.firstPackets, 0, 1_000_000, 'firstPackets'),
+    sampleEvery: int(f.sampleEvery, 0, 1_000_000, 'sampleEvery'),
+  };
+}
+
+function fill(text: string, holes: Record<string, string>): string {
+  return text.replace(/\{\{([A-Z0-9_]+)\}\}/g, (_, name: string) => {
+    const v = holes[name];
+    if (v === undefined) throw new ProgramError(`template hole {{${name}}} has no value`);
+    return v;
+  });
+}
+
+/** The complete bpftrace program for a filter and probe set. */
+export function renderProgram(filter: KernelFilter, opts: RenderOptions): string {
+  if (opts.probeSet !== 'tracepoints' && opts.probeSet !== 'kprobes') throw new ProgramError('probeSet must be tracepoints or kprobes');
+  opts.vxlanPorts.forEach((p) => int(p, 1, 65535, 'VXLAN port'));
+  const t = opts.templates ?? loadTemplates();
+  const holes = renderHoles(filter, opts);
+  const begin = t.datapath.indexOf('// @hop-begin');
+  const end = t.datapath.indexOf('// @hop-end');
+  if (begin < 0 || end < begin) throw new ProgramError('datapath template lacks its @hop-begin/@hop-end block');
+  const body = t.datapath.slice(begin, end);
+  const hops = HOP_PROBES.map(({ probe, hook }) => fill(body, { ...holes, PROBE: probe, HOOK: String(hook) })).join('');
+  let program = fill(t.datapath.slice(0, begin), holes) + hops + fill(t.datapath.slice(end), holes);
+  if (opts.probeSet === 'kprobes') program += '\n' + fill(t.natKprobe, holes);
+  return program;
+}
