@@ -1,0 +1,290 @@
+// The identity index: Kubernetes informers (list + watch) for pods, services, EndpointSlices and
+// nodes feeding the pure index (index-state.ts), plus a netns owner source. Thin I/O: relists on
+// 410 (the informer does), restarts with backoff after errors, and reports `synced` honestly.
+import { CoreV1Api, DiscoveryV1Api, KubeConfig, makeInformer, type Informer, type KubernetesListObject, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
+import type { PodRef, ServiceRef } from '../protocol/events.ts';
+import { WATCHED_KINDS, applyList, applyUpdate, buildLookups, emptyState, lookupService, type IndexState, type Lookups, type WatchedKind } from './index-state.ts';
+import type { NetnsSource } from './netns.ts';
+import type { IdentityLookup, NetnsOwner } from './types.ts';
+
+export { labNetnsSource, procNetnsSource, type NetnsSource } from './netns.ts';
+
+/** Counters of one watched kind. */
+export interface KindStats {
+  synced: boolean;
+  objects: number;
+  lists: number;
+  events: number;
+  /** Events ignored because the index already had a newer version. */
+  stale: number;
+  errors: number;
+  lastError?: string;
+}
+
+/** Counters of the whole index. */
+export interface IdentityStats {
+  synced: boolean;
+  kinds: Record<WatchedKind, KindStats>;
+  netns: { source: string; owners: number; reads: number; errors: number; lastError?: string };
+}
+
+/** The informer-backed IdentityLookup. */
+export interface IdentityIndex extends IdentityLookup {
+  /** Called after every change (objects, synced state or netns owners); returns an unsubscribe. */
+  onChange(cb: () => void): () => void;
+  /** Backends of a service from its EndpointSlices. */
+  serviceEndpoints(namespace: string, name: string): { ip: string; port: number; proto: 'tcp' | 'udp'; ready: boolean; pod?: PodRef }[];
+  close(): Promise<void>;
+  stats(): IdentityStats;
+}
+
+/** Options of createIdentityIndex. */
+export interface IdentityIndexOptions {
+  /** Kubeconfig file; default: in-cluster service account, then $KUBECONFIG / ~/.kube/config. */
+  kubeconfigPath?: string;
+  kubeConfig?: KubeConfig;
+  netns: NetnsSource;
+  /** Wait at most this long for the first full sync before resolving unsynced. Default 10 s. */
+  initialSyncTimeoutMs?: number;
+  /** Re-read netns owners this often even without pod changes. Default 5 s. */
+  netnsRefreshMs?: number;
+  /** Backoff after errors: first delay and cap. Default 250 ms .. 5 s. */
+  backoffMs?: { initial: number; max: number };
+}
+
+type AnyInformer = Informer<KubernetesObject> & ObjectCache<KubernetesObject>;
+
+const PATHS: Record<WatchedKind, string> = {
+  pods: '/api/v1/pods',
+  services: '/api/v1/services',
+  endpointslices: '/apis/discovery.k8s.io/v1/endpointslices',
+  nodes: '/api/v1/nodes',
+};
+
+function errText(e: unknown): string {
+  const err = e as { message?: string; code?: number; statusCode?: number; body?: unknown };
+  const code = err?.code ?? err?.statusCode;
+  return `${typeof code === 'number' ? `HTTP ${code}: ` : ''}${err?.message ?? String(e)}`;
+}
+
+function isAuthError(e: unknown): boolean {
+  const err = e as { code?: number; statusCode?: number };
+  return err?.code === 401 || err?.code === 403 || err?.statusCode === 401 || err?.statusCode === 403;
+}
+
+/** Build the index and wait (bounded) for its first sync. Rejects on bad credentials. */
+export async function createIdentityIndex(opts: IdentityIndexOptions): Promise<IdentityIndex> {
+  const kc = opts.kubeConfig ?? new KubeConfig();
+  if (!opts.kubeConfig) {
+    if (opts.kubeconfigPath) kc.loadFromFile(opts.kubeconfigPath);
+    else kc.loadFromDefault();
+  }
+  const core = kc.makeApiClient(CoreV1Api);
+  const discovery = kc.makeApiClient(DiscoveryV1Api);
+  const listers: Record<WatchedKind, () => Promise<KubernetesListObject<KubernetesObject>>> = {
+    pods: () => core.listPodForAllNamespaces(),
+    services: () => core.listServiceForAllNamespaces(),
+    endpointslices: () => discovery.listEndpointSliceForAllNamespaces(),
+    nodes: () => core.listNode(),
+  };
+  const backoff = opts.backoffMs ?? { initial: 250, max: 5000 };
+
+  const state: IndexState = emptyState();
+  let lookups: Lookups | undefined;
+  let netnsOwners = new Map<number, NetnsOwner>();
+  const listeners = new Set<() => void>();
+  let closed = false;
+  const netnsStats: IdentityStats['netns'] = { source: opts.netns.name, owners: 0, reads: 0, errors: 0 };
+
+  const notify = (): void => {
+    for (const cb of [...listeners]) {
+      try {
+        cb();
+      } catch {
+        // a listener's failure is its own; the index goes on
+      }
+    }
+  };
+  const changed = (kind: WatchedKind): void => {
+    lookups = undefined;
+    if (kind === 'pods') scheduleNetnsRead();
+    notify();
+  };
+  const tables = (): Lookups => (lookups ??= buildLookups(state));
+
+  // --- netns owners: re-read on pod changes (debounced), periodically, and on a miss ---
+  let netnsTimer: NodeJS.Timeout | undefined;
+  let netnsReading = false;
+  let netnsAgain = false;
+  let lastMissRead = 0;
+  async function readNetns(): Promise<void> {
+    if (closed) return;
+    if (netnsReading) {
+      netnsAgain = true;
+      return;
+    }
+    netnsReading = true;
+    try {
+      const owners = await opts.netns.read({ podByUid: (uid) => tables().podByUid.get(uid) });
+      netnsStats.reads++;
+      const before = JSON.stringify([...netnsOwners]);
+      netnsOwners = owners;
+      netnsStats.owners = owners.size;
+      if (JSON.stringify([...owners]) !== before) notify();
+    } catch (e) {
+      netnsStats.errors++;
+      netnsStats.lastError = errText(e);
+    } finally {
+      netnsReading = false;
+    }
+    if (netnsAgain) {
+      netnsAgain = false;
+      void readNetns();
+    }
+  }
+  function scheduleNetnsRead(): void {
+    if (closed || netnsTimer) return;
+    netnsTimer = setTimeout(() => {
+      netnsTimer = undefined;
+      void readNetns();
+    }, 100);
+  }
+  const netnsInterval = setInterval(() => void readNetns(), opts.netnsRefreshMs ?? 5000);
+  netnsInterval.unref();
+
+  // --- one reflector per kind ---
+  class Reflector {
+    synced = false;
+    stats: KindStats = { synced: false, objects: 0, lists: 0, events: 0, stale: 0, errors: 0 };
+    private informer?: AnyInformer;
+    private generation = 0;
+    private failures = 0;
+    private timer?: NodeJS.Timeout;
+    firstError?: unknown;
+
+    constructor(private readonly kind: WatchedKind) {}
+
+    private setSynced(v: boolean): void {
+      if (this.synced === v) return;
+      this.synced = v;
+      this.stats.synced = v;
+      notify();
+    }
+
+    start(): void {
+      if (closed) return;
+      const gen = ++this.generation;
+      const live = (): boolean => !closed && gen === this.generation;
+      const kind = this.kind;
+      // NOTE: the list goes through us, so a relist (first start, after 410, after an error)
+      // replaces the kind wholesale and `synced` is false exactly while it runs.
+      const inf = makeInformer(kc, PATHS[kind], async () => {
+        if (live()) this.setSynced(false);
+        const list = await listers[kind]();
+        if (live()) {
+          applyList(state, kind, list.items as never[]);
+          this.stats.lists++;
+          this.stats.objects = state[kind].size;
+          this.failures = 0;
+          changed(kind);
+          this.setSynced(true);
+        }
+        return list;
+      }) as AnyInformer;
+      const onEvent = (type: 'ADDED' | 'MODIFIED' | 'DELETED') => (obj: KubernetesObject) => {
+        if (!live()) return;
+        this.stats.events++;
+        if (applyUpdate(state, { kind, type, object: obj as never })) {
+          this.stats.objects = state[kind].size;
+          changed(kind);
+        } else this.stats.stale++;
+      };
+      inf.on('add', onEvent('ADDED'));
+      inf.on('update', onEvent('MODIFIED'));
+      inf.on('delete', onEvent('DELETED'));
+      inf.on('error', (err: unknown) => {
+        if (live()) this.fail(err);
+      });
+      this.informer = inf;
+      inf.start().catch((err: unknown) => {
+        if (live()) this.fail(err);
+      });
+    }
+
+    /** The informer gives up after an error: start a fresh one (which relists) after a backoff. */
+    private fail(err: unknown): void {
+      this.stats.errors++;
+      this.stats.lastError = errText(err);
+      this.firstError ??= err;
+      this.setSynced(false);
+      this.generation++; // silence the old informer before stopping it (stop reports an abort)
+      void this.informer?.stop().catch(() => undefined);
+      this.informer = undefined;
+      const delay = Math.min(backoff.max, backoff.initial * 2 ** this.failures++);
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => this.start(), delay * (0.8 + Math.random() * 0.4));
+    }
+
+    async stop(): Promise<void> {
+      this.generation++;
+      clearTimeout(this.timer);
+      const inf = this.informer;
+      this.informer = undefined;
+      await inf?.stop().catch(() => undefined);
+    }
+  }
+
+  const reflectors = Object.fromEntries(WATCHED_KINDS.map((k) => [k, new Reflector(k)])) as Record<WatchedKind, Reflector>;
+  const allSynced = (): boolean => !closed && WATCHED_KINDS.every((k) => reflectors[k].synced);
+
+  const index: IdentityIndex = {
+    get synced() {
+      return allSynced();
+    },
+    podByIp: (ip) => tables().podByIp.get(ip),
+    nodeByIp: (ip) => tables().nodeByIp.get(ip),
+    serviceByAddr: (ip, port, proto): ServiceRef | undefined => lookupService(tables(), ip, port, proto),
+    netnsOwner: (inode) => {
+      const o = netnsOwners.get(inode);
+      if (!o && Date.now() - lastMissRead > 1000) {
+        // A new pod's netns: look again soon (at most once a second), this lookup stays unnamed.
+        lastMissRead = Date.now();
+        scheduleNetnsRead();
+      }
+      return o;
+    },
+    podIps: (namespace, name) => [...(tables().podIps.get(`${namespace}/${name}`) ?? [])],
+    serviceIps: (namespace, name) => [...(tables().serviceIps.get(`${namespace}/${name}`) ?? [])],
+    serviceEndpoints: (namespace, name) => [...(tables().endpoints.get(`${namespace}/${name}`) ?? [])],
+    onChange: (cb) => {
+      listeners.add(cb);
+      return () => listeners.delete(cb);
+    },
+    stats: () => ({
+      synced: allSynced(),
+      kinds: Object.fromEntries(WATCHED_KINDS.map((k) => [k, { ...reflectors[k].stats }])) as Record<WatchedKind, KindStats>,
+      netns: { ...netnsStats },
+    }),
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      clearInterval(netnsInterval);
+      clearTimeout(netnsTimer);
+      await Promise.all(WATCHED_KINDS.map((k) => reflectors[k].stop()));
+      listeners.clear();
+    },
+  };
+
+  for (const k of WATCHED_KINDS) reflectors[k].start();
+  const deadline = Date.now() + (opts.initialSyncTimeoutMs ?? 10_000);
+  while (!allSynced() && Date.now() < deadline) {
+    const authErr = WATCHED_KINDS.map((k) => reflectors[k].firstError).find(isAuthError);
+    if (authErr) {
+      await index.close();
+      throw new Error(`identity index: the Kubernetes API refused our credentials (${errText(authErr)})`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await readNetns();
+  return index;
+}
