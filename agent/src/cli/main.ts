@@ -5,6 +5,7 @@ export interface Command {
 }
 
 const commands: Record<string, () => Promise<Command>> = {
+  lab: async () => (await import('./lab.ts')).command,
 };
 
 function usage(): string {

@@ -2,11 +2,12 @@
 // `hopscope start`, the tracer tests and the detached lab controller. The pure parts (plan,
 // rules, DNS) live in their own modules; this file sequences them and owns the processes.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { expandTopology, scaleDeployment, type ClusterModel, type ModelPod } from './model.ts';
-import type { Topology } from './topology.ts';
+import { parseTopology, type Topology } from './topology.ts';
 import { newRunId, netnsPrefix, netnsName } from './naming.ts';
 import { namerFor, planLab, planPod } from './netplan.ts';
 import { applyKubeProxy, applyPlan, deleteNetns, ipipUnsupported, killPids, netnsInode } from './netns.ts';
@@ -16,6 +17,25 @@ import { startWorkloads } from './workloads.ts';
 import { teardownLab } from './teardown.ts';
 import { startLabApi, writeKubeconfig, type LabApi } from './api-server.ts';
 import { alive } from './netns.ts';
+
+/** The built-in topology: two nodes, flannel VXLAN, kube-proxy iptables. */
+export const DEFAULT_TOPOLOGY_PATH = fileURLToPath(new URL('./topologies/default.yaml', import.meta.url));
+
+/** Read and validate a topology file (the built-in one when no path is given). */
+export function loadTopology(path?: string): Topology {
+  const file = path ?? DEFAULT_TOPOLOGY_PATH;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new Error(`cannot read topology ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  try {
+    return parseTopology(text);
+  } catch (e) {
+    throw new Error(`${file}: ${(e as Error).message}`);
+  }
+}
 
 /** Options of labUp; name/cni/kubeProxy override the topology. */
 export interface LabUpOptions {

@@ -2,7 +2,7 @@
 // `iptables-restore` and `nft`, and tears namespaces down. Synchronous on purpose: teardown
 // must also run from an `exit` handler, where nothing asynchronous gets to run.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import type { ClusterModel } from './model.ts';
 import type { NetStep } from './netplan.ts';
 import { renderIptablesNat } from './kubeproxy-iptables.ts';
@@ -95,13 +95,18 @@ export function deleteNetns(names: string[]): void {
   for (const n of names) rmSync(`/etc/netns/${n}`, { recursive: true, force: true });
 }
 
-/** Whether a pid is alive. */
+/** Whether a pid is alive (a zombie, killed but not yet reaped by its parent, is not). */
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
   }
 }
 

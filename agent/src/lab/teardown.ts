@@ -70,7 +70,11 @@ export async function downLab(lab: string, graceMs = 10_000): Promise<TeardownRe
     const deadline = Date.now() + graceMs;
     while (Date.now() < deadline && isLabController(state.controllerPid, lab)) await new Promise((r) => setTimeout(r, 100));
   }
-  return teardownLab(lab, state, { killController: true });
+  const report = teardownLab(lab, state, { killController: true });
+  // The controller's own log outlives an in-process teardown (it tells why a start failed);
+  // an explicit down removes it too.
+  rmSync(join(LABS_DIR, `${lab}.controller.log`), { force: true });
+  return report;
 }
 
 /** `lab down --all`: every lab with a state file or namespaces. */

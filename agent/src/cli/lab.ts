@@ -1,0 +1,252 @@
+// `hopscope lab …`: bring the namespace cluster up and down, look at it, and poke it the way a
+// trainer does live (exec, curl, dig, scale, nodeport). The lab logic lives in agent/src/lab/.
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { execa } from 'execa';
+import type { Command } from './main.ts';
+import { labUp, loadTopology, targetNetns, type ExecTarget } from '../lab/lab.ts';
+import { LABS_DIR, listLabNames, readLabState, type LabState } from '../lab/state.ts';
+import { downAll, downLab } from '../lab/teardown.ts';
+import { alive } from '../lab/netns.ts';
+import { cniModes, kubeProxyModes, type Topology } from '../lab/topology.ts';
+
+const USAGE = `usage: hopscope lab <subcommand> [options]
+
+  up [--topology FILE] [--name N] [--cni MODE] [--kube-proxy MODE] [--foreground]
+        bring a lab up (default: the built-in two-node topology); detached unless --foreground
+        cni: ${cniModes.join(', ')}; kube-proxy: ${kubeProxyModes.join(', ')}
+  down [--name N | --all]       remove a lab: processes, namespaces, /etc/netns, state
+  status [--name N] [--json]    what is running
+  exec <pod|ns/pod> -- <cmd...> run a command in a pod's network namespace
+  curl <pod> <url|service>      HTTP from a pod (a bare service name means http://<service>/)
+  dig <pod> <name>              DNS lookup from a pod through the cluster DNS
+  scale <deployment> <n> [--namespace NS]   scale through the lab API (as kubectl scale does)
+  nodeport <external> <node> <port>         HTTP from an external host to node:port
+
+  --name N picks the lab (default: the only running lab).`;
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+function pickLab(name: string | undefined): LabState {
+  if (name) return readLabState(name);
+  const labs = listLabNames();
+  if (labs.length === 1) return readLabState(labs[0]!);
+  if (labs.length === 0) throw new Error('no lab is running; start one with "hopscope lab up"');
+  throw new Error(`several labs are running (${labs.join(', ')}); pick one with --name`);
+}
+
+type Options = Record<string, { type: 'string' | 'boolean'; short?: string }>;
+
+function parse(args: string[], options: Options): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
+  try {
+    const r = parseArgs({ args, options: { ...options, name: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+    if (r.values.help) throw new Error('help requested');
+    return { values: r.values as Record<string, string | boolean | undefined>, positionals: r.positionals };
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\n${USAGE}`);
+  }
+}
+
+function oneOf<T extends string>(what: string, v: string | undefined, allowed: readonly T[]): T | undefined {
+  if (v === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(v)) throw new Error(`--${what} must be one of ${allowed.join(', ')}, got "${v}"`);
+  return v as T;
+}
+
+function upTopology(values: Record<string, unknown>): Topology {
+  const t = loadTopology(typeof values.topology === 'string' ? resolve(values.topology) : undefined);
+  const name = values.name as string | undefined;
+  if (name !== undefined && (!DNS_LABEL.test(name) || name.length > 20)) throw new Error(`--name must be a DNS-1123 label of at most 20 characters, got "${name}"`);
+  return {
+    ...t,
+    name: name ?? t.name,
+    cni: oneOf('cni', values.cni as string | undefined, cniModes) ?? t.cni,
+    kubeProxy: oneOf('kube-proxy', values['kube-proxy'] as string | undefined, kubeProxyModes) ?? t.kubeProxy,
+  };
+}
+
+/** Human summary of a running lab. */
+export function summary(s: LabState): string {
+  const m = s.model;
+  const lines = [
+    `lab ${s.name} (${s.phase}): cni ${m.cni}, kube-proxy ${m.kubeProxy}, ${s.detached ? 'controller' : 'owner'} pid ${s.controllerPid}${alive(s.controllerPid) ? '' : ' (gone)'}`,
+    ...(s.api ? [`  API ${s.api.url}`, `  kubeconfig ${s.api.kubeconfig}   (export KUBECONFIG=${s.api.kubeconfig})`] : []),
+    '  nodes:',
+    ...m.nodes.map((n) => `    ${n.name.padEnd(12)} ${n.address.padEnd(15)} pods ${n.podCIDR}`),
+    '  pods:',
+    ...m.pods.map((p) => `    ${`${p.namespace}/${p.name}`.padEnd(40)} ${p.ip.padEnd(15)} ${p.node.padEnd(10)} ${p.containers.map((c) => `${c.name}:${c.run.kind}`).join(',')}`),
+    '  services:',
+    ...m.services.map(
+      (v) =>
+        `    ${`${v.namespace}/${v.name}`.padEnd(40)} ${v.clusterIP.padEnd(15)} ${v.ports.map((p) => `${p.port}/${p.protocol}${p.nodePort ? `:${p.nodePort}` : ''}`).join(',')} -> ${v.endpoints.map((e) => e.ip).join(',') || 'no endpoints'}`,
+    ),
+    ...(m.externals.length ? ['  externals:', ...m.externals.map((e) => `    ${e.name.padEnd(12)} ${e.address}`)] : []),
+  ];
+  return lines.join('\n');
+}
+
+async function inLab(s: LabState, target: ExecTarget, cmd: string[]): Promise<number> {
+  const ns = targetNetns(s, target);
+  const r = await execa('ip', ['netns', 'exec', ns.name, ...cmd], { reject: false, stdio: 'inherit' });
+  return r.exitCode ?? 1;
+}
+
+async function up(args: string[]): Promise<number> {
+  const { values } = parse(args, { topology: { type: 'string' }, cni: { type: 'string' }, 'kube-proxy': { type: 'string' }, foreground: { type: 'boolean' } });
+  const t = upTopology(values);
+  if (values.foreground) {
+    const lab = await labUp(t, { cleanupOnCrash: true, log: (l) => console.log(l) });
+    console.log(summary(lab.state()));
+    console.log('Ctrl-C tears the lab down.');
+    await new Promise(() => {});
+    return 0;
+  }
+  if (listLabNames().includes(t.name)) {
+    const old = readLabState(t.name);
+    throw new Error(`lab "${t.name}" already exists (pid ${old.controllerPid}${alive(old.controllerPid) ? '' : ', gone'}); run "hopscope lab down --name ${t.name}" or pick another --name`);
+  }
+  const bin = fileURLToPath(new URL('../../bin/hopscope.mjs', import.meta.url));
+  const logPath = join(LABS_DIR, `${t.name}.controller.log`);
+  mkdirSync(LABS_DIR, { recursive: true, mode: 0o700 });
+  const fd = openSync(logPath, 'w', 0o600);
+  const passOn = ['--name', t.name, '--cni', t.cni, '--kube-proxy', t.kubeProxy, ...(typeof values.topology === 'string' ? ['--topology', resolve(values.topology)] : [])];
+  const child = spawn(process.execPath, [bin, 'lab', 'controller', ...passOn], { detached: true, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  child.unref();
+  const pid = child.pid!;
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 100));
+    let s: LabState | undefined;
+    try {
+      s = readLabState(t.name);
+    } catch {
+      s = undefined;
+    }
+    if (s && s.controllerPid === pid && s.phase === 'ready') {
+      console.log(summary(s));
+      console.log(`controller log: ${logPath}\nstop with: hopscope lab down --name ${t.name}`);
+      return 0;
+    }
+    if (!alive(pid) || Date.now() > deadline) {
+      const tail = existsSync(logPath) ? readFileSync(logPath, 'utf8').trim().split('\n').slice(-15).join('\n') : '';
+      if (alive(pid)) process.kill(pid, 'SIGTERM');
+      throw new Error(`the lab controller ${alive(pid) ? 'did not become ready in 90 s' : 'exited'}; its log (${logPath}):\n${tail}`);
+    }
+  }
+}
+
+async function controller(args: string[]): Promise<number> {
+  const { values } = parse(args, { topology: { type: 'string' }, cni: { type: 'string' }, 'kube-proxy': { type: 'string' } });
+  const t = upTopology(values);
+  const lab = await labUp(t, { detached: true, cleanupOnCrash: true, log: (l) => console.log(`${new Date().toISOString()} ${l}`) });
+  console.log(`${new Date().toISOString()} lab ${lab.name} ready`);
+  // The API server keeps this process alive; SIGTERM/SIGINT tear the lab down (labUp's handlers).
+  await new Promise(() => {});
+  return 0;
+}
+
+async function scale(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { namespace: { type: 'string', short: 'n' } });
+  const [deployment, n] = positionals;
+  if (!deployment || n === undefined || !/^\d+$/.test(n)) throw new Error(`usage: hopscope lab scale <deployment> <replicas> [--namespace NS]`);
+  const namespace = (values.namespace as string | undefined) ?? 'default';
+  if (!DNS_LABEL.test(deployment) || !DNS_LABEL.test(namespace)) throw new Error('deployment and namespace must be DNS-1123 labels');
+  const s = pickLab(values.name as string | undefined);
+  if (!s.api) throw new Error(`lab ${s.name} runs without an API`);
+  const res = await fetch(`${s.api.url}/apis/apps/v1/namespaces/${namespace}/deployments/${deployment}/scale`, {
+    method: 'PATCH',
+    headers: { authorization: `Bearer ${s.api.token}`, 'content-type': 'application/merge-patch+json' },
+    body: JSON.stringify({ spec: { replicas: Number(n) } }),
+  });
+  const body = (await res.json()) as { message?: string; spec?: { replicas: number } };
+  if (!res.ok) throw new Error(`scale ${namespace}/${deployment}: ${body.message ?? res.statusText}`);
+  const after = readLabState(s.name);
+  const svcs = after.model.services.filter((v) => v.endpoints.length > 0);
+  console.log(`deployment.apps/${deployment} scaled to ${body.spec?.replicas ?? n}`);
+  for (const v of svcs) console.log(`  ${v.namespace}/${v.name} -> ${v.endpoints.map((e) => `${e.podName} ${e.ip}`).join(', ')}`);
+  return 0;
+}
+
+/** Run `hopscope lab <sub> …`. */
+async function runLab(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const own = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
+  if (own.includes('--help') || own.includes('-h')) {
+    console.log(USAGE);
+    return 0;
+  }
+  switch (sub) {
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(USAGE);
+      return sub ? 0 : 2;
+    case 'up':
+      return up(rest);
+    case 'controller':
+      return controller(rest);
+    case 'down': {
+      const { values } = parse(rest, { all: { type: 'boolean' } });
+      // By name, down also finds a lab whose state file is gone but whose namespaces remain.
+      const name = values.name as string | undefined;
+      const reports = values.all ? await downAll() : [await downLab(name ?? pickLab(undefined).name)];
+      for (const r of reports) console.log(`lab ${r.lab} down: ${r.netns.length} namespaces removed, ${r.killed.length} processes stopped`);
+      if (reports.length === 0) console.log('no labs');
+      return 0;
+    }
+    case 'status': {
+      const { values } = parse(rest, { json: { type: 'boolean' } });
+      const names = values.name ? [values.name as string] : listLabNames();
+      const states = names.map((n) => readLabState(n));
+      if (values.json) console.log(JSON.stringify(states.map((s) => ({ ...s, api: s.api ? { url: s.api.url, kubeconfig: s.api.kubeconfig } : undefined })), null, 2));
+      else console.log(states.length ? states.map(summary).join('\n\n') : 'no labs running');
+      return 0;
+    }
+    case 'exec': {
+      const dash = rest.indexOf('--');
+      const before = dash >= 0 ? rest.slice(0, dash) : rest;
+      const cmd = dash >= 0 ? rest.slice(dash + 1) : [];
+      const { values, positionals } = parse(before, {});
+      if (positionals.length !== 1 || cmd.length === 0) throw new Error('usage: hopscope lab exec <pod|ns/pod> -- <command...>');
+      return inLab(pickLab(values.name as string | undefined), positionals[0]!, cmd);
+    }
+    case 'curl': {
+      const { values, positionals } = parse(rest, {});
+      const [pod, target] = positionals;
+      if (!pod || !target) throw new Error('usage: hopscope lab curl <pod> <url|service[.namespace]>');
+      let url = target;
+      if (!/^https?:\/\//.test(target)) {
+        if (!/^[a-z0-9.-]+(:\d{1,5})?(\/[\w./-]*)?$/.test(target)) throw new Error(`"${target}" is neither a URL nor a service name`);
+        url = `http://${target}${target.includes('/') ? '' : '/'}`;
+      }
+      return inLab(pickLab(values.name as string | undefined), pod, ['curl', '-sS', '-m', '5', url]);
+    }
+    case 'dig': {
+      const { values, positionals } = parse(rest, {});
+      const [pod, name] = positionals;
+      if (!pod || !name) throw new Error('usage: hopscope lab dig <pod> <name>');
+      if (!/^[A-Za-z0-9.-]+$/.test(name)) throw new Error(`"${name}" is not a DNS name`);
+      return inLab(pickLab(values.name as string | undefined), pod, ['dig', '+search', '+nocmd', '+nostats', name]);
+    }
+    case 'scale':
+      return scale(rest);
+    case 'nodeport': {
+      const { values, positionals } = parse(rest, {});
+      const [ext, node, port] = positionals;
+      if (!ext || !node || !port || !/^\d{1,5}$/.test(port)) throw new Error('usage: hopscope lab nodeport <external> <node> <port>');
+      const s = pickLab(values.name as string | undefined);
+      const n = s.model.nodes.find((x) => x.name === node);
+      if (!n) throw new Error(`no node "${node}"; nodes: ${s.model.nodes.map((x) => x.name).join(', ')}`);
+      return inLab(s, { external: ext }, ['curl', '-sS', '-m', '5', `http://${n.address}:${port}/`]);
+    }
+    default:
+      throw new Error(`unknown subcommand "${sub}"\n${USAGE}`);
+  }
+}
+
+export const command: Command = { summary: 'bring up and drive the network-namespace lab cluster', run: runLab };
