@@ -218,7 +218,7 @@ export function createDecoder(opts: { reasonNames: Map<number, string> }): Decod
   const devName = (ns: number, ifi: number): string => names.get(ns * 4294967296 + ifi) ?? `if${ifi}`;
 
   function hop(t: string[], line: string): DecodeResult {
-    if (t.length !== 16) return reject(`hop line has ${t.length} fields, expected 16`, line);
+    if (t.length !== 17) return reject(`hop line has ${t.length} fields, expected 17`, line);
     const hook: HookPoint | null = t[1] === '1' ? 'recv' : t[1] === '2' ? 'xmit' : null;
     if (hook === null) return reject('unknown hook', line);
     if (!parseHex(t[2]!)) return reject('bad timestamp', line);
@@ -247,7 +247,7 @@ export function createDecoder(opts: { reasonNames: Map<number, string> }): Decod
       return reject('unknown encapsulation', line);
     }
     if (ctProto !== 0) {
-      const ct = tuples(ctProto, t[13]!, t[14]!, t[15]!);
+      const ct = tuples(ctProto, t[14]!, t[15]!, t[16]!);
       if (!ct) return reject('bad conntrack fields', line);
       ev.ct = ct;
     }

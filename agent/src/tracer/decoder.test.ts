@@ -1,0 +1,99 @@
+import { describe, expect, it } from 'vitest';
+import type { HopEvent } from '../protocol/events.ts';
+import { createDecoder } from './decoder.ts';
+
+// Recorded from bpftrace 0.17 on Linux 6.18 running bpf/datapath.bt.tmpl: `ping -c1 10.99.0.2`
+// from netns A (10.99.0.1, veth hsxa) to netns B (veth hsxb enslaved to bridge br0, 10.99.0.2).
+const PING = [
+  'Attaching 8 probes...',
+  'B hopscope 1',
+  'D 2f0000151 0 6972640068746576 74656e2f73726576 hsxa',
+  'H 2 d531f804a4 2f0000151 ffff888166987200 40df8c54000045 100630a01990140 b13800080200630a 100072e 0 0 0 0 0 0 0 0',
+  'D 2f0000196 3 6972640068746576 74656e2f73726576 hsxb',
+  'H 1 d531f85614 2f0000196 ffff888166987200 40df8c54000045 100630a01990140 b13800080200630a 100072e 0 0 0 0 0 0 0 0',
+  'D 3f0000196 0 7600656764697262 2036383563323874 br0',
+  'H 1 d531f89f80 3f0000196 ffff888166987200 40df8c54000045 100630a01990140 b13800080200630a 100072e 0 0 0 0 0 0 0 0',
+  'H 2 d531f900ad 3f0000196 ffff888166987000 493454000045 200630a98310140 b14000000100630a 100072e 0 0 0 0 0 0 0 0',
+  'F 915666457879 ffff888166987200',
+  'K 915666479059 4026532177 2 ffff888166987000 hsxa 3 ping_rcv',
+  '@sup: 0',
+  '@prn: 12',
+  'Lost 17 events',
+];
+
+const reasons = new Map([[3, 'NO_SOCKET'], [12, 'NETFILTER_DROP']]);
+
+describe('decoder on recorded output', () => {
+  it('decodes devices, hops, frees, drops, sampler reports and lost events', () => {
+    const d = createDecoder({ reasonNames: reasons });
+    const out = PING.map((l) => d.decode(l));
+    expect(out[0]).toEqual({ type: 'notice', kind: 'attached', value: 8 });
+    expect(out[1]).toEqual({ type: 'notice', kind: 'banner', value: 1 });
+    expect(out[2]).toEqual({ type: 'device', seq: 1, netns: 4026532177, ifindex: 2, dev: 'hsxa', kind: 'veth', masterIfindex: 0 });
+    expect(out[4]).toMatchObject({ type: 'device', dev: 'hsxb', kind: 'veth', masterIfindex: 3 });
+    expect(out[6]).toMatchObject({ type: 'device', dev: 'br0', kind: 'bridge', ifindex: 3 });
+    const req = out[3] as HopEvent;
+    expect(req).toEqual({
+      type: 'hop', seq: 2, tsNs: 0xd531f804a4, hook: 'xmit', netns: 4026532177, ifindex: 2, dev: 'hsxa', skb: 'ffff888166987200',
+      packet: { family: 4, src: '10.99.0.1', dst: '10.99.0.2', ipId: 0x8cdf, ttl: 64, len: 84, l4: { proto: 'icmp', icmpType: 8, code: 0, id: 0x2e07, seq: 1 } },
+    });
+    expect(out[5]).toMatchObject({ hook: 'recv', dev: 'hsxb', netns: 4026532246, skb: 'ffff888166987200' });
+    expect((out[8] as HopEvent).packet).toMatchObject({ src: '10.99.0.2', dst: '10.99.0.1', l4: { proto: 'icmp', icmpType: 0, seq: 1 } });
+    expect(out[9]).toEqual({ type: 'free', seq: 8, tsNs: 915666457879, skb: 'ffff888166987200' });
+    expect(out[10]).toMatchObject({ type: 'drop', netns: 4026532177, dev: 'hsxa', reason: 'NO_SOCKET', reasonCode: 3, location: 'ping_rcv' });
+    expect(out[11]).toMatchObject({ type: 'notice', kind: 'counter' });
+    expect(out[12]).toMatchObject({ type: 'sampled', suppressed: 0, printed: 12 });
+    expect(out[13]).toMatchObject({ type: 'lost', count: 17 });
+    expect(d.stats()).toEqual({ lines: 14, events: 11, rejections: 0, lost: 17 });
+  });
+
+  it('accepts the other lost-event forms', () => {
+    const d = createDecoder({ reasonNames: reasons });
+    expect(d.decode('WARNING: Lost 5 events')).toMatchObject({ type: 'lost', count: 5 });
+    expect(d.decode('{"type": "lost_events", "data": {"events": 9}}')).toMatchObject({ type: 'lost', count: 9 });
+  });
+
+  it('numbers gaps in the same sequence', () => {
+    const d = createDecoder({ reasonNames: reasons });
+    d.decode(PING[3]!);
+    expect(d.gap(1, 2, 'bpftrace exited')).toEqual({ type: 'gap', seq: 2, fromMs: 1, toMs: 2, reason: 'bpftrace exited' });
+  });
+
+  it('rejects garbage with a reason', () => {
+    const d = createDecoder({ reasonNames: reasons });
+    expect(d.decode('H 3 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1')).toMatchObject({ type: 'rejected', reason: 'unknown hook' });
+    expect(d.decode('H 1 zz 1 1 1 1 1 1 1 1 1 1 1 1 1 1')).toMatchObject({ type: 'rejected', reason: 'bad timestamp' });
+    expect(d.decode('H 1 1 1 1 1 1 1 1')).toMatchObject({ type: 'rejected' });
+    expect(d.decode('')).toMatchObject({ type: 'rejected', reason: 'empty line' });
+    expect(d.stats().rejections).toBe(4);
+  });
+});
+
+describe('decoder fuzz', () => {
+  it('10k random and truncated lines: never throws, never hits the internal error path', () => {
+    let state = 99;
+    const rnd = (n: number): number => {
+      state = (state * 1103515245 + 12345) >>> 0;
+      return (state >>> 16) % n;
+    };
+    const chars = 'H6DKFNB@ 0123456789abcdefxyz:-\t\u00ff\n{}"Lost events';
+    const d = createDecoder({ reasonNames: reasons });
+    for (let i = 0; i < 10_000; i++) {
+      let line: string;
+      const real = PING[rnd(PING.length)]!;
+      switch (rnd(3)) {
+        case 0: line = real.slice(0, rnd(real.length + 1)); break;
+        case 1: {
+          const t = real.split(' ');
+          t[rnd(t.length)] = String.fromCharCode(...Array.from({ length: rnd(20) }, () => chars.charCodeAt(rnd(chars.length))));
+          line = t.join(' ');
+          break;
+        }
+        default: line = Array.from({ length: rnd(80) }, () => chars[rnd(chars.length)]).join('');
+      }
+      const r = d.decode(line);
+      if (r.type === 'rejected') expect(r.reason).not.toMatch(/decoder error/);
+    }
+    expect(d.stats().lines).toBe(10_000);
+  });
+});
