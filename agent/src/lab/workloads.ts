@@ -35,9 +35,20 @@ export async function startWorkloads(
   pods: { pod: ModelPod; netns: string }[],
   opts: { logDir: string; dnsRecordsPath: string; readyTimeoutMs?: number },
 ): Promise<LabWorkload[]> {
+  // Servers first, clients once the servers listen: a sidecar's first call then finds its app.
+  const servers = await startPhase(pods, opts, (k) => k !== 'client');
+  const clients = await startPhase(pods, opts, (k) => k === 'client');
+  return [...servers, ...clients];
+}
+
+async function startPhase(
+  pods: { pod: ModelPod; netns: string }[],
+  opts: { logDir: string; dnsRecordsPath: string; readyTimeoutMs?: number },
+  take: (kind: Workload['kind']) => boolean,
+): Promise<LabWorkload[]> {
   const out: LabWorkload[] = [];
   for (const { pod, netns } of pods) {
-    for (const c of pod.containers) {
+    for (const c of pod.containers.filter((x) => take(x.run.kind))) {
       const argv = workloadArgv(pod, c.run, opts.dnsRecordsPath);
       if (!argv) continue;
       const log = join(opts.logDir, `${pod.namespace}.${pod.name}.${c.name}.log`);
