@@ -2,7 +2,7 @@
 // receive with these zod schemas; the TypeScript unions are inferred from them so there is one
 // definition. Every union is discriminated on `type`.
 import { z } from 'zod';
-import type { Journey } from './events.ts';
+import type { Endpoint, Journey } from './events.ts';
 
 /** Protocol version spoken by this build; a client with another version is refused. */
 export const PROTOCOL_VERSION = 1;
@@ -49,6 +49,8 @@ const dnsName = z
 export const labActionSchema = z.discriminatedUnion('kind', [
   /** HTTP GET to a Service's ClusterIP from a pod (default: the lab's client pod). */
   z.object({ kind: z.literal('curl'), service: serviceRef, port: port.optional(), from: k8sName.optional() }).strict(),
+  /** TCP connect straight to a pod's port, bypassing Services (a closed port shows a NO_SOCKET drop). */
+  z.object({ kind: z.literal('connect'), pod: serviceRef, port, from: k8sName.optional() }).strict(),
   /** Resolve a name through the cluster DNS Service from a pod. */
   z.object({ kind: z.literal('dig'), name: dnsName, from: k8sName.optional() }).strict(),
   /** HTTP GET to a NodePort on a node's address from the external host. */
@@ -249,3 +251,44 @@ export const statusResponseSchema = z.object({
 });
 /** GET /api/status body. */
 export type StatusResponse = z.infer<typeof statusResponseSchema>;
+
+// Per-client filtering lives with the filter's definition so the agent's hub and the UI's
+// local list apply exactly the same rule.
+function podMatches(ep: Endpoint | undefined, pod: string, namespace: string | undefined): boolean {
+  const p = ep?.pod;
+  if (!p) return false;
+  if (namespace && p.namespace !== namespace) return false;
+  // A Deployment name matches its pods ("web" → "web-7c9f8d6b5-x2x4k").
+  return p.name === pod || p.name.startsWith(`${pod}-`);
+}
+
+function serviceMatches(ep: Endpoint | undefined, service: string, namespace: string | undefined): boolean {
+  const s = ep?.service;
+  return !!s && s.name === service && (!namespace || s.namespace === namespace);
+}
+
+function inNamespace(ep: Endpoint | undefined, namespace: string): boolean {
+  return ep?.pod?.namespace === namespace || ep?.service?.namespace === namespace;
+}
+
+/** Whether a journey is one the client asked to see. */
+export function matchJourney(j: Journey, f: ClientFilter): boolean {
+  const ends = [j.src, j.dst, j.backend];
+  if (f.proto && j.proto !== f.proto) return false;
+  if (f.onlyDrops && j.verdict !== 'dropped') return false;
+  if (f.onlyNat && !j.hops.some((h) => h.nat)) return false;
+  if (f.port !== undefined && !ends.some((e) => e?.port === f.port)) return false;
+  if (f.pod !== undefined) {
+    const pod = f.pod;
+    if (!ends.some((e) => podMatches(e, pod, f.namespace))) return false;
+  } else if (f.service === undefined && f.namespace !== undefined) {
+    const ns = f.namespace;
+    if (!ends.some((e) => inNamespace(e, ns))) return false;
+  }
+  if (f.service !== undefined) {
+    const svc = f.service;
+    if (!ends.some((e) => serviceMatches(e, svc, f.namespace))) return false;
+  }
+  return true;
+}
+

@@ -13,6 +13,12 @@ describe('planAction on the default lab', () => {
     expect(p).toMatchObject({ kind: 'exec', target: { type: 'pod', namespace: 'default', name: 'client' } });
     expect(p.kind === 'exec' && p.argv.at(-1)).toBe('http://10.96.0.20:80/');
   });
+  it('connects straight to a pod port', () => {
+    const web = t.pods.find((p) => p.deployment === 'web')!;
+    const p = planAction(t, { kind: 'connect', pod: { namespace: 'default', name: web.name }, port: 9 });
+    expect(p.kind === 'exec' && p.argv.at(-1)).toBe(`http://${web.ip}:9/`);
+    expect(() => planAction(t, { kind: 'connect', pod: { namespace: 'default', name: 'ghost' }, port: 9 })).toThrow(/no pod default\/ghost/);
+  });
   it('digs through kube-dns', () => {
     const p = planAction(t, { kind: 'dig', name: 'web.default.svc.cluster.local' });
     expect(p.kind === 'exec' && p.argv).toEqual(['dig', '+short', '+time=2', '+tries=1', '@10.96.0.10', 'web.default.svc.cluster.local']);

@@ -37,6 +37,13 @@ export function planAction(t: TopologyView, a: LabAction): ActionPlan {
       const url = `http://${s.clusterIP}:${p.port}/`;
       return { kind: 'exec', target, argv: [...CURL, url], describe: `curl ${url} (${s.name}) from ${target.name}` };
     }
+    case 'connect': {
+      const pod = t.pods.find((x) => x.namespace === a.pod.namespace && x.name === a.pod.name);
+      if (!pod) throw new Error(`no pod ${a.pod.namespace}/${a.pod.name}`);
+      const target = fromPod(t, a.from);
+      const url = `http://${pod.ip}:${a.port}/`;
+      return { kind: 'exec', target, argv: [...CURL, url], describe: `curl ${url} (pod ${pod.name}, no Service) from ${target.name}` };
+    }
     case 'dig': {
       const dns = t.services.find((x) => x.name === 'kube-dns') ?? t.services.find((x) => x.ports.some((p) => p.port === 53 && p.protocol === 'UDP'));
       if (!dns) throw new Error('no cluster DNS service (kube-dns) in this cluster');

@@ -1,45 +1,9 @@
 // Per-client journey filtering (pure), and the union of all clients' filters that the tracer
 // can apply in the kernel. The kernel filter is a superset: the hub still filters per client.
-import type { Endpoint, Journey, L4Proto } from '../protocol/events.ts';
-import type { ClientFilter } from '../protocol/messages.ts';
+import type { L4Proto } from '../protocol/events.ts';
+import { matchJourney, type ClientFilter } from '../protocol/messages.ts';
 
-function podMatches(ep: Endpoint | undefined, pod: string, namespace: string | undefined): boolean {
-  const p = ep?.pod;
-  if (!p) return false;
-  if (namespace && p.namespace !== namespace) return false;
-  // A Deployment name matches its pods ("web" → "web-7c9f8d6b5-x2x4k").
-  return p.name === pod || p.name.startsWith(`${pod}-`);
-}
-
-function serviceMatches(ep: Endpoint | undefined, service: string, namespace: string | undefined): boolean {
-  const s = ep?.service;
-  return !!s && s.name === service && (!namespace || s.namespace === namespace);
-}
-
-function inNamespace(ep: Endpoint | undefined, namespace: string): boolean {
-  return ep?.pod?.namespace === namespace || ep?.service?.namespace === namespace;
-}
-
-/** Whether a journey is one the client asked to see. */
-export function matchJourney(j: Journey, f: ClientFilter): boolean {
-  const ends = [j.src, j.dst, j.backend];
-  if (f.proto && j.proto !== f.proto) return false;
-  if (f.onlyDrops && j.verdict !== 'dropped') return false;
-  if (f.onlyNat && !j.hops.some((h) => h.nat)) return false;
-  if (f.port !== undefined && !ends.some((e) => e?.port === f.port)) return false;
-  if (f.pod !== undefined) {
-    const pod = f.pod;
-    if (!ends.some((e) => podMatches(e, pod, f.namespace))) return false;
-  } else if (f.service === undefined && f.namespace !== undefined) {
-    const ns = f.namespace;
-    if (!ends.some((e) => inNamespace(e, ns))) return false;
-  }
-  if (f.service !== undefined) {
-    const svc = f.service;
-    if (!ends.some((e) => serviceMatches(e, svc, f.namespace))) return false;
-  }
-  return true;
-}
+export { matchJourney };
 
 /**
  * The kernel-side filter that covers every client: protocols and ports the tracer needs to

@@ -1,0 +1,136 @@
+// The hop diagram: model (diagram.ts) → layout (elk) → React Flow. One lane per node, one box
+// per hop with its headers; encapsulation drawn as an outer header around the inner one.
+import { useEffect, useMemo, useState } from 'react';
+import { Handle, Position, ReactFlow, type Edge, type Node, type NodeProps } from '@xyflow/react';
+import type { Journey } from '@hopscope/agent/protocol/events.ts';
+import { buildDiagram, type HopBox } from '../domain/diagram.ts';
+import { layoutDiagram, type Positioned } from '../domain/layout.ts';
+
+type HopNode = Node<{ box: HopBox; active: boolean }, 'hop'>;
+type LaneNode = Node<{ label: string }, 'lane'>;
+
+function HopCard({ data }: NodeProps<HopNode>) {
+  const b = data.box;
+  return (
+    <div className={`hop hop-${b.kind} ${b.direction} ${data.active ? 'active' : ''}`} data-testid={`hop-${b.direction}-${b.index}`} data-kind={b.kind}>
+      <Handle type="target" position={Position.Top} id="t" />
+      <Handle type="target" position={Position.Left} id="l" />
+      <Handle type="target" position={Position.Right} id="rt" />
+      <div className="hop-title">
+        <span>{b.title}</span>
+        <span className="hop-delta">{b.delta}</span>
+      </div>
+      <div className="hop-where">{b.where}</div>
+      {b.encap ? (
+        <div className="encap-outer">
+          <div className="encap-label">
+            {b.encap.label} · outer {b.encap.outer}
+          </div>
+          <div className="encap-inner">{b.header}</div>
+        </div>
+      ) : (
+        <div className="hop-header">{b.header}</div>
+      )}
+      {b.nat && (
+        <div className="hop-nat">
+          <div>{b.nat.before}</div>
+          <div>⇒ {b.nat.after}</div>
+          {b.nat.rule && <div className="hop-rule">{b.nat.rule}</div>}
+        </div>
+      )}
+      {b.drop && <div className="hop-drop">✖ {b.drop}</div>}
+      <Handle type="source" position={Position.Bottom} id="b" />
+      <Handle type="source" position={Position.Right} id="r" />
+      <Handle type="source" position={Position.Left} id="ls" />
+    </div>
+  );
+}
+
+function LaneBox({ data }: NodeProps<LaneNode>) {
+  return <div className="lane-label">{data.label}</div>;
+}
+
+const nodeTypes = { hop: HopCard, lane: LaneBox };
+
+/** The diagram of a request and its reply (when known); `activeIndex` highlights a request hop. */
+export function HopDiagram({ request, reply, activeIndex }: { request: Journey; reply?: Journey; activeIndex?: number }) {
+  const model = useMemo(() => buildDiagram(request, reply), [request, reply]);
+  const [pos, setPos] = useState<{ key: string; p: Positioned } | null>(null);
+  const key = `${request.id}/${reply?.id ?? ''}`;
+  useEffect(() => {
+    let live = true;
+    layoutDiagram(model).then(
+      (p) => live && setPos({ key, p }),
+      (e: unknown) => console.error('layout failed', e),
+    );
+    return () => {
+      live = false;
+    };
+  }, [model, key]);
+
+  const { nodes, edges } = useMemo(() => {
+    if (!pos || pos.key !== key) return { nodes: [], edges: [] };
+    const p = pos.p;
+    const nodes: (HopNode | LaneNode)[] = [];
+    for (const l of model.lanes) {
+      const r = p.lanes[l.id];
+      if (!r) continue;
+      nodes.push({ id: `lane:${l.id}`, type: 'lane', position: { x: r.x, y: r.y }, data: { label: l.label }, style: { width: r.width, height: r.height }, className: 'lane', selectable: false, draggable: false });
+    }
+    for (const b of model.boxes) {
+      const r = p.boxes[b.id];
+      if (!r) continue;
+      nodes.push({
+        id: b.id,
+        type: 'hop',
+        parentId: `lane:${b.lane}`,
+        position: { x: r.x, y: r.y },
+        data: { box: b, active: b.direction === 'request' && b.index === activeIndex },
+        style: { width: r.width },
+        draggable: false,
+      });
+    }
+    const laneX = (id: string) => p.lanes[model.boxes.find((b) => b.id === id)?.lane ?? '']?.x ?? 0;
+    const edges: Edge[] = model.edges.map((e) => {
+      const sx = laneX(e.source);
+      const tx = laneX(e.target);
+      const [sourceHandle, targetHandle] = sx === tx ? ['b', 't'] : tx > sx ? ['r', 'l'] : ['ls', 'rt'];
+      const active = e.direction === 'request' && activeIndex !== undefined && e.target === `request-${activeIndex}`;
+      return {
+        id: e.id,
+        source: e.source,
+        target: e.target,
+        sourceHandle,
+        targetHandle,
+        type: 'smoothstep',
+        animated: active,
+        className: `edge-${e.direction}${active ? ' edge-active' : ''}`,
+      };
+    });
+    return { nodes, edges };
+  }, [pos, key, model, activeIndex]);
+
+  return (
+    <div className="diagram" data-testid="hop-diagram">
+      {nodes.length > 0 && (
+        <ReactFlow
+          key={key}
+          nodes={nodes}
+          edges={edges}
+          nodeTypes={nodeTypes}
+          fitView
+          fitViewOptions={{ padding: 0.04 }}
+          minZoom={0.1}
+          nodesDraggable={false}
+          nodesConnectable={false}
+          colorMode="dark"
+          proOptions={{ hideAttribution: true }}
+        />
+      )}
+      <div className="legend">
+        <span className="legend-request">━ request</span>
+        {reply && <span className="legend-reply">━ reply</span>}
+      </div>
+    </div>
+  );
+}

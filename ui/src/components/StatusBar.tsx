@@ -1,0 +1,34 @@
+// Connection, tracer, probe set, loss counters and sampling, always visible.
+import type { UiState } from '../store/reducer.ts';
+
+export function StatusBar({ s }: { s: UiState }) {
+  const st = s.status;
+  const dropped = st ? Object.entries(st.counters.dropped).filter(([, n]) => n > 0) : [];
+  return (
+    <footer className="status-bar" data-testid="status-bar">
+      <span className={`conn conn-${s.connection}`} data-testid="connection">
+        ● {s.connection}
+        {s.connection === 'closed' && s.closeReason ? `: ${s.closeReason}` : ''}
+      </span>
+      {st && (
+        <>
+          <span>tracer {st.tracer}{st.message ? ` (${st.message})` : ''}</span>
+          <span>probes {st.probeSet ?? '—'}</span>
+          {st.bpftraceVersion && <span>bpftrace {st.bpftraceVersion}</span>}
+          <span>sampling {st.sampling.enabled ? st.sampling.description : 'off'}</span>
+          <span className={st.counters.lostEvents > 0 ? 'warn' : ''}>lost {st.counters.lostEvents}</span>
+          {dropped.map(([k, n]) => (
+            <span key={k} className="warn">
+              dropped {k} {n}
+            </span>
+          ))}
+          <span>events {st.counters.eventsIn}</span>
+          {st.lab && <span>lab {st.lab.name} ({st.lab.cni})</span>}
+        </>
+      )}
+      {s.missed > 0 && <span className="warn">missed {s.missed} (too slow)</span>}
+      <span>{s.journeys.length} journeys{s.paused ? ' · PAUSED' : ''}</span>
+      {s.error && <span className="warn">{s.error}</span>}
+    </footer>
+  );
+}

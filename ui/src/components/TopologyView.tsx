@@ -1,0 +1,76 @@
+// Nodes, pods, Services and outside hosts; edges lit by the recent journeys.
+import { useEffect, useMemo, useState } from 'react';
+import { Handle, Position, ReactFlow, type Edge, type Node, type NodeProps } from '@xyflow/react';
+import type { Journey } from '@hopscope/agent/protocol/events.ts';
+import type { TopologyView as Topo } from '@hopscope/agent/protocol/messages.ts';
+import { buildTopologyGraph, type TopoItem } from '../domain/topologyGraph.ts';
+import { layoutTopology, type Positioned } from '../domain/layout.ts';
+
+type ItemNode = Node<{ item: TopoItem; lit: boolean }, 'item'>;
+type GroupNode = Node<{ label: string }, 'group'>;
+
+function ItemCard({ data }: NodeProps<ItemNode>) {
+  return (
+    <div className={`topo-item topo-${data.item.kind} ${data.lit ? 'lit' : ''}`} data-testid={`topo-${data.item.id}`}>
+      <Handle type="target" position={Position.Left} />
+      <div className="ti-label">{data.item.label}</div>
+      <div className="ti-sub">{data.item.sub}</div>
+      <Handle type="source" position={Position.Right} />
+    </div>
+  );
+}
+function GroupBox({ data }: NodeProps<GroupNode>) {
+  return <div className="lane-label">{data.label}</div>;
+}
+const nodeTypes = { item: ItemCard, group: GroupBox };
+
+export function TopologyView({ topology, journeys }: { topology: Topo; journeys: Journey[] }) {
+  const recent = useMemo(() => journeys.slice(-200), [journeys]);
+  const graph = useMemo(() => buildTopologyGraph(topology, recent), [topology, recent]);
+  // Layout depends only on the structure, not on the traffic counts.
+  const structure = useMemo(() => JSON.stringify([graph.groups, graph.items.map((i) => i.id), graph.edges.map((e) => e.id)]), [graph]);
+  const [pos, setPos] = useState<{ key: string; p: Positioned } | null>(null);
+  useEffect(() => {
+    let live = true;
+    layoutTopology(graph).then(
+      (p) => live && setPos({ key: structure, p }),
+      (e: unknown) => console.error('layout failed', e),
+    );
+    return () => {
+      live = false;
+    };
+    // `graph` changes with every batch; only a change of structure needs a new layout.
+  }, [structure]);
+
+  const { nodes, edges } = useMemo(() => {
+    if (!pos) return { nodes: [], edges: [] };
+    const p = pos.p;
+    const lit = new Set(graph.edges.filter((e) => e.kind === 'traffic' && e.count > 0).flatMap((e) => [e.source, e.target]));
+    const nodes: (ItemNode | GroupNode)[] = [];
+    for (const g of graph.groups) {
+      const r = p.lanes[g.id];
+      if (r) nodes.push({ id: `lane:${g.id}`, type: 'group', position: { x: r.x, y: r.y }, data: { label: g.label }, style: { width: r.width, height: r.height }, className: 'lane', draggable: false, selectable: false });
+    }
+    for (const i of graph.items) {
+      const r = p.boxes[i.id];
+      if (r) nodes.push({ id: i.id, type: 'item', parentId: `lane:${i.group}`, position: { x: r.x, y: r.y }, data: { item: i, lit: lit.has(i.id) }, style: { width: r.width }, draggable: false });
+    }
+    const edges: Edge[] = graph.edges.map((e) => ({
+      id: e.id,
+      source: e.source,
+      target: e.target,
+      animated: e.count > 0,
+      label: e.kind === 'traffic' ? `${e.count}${e.dropped ? ` (${e.dropped} dropped)` : ''}` : undefined,
+      className: `topo-edge-${e.kind} ${e.count > 0 ? 'lit' : ''} ${e.dropped > 0 ? 'has-drops' : ''}`,
+    }));
+    return { nodes, edges };
+  }, [pos, graph]);
+
+  return (
+    <div className="diagram topology" data-testid="topology">
+      {nodes.length > 0 && (
+        <ReactFlow key={pos?.key} nodes={nodes} edges={edges} nodeTypes={nodeTypes} fitView fitViewOptions={{ padding: 0.05 }} minZoom={0.1} nodesDraggable={false} nodesConnectable={false} colorMode="dark" proOptions={{ hideAttribution: true }} />
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,130 @@
+// Journey → diagram model: one lane per node (plus the underlay), one box per hop with its
+// headers, encapsulation, NAT and drop. Pure; layout (elk) and rendering (React Flow) come after.
+import type { Hop, Journey } from '@hopscope/agent/protocol/events.ts';
+import { duration, endpointLong, headerLine } from './format.ts';
+
+/** Which of the two journeys a box belongs to. */
+export type Direction = 'request' | 'reply';
+
+/** One hop box. */
+export interface HopBox {
+  id: string;
+  lane: string;
+  direction: Direction;
+  /** Index in its journey's hops. */
+  index: number;
+  kind: Hop['kind'];
+  title: string;
+  where: string;
+  /** The packet's header as seen here (the inner one when encapsulated). */
+  header: string;
+  /** Outer header and tunnel id, drawn around the inner header. */
+  encap?: { label: string; outer: string };
+  nat?: { before: string; after: string; rule?: string };
+  drop?: string;
+  delta: string;
+}
+
+/** A node's lane (a group box). */
+export interface Lane {
+  id: string;
+  label: string;
+}
+
+/** The diagram before layout. */
+export interface DiagramModel {
+  lanes: Lane[];
+  boxes: HopBox[];
+  edges: { id: string; source: string; target: string; direction: Direction }[];
+  /** Lane order hints for the layout: lane a comes before lane b. */
+  laneOrder: [string, string][];
+}
+
+const KIND_LABEL: Record<Hop['kind'], string> = {
+  'pod-egress': 'pod egress',
+  'host-veth': 'host veth',
+  bridge: 'bridge',
+  route: 'route',
+  dnat: 'DNAT',
+  snat: 'SNAT',
+  'reverse-nat': 'reverse NAT',
+  encap: 'encapsulate',
+  underlay: 'underlay',
+  decap: 'decapsulate',
+  deliver: 'deliver',
+  loopback: 'loopback',
+  drop: 'DROP',
+};
+
+export const UNDERLAY_LANE = 'underlay';
+
+/** Lane id of a hop: the node it happened on; underlay hops share one lane between nodes. */
+export function laneOf(h: Hop): string {
+  if (h.kind === 'underlay') return UNDERLAY_LANE;
+  return h.where.node ?? h.where.pod?.node ?? h.where.label;
+}
+
+function box(h: Hop, i: number, direction: Direction): HopBox {
+  const inner = h.encap?.inner ?? h.packet;
+  return {
+    id: `${direction}-${i}`,
+    lane: laneOf(h),
+    direction,
+    index: i,
+    kind: h.kind,
+    title: `${KIND_LABEL[h.kind]} · ${h.dev}`,
+    where: h.where.label,
+    header: headerLine(inner),
+    ...(h.encap
+      ? { encap: { label: h.encap.kind === 'vxlan' ? `VXLAN VNI ${h.encap.vni}` : 'IP-in-IP', outer: headerLine(h.packet) } }
+      : {}),
+    ...(h.nat ? { nat: { before: endpointLong(h.nat.before), after: endpointLong(h.nat.after), ...(h.nat.rule ? { rule: h.nat.rule } : {}) } } : {}),
+    ...(h.drop ? { drop: `${h.drop.reason} at ${h.drop.location}` } : {}),
+    delta: i === 0 ? 'start' : `+${duration(h.deltaNs)}`,
+  };
+}
+
+/** Build the diagram for a request and, when known, its reply. */
+export function buildDiagram(request: Journey, reply?: Journey): DiagramModel {
+  const lanes: Lane[] = [];
+  const laneOrder: [string, string][] = [];
+  const addLane = (id: string) => {
+    if (!lanes.some((l) => l.id === id)) lanes.push({ id, label: id === UNDERLAY_LANE ? 'underlay (node ↔ node)' : id });
+  };
+  const boxes: HopBox[] = [];
+  const edges: DiagramModel['edges'] = [];
+  for (const [j, direction] of [[request, 'request'], ...(reply ? [[reply, 'reply']] : [])] as [Journey, Direction][]) {
+    j.hops.forEach((h, i) => {
+      const b = box(h, i, direction);
+      addLane(b.lane);
+      boxes.push(b);
+      if (i > 0) {
+        const prev = boxes[boxes.length - 2]!;
+        edges.push({ id: `${direction}-e${i}`, source: prev.id, target: b.id, direction });
+        // Only the request orders the lanes, so the reply runs back through the same columns.
+        if (direction === 'request' && prev.lane !== b.lane && !laneOrder.some(([a, c]) => a === prev.lane && c === b.lane))
+          laneOrder.push([prev.lane, b.lane]);
+      }
+    });
+  }
+  return { lanes, boxes, edges, laneOrder };
+}
+
+/** The reply journey answering `j` among `all`, or the request if `j` is itself a reply. */
+export function pairOf(j: Journey, all: readonly Journey[]): { request: Journey; reply?: Journey } {
+  if (j.replyTo) {
+    const req = all.find((x) => x.id === j.replyTo);
+    return req ? { request: req, reply: j } : { request: j };
+  }
+  const reply = all.find((x) => x.replyTo === j.id);
+  return reply ? { request: j, reply } : { request: j };
+}
+
+/** Rough box size for the layout engine (px), from its content. */
+export function boxSize(b: HopBox): { width: number; height: number } {
+  let lines = 3; // title, where, header
+  if (b.encap) lines += 2;
+  if (b.nat) lines += b.nat.rule ? 3 : 2;
+  if (b.drop) lines += 1;
+  return { width: 440, height: 26 + lines * 27 };
+}

@@ -1,0 +1,105 @@
+import { describe, expect, it } from 'vitest';
+import { buildDiagram, pairOf, laneOf } from './diagram.ts';
+import { explainHop } from './explain.ts';
+import { journeyStory, storyText, duration } from './format.ts';
+import { buildTopologyGraph } from './topologyGraph.ts';
+import { layoutDiagram } from './layout.ts';
+import { dropped, reply, request } from '../testdata.ts';
+import type { TopologyView } from '@hopscope/agent/protocol/messages.ts';
+
+describe('story', () => {
+  it('tells a ClusterIP call in one line', () => {
+    expect(storyText(journeyStory(request))).toBe('client → web-abc-1 via svc/web:80 · TCP · delivered · 63 µs');
+    expect(journeyStory(reply).reply).toBe(true);
+    expect(duration(1_500_000)).toBe('1.5 ms');
+  });
+});
+
+describe('diagram model', () => {
+  it('puts hops in node lanes with the underlay between, request then reply', () => {
+    const m = buildDiagram(request, reply);
+    expect(m.lanes.map((l) => l.id)).toEqual(['node-1', 'underlay', 'node-2']);
+    expect(m.laneOrder).toEqual([
+      ['node-1', 'underlay'],
+      ['underlay', 'node-2'],
+    ]);
+    expect(m.boxes.filter((b) => b.direction === 'reply')).toHaveLength(reply.hops.length);
+    expect(m.edges).toHaveLength(request.hops.length - 1 + reply.hops.length - 1);
+    const under = m.boxes.find((b) => b.kind === 'underlay')!;
+    expect(under.encap).toEqual({ label: 'VXLAN VNI 1', outer: '10.0.0.1:41000 → 10.0.0.2:8472 UDP' });
+    expect(under.header).toBe('10.244.1.2:40000 → 10.244.2.2:8080 TCP [S]');
+    const dnat = m.boxes.find((b) => b.kind === 'dnat')!;
+    expect(dnat.nat).toEqual({ before: '10.96.0.10:80 (svc/default/web)', after: '10.244.2.2:8080 (pod web-abc-1)', rule: 'KUBE-SVC-ABC → KUBE-SEP-DEF' });
+    const d = buildDiagram(dropped).boxes.at(-1)!;
+    expect(d.drop).toBe('NO_SOCKET at tcp_v4_rcv');
+    expect(laneOf(dropped.hops[1]!)).toBe('node-2');
+  });
+  it('pairs a request with its reply from either side', () => {
+    expect(pairOf(request, [request, reply])).toEqual({ request, reply });
+    expect(pairOf(reply, [request, reply])).toEqual({ request, reply });
+    expect(pairOf(dropped, [request, reply, dropped])).toEqual({ request: dropped });
+  });
+  it('lays out lanes left to right in crossing order with elk, boxes inside their lane', async () => {
+    const p = await layoutDiagram(buildDiagram(request, reply));
+    expect(p.lanes['node-1']!.x).toBeLessThan(p.lanes['underlay']!.x);
+    expect(p.lanes['underlay']!.x).toBeLessThan(p.lanes['node-2']!.x);
+    for (const [id, b] of Object.entries(p.boxes)) {
+      expect(b.x, id).toBeGreaterThanOrEqual(0);
+      expect(b.y, id).toBeGreaterThanOrEqual(0);
+    }
+    // inside one lane, the request's hops go down the page
+    expect(p.boxes['request-1']!.y).toBeGreaterThan(p.boxes['request-0']!.y);
+    // and the reply sits beside the request, not on top of it
+    const overlap = (a: { x: number; y: number; width: number; height: number }, b: typeof a) =>
+      a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+    expect(overlap(p.boxes['request-0']!, p.boxes['reply-5']!)).toBe(false);
+  });
+});
+
+describe('workshop explanations', () => {
+  it('explains DNAT with the Service, the backend and the chain', () => {
+    const e = explainHop(request, 2);
+    expect(e.title).toBe('kube-proxy DNAT: Service → pod');
+    expect(e.text[0]).toContain('10.96.0.10:80 (svc/default/web)');
+    expect(e.text[0]).toContain('10.244.2.2:8080 (pod web-abc-1)');
+    expect(e.facts).toContain('Rule chain: KUBE-SVC-ABC → KUBE-SEP-DEF');
+  });
+  it('explains the underlay with outer and inner headers and the VNI', () => {
+    const e = explainHop(request, 4);
+    expect(e.text.join(' ')).toContain('VXLAN VNI 1');
+    expect(e.text.join(' ')).toContain('10.244.1.2:40000 → 10.244.2.2:8080');
+  });
+  it('explains reverse NAT and drops with the reason in words', () => {
+    expect(explainHop(reply, 4).title).toBe('Reverse NAT on the reply');
+    const d = explainHop(dropped, 1);
+    expect(d.title).toBe('Dropped: NO_SOCKET');
+    expect(d.text[1]).toContain('nothing listens on that port');
+  });
+  it('every hop kind has a title', () => {
+    for (const j of [request, reply, dropped]) j.hops.forEach((_, i) => expect(explainHop(j, i).title.length).toBeGreaterThan(3));
+  });
+});
+
+describe('topology graph', () => {
+  const t: TopologyView = {
+    name: 'lab', cni: 'flannel-vxlan',
+    nodes: [{ name: 'node-1', address: '10.0.0.1' }, { name: 'node-2', address: '10.0.0.2' }],
+    pods: [
+      { namespace: 'default', name: 'client', node: 'node-1', ip: '10.244.1.2' },
+      { namespace: 'default', name: 'web-abc-1', node: 'node-2', ip: '10.244.2.2', deployment: 'web' },
+    ],
+    services: [{ namespace: 'default', name: 'web', type: 'ClusterIP', clusterIP: '10.96.0.10', ports: [{ protocol: 'TCP', port: 80, targetPort: 8080 }], endpoints: [{ namespace: 'default', name: 'web-abc-1', ip: '10.244.2.2', node: 'node-2' }] }],
+    externals: [],
+    deployments: [{ namespace: 'default', name: 'web', replicas: 1 }],
+  };
+  it('lights the client → service edge and the endpoint used', () => {
+    const g = buildTopologyGraph(t, [request, reply, dropped]);
+    expect(g.groups.map((x) => x.id)).toEqual(['node-1', 'node-2', 'services']);
+    const traffic = g.edges.filter((e) => e.kind === 'traffic');
+    expect(traffic).toEqual([
+      { id: 'tr:pod:default/client->svc:default/web', source: 'pod:default/client', target: 'svc:default/web', kind: 'traffic', count: 1, dropped: 0 },
+      { id: 'tr:pod:default/client->pod:default/web-abc-1', source: 'pod:default/client', target: 'pod:default/web-abc-1', kind: 'traffic', count: 1, dropped: 1 },
+    ]);
+    expect(g.edges.find((e) => e.kind === 'endpoint')?.count).toBe(1);
+  });
+});

@@ -1,0 +1,164 @@
+// Workshop explanations: what the kernel did at a hop and why, in plain language. Pure.
+import type { Hop, Journey } from '@hopscope/agent/protocol/events.ts';
+import { endpointLong, headerLine } from './format.ts';
+
+/** One step of the workshop walk-through. */
+export interface Explanation {
+  title: string;
+  /** Short paragraphs, read aloud by a trainer. */
+  text: string[];
+  /** Kernel objects to point at (chains, devices, tuples). */
+  facts: string[];
+}
+
+// Kernel drop reasons users meet most, in words (names from include/net/dropreason-core.h).
+const DROP_REASONS: Record<string, string> = {
+  NETFILTER_DROP: 'a netfilter rule (iptables/nftables) said DROP — a NetworkPolicy, a firewall rule, or kube-proxy rejecting a Service without endpoints',
+  NO_SOCKET: 'nothing listens on that port in the destination: no socket to deliver to',
+  TCP_INVALID_SEQUENCE: 'the TCP sequence number did not fit the connection',
+  IP_NOPROTO: 'no handler for this IP protocol',
+  NEIGH_FAILED: 'ARP/neighbour resolution failed: the next hop did not answer',
+  IP_INADDRERRORS: 'the destination address is not valid here',
+  IP_OUTNOROUTES: 'no route to the destination',
+  OTHERHOST: 'the packet was addressed to another host',
+  PKT_TOO_SMALL: 'the packet was too short for its headers',
+  SOCKET_FILTER: 'a socket filter discarded it',
+  UNHANDLED_PROTO: 'no handler for this protocol',
+};
+
+function where(h: Hop): string {
+  return h.where.pod ? `pod ${h.where.pod.name}` : h.where.node ? `node ${h.where.node}` : h.where.label;
+}
+
+/** Explain hop `i` of journey `j`. */
+export function explainHop(j: Journey, i: number): Explanation {
+  const h = j.hops[i];
+  if (!h) return { title: 'No hop', text: ['Select a journey and step through it with the arrow keys.'], facts: [] };
+  const hdr = headerLine(h.packet);
+  const facts = [`${h.dev} in ${h.where.label}`, hdr];
+  switch (h.kind) {
+    case 'pod-egress':
+      return {
+        title: `Leaves ${where(h)} through ${h.dev}`,
+        text: [
+          `The application in ${where(h)} sent a packet. It leaves through ${h.dev}, the pod's end of a veth pair: a virtual cable whose other end sits in the node's network namespace.`,
+          `The pod addressed ${endpointLong(j.dst)}.`,
+        ],
+        facts,
+      };
+    case 'host-veth':
+      return {
+        title: `Arrives on ${h.where.node ?? 'the node'} via ${h.dev}`,
+        text: [
+          `What goes into one end of a veth pair comes out of the other: the packet now appears on ${h.dev}, the host side, inside ${where(h)}.`,
+          `From here the node's own network stack (netfilter, routing, bridge) decides what happens next.`,
+        ],
+        facts,
+      };
+    case 'bridge':
+      return {
+        title: `Switched by the bridge ${h.dev}`,
+        text: [
+          `${h.dev} is a Linux bridge: a software switch joining the veths of the pods on ${h.where.node ?? 'this node'}. It forwards by destination MAC address, learned from traffic and ARP.`,
+        ],
+        facts,
+      };
+    case 'route':
+      return {
+        title: `Routed by ${where(h)}`,
+        text: [`The node looked up ${h.packet.dst} in its routing table and sent the packet out of ${h.dev}.`],
+        facts,
+      };
+    case 'dnat': {
+      const nat = h.nat;
+      const rule = nat?.rule ? [`Rule chain: ${nat.rule}`] : [];
+      return {
+        title: 'kube-proxy DNAT: Service → pod',
+        text: [
+          nat
+            ? `The packet was addressed to ${endpointLong(nat.before)}. A Service address belongs to no interface: kube-proxy's iptables rules (KUBE-SERVICES → KUBE-SVC-… → KUBE-SEP-…) picked a backend at random and conntrack rewrote the destination to ${endpointLong(nat.after)}.`
+            : `kube-proxy's rules rewrote the destination from the Service address to a backend pod.`,
+          'Only the first packet of a connection walks the rules; conntrack remembers the choice and rewrites every later packet the same way.',
+        ],
+        facts: [...facts, ...rule],
+      };
+    }
+    case 'snat':
+      return {
+        title: 'Source NAT (masquerade)',
+        text: [
+          h.nat
+            ? `The source ${endpointLong(h.nat.before)} was rewritten to ${endpointLong(h.nat.after)} (KUBE-POSTROUTING → MASQUERADE), so the reply comes back through this node, which can undo the NAT.`
+            : 'The source address was rewritten to the node (masquerade), so the reply comes back through this node.',
+        ],
+        facts,
+      };
+    case 'reverse-nat':
+      return {
+        title: 'Reverse NAT on the reply',
+        text: [
+          h.nat
+            ? `conntrack recognises the reply to a connection it NATed and rewrites ${endpointLong(h.nat.before)} back to ${endpointLong(h.nat.after)}, so the client sees the answer come from the address it called.`
+            : 'conntrack recognises the reply and undoes the earlier NAT, so the client sees the answer come from the address it called.',
+        ],
+        facts,
+      };
+    case 'encap':
+      return {
+        title: `Into the tunnel ${h.dev}`,
+        text: [
+          `${h.packet.dst} lives on another node. The route for that node's pod range points at ${h.dev}, a VXLAN device: the kernel will wrap the whole packet in a UDP datagram addressed to the other node.`,
+        ],
+        facts,
+      };
+    case 'underlay': {
+      const e = h.encap;
+      const outer = headerLine(h.packet);
+      return {
+        title: 'On the wire between nodes',
+        text: e
+          ? [
+              `Outer header: ${outer}${e.kind === 'vxlan' ? `, VXLAN VNI ${e.vni}` : ' (IP-in-IP)'}. The node addresses carry the packet across the underlay network.`,
+              `Inside rides the original pod packet, unchanged: ${headerLine(e.inner)}.`,
+            ]
+          : [`The packet crosses the network between nodes: ${outer}.`],
+        facts: [`${h.dev} in ${h.where.label}`, outer, ...(e ? [`inner: ${headerLine(e.inner)}`] : [])],
+      };
+    }
+    case 'decap':
+      return {
+        title: `Out of the tunnel on ${h.where.node ?? 'the node'}`,
+        text: [
+          `${h.dev} received the UDP datagram, checked the VNI, stripped the outer headers and handed the inner packet to ${where(h)}'s stack as if it had arrived on a normal interface.`,
+        ],
+        facts,
+      };
+    case 'deliver':
+      return {
+        title: `Delivered to ${where(h)}`,
+        text: [`The packet came out of the veth pair into ${where(h)}'s ${h.dev}. The kernel hands it to the socket listening on port ${'dport' in h.packet.l4 ? h.packet.l4.dport : '?'}.`],
+        facts,
+      };
+    case 'loopback':
+      return {
+        title: 'Inside one pod, over lo',
+        text: ['Containers of one pod share a network namespace: they talk over the loopback device and the packet never leaves the pod.'],
+        facts,
+      };
+    case 'drop': {
+      const reason = h.drop?.reason ?? 'unknown';
+      return {
+        title: `Dropped: ${reason}`,
+        text: [
+          `The kernel freed the packet in ${where(h)} at ${h.drop?.location ?? 'an unknown place'}.`,
+          DROP_REASONS[reason] ? `Reason ${reason}: ${DROP_REASONS[reason]}.` : `The kernel's reason code is ${reason}.`,
+        ],
+        facts: [...facts, `kfree_skb reason ${reason} at ${h.drop?.location ?? '?'}`],
+      };
+    }
+    default: {
+      const never: never = h.kind;
+      return { title: String(never), text: [], facts };
+    }
+  }
+}

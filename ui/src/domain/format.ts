@@ -1,0 +1,80 @@
+// Text for addresses, headers and times. Pure.
+import type { Endpoint, IpPacket, Journey } from '@hopscope/agent/protocol/events.ts';
+
+/** Short name for an endpoint: pod, service or node name, else the address. */
+export function endpointName(e: Endpoint | undefined): string {
+  if (!e) return '?';
+  if (e.service) return `svc/${e.service.name}`;
+  if (e.pod) return e.pod.name;
+  if (e.node) return e.node;
+  return e.ip;
+}
+
+/** "10.96.0.20:80 (svc/web)" */
+export function endpointLong(e: Endpoint): string {
+  const addr = e.port !== undefined ? `${e.ip}:${e.port}` : e.ip;
+  const name = e.service ? `svc/${e.service.namespace}/${e.service.name}` : e.pod ? `pod ${e.pod.name}` : e.node ? `node ${e.node}` : e.external ? 'external' : '';
+  return name ? `${addr} (${name})` : addr;
+}
+
+/** One-line header: "10.244.1.2:34567 → 10.96.0.20:80 TCP [S]" */
+export function headerLine(p: IpPacket): string {
+  const l4 = p.l4;
+  switch (l4.proto) {
+    case 'tcp':
+      return `${p.src}:${l4.sport} → ${p.dst}:${l4.dport} TCP${l4.flags ? ` [${l4.flags}]` : ''}`;
+    case 'udp':
+      return `${p.src}:${l4.sport} → ${p.dst}:${l4.dport} UDP`;
+    case 'icmp':
+      return `${p.src} → ${p.dst} ICMP type ${l4.icmpType}`;
+    case 'other':
+      return `${p.src} → ${p.dst} proto ${l4.number}`;
+    default: {
+      const never: never = l4;
+      return String(never);
+    }
+  }
+}
+
+/** Nanoseconds as "12 µs", "1.3 ms". */
+export function duration(ns: number): string {
+  if (ns < 1000) return `${Math.round(ns)} ns`;
+  if (ns < 1_000_000) return `${(ns / 1000).toFixed(ns < 10_000 ? 1 : 0)} µs`;
+  if (ns < 1_000_000_000) return `${(ns / 1_000_000).toFixed(1)} ms`;
+  return `${(ns / 1_000_000_000).toFixed(2)} s`;
+}
+
+/** The parts of a journey's one-line story. */
+export interface Story {
+  from: string;
+  to: string;
+  /** "svc/web:80" when a Service was addressed. */
+  service?: string;
+  /** Where it really went, when NAT changed it. */
+  backend?: string;
+  proto: string;
+  verdict: Journey['verdict'];
+  latency: string;
+  reply: boolean;
+}
+
+/** A journey as one line. */
+export function journeyStory(j: Journey): Story {
+  const service = j.dst.service ? `svc/${j.dst.service.name}:${j.dst.port ?? j.dst.service.port ?? ''}` : undefined;
+  return {
+    from: endpointName(j.src),
+    to: j.backend ? endpointName(j.backend) : endpointName(j.dst),
+    ...(service ? { service } : {}),
+    ...(j.backend ? { backend: endpointName(j.backend) } : {}),
+    proto: j.proto.toUpperCase(),
+    verdict: j.verdict,
+    latency: duration(Math.max(0, j.endNs - j.startNs)),
+    reply: j.replyTo !== undefined,
+  };
+}
+
+/** The story as plain text (for titles and tests). */
+export function storyText(s: Story): string {
+  const via = s.service ? ` via ${s.service}` : '';
+  return `${s.from} → ${s.to}${via} · ${s.proto} · ${s.verdict} · ${s.latency}`;
+}

@@ -1,0 +1,78 @@
+// Layout by elkjs: lanes left to right in the order the request crosses them, hops top to
+// bottom inside a lane, request and reply side by side. No hand-placed coordinates.
+import ELK, { type ElkNode } from 'elkjs/lib/elk.bundled.js';
+import { boxSize, type DiagramModel } from './diagram.ts';
+import type { TopoGraph } from './topologyGraph.ts';
+
+const elk = new ELK();
+
+/** Positions (relative to the parent lane for boxes) and sizes from elk. */
+export interface Positioned {
+  lanes: Record<string, { x: number; y: number; width: number; height: number }>;
+  boxes: Record<string, { x: number; y: number; width: number; height: number }>;
+}
+
+/** Lay out a diagram model. */
+export async function layoutDiagram(m: DiagramModel): Promise<Positioned> {
+  const graph: ElkNode = {
+    id: 'root',
+    layoutOptions: {
+      'elk.algorithm': 'layered',
+      'elk.direction': 'RIGHT',
+      'elk.spacing.nodeNode': '60',
+      'elk.layered.spacing.nodeNodeBetweenLayers': '90',
+    },
+    children: m.lanes.map((l) => ({
+      id: `lane:${l.id}`,
+      layoutOptions: {
+        'elk.algorithm': 'layered',
+        'elk.direction': 'DOWN',
+        'elk.padding': '[top=56,left=24,bottom=24,right=24]',
+        'elk.spacing.nodeNode': '40',
+        'elk.layered.spacing.nodeNodeBetweenLayers': '44',
+        'elk.separateConnectedComponents': 'true',
+      },
+      children: m.boxes.filter((b) => b.lane === l.id).map((b) => ({ id: b.id, ...boxSize(b) })),
+      // Edges inside this lane shape its column.
+      edges: m.edges
+        .filter((e) => m.boxes.find((b) => b.id === e.source)?.lane === l.id && m.boxes.find((b) => b.id === e.target)?.lane === l.id)
+        .map((e) => ({ id: e.id, sources: [e.source], targets: [e.target] })),
+    })),
+    // Lane-to-lane edges only order the columns; hop edges are drawn by React Flow.
+    edges: m.laneOrder.map(([a, b], k) => ({ id: `order${k}`, sources: [`lane:${a}`], targets: [`lane:${b}`] })),
+  };
+  const out = await elk.layout(graph);
+  const res: Positioned = { lanes: {}, boxes: {} };
+  for (const lane of out.children ?? []) {
+    res.lanes[lane.id.slice(5)] = { x: lane.x ?? 0, y: lane.y ?? 0, width: lane.width ?? 0, height: lane.height ?? 0 };
+    for (const b of lane.children ?? []) res.boxes[b.id] = { x: b.x ?? 0, y: b.y ?? 0, width: b.width ?? 0, height: b.height ?? 0 };
+  }
+  return res;
+}
+
+/** Lay out the topology: node groups, the Services group and outside hosts. */
+export async function layoutTopology(g: TopoGraph): Promise<Positioned> {
+  const graph: ElkNode = {
+    id: 'root',
+    layoutOptions: {
+      'elk.algorithm': 'layered',
+      'elk.direction': 'RIGHT',
+      'elk.hierarchyHandling': 'INCLUDE_CHILDREN',
+      'elk.spacing.nodeNode': '50',
+      'elk.layered.spacing.nodeNodeBetweenLayers': '120',
+    },
+    children: g.groups.map((grp) => ({
+      id: `lane:${grp.id}`,
+      layoutOptions: { 'elk.padding': '[top=56,left=24,bottom=24,right=24]', 'elk.direction': 'DOWN' },
+      children: g.items.filter((i) => i.group === grp.id).map((i) => ({ id: i.id, width: 340, height: 84 })),
+    })),
+    edges: g.edges.map((e) => ({ id: e.id, sources: [e.source], targets: [e.target] })),
+  };
+  const out = await elk.layout(graph);
+  const res: Positioned = { lanes: {}, boxes: {} };
+  for (const lane of out.children ?? []) {
+    res.lanes[lane.id.slice(5)] = { x: lane.x ?? 0, y: lane.y ?? 0, width: lane.width ?? 0, height: lane.height ?? 0 };
+    for (const b of lane.children ?? []) res.boxes[b.id] = { x: b.x ?? 0, y: b.y ?? 0, width: b.width ?? 0, height: b.height ?? 0 };
+  }
+  return res;
+}

@@ -1,0 +1,85 @@
+// Hand-made journeys modelled on design.md's measured sample (client on node-1 → ClusterIP
+// 10.96.0.10:80 → backend 10.244.2.2:8080 on node-2 over flannel VXLAN), for unit tests only.
+import type { Hop, IpPacket, Journey } from '@hopscope/agent/protocol/events.ts';
+
+const tcp = (src: string, dst: string, sport: number, dport: number, flags = 'S'): IpPacket => ({
+  family: 4, src, dst, ipId: 7, ttl: 64, len: 60, l4: { proto: 'tcp', sport, dport, flags, seq: 1, ack: 0 },
+});
+const outer = (src: string, dst: string): IpPacket => ({ family: 4, src, dst, ipId: 0, ttl: 64, len: 110, l4: { proto: 'udp', sport: 41000, dport: 8472 } });
+const client = { namespace: 'default', name: 'client', node: 'node-1' };
+const web = { namespace: 'default', name: 'web-abc-1', node: 'node-2' };
+const n1 = { node: 'node-1', label: 'node-1' };
+const n2 = { node: 'node-2', label: 'node-2' };
+
+function hops(list: Omit<Hop, 'tsNs' | 'deltaNs' | 'ifindex' | 'netns' | 'hook'>[], t0: number): Hop[] {
+  let t = t0;
+  return list.map((h, i) => {
+    const d = i === 0 ? 0 : 5000 + i * 1000;
+    t += d;
+    return { ...h, tsNs: t, deltaNs: d, ifindex: 2, netns: 4026531000 + i, hook: h.kind === 'drop' ? 'drop' : 'recv' };
+  });
+}
+
+const pre = tcp('10.244.1.2', '10.96.0.10', 40000, 80);
+const post = tcp('10.244.1.2', '10.244.2.2', 40000, 8080);
+
+/** The SYN of a ClusterIP call across nodes. */
+export const request: Journey = (() => {
+  const hs = hops(
+    [
+      { kind: 'pod-egress', where: { pod: client, label: 'client (default)' }, dev: 'eth0', packet: pre },
+      { kind: 'host-veth', where: n1, dev: 'veth-p1', packet: pre },
+      { kind: 'dnat', where: n1, dev: 'cni0', packet: post, nat: { before: { ip: '10.96.0.10', port: 80, service: { namespace: 'default', name: 'web' } }, after: { ip: '10.244.2.2', port: 8080, pod: web }, rule: 'KUBE-SVC-ABC → KUBE-SEP-DEF' } },
+      { kind: 'encap', where: n1, dev: 'flannel.1', packet: post },
+      { kind: 'underlay', where: n1, dev: 'u1', packet: outer('10.0.0.1', '10.0.0.2'), encap: { kind: 'vxlan', vni: 1, inner: post } },
+      { kind: 'underlay', where: n2, dev: 'u2', packet: outer('10.0.0.1', '10.0.0.2'), encap: { kind: 'vxlan', vni: 1, inner: post } },
+      { kind: 'decap', where: n2, dev: 'flannel.1', packet: post },
+      { kind: 'deliver', where: { pod: web, label: 'web-abc-1 (default)' }, dev: 'eth0', packet: post },
+    ],
+    1_000_000,
+  );
+  return {
+    type: 'journey', id: 'j1', fingerprint: 'f1', verdict: 'delivered', startNs: hs[0]!.tsNs, endNs: hs.at(-1)!.tsNs, proto: 'tcp',
+    src: { ip: '10.244.1.2', port: 40000, pod: client },
+    dst: { ip: '10.96.0.10', port: 80, service: { namespace: 'default', name: 'web', port: 80 } },
+    backend: { ip: '10.244.2.2', port: 8080, pod: web },
+    hops: hs,
+  };
+})();
+
+/** Its SYN-ACK, un-NATed on node-1. */
+export const reply: Journey = (() => {
+  const back = tcp('10.244.2.2', '10.244.1.2', 8080, 40000, 'SA');
+  const unnat = tcp('10.96.0.10', '10.244.1.2', 80, 40000, 'SA');
+  const hs = hops(
+    [
+      { kind: 'pod-egress', where: { pod: web, label: 'web-abc-1 (default)' }, dev: 'eth0', packet: back },
+      { kind: 'encap', where: n2, dev: 'flannel.1', packet: back },
+      { kind: 'underlay', where: n2, dev: 'u2', packet: outer('10.0.0.2', '10.0.0.1'), encap: { kind: 'vxlan', vni: 1, inner: back } },
+      { kind: 'decap', where: n1, dev: 'flannel.1', packet: back },
+      { kind: 'reverse-nat', where: n1, dev: 'cni0', packet: unnat, nat: { before: { ip: '10.244.2.2', port: 8080, pod: web }, after: { ip: '10.96.0.10', port: 80, service: { namespace: 'default', name: 'web' } } } },
+      { kind: 'deliver', where: { pod: client, label: 'client (default)' }, dev: 'eth0', packet: unnat },
+    ],
+    2_000_000,
+  );
+  return {
+    type: 'journey', id: 'j1r', fingerprint: 'f1r', verdict: 'delivered', startNs: hs[0]!.tsNs, endNs: hs.at(-1)!.tsNs, proto: 'tcp',
+    src: { ip: '10.244.2.2', port: 8080, pod: web }, dst: { ip: '10.244.1.2', port: 40000, pod: client }, hops: hs, replyTo: 'j1',
+  };
+})();
+
+/** A SYN to a closed port, dropped with NO_SOCKET. */
+export const dropped: Journey = (() => {
+  const p = tcp('10.244.1.2', '10.244.2.2', 40001, 9);
+  const hs = hops(
+    [
+      { kind: 'pod-egress', where: { pod: client, label: 'client (default)' }, dev: 'eth0', packet: p },
+      { kind: 'drop', where: { pod: web, label: 'web-abc-1 (default)' }, dev: 'eth0', packet: p, drop: { reason: 'NO_SOCKET', location: 'tcp_v4_rcv' } },
+    ],
+    3_000_000,
+  );
+  return {
+    type: 'journey', id: 'j2', fingerprint: 'f2', verdict: 'dropped', startNs: hs[0]!.tsNs, endNs: hs.at(-1)!.tsNs, proto: 'tcp',
+    src: { ip: '10.244.1.2', port: 40001, pod: client }, dst: { ip: '10.244.2.2', port: 9, pod: web }, hops: hs,
+  };
+})();

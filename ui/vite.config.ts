@@ -1,0 +1,17 @@
+import { defineConfig, type PluginOption } from 'vite';
+import react from '@vitejs/plugin-react';
+
+// `npm run dev -w ui` proxies the API and websocket to an agent started with
+// `hopscope start --port 7070`; the production build is served by the agent itself.
+export default defineConfig({
+  // NOTE: @vitejs/plugin-react resolves the root's newer vite (pulled in by vitest) for its
+  // types; the plugin works with this vite 7 at runtime, only the declared types differ.
+  plugins: [react() as unknown as PluginOption],
+  build: { outDir: 'dist', emptyOutDir: true, chunkSizeWarningLimit: 3000 },
+  server: {
+    proxy: {
+      '/api': 'http://127.0.0.1:7070',
+      '/ws': { target: 'ws://127.0.0.1:7070', ws: true },
+    },
+  },
+});
