@@ -183,6 +183,43 @@ describe('lab API with @kubernetes/client-node', () => {
     expect(new Set(seen)).toEqual(new Set(['ADDED node-2']));
   });
 
+  it('streams raw watch events with watch=1, and BOOKMARKs only when asked', async () => {
+    const ctl = new AbortController();
+    stoppers.push(async () => ctl.abort());
+    const open = async (query: string) => {
+      const r = await fetch(`${api.url}/api/v1/namespaces/kube-system/services?watch=1&${query}`, { headers: { authorization: `Bearer ${TOKEN}` }, signal: ctl.signal });
+      expect(r.status).toBe(200);
+      const lines: { type: string; object: { metadata: { name?: string; resourceVersion: string } } }[] = [];
+      void (async () => {
+        let buf = '';
+        for await (const chunk of r.body!) {
+          buf += Buffer.from(chunk).toString('utf8');
+          let i: number;
+          while ((i = buf.indexOf('\n')) >= 0) {
+            lines.push(JSON.parse(buf.slice(0, i)));
+            buf = buf.slice(i + 1);
+          }
+        }
+      })().catch(() => undefined);
+      return lines;
+    };
+    const withMarks = await open('allowWatchBookmarks=true');
+    const plain = await open('');
+    await until('initial ADDED', () => withMarks.length === 1 && plain.length === 1);
+    expect(withMarks[0]).toMatchObject({ type: 'ADDED', object: { metadata: { name: 'kube-dns' } } });
+    // A change elsewhere (web's endpoints): no kube-system service changed, only the version moved.
+    await fetch(`${api.url}/apis/apps/v1/namespaces/default/deployments/web/scale`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/merge-patch+json' },
+      body: JSON.stringify({ spec: { replicas: 3 } }),
+    });
+    await until('bookmark', () => withMarks.length === 2);
+    const rv = (await kc.makeApiClient(CoreV1Api).listNamespacedService({ namespace: 'kube-system' })).metadata!.resourceVersion;
+    expect(withMarks[1]).toEqual({ type: 'BOOKMARK', object: { kind: 'Service', apiVersion: 'v1', metadata: { resourceVersion: rv } } });
+    expect(plain).toHaveLength(1);
+    ctl.abort();
+  });
+
   it('refuses a missing or wrong token with 401', async () => {
     const tries: Record<string, string>[] = [{}, { authorization: `Bearer ${TOKEN}x` }, { authorization: TOKEN }];
     for (const headers of tries) {

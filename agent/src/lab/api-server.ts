@@ -42,6 +42,8 @@ export interface LabApiOptions {
 const MAX_BODY = 64 * 1024;
 /** A watcher whose socket buffers more than this is cut off (it re-watches or relists). */
 const MAX_WATCH_BUFFER = 4 * 1024 * 1024;
+/** Open watches at once; more get 429 (each holds a socket and a slot in every broadcast). */
+const MAX_WATCHES = 256;
 
 class HttpError extends Error {
   constructor(
@@ -160,6 +162,12 @@ interface Watcher {
   labels: LabelRequirement[];
   fields: FieldRequirement[];
   res: ServerResponse;
+  /** The client asked for BOOKMARK events (allowWatchBookmarks=true). */
+  bookmarks: boolean;
+}
+
+function bookmark(r: ResourceName, rv: number): { type: 'BOOKMARK'; object: unknown } {
+  return { type: 'BOOKMARK', object: { kind: RESOURCES[r].kind, apiVersion: apiVersionOf(r), metadata: { resourceVersion: String(rv) } } };
 }
 
 function matches(w: Pick<Watcher, 'namespace' | 'labels' | 'fields'>, o: K8sObject): boolean {
@@ -198,7 +206,13 @@ export async function startLabApi(opts: LabApiOptions): Promise<LabApi> {
 
   const apply = (m: ClusterModel): void => {
     const events = store.setModel(m, new Date().toISOString().replace(/\.\d+Z$/, 'Z'));
-    for (const w of watchers) for (const e of events) if (e.resource === w.resource) writeEvent(w, filteredEvent(w, e));
+    if (events.length === 0) return;
+    for (const w of watchers) {
+      for (const e of events) if (e.resource === w.resource) writeEvent(w, filteredEvent(w, e));
+      // A bookmark moves the client's version forward even when none of its objects changed, so
+      // a re-watch after a cut does not fall out of the bounded history (what the real API does).
+      if (w.bookmarks) writeEvent(w, bookmark(w.resource, store.resourceVersion));
+    }
   };
 
   function writeEvent(w: Watcher, ev: { type: string; object: unknown } | undefined): void {
@@ -212,7 +226,8 @@ export async function startLabApi(opts: LabApiOptions): Promise<LabApi> {
   }
 
   function startWatch(t: Extract<Target, { type: 'list' }>, q: URLSearchParams, res: ServerResponse, labels: LabelRequirement[], fields: FieldRequirement[]): void {
-    const w: Watcher = { resource: t.resource, namespace: t.namespace, labels, fields, res };
+    if (watchers.size >= MAX_WATCHES) throw new HttpError(429, 'TooManyRequests', `too many open watches (limit ${MAX_WATCHES})`);
+    const w: Watcher = { resource: t.resource, namespace: t.namespace, labels, fields, res, bookmarks: q.get('allowWatchBookmarks') === 'true' };
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache, private' });
     res.flushHeaders();
     const rvText = q.get('resourceVersion');
