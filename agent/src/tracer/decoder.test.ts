@@ -97,3 +97,15 @@ describe('decoder fuzz', () => {
     expect(d.stats().lines).toBe(10_000);
   });
 });
+
+describe('device names', () => {
+  it('keeps names per (netns, ifindex) apart', () => {
+    const d = createDecoder({ reasonNames: reasons });
+    d.decode('D 2f0000196 3 6972640068746576 74656e2f73726576 hsxb');
+    d.decode('D 3f0000196 0 7600656764697262 2036383563323874 br0');
+    const h = d.decode('H 2 d531f900ad 2f0000196 ffff888166987000 493454000045 200630a98310140 b14000000100630a 100072e 0 0 0 0 0 0 0 0');
+    expect(h).toMatchObject({ type: 'hop', ifindex: 2, dev: 'hsxb' });
+    const unknown = d.decode('H 2 d531f900ad 7f0000196 ffff888166987000 493454000045 200630a98310140 b14000000100630a 100072e 0 0 0 0 0 0 0 0');
+    expect(unknown).toMatchObject({ type: 'hop', ifindex: 7, dev: 'if7' });
+  });
+});

@@ -212,10 +212,10 @@ function kindString(k0: string, k1: string): string | null {
 export function createDecoder(opts: { reasonNames: Map<number, string> }): Decoder {
   let seq = 0;
   const st: DecoderStats = { lines: 0, events: 0, rejections: 0, lost: 0 };
-  const names = new Map<number, string>(); // netns * 2^32 + ifindex -> device name
+  const names = new Map<number, Map<number, string>>(); // netns -> ifindex -> device name
   let pendingSuppressed = -1;
 
-  const devName = (ns: number, ifi: number): string => names.get(ns * 4294967296 + ifi) ?? `if${ifi}`;
+  const devName = (ns: number, ifi: number): string => names.get(ns)?.get(ifi) ?? `if${ifi}`;
 
   function hop(t: string[], line: string): DecodeResult {
     if (t.length !== 17) return reject(`hop line has ${t.length} fields, expected 17`, line);
@@ -311,7 +311,9 @@ export function createDecoder(opts: { reasonNames: Map<number, string> }): Decod
     const kind = kindString(t[3]!, t[4]!);
     if (kind === null) return reject('bad device kind', line);
     const dev = t[5]!;
-    names.set(netns * 4294967296 + ifindex, dev);
+    let inNs = names.get(netns);
+    if (!inNs) names.set(netns, (inNs = new Map()));
+    inNs.set(ifindex, dev);
     const ev: DeviceEvent = { type: 'device', seq: ++seq, netns, ifindex, dev, kind, masterIfindex: master };
     return ev;
   }
