@@ -125,6 +125,11 @@ describe('identity index over the lab API', () => {
     expect(index.serviceByAddr('10.0.0.2', 30080, 'tcp')).toMatchObject({ namespace: 'default', name: 'web-nodeport', port: 30080 });
     expect(index.serviceByAddr('10.0.0.100', 30080, 'tcp')).toBeUndefined();
     expect(index.serviceIps('default', 'web')).toEqual([{ ip: '10.96.0.20', port: 80, proto: 'tcp' }]);
+    expect(index.serviceIps('default', 'web-nodeport')).toEqual([
+      { ip: '10.96.0.30', port: 80, proto: 'tcp' },
+      { ip: '10.0.0.1', port: 30080, proto: 'tcp' },
+      { ip: '10.0.0.2', port: 30080, proto: 'tcp' },
+    ]);
     expect(index.podIps('default', 'nope')).toEqual([]);
     const client = statSync(`/run/netns/${NETNS.client}`).ino;
     expect(index.netnsOwner(client)).toEqual({ pod: { namespace: 'default', name: 'client', node: 'node-1' }, node: 'node-1', label: 'client (default)' });
@@ -196,6 +201,7 @@ describe('identity index over the lab API', () => {
     const kc = new KubeConfig();
     kc.loadFromString(readFileSync(kubeconfig, 'utf8').replace(TOKEN, 'wrong-token'));
     await expect(createIdentityIndex({ kubeConfig: kc, netns: labNetnsSource(LAB), initialSyncTimeoutMs: 5000 })).rejects.toThrow(/refused our credentials.*401/);
+    await expect(createIdentityIndex({ kubeconfigPath: join(dir, 'nope'), netns: labNetnsSource(LAB) })).rejects.toThrow(/cannot load kubeconfig .*nope/);
   });
 
   it('reports netns owner read errors without losing the owners it has', async () => {

@@ -111,6 +111,8 @@ describe('buildLookups', () => {
     expect(l.serviceIps.get('default/web')).toEqual([
       { ip: '10.96.0.30', port: 80, proto: 'tcp' },
       { ip: '10.96.0.30', port: 53, proto: 'udp' },
+      { ip: '10.0.0.1', port: 30080, proto: 'tcp' },
+      { ip: '10.0.0.2', port: 30080, proto: 'tcp' },
     ]);
   });
 });

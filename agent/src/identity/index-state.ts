@@ -92,6 +92,7 @@ export interface Lookups {
   serviceByVip: Map<string, ServiceRef>;
   /** "nodePort/proto" → service; valid on any node address. */
   serviceByNodePort: Map<string, ServiceRef>;
+  /** Per service "ns/name": its virtual IPs with each port, then every node address with each NodePort. */
   serviceIps: Map<string, { ip: string; port: number; proto: Proto }[]>;
   /** Backends per service "ns/name", from its EndpointSlices. */
   endpoints: Map<string, { ip: string; port: number; proto: Proto; ready: boolean; pod?: PodRef }[]>;
@@ -142,6 +143,7 @@ export function buildLookups(state: IndexState): Lookups {
     for (const ip of [...(s.spec.clusterIPs ?? []), s.spec.clusterIP, ...(s.spec.externalIPs ?? [])]) if (ip && ip !== 'None') vips.add(ip);
     for (const ing of s.status?.loadBalancer?.ingress ?? []) if (ing.ip) vips.add(ing.ip);
     const addrs: { ip: string; port: number; proto: Proto }[] = [];
+    const nodePorts: { ip: string; port: number; proto: Proto }[] = [];
     for (const port of s.spec.ports ?? []) {
       const proto = protoOf(port.protocol);
       if (!proto) continue;
@@ -150,9 +152,12 @@ export function buildLookups(state: IndexState): Lookups {
         out.serviceByVip.set(`${ip}:${port.port}/${proto}`, ref);
         addrs.push({ ip, port: port.port, proto });
       }
-      if (port.nodePort) out.serviceByNodePort.set(`${port.nodePort}/${proto}`, { ...ref, port: port.nodePort });
+      if (port.nodePort) {
+        out.serviceByNodePort.set(`${port.nodePort}/${proto}`, { ...ref, port: port.nodePort });
+        for (const ip of out.nodeByIp.keys()) nodePorts.push({ ip, port: port.nodePort, proto });
+      }
     }
-    out.serviceIps.set(`${namespace}/${name}`, addrs);
+    out.serviceIps.set(`${namespace}/${name}`, [...addrs, ...nodePorts]);
   }
   for (const es of state.endpointslices.values()) {
     const namespace = es.metadata?.namespace ?? 'default';

@@ -15,7 +15,7 @@ export interface KindStats {
   objects: number;
   lists: number;
   events: number;
-  /** Events ignored because the index already had a newer version. */
+  /** Events that changed nothing: an older or the same version (the informer replays a relist). */
   stale: number;
   errors: number;
   lastError?: string;
@@ -76,8 +76,13 @@ function isAuthError(e: unknown): boolean {
 export async function createIdentityIndex(opts: IdentityIndexOptions): Promise<IdentityIndex> {
   const kc = opts.kubeConfig ?? new KubeConfig();
   if (!opts.kubeConfig) {
-    if (opts.kubeconfigPath) kc.loadFromFile(opts.kubeconfigPath);
-    else kc.loadFromDefault();
+    try {
+      if (opts.kubeconfigPath) kc.loadFromFile(opts.kubeconfigPath);
+      else kc.loadFromDefault();
+    } catch (e) {
+      throw new Error(`identity index: cannot load kubeconfig ${opts.kubeconfigPath ?? '(default)'}: ${(e as Error).message}`);
+    }
+    if (!kc.getCurrentCluster()) throw new Error(`identity index: kubeconfig ${opts.kubeconfigPath ?? '(default)'} names no current cluster`);
   }
   const core = kc.makeApiClient(CoreV1Api);
   const discovery = kc.makeApiClient(DiscoveryV1Api);
