@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 declare -A NEED=(
   [ip]=iproute2 [iptables]=iptables [nft]=nftables [conntrack]=conntrack
   [bpftrace]=bpftrace [curl]=curl [iperf3]=iperf3 [tcpdump]=tcpdump
-  [tcpreplay]=tcpreplay [dig]=dnsutils [chromium]=chromium [pgrep]=procps
+  [tcpreplay]=tcpreplay [ping]=iputils-ping [setpriv]=util-linux [dig]=dnsutils [chromium]=chromium [pgrep]=procps
 )
 missing=()
 for cmd in "${!NEED[@]}"; do

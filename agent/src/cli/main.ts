@@ -5,6 +5,7 @@ export interface Command {
 }
 
 const commands: Record<string, () => Promise<Command>> = {
+  doctor: async () => (await import('./doctor.ts')).command,
   lab: async () => (await import('./lab.ts')).command,
 };
 

@@ -61,8 +61,12 @@ export async function tryAttach(program: string, timeoutMs = 10_000): Promise<Ch
   const r = await execa('bpftrace', ['-e', program], { reject: false, timeout: timeoutMs, all: true });
   const out = String(r.all ?? '');
   if (r.exitCode === 0 && /Attaching \d+ probe/.test(out)) return { ok: true, detail: 'attaches' };
-  const err = out.split('\n').find((l) => l.includes('ERROR')) ?? (r.timedOut ? 'timed out' : `exit ${r.exitCode}`);
-  return { ok: false, detail: err.replace(/^.*ERROR:\s*/, '').trim() };
+  // bpftrace 0.17 always complains about RLIMIT_MEMLOCK (harmless with memcg accounting).
+  const useful = out
+    .split('\n')
+    .filter((l) => l.trim() !== '' && !l.includes('RLIMIT_MEMLOCK') && !l.startsWith('Attaching') && !/^\s*~+\s*$/.test(l) && !l.includes('{ exit(); }'))
+    .map((l) => l.replace(/^.*ERROR:\s*/, '').trim());
+  return { ok: false, detail: useful.slice(-2).join('; ') || (r.timedOut ? 'timed out' : `exit ${r.exitCode}`) };
 }
 
 /** NAT functions named in the kernel's BTF (vmlinux, and the nf_nat module when separate). */

@@ -1,0 +1,114 @@
+// `hopscope doctor`: what this machine can trace, which probe set will be used and why,
+// the CNI devices present, and what is missing (with the package that provides it).
+import { readFile, readdir } from 'node:fs/promises';
+import { execa } from 'execa';
+import { detectCapabilities, type Capabilities, type Check } from '../tracer/capabilities.ts';
+import type { Command } from './main.ts';
+
+/** A device as `ip -j -d link` reports it. */
+interface LinkInfo {
+  ifname: string;
+  ifindex: number;
+  master?: string;
+  kind?: string;
+}
+
+const CNI_KINDS = new Set(['veth', 'bridge', 'vxlan', 'ipip', 'geneve', 'wireguard']);
+
+async function links(netns?: string): Promise<LinkInfo[] | string> {
+  const args = netns ? ['-n', netns, '-j', '-d', 'link', 'show'] : ['-j', '-d', 'link', 'show'];
+  const r = await execa('ip', args, { reject: false, timeout: 5000 });
+  if (r.exitCode !== 0) return String(r.stderr).trim() || `ip exited with ${r.exitCode}`;
+  try {
+    const raw = JSON.parse(String(r.stdout)) as { ifname?: unknown; ifindex?: unknown; master?: unknown; linkinfo?: { info_kind?: unknown } }[];
+    return raw.map((l) => ({
+      ifname: String(l.ifname),
+      ifindex: Number(l.ifindex),
+      master: typeof l.master === 'string' ? l.master : undefined,
+      kind: typeof l.linkinfo?.info_kind === 'string' ? l.linkinfo.info_kind : undefined,
+    }));
+  } catch {
+    return 'unreadable output from ip';
+  }
+}
+
+function cniDevices(list: LinkInfo[]): string[] {
+  return list
+    .filter((l) => (l.kind && CNI_KINDS.has(l.kind)) || /^(cni|flannel|cali|vxlan|tunl|weave|cilium)/.test(l.ifname))
+    .map((l) => `${l.ifname}${l.kind ? ` (${l.kind}${l.master ? `, master ${l.master}` : ''})` : ''}`);
+}
+
+/** Lab network namespaces from /run/hopscope/labs/*.json, read defensively. */
+async function labNamespaces(): Promise<{ lab: string; netns: string[] }[]> {
+  const dir = process.env.HOPSCOPE_LABS_DIR ?? '/run/hopscope/labs';
+  const files = await readdir(dir).catch(() => [] as string[]);
+  const out: { lab: string; netns: string[] }[] = [];
+  for (const f of files.filter((x) => x.endsWith('.json'))) {
+    try {
+      const s = JSON.parse(await readFile(`${dir}/${f}`, 'utf8')) as { name?: unknown; netns?: unknown };
+      const names = Array.isArray(s.netns)
+        ? s.netns.map((n: { name?: unknown }) => n?.name).filter((n): n is string => typeof n === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(n))
+        : [];
+      out.push({ lab: typeof s.name === 'string' ? s.name : f.replace(/\.json$/, ''), netns: names });
+    } catch {
+      // a half-written or foreign file: skip it
+    }
+  }
+  return out;
+}
+
+const mark = (c: Check): string => (c.ok ? 'yes' : 'no ');
+
+/** What is missing and how to get it. Pure. */
+export function missing(c: Capabilities, setpriv: boolean): string[] {
+  const out: string[] = [];
+  if (!c.bpftrace.ok) out.push('bpftrace: apt-get install bpftrace');
+  if (!setpriv) out.push('setpriv (stops bpftrace if the agent dies): apt-get install util-linux');
+  if (!c.root) out.push('root: run as root (or with CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN, CAP_SYS_ADMIN)');
+  if (!c.btf.ok) out.push('BTF: a kernel built with CONFIG_DEBUG_INFO_BTF=y (the program casts kernel structs)');
+  if (!c.tracefs.ok) out.push('tracefs: mount -t tracefs nodev /sys/kernel/tracing');
+  if (c.bpftrace.ok && c.root && !c.tracepoints.ok) out.push(`tracepoints do not attach: ${c.tracepoints.detail}`);
+  if (c.probeSet === 'tracepoints') {
+    out.push('NAT kprobes unavailable (kernel without CONFIG_KPROBES or no nf_nat_manip_pkt): NAT is read from conntrack on the next hop instead');
+  }
+  return out;
+}
+
+export const command: Command = {
+  summary: 'check what this machine can trace and which probe set will be used',
+  async run(args: string[]): Promise<number> {
+    if (args.includes('--help') || args.includes('-h')) {
+      console.log('usage: hopscope doctor\n\nPrints kernel, BTF, tracefs, bpftrace, probe sets, CNI devices and what is missing.');
+      return 0;
+    }
+    const [c, setpriv] = await Promise.all([
+      detectCapabilities(),
+      execa('setpriv', ['--version'], { reject: false, timeout: 5000 }).then((r) => r.exitCode === 0, () => false),
+    ]);
+    const lines = [
+      `kernel           ${c.kernel}${c.littleEndian ? '' : ' (big-endian: not supported)'}`,
+      `root             ${c.root ? 'yes' : 'no'}`,
+      `BTF              ${mark(c.btf)} ${c.btf.detail}`,
+      `tracefs          ${mark(c.tracefs)} ${c.tracefs.detail}`,
+      `bpftrace         ${mark(c.bpftrace)} ${c.bpftrace.version ?? c.bpftrace.detail}`,
+      `tracepoints      ${mark(c.tracepoints)} ${c.tracepoints.detail}`,
+      `kprobes          ${mark(c.kprobes)} ${c.kprobes.detail}`,
+      `fentry (kfunc)   ${mark(c.fentry)} ${c.fentry.detail}`,
+      `NAT functions    ${c.natFunctions.length > 0 ? c.natFunctions.join(', ') : 'none found'}`,
+      `probe set        ${c.probeSet}: ${c.probeSetReason}`,
+    ];
+    console.log(lines.join('\n'));
+    const root = await links();
+    console.log(`\nCNI devices (root netns): ${typeof root === 'string' ? root : cniDevices(root).join(', ') || 'none'}`);
+    for (const lab of await labNamespaces()) {
+      console.log(`lab ${lab.lab}:`);
+      for (const ns of lab.netns) {
+        const l = await links(ns);
+        console.log(`  ${ns}: ${typeof l === 'string' ? l : cniDevices(l).join(', ') || 'none'}`);
+      }
+    }
+    const miss = missing(c, setpriv);
+    console.log(`\n${miss.length === 0 ? 'nothing missing' : `missing or limited:\n${miss.map((m) => `  - ${m}`).join('\n')}`}`);
+    return c.bpftrace.ok && c.root && c.tracepoints.ok ? 0 : 1;
+  },
+};
