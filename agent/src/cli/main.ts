@@ -7,6 +7,8 @@ export interface Command {
 const commands: Record<string, () => Promise<Command>> = {
   doctor: async () => (await import('./doctor.ts')).command,
   lab: async () => (await import('./lab.ts')).command,
+  start: async () => (await import('./start.ts')).command,
+  serve: async () => (await import('./serve.ts')).command,
 };
 
 function usage(): string {

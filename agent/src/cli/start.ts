@@ -1,0 +1,106 @@
+// `hopscope start`: the built-in lab, the trace pipeline against it and the server with the
+// UI, in one process; Ctrl-C/SIGTERM tears down server, bpftrace and lab, in that order.
+import { fileURLToPath } from 'node:url';
+import type { Command } from './main.ts';
+import { labUp, loadTopology, type LabHandle } from '../lab/lab.ts';
+import { teardownLab } from '../lab/teardown.ts';
+import { parseServerArgs, openUrl } from '../server/config.ts';
+import { startServer, type RunningServer } from '../server/http.ts';
+import { pipelineSource } from '../server/pipeline-source.ts';
+import { topologyFromModel } from '../server/topology.ts';
+import { planAction } from '../server/actions.ts';
+import type { ActionOutcome } from '../server/hub.ts';
+import type { LabAction } from '../protocol/messages.ts';
+
+export const UI_DIST = fileURLToPath(new URL('../../../ui/dist', import.meta.url));
+
+const USAGE = `usage: hopscope start [options]
+
+Brings up the built-in lab cluster (network namespaces on this machine), traces it and serves
+the UI. Prints the URL with its access token. Ctrl-C tears everything down.
+
+  --topology <file>   lab topology (default: the built-in two-node flannel lab)
+  --name <name>       lab name (default: the topology's)
+  --host <ip>         address to bind (default 127.0.0.1; anything else exposes the UI)
+  --port <n>          port (default 7070; 0 picks a free one)
+  --token <t>         access token (default: $HOPSCOPE_TOKEN, else a random one)
+  --ui <dir>          built UI (default ui/dist)
+  -h, --help`;
+
+/** Run a lab action with the lab handle. */
+export async function runLabAction(lab: LabHandle, a: LabAction): Promise<ActionOutcome> {
+  const plan = planAction(topologyFromModel(lab.state().model), a);
+  if (plan.kind === 'scale') {
+    await lab.scale(plan.namespace, plan.deployment, plan.replicas);
+    return { ok: true, output: plan.describe, topologyChanged: true };
+  }
+  const target = plan.target.type === 'pod' ? `${plan.target.namespace}/${plan.target.name}` : { external: plan.target.name };
+  const r = await lab.exec(target, plan.argv, { timeoutMs: 8000 });
+  const out = (r.stdout.trim() || r.stderr.trim()).slice(0, 500);
+  return r.exitCode === 0 ? { ok: true, output: out } : { ok: false, output: out, error: `exit ${r.exitCode}` };
+}
+
+export const command: Command = {
+  summary: 'bring up the lab, trace it and serve the UI',
+  async run(args: string[]): Promise<number> {
+    const cfg = parseServerArgs(args, process.env, { uiDir: UI_DIST, port: 7070 }, 'start');
+    if (cfg.help) {
+      console.log(USAGE);
+      return 0;
+    }
+    const topology = loadTopology(cfg.topology);
+    const log = (l: string) => console.error(`hopscope: ${l}`);
+    log(`bringing up lab ${cfg.labName ?? topology.name} ...`);
+    // We own the signal handling (server and bpftrace go first); the lab still cleans up on crash.
+    const lab = await labUp(topology, { ...(cfg.labName ? { name: cfg.labName } : {}), cleanupOnExit: false, cleanupOnCrash: true, log });
+    let downed = false;
+    const lastResort = () => {
+      if (!downed) teardownLab(lab.name, lab.state());
+    };
+    process.on('exit', lastResort);
+    let server: RunningServer | undefined;
+    let stopping: Promise<void> | undefined;
+    const stop = (why: string) =>
+      (stopping ??= (async () => {
+        log(`${why}: stopping server and tracer, tearing down lab ${lab.name} ...`);
+        await server?.close().catch((e: unknown) => log(`server close: ${(e as Error).message}`));
+        await lab.down().catch((e: unknown) => log(`lab down: ${(e as Error).message}`));
+        downed = true;
+        log('done');
+      })());
+    const done = new Promise<number>((resolve) => {
+      const onSignal = (sig: NodeJS.Signals) => {
+        if (stopping) {
+          // A second Ctrl-C: do not wait any longer.
+          lastResort();
+          downed = true;
+          process.exit(130);
+        }
+        void stop(sig).then(() => resolve(sig === 'SIGINT' ? 130 : 143));
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+    });
+    try {
+      const state = lab.state();
+      server = await startServer({
+        host: cfg.host,
+        port: cfg.port,
+        token: cfg.token,
+        uiDir: cfg.uiDir,
+        source: pipelineSource({ lab: lab.name, log }),
+        topology: () => topologyFromModel(lab.state().model),
+        lab: { name: lab.name, nodes: state.model.nodes.map((n) => n.name), cni: state.model.cni },
+        onAction: (a) => runLabAction(lab, a),
+      });
+    } catch (e) {
+      await stop(`start failed (${(e as Error).message})`);
+      throw e;
+    }
+    const st = server.status();
+    if (st.tracer !== 'running') log(`tracer ${st.tracer}${st.message ? `: ${st.message}` : ''} (the UI still shows the lab)`);
+    console.log(`hopscope is up: ${openUrl(server.url, cfg.token)}`);
+    if (cfg.host !== '127.0.0.1' && cfg.host !== 'localhost' && cfg.host !== '::1') log(`listening on ${cfg.host}: anyone who can reach it and has the token can see the traffic`);
+    return done;
+  },
+};

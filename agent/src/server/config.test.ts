@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { openUrl, parseServerArgs } from './config.ts';
+
+const d = { uiDir: '/ui', port: 7070 };
+
+describe('parseServerArgs', () => {
+  it('binds loopback with a generated token by default', () => {
+    const c = parseServerArgs([], {}, d, 'start');
+    expect(c).toMatchObject({ host: '127.0.0.1', port: 7070, tokenGenerated: true, uiDir: '/ui', help: false });
+    expect(c.token).toMatch(/^[A-Za-z0-9_-]{32}$/);
+  });
+  it('takes the token from --token or HOPSCOPE_TOKEN, flag first', () => {
+    expect(parseServerArgs([], { HOPSCOPE_TOKEN: 'env-token-0123456789' }, d, 'start')).toMatchObject({ token: 'env-token-0123456789', tokenGenerated: false });
+    expect(parseServerArgs(['--token=flag-token-0123456789'], { HOPSCOPE_TOKEN: 'env-token-0123456789' }, d, 'start').token).toBe('flag-token-0123456789');
+  });
+  it('parses host, port, name and topology', () => {
+    expect(parseServerArgs(['--host', '0.0.0.0', '--port', '0', '--name', 'demo-1', '--topology', 'x.yaml'], {}, d, 'start')).toMatchObject({
+      host: '0.0.0.0',
+      port: 0,
+      labName: 'demo-1',
+      topology: 'x.yaml',
+    });
+    expect(parseServerArgs(['--kubeconfig', '/k'], {}, d, 'serve').kubeconfig).toBe('/k');
+  });
+  it('refuses bad values with the flag named', () => {
+    expect(() => parseServerArgs(['--port', '99999'], {}, d, 'start')).toThrow(/--port/);
+    expect(() => parseServerArgs(['--host', 'evil;rm'], {}, d, 'start')).toThrow(/--host/);
+    expect(() => parseServerArgs(['--token', 'short'], {}, d, 'start')).toThrow(/token/);
+    expect(() => parseServerArgs([], { HOPSCOPE_TOKEN: 'has space in the token' }, d, 'start')).toThrow(/token/);
+    expect(() => parseServerArgs(['--name', 'Bad_Name'], {}, d, 'start')).toThrow(/--name/);
+    expect(() => parseServerArgs(['--kubeconfig', '/k'], {}, d, 'start')).toThrow(/serve/);
+    expect(() => parseServerArgs(['--port'], {}, d, 'start')).toThrow(/needs a value/);
+    expect(() => parseServerArgs(['--bogus'], {}, d, 'start')).toThrow(/unknown option "--bogus"/);
+  });
+  it('builds the URL with the token encoded', () => {
+    expect(openUrl('http://127.0.0.1:7070/', 'a_b-c')).toBe('http://127.0.0.1:7070/?token=a_b-c');
+  });
+});
