@@ -157,11 +157,18 @@ async function scale(args: string[]): Promise<number> {
   if (!DNS_LABEL.test(deployment) || !DNS_LABEL.test(namespace)) throw new Error('deployment and namespace must be DNS-1123 labels');
   const s = pickLab(values.name as string | undefined);
   if (!s.api) throw new Error(`lab ${s.name} runs without an API`);
-  const res = await fetch(`${s.api.url}/apis/apps/v1/namespaces/${namespace}/deployments/${deployment}/scale`, {
-    method: 'PATCH',
-    headers: { authorization: `Bearer ${s.api.token}`, 'content-type': 'application/merge-patch+json' },
-    body: JSON.stringify({ spec: { replicas: Number(n) } }),
-  });
+  let res: Response;
+  try {
+    res = await fetch(`${s.api.url}/apis/apps/v1/namespaces/${namespace}/deployments/${deployment}/scale`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${s.api.token}`, 'content-type': 'application/merge-patch+json' },
+      body: JSON.stringify({ spec: { replicas: Number(n) } }),
+      signal: AbortSignal.timeout(60_000),
+    });
+  } catch (e) {
+    const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+    throw new Error(`cannot reach the lab API at ${s.api.url} (${cause?.code ?? cause?.message ?? (e as Error).message}); is the lab controller (pid ${s.controllerPid}) running?`);
+  }
   const body = (await res.json()) as { message?: string; spec?: { replicas: number } };
   if (!res.ok) throw new Error(`scale ${namespace}/${deployment}: ${body.message ?? res.statusText}`);
   const after = readLabState(s.name);

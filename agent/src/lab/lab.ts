@@ -10,7 +10,7 @@ import { expandTopology, scaleDeployment, type ClusterModel, type ModelPod } fro
 import { parseTopology, type Topology } from './topology.ts';
 import { newRunId, netnsPrefix, netnsName } from './naming.ts';
 import { namerFor, planLab, planPod } from './netplan.ts';
-import { applyKubeProxy, applyPlan, deleteNetns, ipipUnsupported, killPids, netnsInode } from './netns.ts';
+import { applyKubeProxy, applyPlan, deleteNetns, ipipUnsupported, killPids, netnsInode, netnsPids } from './netns.ts';
 import { LABS_DIR, findPodNetns, listLabNames, readLabState, writeLabState, type LabNetns, type LabState } from './state.ts';
 import { dnsRecords } from './dns.ts';
 import { startWorkloads } from './workloads.ts';
@@ -202,9 +202,21 @@ export async function labUp(topology: Topology, opts: LabUpOptions = {}): Promis
   const scaleNow = async (namespace: string, deployment: string, replicas: number): Promise<ClusterModel> => {
     if (downed) throw new Error(`lab ${t.name} is down`);
     const { model, added, removed } = scaleDeployment(state.model, namespace, deployment, replicas);
-    for (const p of added) applyPlan(planPod(model, p, ns), record);
-    fillInodes();
-    const fresh = await podWorkloads(model, added);
+    const addedNetns = new Set(added.map((p) => ns('pod', `${p.namespace}/${p.name}`)));
+    let fresh: LabState['workloads'] = [];
+    try {
+      for (const p of added) applyPlan(planPod(model, p, ns), record);
+      fillInodes();
+      fresh = await podWorkloads(model, added);
+    } catch (e) {
+      // Leave the lab as it was: the half-built pods go, the model stays the old one.
+      killPids(fresh.map((w) => w.pid));
+      for (const n of addedNetns) killPids(netnsPids(n));
+      deleteNetns([...addedNetns]);
+      state = { ...state, netns: state.netns.filter((n) => !addedNetns.has(n.name)) };
+      writeLabState(state);
+      throw e;
+    }
     // Rules follow the endpoints before removed pods go, so no new flow picks a dying pod.
     applyKubeProxy(model, nodeNetns());
     const goneNetns = new Set(removed.map((p) => ns('pod', `${p.namespace}/${p.name}`)));
