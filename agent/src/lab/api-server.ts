@@ -245,7 +245,8 @@ export async function startLabApi(opts: LabApiOptions): Promise<LabApi> {
       for (const e of since) if (e.resource === t.resource) writeEvent(w, filteredEvent(w, e));
     }
     watchers.add(w);
-    const timeout = Number(q.get('timeoutSeconds') ?? '0');
+    // The client's own limit, capped at a day (setTimeout overflows past 2^31 ms).
+    const timeout = Math.min(Number(q.get('timeoutSeconds') ?? '0') || 0, 86_400);
     const timer = timeout > 0 ? setTimeout(() => res.end(), timeout * 1000) : undefined;
     res.on('close', () => {
       watchers.delete(w);
