@@ -2,7 +2,7 @@
 // `lab down` that cleans up after the controller was killed with -9.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readLabState, type LabState } from '../agent/src/lab/state.ts';
@@ -64,6 +64,7 @@ describe('hopscope lab (detached controller)', () => {
     const ipip = await hopscope('lab', 'up', '--name', `${NAME}-i`, '--cni', 'calico-ipip');
     expect(ipip.exitCode).toBe(1);
     expect(ipip.stderr).toMatch(/calico-ipip needs IP-in-IP/);
+    expect(existsSync(`/run/hopscope/labs/${NAME}-i.controller.log`)).toBe(false);
     expect(listNetns().filter((n) => [`${NAME}-x`, `${NAME}-i`, 'x'].includes(parseNetnsName(n)?.lab ?? ''))).toEqual([]);
     expect(readLabState(NAME).model).toEqual(state.model);
   });

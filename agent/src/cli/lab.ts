@@ -1,7 +1,7 @@
 // `hopscope lab …`: bring the namespace cluster up and down, look at it, and poke it the way a
 // trainer does live (exec, curl, dig, scale, nodeport). The lab logic lives in agent/src/lab/.
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -133,8 +133,10 @@ async function up(args: string[]): Promise<number> {
     }
     if (!alive(pid) || Date.now() > deadline) {
       const tail = existsSync(logPath) ? readFileSync(logPath, 'utf8').trim().split('\n').slice(-15).join('\n') : '';
-      if (alive(pid)) process.kill(pid, 'SIGTERM');
-      throw new Error(`the lab controller ${alive(pid) ? 'did not become ready in 90 s' : 'exited'}; its log (${logPath}):\n${tail}`);
+      const running = alive(pid);
+      if (running) process.kill(pid, 'SIGTERM');
+      else rmSync(logPath, { force: true });
+      throw new Error(`the lab controller ${running ? 'did not become ready in 90 s' : 'exited'}; its log (${logPath}):\n${tail}`);
     }
   }
 }
