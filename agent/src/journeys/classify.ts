@@ -75,7 +75,8 @@ export function nameEndpoint(identity: IdentityLookup, ip: string, port: number 
 }
 
 function where(owner: NetnsOwner | undefined, netns: number): Hop['where'] {
-  if (!owner) return { label: `netns ${netns}` };
+  // A drop with no device (netns 0) happened in the socket layer, after delivery.
+  if (!owner) return { label: netns === 0 ? 'socket' : `netns ${netns}` };
   const w: Hop['where'] = { label: owner.label };
   if (owner.pod) w.pod = owner.pod;
   const node = owner.node ?? owner.pod?.node;
@@ -99,7 +100,9 @@ export function deviceKind(
     return e.hook === 'xmit' ? 'pod-egress' : 'deliver';
   }
   const dev = devices(e.netns, e.ifindex);
-  const master = dev && dev.masterIfindex > 0 ? devices(e.netns, dev.masterIfindex) : undefined;
+  // The tracer reports a master only for bridge ports (rx_handler br_handle_frame), and the
+  // master's own sighting may come later than the port's.
+  const bridgePort = dev !== undefined && dev.masterIfindex > 0;
   if (owner?.node) {
     if (e.encap) return 'underlay';
     switch (dev?.kind) {
@@ -109,7 +112,7 @@ export function deviceKind(
       case 'bridge':
         return 'bridge';
       case 'veth': {
-        if (master?.kind === 'bridge') return 'host-veth';
+        if (bridgePort) return 'host-veth';
         const p = e.packet;
         const podSide = identity.podByIp(e.hook === 'xmit' ? p.dst : p.src);
         if (podSide && (podSide.node === undefined || podSide.node === owner.node)) return 'host-veth';
@@ -120,7 +123,7 @@ export function deviceKind(
     }
   }
   // Neither pod nor node: the underlay fabric (bridge ports) or an external host.
-  const fabric = dev?.kind === 'bridge' || master?.kind === 'bridge';
+  const fabric = dev?.kind === 'bridge' || bridgePort;
   if (!fabric && !e.encap && e.hook === 'recv' && !isLoopback(e)) return 'deliver';
   return 'underlay';
 }
@@ -187,7 +190,8 @@ export function buildJourney(raw: RawJourney, identity: IdentityLookup, devices:
           hook: e.hook,
           netns: e.netns,
           where: w,
-          dev: e.dev,
+          // The device sighting names the device as the kernel did when it was first seen.
+          dev: devices(e.netns, e.ifindex)?.dev ?? e.dev,
           ifindex: e.ifindex,
           packet: e.packet,
         };
@@ -209,7 +213,7 @@ export function buildJourney(raw: RawJourney, identity: IdentityLookup, devices:
           hook: 'drop',
           netns: e.netns,
           where: w,
-          dev: e.dev,
+          dev: (e.netns !== 0 && devices(e.netns, e.ifindex)?.dev) || e.dev,
           ifindex: e.ifindex,
           packet,
           drop: { reason: e.reason, location: e.location },
@@ -232,7 +236,7 @@ export function buildJourney(raw: RawJourney, identity: IdentityLookup, devices:
     type: 'journey',
     id: raw.id,
     fingerprint: fingerprint(firstInner),
-    verdict: verdictOf(last, raw.end),
+    verdict: verdictOf(hops, raw.end),
     startNs: hops[0]!.tsNs,
     endNs: last.tsNs,
     proto: firstInner.l4.proto,
@@ -247,8 +251,13 @@ export function buildJourney(raw: RawJourney, identity: IdentityLookup, devices:
   return journey;
 }
 
-function verdictOf(last: Hop, end: JourneyEnd): Verdict {
-  if (last.kind === 'drop') return 'dropped';
+function verdictOf(hops: Hop[], end: JourneyEnd): Verdict {
+  const last = hops[hops.length - 1]!;
+  if (last.kind === 'drop') {
+    // A socket discarding what it had received (e.g. QUEUE_PURGE on close) does not undo the delivery.
+    const delivered = hops.some((h) => h.kind === 'deliver' || (h.kind === 'loopback' && h.hook === 'recv'));
+    return delivered && last.netns === 0 ? 'delivered' : 'dropped';
+  }
   if (last.kind === 'deliver' || (last.kind === 'loopback' && last.hook === 'recv')) return 'delivered';
   switch (end) {
     case 'free':

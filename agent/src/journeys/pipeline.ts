@@ -1,0 +1,260 @@
+// The trace pipeline: identity index + filter compile + tracer + correlator + a periodic tick.
+// What `hopscope trace` and the server run. The thin I/O glue around the pure correlator.
+import { readLabState, listLabNames } from '../lab/state.ts';
+import { createIdentityIndex, labNetnsSource, procNetnsSource, type IdentityIndex } from '../identity/index.ts';
+import type { Journey, ProbeSet, TraceEvent } from '../protocol/events.ts';
+import { compileFilter, type FilterSpec } from '../tracer/filter.ts';
+import type { KernelFilter } from '../tracer/kernel-filter.ts';
+import { startTracer, type Tracer, type TracerStatus } from '../tracer/runner.ts';
+import { createCorrelator, type CorrelatorStats } from './correlate.ts';
+
+/** What the pipeline reports about itself. */
+export interface PipelineStatus {
+  state: 'running' | 'stopped';
+  /** The tracer's last lifecycle state (bpftrace restarts after a crash). */
+  tracer: TracerStatus['state'];
+  probeSet: ProbeSet;
+  /** The lab traced, if any. */
+  lab?: string;
+  sampling: {
+    /** False when every matching packet is printed (`everyPacket`). */
+    enabled: boolean;
+    /** e.g. "first 8 packets per flow and hop, then 1 in 64". */
+    description: string;
+    /** Packets the kernel counted but did not print (cumulative, from the sampler reports). */
+    suppressed: number;
+  };
+  counters: {
+    /** TraceEvents received from the tracer. */
+    events: number;
+    /** Lines the decoder could not read. */
+    rejections: number;
+    /** bpftrace's own "Lost N events". */
+    lost: number;
+    /** Times the tracer was down (bpftrace restarted). */
+    gaps: number;
+    restarts: number;
+    /** Open journeys dropped unfinished to stay within bounds. */
+    evicted: number;
+    journeys: number;
+  };
+  correlator: CorrelatorStats;
+  identitySynced: boolean;
+  /** The kernel filter in effect (numbers only). */
+  filter: KernelFilter;
+}
+
+/** A running pipeline. */
+export interface TracePipeline {
+  stop(): Promise<void>;
+  status(): PipelineStatus;
+  /** Recompile and restart the tracer with a new filter. Throws FilterError and keeps the old one. */
+  setFilter(spec: FilterSpec): Promise<void>;
+  /** The identity index (for naming things the caller prints). */
+  readonly identity: IdentityIndex;
+}
+
+/** Options of startTracePipeline. */
+export interface TracePipelineOptions {
+  /** Trace this lab: its netns only, named from its state file, its API's kubeconfig. */
+  lab?: string;
+  /** Kubeconfig of the cluster; default the lab's, else in-cluster / $KUBECONFIG / ~/.kube/config. */
+  kubeconfigPath?: string;
+  filter: FilterSpec;
+  onJourney: (j: Journey) => void;
+  onEvent?: (e: TraceEvent) => void;
+  onStatus?: (s: PipelineStatus) => void;
+  signal?: AbortSignal;
+  /** Correlator bounds. */
+  idleMs?: number;
+  maxOpen?: number;
+  /** How often idle journeys are flushed and status is reported (default 100 ms). */
+  tickMs?: number;
+}
+
+/** The one lab that is up, for `--lab` without a name. */
+export function defaultLab(): string {
+  const labs = listLabNames();
+  if (labs.length === 1) return labs[0]!;
+  if (labs.length === 0) throw new Error('no lab is up (start one with "hopscope lab up"), and no --kubeconfig was given');
+  throw new Error(`several labs are up (${labs.join(', ')}): choose one with --lab <name>`);
+}
+
+function labInodes(lab: string): number[] {
+  return readLabState(lab)
+    .netns.map((n) => n.inode)
+    .filter((i) => Number.isSafeInteger(i) && i > 0)
+    .sort((a, b) => a - b);
+}
+
+function describeSampling(f: KernelFilter): string {
+  if (f.everyPacket) return 'every matching packet';
+  const rest = f.sampleEvery > 0 ? `then 1 in ${f.sampleEvery}` : 'then none';
+  return `first ${f.firstPackets} packets per flow and hop, ${rest}`;
+}
+
+/** Start tracing: resolves once bpftrace is attached. */
+export async function startTracePipeline(opts: TracePipelineOptions): Promise<TracePipeline> {
+  const lab = opts.lab;
+  let kubeconfigPath = opts.kubeconfigPath;
+  if (lab && !kubeconfigPath) {
+    const api = readLabState(lab).api;
+    if (!api) throw new Error(`lab ${lab} runs without its API (no kubeconfig): names cannot be resolved`);
+    kubeconfigPath = api.kubeconfig;
+  }
+  const identity = await createIdentityIndex({
+    ...(kubeconfigPath ? { kubeconfigPath } : {}),
+    netns: lab ? labNetnsSource(lab) : procNetnsSource(),
+  });
+  let tracer: Tracer | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let unsubscribe: (() => void) | undefined;
+  let stopped = false;
+  try {
+    // A lab shares the kernel with everything else on the machine (other labs use the same
+    // addresses): without a netns list of its own, the filter is narrowed to the lab's netns.
+    const compile = (spec: FilterSpec): KernelFilter => {
+      const kf = compileFilter(spec, identity);
+      if (lab && kf.netns.length === 0) kf.netns = labInodes(lab);
+      return kf;
+    };
+    let spec = opts.filter;
+    let kf = compile(spec);
+
+    let tracerState: TracerStatus['state'] = 'starting';
+    const counters = { events: 0, rejections: 0, lost: 0, gaps: 0, evicted: 0, journeys: 0, suppressed: 0 };
+    const deliver = (j: Journey) => {
+      counters.journeys++;
+      opts.onJourney(j);
+    };
+    const correlator = createCorrelator({
+      identity,
+      onJourney: deliver,
+      ...(opts.idleMs !== undefined ? { idleNs: opts.idleMs * 1e6 } : {}),
+      ...(opts.maxOpen !== undefined ? { maxOpen: opts.maxOpen } : {}),
+    });
+    // Kernel time (bpftrace nsecs) against ours: the offset is re-learnt from every event, so
+    // ticks work whatever clock the kernel's timestamps count from.
+    let clockOffsetNs: number | undefined;
+    const hrNs = () => Number(process.hrtime.bigint());
+    const onEvent = (e: TraceEvent) => {
+      counters.events++;
+      switch (e.type) {
+        case 'hop':
+        case 'drop':
+        case 'free':
+          clockOffsetNs = e.tsNs - hrNs();
+          break;
+        case 'lost':
+          counters.lost += e.count;
+          break;
+        case 'gap':
+          counters.gaps++;
+          break;
+        case 'sampled':
+          counters.suppressed += e.suppressed;
+          break;
+        case 'device':
+        case 'nat':
+          break;
+        default: {
+          const never: never = e;
+          return never;
+        }
+      }
+      opts.onEvent?.(e);
+      correlator.push(e);
+    };
+
+    const status = (): PipelineStatus => {
+      const cs = correlator.stats();
+      const ts = tracer?.stats();
+      return {
+        state: stopped ? 'stopped' : 'running',
+        tracer: tracerState,
+        probeSet: tracer?.probeSet ?? 'tracepoints',
+        ...(lab ? { lab } : {}),
+        sampling: { enabled: !kf.everyPacket, description: describeSampling(kf), suppressed: counters.suppressed },
+        counters: {
+          events: counters.events,
+          rejections: ts?.rejections ?? 0,
+          lost: Math.max(counters.lost, ts?.lost ?? 0),
+          gaps: counters.gaps,
+          restarts: ts?.restarts ?? 0,
+          evicted: cs.evicted,
+          journeys: counters.journeys,
+        },
+        correlator: cs,
+        identitySynced: identity.synced,
+        filter: kf,
+      };
+    };
+
+    tracer = await startTracer({
+      filter: kf,
+      onEvent,
+      onStatus: (t) => {
+        if (t.state !== 'rejected') tracerState = t.state;
+      },
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+
+    timer = setInterval(() => {
+      if (clockOffsetNs !== undefined) for (const j of correlator.tick(hrNs() + clockOffsetNs)) deliver(j);
+      opts.onStatus?.(status());
+    }, opts.tickMs ?? 100);
+    timer.unref();
+
+    // Pods added by a scale get new namespaces: follow them when the netns list is the lab's.
+    let restarting: Promise<void> = Promise.resolve();
+    if (lab) {
+      unsubscribe = identity.onChange(() => {
+        if (stopped || spec.netns?.length) return;
+        restarting = restarting.then(async () => {
+          let inodes: number[];
+          try {
+            inodes = labInodes(lab);
+          } catch {
+            return; // the lab is going down; stop() will follow
+          }
+          if (stopped || spec.netns?.length || inodes.join() === kf.netns.join()) return;
+          kf = { ...kf, netns: inodes };
+          await tracer?.setFilter(kf);
+        });
+      });
+    }
+
+    const stop = async () => {
+      if (stopped) return;
+      stopped = true;
+      unsubscribe?.();
+      if (timer) clearInterval(timer);
+      await restarting.catch(() => {});
+      await tracer?.stop();
+      for (const j of correlator.flush()) deliver(j);
+      opts.onStatus?.(status());
+      await identity.close();
+    };
+    opts.signal?.addEventListener('abort', () => void stop(), { once: true });
+
+    return {
+      identity,
+      stop,
+      status,
+      async setFilter(next: FilterSpec): Promise<void> {
+        const nextKf = compile(next);
+        await restarting.catch(() => {});
+        await tracer!.setFilter(nextKf);
+        spec = next;
+        kf = nextKf;
+      },
+    };
+  } catch (e) {
+    stopped = true;
+    unsubscribe?.();
+    if (timer) clearInterval(timer);
+    await tracer?.stop().catch(() => {});
+    await identity.close();
+    throw e;
+  }
+}
