@@ -7,6 +7,7 @@ export interface Command {
 const commands: Record<string, () => Promise<Command>> = {
   doctor: async () => (await import('./doctor.ts')).command,
   lab: async () => (await import('./lab.ts')).command,
+  trace: async () => (await import('./trace.ts')).command,
   start: async () => (await import('./start.ts')).command,
   serve: async () => (await import('./serve.ts')).command,
 };
