@@ -244,6 +244,12 @@ describe('resourceVersion expiry', () => {
     const stale = (await core.listPodForAllNamespaces()).metadata!.resourceVersion!;
     for (const n of [3, 4, 1]) small.setModel((m = scaleDeployment(m, 'default', 'web', n).model));
 
+    // A list of that exact version is gone too: HTTP 410 with a Status, as the real API answers.
+    await expect(core.listPodForAllNamespaces({ resourceVersion: stale, resourceVersionMatch: 'Exact' })).rejects.toMatchObject({ code: 410 });
+    const gone = await fetch(`${small.url}/api/v1/pods?resourceVersion=${stale}&resourceVersionMatch=Exact`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(gone.status).toBe(410);
+    expect(await gone.json()).toMatchObject({ kind: 'Status', code: 410, reason: 'Expired' });
+
     const events: { type: string; code?: number }[] = [];
     const done = new Promise<unknown>((resolve) => {
       void new Watch(cfg).watch('/api/v1/pods', { resourceVersion: stale }, (type, obj: { code?: number }) => events.push({ type, code: obj.code }), resolve);

@@ -358,6 +358,10 @@ export async function startLabApi(opts: LabApiOptions): Promise<LabApi> {
     }
     const watch = q.get('watch');
     if (watch === '1' || watch === 'true') return startWatch(target, q, res, labels, fields);
+    // Only the newest state is kept: an exact older version is gone, as after etcd compaction.
+    const exact = q.get('resourceVersionMatch') === 'Exact' ? q.get('resourceVersion') : null;
+    if (exact !== null && exact !== String(store.resourceVersion))
+      throw new HttpError(410, 'Expired', `too old resource version: ${exact} (${store.resourceVersion})`);
     // NOTE: kubectl asks for `as=Table` first; a plain list in application/json is the accepted fallback.
     const filter = { namespace: target.namespace, labels, fields };
     const items = store.list(target.resource).filter((o) => matches(filter, o));
