@@ -60,7 +60,13 @@ export async function downLab(lab: string, graceMs = 10_000): Promise<TeardownRe
   }
   const hasNetns = listNetns().some((n) => parseNetnsName(n)?.lab === lab);
   if (!state && !hasNetns) throw new Error(`no lab "${lab}" (no state file, no namespaces); labs: ${listLabNames().join(', ') || 'none'}`);
-  if (state && state.controllerPid !== process.pid && isLabController(state.controllerPid, lab)) {
+  // Count what runs now, so the report says what went down even when the controller stopped it.
+  const running = listNetns()
+    .filter((n) => parseNetnsName(n)?.lab === lab)
+    .flatMap((n) => netnsPids(n));
+  const controllerUp = !!state && state.controllerPid !== process.pid && isLabController(state.controllerPid, lab);
+  if (controllerUp) running.push(state!.controllerPid);
+  if (state && controllerUp) {
     // A live controller tears down in order (API first, then workloads, then namespaces).
     try {
       process.kill(state.controllerPid, 'SIGTERM');
@@ -71,6 +77,7 @@ export async function downLab(lab: string, graceMs = 10_000): Promise<TeardownRe
     while (Date.now() < deadline && isLabController(state.controllerPid, lab)) await new Promise((r) => setTimeout(r, 100));
   }
   const report = teardownLab(lab, state, { killController: true });
+  report.killed = [...new Set([...running, ...report.killed])];
   // The controller's own log outlives an in-process teardown (it tells why a start failed);
   // an explicit down removes it too.
   rmSync(join(LABS_DIR, `${lab}.controller.log`), { force: true });
