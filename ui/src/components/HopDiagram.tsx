@@ -1,7 +1,7 @@
 // The hop diagram: model (diagram.ts) → layout (elk) → React Flow. One lane per node, one box
 // per hop with its headers; encapsulation drawn as an outer header around the inner one.
-import { useEffect, useMemo, useState } from 'react';
-import { Handle, Position, ReactFlow, type Edge, type Node, type NodeProps } from '@xyflow/react';
+import { useEffect, useMemo, useRef, useState } from 'react';
+import { Controls, Handle, Position, ReactFlow, type Edge, type Node, type NodeProps, type ReactFlowInstance } from '@xyflow/react';
 import type { Journey } from '@hopscope/agent/protocol/events.ts';
 import { buildDiagram, type HopBox } from '../domain/diagram.ts';
 import { layoutDiagram, type Positioned } from '../domain/layout.ts';
@@ -52,8 +52,12 @@ function LaneBox({ data }: NodeProps<LaneNode>) {
 
 const nodeTypes = { hop: HopCard, lane: LaneBox };
 
-/** The diagram of a request and its reply (when known); `activeIndex` highlights a request hop. */
-export function HopDiagram({ request, reply, activeIndex }: { request: Journey; reply?: Journey; activeIndex?: number }) {
+/**
+ * The diagram of a request and its reply (when known). `activeIndex` highlights a request hop;
+ * with `follow` the view centres on it at a readable zoom (workshop mode).
+ */
+export function HopDiagram({ request, reply, activeIndex, follow }: { request: Journey; reply?: Journey; activeIndex?: number; follow?: boolean }) {
+  const flow = useRef<ReactFlowInstance<HopNode | LaneNode, Edge> | null>(null);
   const model = useMemo(() => buildDiagram(request, reply), [request, reply]);
   const [pos, setPos] = useState<{ key: string; p: Positioned } | null>(null);
   const key = `${request.id}/${reply?.id ?? ''}`;
@@ -85,7 +89,7 @@ export function HopDiagram({ request, reply, activeIndex }: { request: Journey; 
         type: 'hop',
         parentId: `lane:${b.lane}`,
         position: { x: r.x, y: r.y },
-        data: { box: b, active: b.direction === 'request' && b.index === activeIndex },
+        data: { box: b, active: b.direction === 'request' && activeIndex !== undefined && b.indices.includes(activeIndex) },
         style: { width: r.width },
         draggable: false,
       });
@@ -95,7 +99,8 @@ export function HopDiagram({ request, reply, activeIndex }: { request: Journey; 
       const sx = laneX(e.source);
       const tx = laneX(e.target);
       const [sourceHandle, targetHandle] = sx === tx ? ['b', 't'] : tx > sx ? ['r', 'l'] : ['ls', 'rt'];
-      const active = e.direction === 'request' && activeIndex !== undefined && e.target === `request-${activeIndex}`;
+      const tgt = model.boxes.find((b) => b.id === e.target);
+      const active = e.direction === 'request' && activeIndex !== undefined && !!tgt?.indices.includes(activeIndex);
       return {
         id: e.id,
         source: e.source,
@@ -110,6 +115,16 @@ export function HopDiagram({ request, reply, activeIndex }: { request: Journey; 
     return { nodes, edges };
   }, [pos, key, model, activeIndex]);
 
+  // Workshop: keep the current hop in the middle of the screen, large enough to read.
+  useEffect(() => {
+    if (!follow || activeIndex === undefined || !pos || pos.key !== key || !flow.current) return;
+    const b = model.boxes.find((x) => x.direction === 'request' && x.indices.includes(activeIndex));
+    const r = b && pos.p.boxes[b.id];
+    const lane = b && pos.p.lanes[b.lane];
+    if (!b || !r || !lane) return;
+    void flow.current.setCenter(lane.x + r.x + r.width / 2, lane.y + r.y + r.height / 2, { zoom: 1, duration: 300 });
+  }, [follow, activeIndex, pos, key, model, nodes]);
+
   return (
     <div className="diagram" data-testid="hop-diagram">
       {nodes.length > 0 && (
@@ -118,14 +133,19 @@ export function HopDiagram({ request, reply, activeIndex }: { request: Journey; 
           nodes={nodes}
           edges={edges}
           nodeTypes={nodeTypes}
-          fitView
+          onInit={(i) => {
+            flow.current = i;
+          }}
+          fitView={!follow}
           fitViewOptions={{ padding: 0.04 }}
           minZoom={0.1}
           nodesDraggable={false}
           nodesConnectable={false}
           colorMode="dark"
           proOptions={{ hideAttribution: true }}
-        />
+        >
+          <Controls showInteractive={false} />
+        </ReactFlow>
       )}
       <div className="legend">
         <span className="legend-request">━ request</span>

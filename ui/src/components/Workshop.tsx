@@ -49,7 +49,7 @@ export function Workshop({ journey, reply, step, onStep }: { journey: Journey | 
         </div>
       </section>
       <section className="ws-diagram">
-        <HopDiagram request={journey} {...(reply ? { reply } : {})} activeIndex={step} />
+        <HopDiagram request={journey} {...(reply ? { reply } : {})} activeIndex={step} follow />
       </section>
     </div>
   );

@@ -11,8 +11,10 @@ export interface HopBox {
   id: string;
   lane: string;
   direction: Direction;
-  /** Index in its journey's hops. */
+  /** Index in its journey's hops (the first, when several hops share the box). */
   index: number;
+  /** Every hop index this box stands for (consecutive underlay hops share one box). */
+  indices: number[];
   kind: Hop['kind'];
   title: string;
   where: string;
@@ -23,6 +25,7 @@ export interface HopBox {
   nat?: { before: string; after: string; rule?: string };
   drop?: string;
   delta: string;
+  deltaNs: number;
 }
 
 /** A node's lane (a group box). */
@@ -71,6 +74,7 @@ function box(h: Hop, i: number, direction: Direction): HopBox {
     lane: laneOf(h),
     direction,
     index: i,
+    indices: [i],
     kind: h.kind,
     title: `${KIND_LABEL[h.kind]} · ${h.dev}`,
     where: h.where.label,
@@ -81,6 +85,7 @@ function box(h: Hop, i: number, direction: Direction): HopBox {
     ...(h.nat ? { nat: { before: endpointLong(h.nat.before), after: endpointLong(h.nat.after), ...(h.nat.rule ? { rule: h.nat.rule } : {}) } } : {}),
     ...(h.drop ? { drop: `${h.drop.reason} at ${h.drop.location}` } : {}),
     delta: i === 0 ? 'start' : `+${duration(h.deltaNs)}`,
+    deltaNs: h.deltaNs,
   };
 }
 
@@ -94,17 +99,27 @@ export function buildDiagram(request: Journey, reply?: Journey): DiagramModel {
   const boxes: HopBox[] = [];
   const edges: DiagramModel['edges'] = [];
   for (const [j, direction] of [[request, 'request'], ...(reply ? [[reply, 'reply']] : [])] as [Journey, Direction][]) {
+    let prev: HopBox | undefined;
     j.hops.forEach((h, i) => {
+      // The same outer packet crossing the underlay's devices is one step of the story.
+      if (prev && h.kind === 'underlay' && prev.kind === 'underlay' && prev.encap && h.encap && headerLine(h.packet) === prev.encap.outer) {
+        prev.indices.push(i);
+        prev.title = `${prev.title} → ${h.dev}`;
+        prev.where = `${prev.where.split(' → ')[0]} → ${h.where.label}`;
+        prev.deltaNs += h.deltaNs;
+        prev.delta = `+${duration(prev.deltaNs)}`;
+        return;
+      }
       const b = box(h, i, direction);
       addLane(b.lane);
       boxes.push(b);
-      if (i > 0) {
-        const prev = boxes[boxes.length - 2]!;
+      if (prev) {
         edges.push({ id: `${direction}-e${i}`, source: prev.id, target: b.id, direction });
         // Only the request orders the lanes, so the reply runs back through the same columns.
-        if (direction === 'request' && prev.lane !== b.lane && !laneOrder.some(([a, c]) => a === prev.lane && c === b.lane))
+        if (direction === 'request' && prev.lane !== b.lane && !laneOrder.some(([a, c]) => a === prev!.lane && c === b.lane))
           laneOrder.push([prev.lane, b.lane]);
       }
+      prev = b;
     });
   }
   return { lanes, boxes, edges, laneOrder };
@@ -120,11 +135,15 @@ export function pairOf(j: Journey, all: readonly Journey[]): { request: Journey;
   return reply ? { request: j, reply } : { request: j };
 }
 
-/** Rough box size for the layout engine (px), from its content. */
+/** Box size for the layout engine (px), from its content: the widest line sets the width. */
 export function boxSize(b: HopBox): { width: number; height: number } {
+  const mono = [b.header, ...(b.encap ? [b.encap.outer] : []), ...(b.nat ? [b.nat.before, `⇒ ${b.nat.after}`, b.nat.rule ?? ''] : []), b.drop ? `✖ ${b.drop}` : ''];
+  const prose = [b.title + '  +00.0 µs', b.where];
+  // Character widths of the fonts in styles.css at their sizes (19px mono, 20px bold sans).
+  const w = Math.max(...mono.map((l) => l.length * 11.6 + (b.encap ? 52 : 30)), ...prose.map((l) => l.length * 12 + 30), 300);
   let lines = 3; // title, where, header
   if (b.encap) lines += 2;
   if (b.nat) lines += b.nat.rule ? 3 : 2;
   if (b.drop) lines += 1;
-  return { width: 440, height: 26 + lines * 27 };
+  return { width: Math.ceil(w), height: 30 + lines * 27 + (b.encap ? 14 : 0) };
 }

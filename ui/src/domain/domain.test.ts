@@ -11,6 +11,10 @@ describe('story', () => {
   it('tells a ClusterIP call in one line', () => {
     expect(storyText(journeyStory(request))).toBe('client → web-abc-1 via svc/web:80 · TCP · delivered · 63 µs');
     expect(journeyStory(reply).reply).toBe(true);
+    // loopback addresses take the pod's name from where the hops happened
+    const lo = { ...dropped, src: { ip: '127.0.0.1', port: 5000 }, dst: { ip: '127.0.0.1', port: 9090 } };
+    expect(journeyStory(lo).from).toBe('client:5000');
+    expect(journeyStory(lo).to).toBe('web-abc-1:9090');
     expect(duration(1_500_000)).toBe('1.5 ms');
   });
 });
@@ -24,8 +28,13 @@ describe('diagram model', () => {
       ['underlay', 'node-2'],
     ]);
     expect(m.boxes.filter((b) => b.direction === 'reply')).toHaveLength(reply.hops.length);
-    expect(m.edges).toHaveLength(request.hops.length - 1 + reply.hops.length - 1);
+    // u1 and u2 carry the same outer packet: one underlay box stands for both hops
+    expect(m.edges).toHaveLength(request.hops.length - 2 + reply.hops.length - 1);
     const under = m.boxes.find((b) => b.kind === 'underlay')!;
+    expect(under.indices).toEqual([4, 5]);
+    expect(under.title).toBe('underlay · u1 → u2');
+    expect(under.where).toBe('node-1 → node-2');
+    expect(under.delta).toBe('+19 µs');
     expect(under.encap).toEqual({ label: 'VXLAN VNI 1', outer: '10.0.0.1:41000 → 10.0.0.2:8472 UDP' });
     expect(under.header).toBe('10.244.1.2:40000 → 10.244.2.2:8080 TCP [S]');
     const dnat = m.boxes.find((b) => b.kind === 'dnat')!;

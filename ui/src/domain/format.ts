@@ -61,9 +61,17 @@ export interface Story {
 /** A journey as one line. */
 export function journeyStory(j: Journey): Story {
   const service = j.dst.service ? `svc/${j.dst.service.name}:${j.dst.port ?? j.dst.service.port ?? ''}` : undefined;
+  // Unnamed addresses (loopback, a pod the index did not know yet) take the name of the pod
+  // whose namespace the first or last hop happened in.
+  const first = j.hops[0]?.where.pod?.name;
+  const last = j.hops.at(-1)?.where.pod?.name;
+  const named = (e: Endpoint | undefined, pod: string | undefined) => {
+    const n = endpointName(e);
+    return n === e?.ip && pod ? `${pod}${e.port !== undefined ? `:${e.port}` : ''}` : n;
+  };
   return {
-    from: endpointName(j.src),
-    to: j.backend ? endpointName(j.backend) : endpointName(j.dst),
+    from: named(j.src, first),
+    to: j.backend ? endpointName(j.backend) : named(j.dst, j.hops.length > 1 ? last : undefined),
     ...(service ? { service } : {}),
     ...(j.backend ? { backend: endpointName(j.backend) } : {}),
     proto: j.proto.toUpperCase(),

@@ -1,0 +1,162 @@
+// The UI in real Chromium against `hopscope start`: the real lab, the real tracer and pipeline.
+// Screenshots of every view go to test-artifacts/ (look at them: the page is for projectors).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, statSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+
+const TOKEN = `ui-test-${process.pid}-0123456789`;
+const LAB = `hsui${process.pid % 100000}`;
+const ART = 'test-artifacts';
+let proc: ChildProcess | undefined;
+let base = '';
+let browser: Browser;
+let page: Page;
+const log: string[] = [];
+
+function newest(dir: string): number {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+beforeAll(async () => {
+  mkdirSync(ART, { recursive: true });
+  if (!existsSync('ui/dist/index.html') || newest('ui/src') > statSync('ui/dist/index.html').mtimeMs) execFileSync('npm', ['run', '-s', 'build', '-w', 'ui'], { stdio: 'ignore' });
+  proc = spawn('node', ['agent/bin/hopscope.mjs', 'start', '--port', '0', '--name', LAB], { env: { ...process.env, HOPSCOPE_TOKEN: TOKEN }, stdio: ['ignore', 'pipe', 'pipe'] });
+  proc.stderr!.on('data', (d: Buffer) => log.push(d.toString()));
+  base = await new Promise<string>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`hopscope start did not come up:\n${log.join('')}`)), 90_000);
+    proc!.stdout!.on('data', (d: Buffer) => {
+      const m = /hopscope is up: (http:\/\/[^/]+\/)/.exec(d.toString());
+      if (m) {
+        clearTimeout(t);
+        resolve(m[1]!);
+      }
+    });
+    proc!.once('exit', (code) => reject(new Error(`hopscope start exited ${code}:\n${log.join('')}`)));
+  });
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  page = await browser.newPage({ viewport: { width: 1600, height: 900 } });
+}, 180_000);
+
+afterAll(async () => {
+  await browser?.close().catch(() => undefined);
+  if (proc && proc.exitCode === null) {
+    const exited = new Promise<void>((r) => proc!.once('exit', () => r()));
+    proc.kill('SIGINT');
+    const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 30_000));
+    if ((await Promise.race([exited, timeout])) === 'timeout') {
+      proc.kill('SIGKILL');
+      execFileSync('node', ['agent/bin/hopscope.mjs', 'lab', 'down', '--name', LAB], { stdio: 'ignore' });
+    }
+  }
+}, 60_000);
+
+async function shot(name: string): Promise<void> {
+  await page.screenshot({ path: path.join(ART, `ui-${name}.png`) });
+}
+
+describe('hopscope UI on the live lab', () => {
+  it('refuses the page, the API and the websocket without the token', async () => {
+    const r = await page.goto(base);
+    expect(r?.status()).toBe(401);
+    expect(await page.textContent('h1')).toContain('token required');
+    const api = await page.evaluate(async () => (await fetch('/api/topology')).status);
+    expect(api).toBe(401);
+    const ws = await page.evaluate(
+      () =>
+        new Promise<string>((resolve) => {
+          const s = new WebSocket(`ws://${location.host}/ws`);
+          s.onopen = () => resolve('open');
+          s.onerror = () => resolve('refused');
+        }),
+    );
+    expect(ws).toBe('refused');
+    await shot('no-token');
+  });
+
+  it('opens with the token, connects and shows the lab status', async () => {
+    await page.goto(`${base}?token=${TOKEN}`);
+    expect(new URL(page.url()).search).toBe(''); // the token left the address bar for a cookie
+    await page.getByTestId('connection').filter({ hasText: 'open' }).waitFor({ timeout: 15_000 });
+    await expect.poll(() => page.getByTestId('status-bar').textContent(), { timeout: 10_000 }).toContain('tracer running');
+    expect(await page.getByTestId('status-bar').textContent()).toContain(`lab ${LAB}`);
+  });
+
+  it('makes a ClusterIP call from the page and shows its journey across VXLAN', async () => {
+    // kube-proxy picks a backend at random: call until one lands on the other node.
+    let row = page.locator('[data-testid=journey-row]').filter({ hasText: 'svc/web:80' }).filter({ hasText: /(1[0-9]|[89]) hops/ });
+    for (let i = 0; i < 12 && (await row.count()) === 0; i++) {
+      await page.getByTestId('act-curl-web').click();
+      await page.getByTestId('action-result').and(page.locator('[data-state=ok]')).waitFor({ timeout: 10_000 });
+      await page.waitForTimeout(800);
+      row = page.locator('[data-testid=journey-row]').filter({ hasText: 'svc/web:80' }).filter({ hasText: /(1[0-9]|[89]) hops/ });
+    }
+    expect(await page.getByTestId('action-result').textContent()).toMatch(/200 in/);
+    const first = row.first();
+    const text = (await first.textContent()) ?? '';
+    expect(text).toContain('client');
+    expect(text).toContain('svc/web:80');
+    expect(text).toMatch(/web-[a-z0-9]+-[a-z0-9]+/);
+    expect(await first.getAttribute('data-verdict')).toBe('delivered');
+    await first.click();
+    const diagram = page.getByTestId('hop-diagram');
+    await diagram.locator('[data-kind=dnat]').first().waitFor({ timeout: 10_000 });
+    const dnat = (await diagram.locator('[data-kind=dnat]').first().textContent()) ?? '';
+    expect(dnat).toContain('10.96.0.20:80');
+    expect(dnat).toMatch(/⇒ 10\.244\.2\.\d+:8080 \(pod web-/);
+    const underlay = (await diagram.locator('[data-kind=underlay]').first().textContent()) ?? '';
+    expect(underlay).toContain('VXLAN VNI 1');
+    expect(underlay).toMatch(/outer 10\.0\.0\.1:\d+ → 10\.0\.0\.2:8472 UDP/);
+    expect(await diagram.locator('[data-kind=deliver]').count()).toBeGreaterThan(0);
+    await shot('live');
+  });
+
+  it('steps through the journey in workshop mode', async () => {
+    await page.getByTestId('tab-workshop').click();
+    const title = page.getByTestId('workshop-title');
+    await expect.poll(() => title.textContent()).toMatch(/^Leaves pod client/);
+    await shot('workshop-1');
+    const seen: string[] = [];
+    for (let i = 0; i < 14; i++) {
+      const t = (await title.textContent()) ?? '';
+      seen.push(t);
+      if (t.startsWith('kube-proxy DNAT')) await shot('workshop-dnat');
+      if (t === 'On the wire between nodes' && !seen.slice(0, -1).includes(t)) await shot('workshop-vxlan');
+      await page.keyboard.press(i % 2 ? 'Space' : 'ArrowRight');
+    }
+    expect(seen).toContain('kube-proxy DNAT: Service → pod');
+    expect(seen).toContain('On the wire between nodes');
+    expect(seen.some((t) => t.startsWith('Delivered to pod web-'))).toBe(true);
+    const last = Number(await page.getByTestId('workshop-step').getAttribute('data-step'));
+    await page.keyboard.press('ArrowLeft');
+    expect(Number(await page.getByTestId('workshop-step').getAttribute('data-step'))).toBe(last - 1);
+  });
+
+  it('shows the topology with the traffic lit', async () => {
+    await page.getByTestId('tab-topology').click();
+    await page.getByTestId('topo-svc:default/web').waitFor({ timeout: 10_000 });
+    expect(await page.locator('.topo-item.lit').count()).toBeGreaterThan(0);
+    await shot('topology');
+  });
+
+  it('triggers a drop and shows its reason', async () => {
+    await page.getByTestId('tab-live').click();
+    await page.getByTestId('act-closed-web').click();
+    const row = page.locator('[data-testid=journey-row][data-verdict=dropped]');
+    await row.first().waitFor({ timeout: 15_000 });
+    await row.first().click();
+    const drop = page.getByTestId('hop-diagram').locator('[data-kind=drop]').first();
+    await drop.waitFor({ timeout: 10_000 });
+    expect(await drop.textContent()).toMatch(/✖ [A-Z_]+ at \w+/);
+    await shot('drop');
+  });
+});
