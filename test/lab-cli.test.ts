@@ -96,4 +96,28 @@ describe('hopscope lab (detached controller)', () => {
     expect(again.exitCode).toBe(1);
     expect(again.stderr).toContain(`no lab "${NAME}"`);
   });
+
+  it('up --foreground runs until Ctrl-C, then removes everything', async () => {
+    const name = `${NAME}f`;
+    const child = execa(process.execPath, ['agent/bin/hopscope.mjs', 'lab', 'up', '--foreground', '--name', name, '--cni', 'calico-routed'], { reject: false, buffer: false });
+    try {
+      let out = '';
+      await new Promise<void>((resolve, reject) => {
+        child.stdout!.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (out.includes('Ctrl-C tears the lab down.')) resolve();
+        });
+        child.on('exit', () => reject(new Error(`exited early:\n${out}`)));
+      });
+      const s = readLabState(name);
+      expect(s).toMatchObject({ phase: 'ready', detached: false, controllerPid: child.pid });
+      child.kill('SIGINT');
+      const r = await child;
+      expect(r.signal).toBe('SIGINT');
+      expectGone(name, s.workloads.map((w) => w.pid), s.netns.map((n) => n.name));
+    } finally {
+      child.kill('SIGKILL');
+      await downLab(name).catch(() => undefined);
+    }
+  });
 });
