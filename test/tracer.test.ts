@@ -50,6 +50,8 @@ function setup(): void {
   ip('-n', NS.b, 'link', 'set', 'bA', 'master', 'br0');
   ip('-n', NS.a, 'addr', 'add', '10.213.0.1/24', 'dev', 'aB');
   ip('-n', NS.b, 'addr', 'add', '10.213.0.2/24', 'dev', 'br0');
+  ip('-n', NS.a, 'addr', 'add', 'fd00:213::1/64', 'dev', 'aB', 'nodad');
+  ip('-n', NS.b, 'addr', 'add', 'fd00:213::2/64', 'dev', 'br0', 'nodad');
   for (const [n, d] of [[NS.a, 'aB'], [NS.b, 'bA'], [NS.b, 'br0']] as const) ip('-n', n, 'link', 'set', d, 'up');
   // A "Service" address DNATed by B to its own port 8080, and a dropped UDP port.
   ip('-n', NS.a, 'route', 'add', '10.213.1.0/24', 'via', '10.213.0.2');
@@ -138,6 +140,16 @@ describe('tracer on real namespaces', () => {
     expect(br0).toMatchObject({ kind: 'bridge', masterIfindex: 0 });
     expect(devs.find((d) => d.netns === inode.b && d.dev === 'bA')).toMatchObject({ kind: 'veth', masterIfindex: br0!.ifindex });
     expect(devs.find((d) => d.netns === inode.a && d.dev === 'aB')).toMatchObject({ kind: 'veth', masterIfindex: 0 });
+  });
+
+  it('decodes IPv6 (ICMPv6 echo)', async () => {
+    const from = lastSeq();
+    inNs(NS.a, 'ping', '-6', '-c', '1', '-W', '2', 'fd00:213::2');
+    const h = await waitFor('IPv6 echo request', () =>
+      hops().find((x) => x.seq > from && x.netns === inode.a && x.hook === 'xmit' && x.packet.family === 6 && x.packet.l4.proto === 'icmp' && x.packet.l4.icmpType === 128));
+    expect(h.packet).toMatchObject({ family: 6, src: 'fd00:213::1', dst: 'fd00:213::2', ttl: 64, len: 104, l4: { code: 0, seq: 1 } });
+    await waitFor('IPv6 echo reply', () =>
+      hops().find((x) => x.seq > from && x.netns === inode.a && x.hook === 'recv' && x.packet.family === 6 && x.packet.l4.proto === 'icmp' && x.packet.l4.icmpType === 129 && x.packet.src === 'fd00:213::2'));
   });
 
   it('decodes a TCP connection: ports, flags, seq/ack', async () => {

@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_KERNEL_FILTER, type KernelFilter } from './kernel-filter.ts';
+import { ProgramError, rawPort, renderHoles, renderProgram } from './program.ts';
+
+const opts = { probeSet: 'tracepoints' as const, vxlanPorts: [4789, 8472] };
+
+describe('renderProgram', () => {
+  it('fills every hole and emits one datapath block per hook', () => {
+    const p = renderProgram(DEFAULT_KERNEL_FILTER, opts);
+    expect(p).not.toMatch(/\{\{/);
+    expect(p.match(/^tracepoint:net:netif_receive_skb$/gm)).toHaveLength(1);
+    expect(p.match(/^tracepoint:net:net_dev_start_xmit$/gm)).toHaveLength(1);
+    expect(p).toContain('printf("H 1 ');
+    expect(p).toContain('printf("H 2 ');
+    expect(p).not.toContain('kprobe:');
+    expect(renderProgram(DEFAULT_KERNEL_FILTER, { ...opts, probeSet: 'kprobes' })).toContain('kprobe:nf_nat_manip_pkt');
+  });
+
+  it('writes ports and addresses as the kernel reads them (little-endian of network order)', () => {
+    expect(rawPort(4789)).toBe(0xb512);
+    expect(rawPort(80)).toBe(0x5000);
+    const f: KernelFilter = {
+      ...DEFAULT_KERNEL_FILTER,
+      from: { cidrs: [{ family: 4, bytes: [10, 244, 1, 0], prefix: 24 }], ports: [] },
+      to: { cidrs: [], ports: [8080] },
+      proto: 'tcp',
+      netns: [4026532177],
+    };
+    const h = renderHoles(f, opts);
+    // 10.244.1.0/24 -> mask bytes ff ff ff 00 read as LE u32 = 0x00ffffff; net = 0x0001f40a
+    expect(h.MATCH4).toContain(`($fs & ${0x00ffffff}) == ${0x0001f40a}`);
+    expect(h.MATCH4).toContain(`$fdp == ${rawPort(8080)}`);
+    expect(h.MATCH4).toContain('$fpr == 6');
+    expect(h.MATCH4).toContain('$ct != 0');
+    expect(h.NETNS).toBe('($ns == 4026532177)');
+    expect(h.VXLAN_PORTS).toBe(`(($a >> 16) == ${rawPort(4789)} || ($a >> 16) == ${rawPort(8472)})`);
+    // A v4-only address filter never matches IPv6 packets.
+    expect(h.MATCH6).toBe('0');
+  });
+
+  it('renders match-all, every-packet and sampling-off forms', () => {
+    const h = renderHoles({ ...DEFAULT_KERNEL_FILTER, everyPacket: true, sampleEvery: 0 }, opts);
+    expect(h.MATCH4).toBe('1');
+    expect(h.NETNS).toBe('1');
+    expect(h.EVERY).toBe('1');
+    expect(h.SAMPLE).toBe('0');
+    expect(renderHoles({ ...DEFAULT_KERNEL_FILTER, proto: 'icmp' }, opts).MATCH6).toBe('($fpr == 58)');
+  });
+
+  it('refuses values that are not what the types say', () => {
+    const bad = (f: Partial<KernelFilter>) => () => renderProgram({ ...DEFAULT_KERNEL_FILTER, ...f } as KernelFilter, opts);
+    expect(bad({ ports: [70000] })).toThrow(ProgramError);
+    expect(bad({ ports: ['80; system("x")' as unknown as number] })).toThrow(ProgramError);
+    expect(bad({ netns: [1.5] })).toThrow(ProgramError);
+    expect(bad({ firstPackets: -1 })).toThrow(ProgramError);
+    expect(bad({ proto: 'sctp' as never })).toThrow(ProgramError);
+    expect(bad({ from: { cidrs: [{ family: 4, bytes: [1, 2, 3], prefix: 8 }], ports: [] } })).toThrow(ProgramError);
+    expect(bad({ from: { cidrs: [{ family: 4, bytes: [1, 2, 3, 4], prefix: 33 }], ports: [] } })).toThrow(ProgramError);
+    expect(() => renderProgram(DEFAULT_KERNEL_FILTER, { ...opts, vxlanPorts: [0] })).toThrow(ProgramError);
+  });
+});
