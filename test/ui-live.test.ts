@@ -129,8 +129,9 @@ describe('hopscope UI on the live lab', () => {
     for (let i = 0; i < 14; i++) {
       const t = (await title.textContent()) ?? '';
       seen.push(t);
-      if (t.startsWith('kube-proxy DNAT')) await shot('workshop-dnat');
-      if (t === 'On the wire between nodes' && !seen.slice(0, -1).includes(t)) await shot('workshop-vxlan');
+      // let the view finish gliding to the current hop before the picture
+      if (t.startsWith('kube-proxy DNAT')) await page.waitForTimeout(500).then(() => shot('workshop-dnat'));
+      if (t === 'On the wire between nodes' && !seen.slice(0, -1).includes(t)) await page.waitForTimeout(500).then(() => shot('workshop-vxlan'));
       await page.keyboard.press(i % 2 ? 'Space' : 'ArrowRight');
     }
     expect(seen).toContain('kube-proxy DNAT: Service → pod');
