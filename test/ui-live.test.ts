@@ -113,6 +113,8 @@ describe('hopscope UI on the live lab', () => {
     const dnat = (await diagram.locator('[data-kind=dnat]').first().textContent()) ?? '';
     expect(dnat).toContain('10.96.0.20:80');
     expect(dnat).toMatch(/⇒ 10\.244\.2\.\d+:8080 \(pod web-/);
+    // the kube-proxy chains of this lab's rules for that Service port and backend
+    expect(dnat).toMatch(/KUBE-SERVICES → KUBE-SVC-[A-Z2-7]{16} → KUBE-SEP-[A-Z2-7]{16}/);
     const underlay = (await diagram.locator('[data-kind=underlay]').first().textContent()) ?? '';
     expect(underlay).toContain('VXLAN VNI 1');
     expect(underlay).toMatch(/outer 10\.0\.0\.1:\d+ → 10\.0\.0\.2:8472 UDP/);
@@ -135,6 +137,7 @@ describe('hopscope UI on the live lab', () => {
       await page.keyboard.press(i % 2 ? 'Space' : 'ArrowRight');
     }
     expect(seen).toContain('kube-proxy DNAT: Service → pod');
+    expect(await page.getByTestId('workshop-step').textContent()).toBeTruthy();
     expect(seen).toContain('On the wire between nodes');
     expect(seen.some((t) => t.startsWith('Delivered to pod web-'))).toBe(true);
     const last = Number(await page.getByTestId('workshop-step').getAttribute('data-step'));

@@ -30,6 +30,8 @@ export interface ServerOptions {
   pingMs?: number;
   /** Status broadcast period (ms). */
   statusMs?: number;
+  /** Adds what the server knows and the pipeline does not (e.g. the lab's kube-proxy chains). */
+  enrich?(j: Journey): Journey;
 }
 
 /** A listening server. */
@@ -252,7 +254,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   });
   hub.start();
   await opts.source.start({
-    onJourney: (j: Journey) => hub.publish(j),
+    onJourney: (j: Journey) => hub.publish(opts.enrich ? opts.enrich(j) : j),
     onStatus: (s) => {
       sourceStatus = s;
     },
