@@ -100,83 +100,99 @@ function statusLine(s: PipelineStatus): string {
   );
 }
 
+/**
+ * NOTE: @kubernetes/client-node's informer can leave a watch connection open when it is stopped
+ * while that watch is still being established (its `stop()` aborts only an established request),
+ * which would keep this process alive after tracing ended. The trace command owns its process:
+ * once it is done and output has had time to drain, a leftover socket must not hang it.
+ */
+function exitSoonIfStuck(code: number): void {
+  setTimeout(() => process.exit(code), 2000).unref();
+}
+
 export const command: Command = {
   summary: 'follow packets hop by hop (pod, veth, bridge, NAT, tunnel, underlay, delivery or drop)',
   async run(argv: string[]): Promise<number> {
-    let args: TraceArgs;
-    try {
-      args = parseTraceArgs(argv);
-    } catch (e) {
-      console.error(`hopscope trace: ${(e as Error).message}\n\n${USAGE}`);
-      return 2;
-    }
-    if (args.help) {
-      console.log(USAGE);
-      return 0;
-    }
-    let lab: string | undefined;
-    if (args.lab !== undefined) lab = args.lab || defaultLab();
-    else if (!args.kubeconfig && listLabNames().length > 0) lab = defaultLab();
-
-    const abort = new AbortController();
-    let printed = 0;
-    let done!: () => void;
-    const finished = new Promise<void>((r) => (done = r));
-    const print = (j: Journey) => {
-      if (args.count !== undefined && printed >= args.count) return;
-      printed++;
-      switch (args.output) {
-        case 'json':
-          process.stdout.write(renderJson(j) + '\n');
-          break;
-        case 'oneline':
-          process.stdout.write(`${j.id} ${renderOneLine(j)}\n`);
-          break;
-        case 'story':
-          process.stdout.write(renderStory(j) + '\n\n');
-          break;
-        default: {
-          const never: never = args.output;
-          return never;
-        }
-      }
-      if (args.count !== undefined && printed >= args.count) done();
-    };
-    const onSignal = () => done();
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-    const timer = args.durationS !== undefined ? setTimeout(done, args.durationS * 1000) : undefined;
-    try {
-      let pipeline;
-      try {
-        pipeline = await startTracePipeline({
-          ...(lab ? { lab } : {}),
-          ...(args.kubeconfig ? { kubeconfigPath: args.kubeconfig } : {}),
-          filter: args.filter,
-          onJourney: print,
-          signal: abort.signal,
-        });
-      } catch (e) {
-        if (e instanceof FilterError) {
-          console.error(`hopscope trace: ${e.message}`);
-          return 2;
-        }
-        throw e;
-      }
-      const s = pipeline.status();
-      console.error(
-        `tracing ${lab ? `lab ${lab}` : 'this node'} with ${s.probeSet} (${s.sampling.description})` +
-          `${s.identitySynced ? '' : '; identity index not synced yet, names may be missing'}; Ctrl-C to stop`,
-      );
-      await finished;
-      await pipeline.stop();
-      console.error(statusLine(pipeline.status()));
-      return 0;
-    } finally {
-      if (timer) clearTimeout(timer);
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      abort.abort();
-    }
+    const code = await runTrace(argv);
+    exitSoonIfStuck(code);
+    return code;
   },
 };
+
+async function runTrace(argv: string[]): Promise<number> {
+  let args: TraceArgs;
+  try {
+    args = parseTraceArgs(argv);
+  } catch (e) {
+    console.error(`hopscope trace: ${(e as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (args.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  let lab: string | undefined;
+  if (args.lab !== undefined) lab = args.lab || defaultLab();
+  else if (!args.kubeconfig && listLabNames().length > 0) lab = defaultLab();
+
+  const abort = new AbortController();
+  let printed = 0;
+  let done!: () => void;
+  const finished = new Promise<void>((r) => (done = r));
+  const print = (j: Journey) => {
+    if (args.count !== undefined && printed >= args.count) return;
+    printed++;
+    switch (args.output) {
+      case 'json':
+        process.stdout.write(renderJson(j) + '\n');
+        break;
+      case 'oneline':
+        process.stdout.write(`${j.id} ${renderOneLine(j)}\n`);
+        break;
+      case 'story':
+        process.stdout.write(renderStory(j) + '\n\n');
+        break;
+      default: {
+        const never: never = args.output;
+        return never;
+      }
+    }
+    if (args.count !== undefined && printed >= args.count) done();
+  };
+  const onSignal = () => done();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const timer = args.durationS !== undefined ? setTimeout(done, args.durationS * 1000) : undefined;
+  try {
+    let pipeline;
+    try {
+      pipeline = await startTracePipeline({
+        ...(lab ? { lab } : {}),
+        ...(args.kubeconfig ? { kubeconfigPath: args.kubeconfig } : {}),
+        filter: args.filter,
+        onJourney: print,
+        signal: abort.signal,
+      });
+    } catch (e) {
+      if (e instanceof FilterError) {
+        console.error(`hopscope trace: ${e.message}`);
+        return 2;
+      }
+      throw e;
+    }
+    const s = pipeline.status();
+    console.error(
+      `tracing ${lab ? `lab ${lab}` : 'this node'} with ${s.probeSet} (${s.sampling.description})` +
+        `${s.identitySynced ? '' : '; identity index not synced yet, names may be missing'}; Ctrl-C to stop`,
+    );
+    await finished;
+    await pipeline.stop();
+    console.error(statusLine(pipeline.status()));
+    return 0;
+  } finally {
+    if (timer) clearTimeout(timer);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    abort.abort();
+  }
+}

@@ -1,0 +1,108 @@
+// Shared by the trace-* integration tests: one lab and one real trace pipeline (identity index +
+// bpftrace) per file, journeys collected as they come, and traffic made inside the lab.
+import { labUp, loadTopology, type LabHandle } from '../agent/src/lab/lab.ts';
+import type { Topology } from '../agent/src/lab/topology.ts';
+import type { ModelPod } from '../agent/src/lab/model.ts';
+import { startTracePipeline, type TracePipeline } from '../agent/src/journeys/pipeline.ts';
+import type { Hop, IpPacket, Journey } from '../agent/src/protocol/events.ts';
+import { journeySchema } from '../agent/src/protocol/messages.ts';
+
+/** A lab with a pipeline tracing all of it. */
+export interface TraceLab {
+  lab: LabHandle;
+  pipeline: TracePipeline;
+  journeys: Journey[];
+  pod(namespace: string, prefix: string, node?: string): ModelPod;
+  close(): Promise<void>;
+}
+
+/** Bring a lab up and trace it; cleans up whatever got started if a step fails. */
+export async function startTraceLab(name: string, over: { cni: Topology['cni']; kubeProxy: Topology['kubeProxy'] }): Promise<TraceLab> {
+  const lab = await labUp(loadTopology(), { name, cni: over.cni, kubeProxy: over.kubeProxy });
+  const journeys: Journey[] = [];
+  let pipeline: TracePipeline;
+  try {
+    pipeline = await startTracePipeline({ lab: name, filter: {}, onJourney: (j) => journeys.push(j) });
+  } catch (e) {
+    await lab.down();
+    throw e;
+  }
+  return {
+    lab,
+    pipeline,
+    journeys,
+    pod(namespace, prefix, node) {
+      const p = lab.state().model.pods.find((x) => x.namespace === namespace && x.name.startsWith(prefix) && (node === undefined || x.node === node));
+      if (!p) throw new Error(`no pod ${namespace}/${prefix}* on ${node ?? 'any node'}`);
+      return p;
+    },
+    async close() {
+      try {
+        await pipeline.stop();
+      } finally {
+        await lab.down();
+      }
+    },
+  };
+}
+
+/** The packet a hop is about (inner when tunnelled). */
+export function inner(h: Hop): IpPacket {
+  return h.encap ? h.encap.inner : h.packet;
+}
+
+/** The first packet of a journey as its sender wrote it. */
+export function sent(j: Journey): IpPacket {
+  return inner(j.hops[0]!);
+}
+
+export function tcpFlags(j: Journey): string {
+  const p = sent(j);
+  return p.l4.proto === 'tcp' ? p.l4.flags : '';
+}
+
+export const kinds = (j: Journey) => j.hops.map((h) => h.kind);
+
+/** Wait until `pick` finds something in the journeys (polls; the pipeline ticks every 100 ms). */
+export async function waitFor<T>(what: string, pick: () => T | undefined, timeoutMs = 15_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = pick();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The web workload's answer: which pod answered and the peer address it saw. */
+export interface WebAnswer {
+  pod: string;
+  node: string;
+  peer: string;
+  peerPort: number;
+}
+
+/** curl from a pod or an external host; returns the web server's JSON answer. */
+export async function curl(lab: LabHandle, from: Parameters<LabHandle['exec']>[0], url: string): Promise<WebAnswer> {
+  const r = await lab.exec(from, ['curl', '-s', '-m', '3', url], { timeoutMs: 10_000 });
+  if (r.exitCode !== 0) throw new Error(`curl ${url} from ${JSON.stringify(from)} failed (${r.exitCode}): ${r.stderr}`);
+  return JSON.parse(r.stdout) as WebAnswer;
+}
+
+/** The SYN journey of a TCP connection, found by its client address and port. */
+export function synOf(journeys: Journey[], src: string, sport: number): Journey | undefined {
+  return journeys.find((j) => {
+    const p = sent(j);
+    return p.src === src && p.l4.proto === 'tcp' && p.l4.sport === sport && p.l4.flags === 'S';
+  });
+}
+
+/** The first reply linked to a request. */
+export function replyOf(journeys: Journey[], req: Journey): Journey | undefined {
+  return journeys.find((j) => j.replyTo === req.id);
+}
+
+/** Throws unless the journey is valid by the wire schema the UI uses. */
+export function assertWireValid(j: unknown): Journey {
+  return journeySchema.parse(j) as Journey;
+}
