@@ -92,13 +92,13 @@ describe('hopscope UI on the live lab', () => {
   });
 
   it('makes a ClusterIP call from the page and shows its journey across VXLAN', async () => {
-    // kube-proxy picks a backend at random: call until one lands on the other node.
-    let row = page.locator('[data-testid=journey-row]').filter({ hasText: 'svc/web:80' }).filter({ hasText: /(1[0-9]|[89]) hops/ });
+    // kube-proxy picks a backend at random: call until a SYN lands on the other node.
+    let row = page.locator('[data-testid=journey-row]').filter({ hasText: 'svc/web:80' }).filter({ hasText: 'TCP [S]' }).filter({ hasText: /(1[0-9]|[89]) hops/ });
     for (let i = 0; i < 12 && (await row.count()) === 0; i++) {
       await page.getByTestId('act-curl-web').click();
       await page.getByTestId('action-result').and(page.locator('[data-state=ok]')).waitFor({ timeout: 10_000 });
       await page.waitForTimeout(800);
-      row = page.locator('[data-testid=journey-row]').filter({ hasText: 'svc/web:80' }).filter({ hasText: /(1[0-9]|[89]) hops/ });
+      row = page.locator('[data-testid=journey-row]').filter({ hasText: 'svc/web:80' }).filter({ hasText: 'TCP [S]' }).filter({ hasText: /(1[0-9]|[89]) hops/ });
     }
     expect(await page.getByTestId('action-result').textContent()).toMatch(/200 in/);
     const first = row.first();

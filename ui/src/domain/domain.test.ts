@@ -9,7 +9,7 @@ import type { TopologyView } from '@hopscope/agent/protocol/messages.ts';
 
 describe('story', () => {
   it('tells a ClusterIP call in one line', () => {
-    expect(storyText(journeyStory(request))).toBe('client → web-abc-1 via svc/web:80 · TCP · delivered · 63 µs');
+    expect(storyText(journeyStory(request))).toBe('client → web-abc-1 via svc/web:80 · TCP [S] · delivered · 63 µs');
     expect(journeyStory(reply).reply).toBe(true);
     // loopback addresses take the pod's name from where the hops happened
     const lo = { ...dropped, src: { ip: '127.0.0.1', port: 5000 }, dst: { ip: '127.0.0.1', port: 9090 } };
@@ -72,6 +72,7 @@ describe('workshop explanations', () => {
     expect(e.text[0]).toContain('10.96.0.10:80 (svc/default/web)');
     expect(e.text[0]).toContain('10.244.2.2:8080 (pod web-abc-1)');
     expect(e.facts).toContain('Rule chain: KUBE-SVC-ABC → KUBE-SEP-DEF');
+    expect(e.text[0]).toContain("kube-proxy's rules (KUBE-SVC-ABC → KUBE-SEP-DEF)");
   });
   it('explains the underlay with outer and inner headers and the VNI', () => {
     const e = explainHop(request, 4);

@@ -76,7 +76,7 @@ export function explainHop(j: Journey, i: number): Explanation {
         title: 'kube-proxy DNAT: Service → pod',
         text: [
           nat
-            ? `The packet was addressed to ${endpointLong(nat.before)}. A Service address belongs to no interface: kube-proxy's iptables rules (KUBE-SERVICES → KUBE-SVC-… → KUBE-SEP-…) picked a backend at random and conntrack rewrote the destination to ${endpointLong(nat.after)}.`
+            ? `The packet was addressed to ${endpointLong(nat.before)}. A Service address belongs to no interface: kube-proxy's rules (${nat.rule ?? 'KUBE-SERVICES → KUBE-SVC-… → KUBE-SEP-…'}) picked a backend at random and conntrack rewrote the destination to ${endpointLong(nat.after)}.`
             : `kube-proxy's rules rewrote the destination from the Service address to a backend pod.`,
           'Only the first packet of a connection walks the rules; conntrack remembers the choice and rewrites every later packet the same way.',
         ],

@@ -64,6 +64,8 @@ export function journeyStory(j: Journey): Story {
   // Unnamed addresses (loopback, a pod the index did not know yet) take the name of the pod
   // whose namespace the first or last hop happened in.
   const first = j.hops[0]?.where.pod?.name;
+  const h0 = j.hops[0];
+  const first0 = h0 ? (h0.encap?.inner ?? h0.packet).l4 : undefined;
   const last = j.hops.at(-1)?.where.pod?.name;
   const named = (e: Endpoint | undefined, pod: string | undefined) => {
     const n = endpointName(e);
@@ -74,7 +76,8 @@ export function journeyStory(j: Journey): Story {
     to: j.backend ? endpointName(j.backend) : named(j.dst, j.hops.length > 1 ? last : undefined),
     ...(service ? { service } : {}),
     ...(j.backend ? { backend: endpointName(j.backend) } : {}),
-    proto: j.proto.toUpperCase(),
+    // TCP flags of the packet tell the handshake from the data and the teardown.
+    proto: first0 && first0.proto === 'tcp' && first0.flags ? `TCP [${first0.flags}]` : j.proto.toUpperCase(),
     verdict: j.verdict,
     latency: duration(Math.max(0, j.endNs - j.startNs)),
     reply: j.replyTo !== undefined,
