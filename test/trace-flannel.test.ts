@@ -216,6 +216,22 @@ describe('trace: flannel-vxlan + iptables', () => {
     }
   });
 
+  it('after scaling web to 3, the new pod is traced and named as a DNAT target', async () => {
+    const client = t.pod('default', 'client');
+    const old = new Set(t.lab.state().model.pods.map((p) => p.name));
+    await t.lab.scale('default', 'web', 3);
+    const fresh = t.lab.state().model.pods.find((p) => p.name.startsWith('web') && !old.has(p.name))!;
+    const inode = t.lab.state().netns.find((n) => n.owner === `default/${fresh.name}`)!.inode;
+    // The pipeline follows the lab's namespaces: the kernel filter must now include the new pod's.
+    await waitFor('the new netns in the kernel filter', () => t.pipeline.status().filter.netns.includes(inode));
+    let a = await curl(t.lab, 'default/client', 'http://10.96.0.20/');
+    for (let i = 0; i < 20 && a.pod !== fresh.name; i++) a = await curl(t.lab, 'default/client', 'http://10.96.0.20/');
+    expect(a.pod).toBe(fresh.name);
+    const syn = await waitFor('SYN to the new backend', () => synOf(t.journeys, client.ip, a.peerPort));
+    expect(syn.backend).toMatchObject({ ip: fresh.ip, port: 8080, pod: { namespace: 'default', name: fresh.name } });
+    expect(syn.hops.at(-1)).toMatchObject({ kind: 'deliver', netns: inode, where: { label: `${fresh.name} (default)`, pod: { name: fresh.name } } });
+  });
+
   it('every journey so far is valid on the wire and counted; nothing was lost', () => {
     expect(t.journeys.length).toBeGreaterThan(10);
     for (const j of t.journeys) assertWireValid(j);

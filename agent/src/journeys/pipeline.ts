@@ -218,8 +218,9 @@ export async function startTracePipeline(opts: TracePipelineOptions): Promise<Tr
             return; // the lab is going down; stop() will follow
           }
           if (stopped || spec.netns?.length || inodes.join() === kf.netns.join()) return;
-          kf = { ...kf, netns: inodes };
-          await tracer?.setFilter(kf);
+          const next = { ...kf, netns: inodes };
+          await tracer?.setFilter(next);
+          kf = next; // in effect only once bpftrace runs with it
         });
       });
     }
