@@ -72,12 +72,13 @@ describe('hopscope UI on the live lab', () => {
     const api = await page.evaluate(async () => (await fetch('/api/topology')).status);
     expect(api).toBe(401);
     const ws = await page.evaluate(
-      () =>
+      (host) =>
         new Promise<string>((resolve) => {
-          const s = new WebSocket(`ws://${location.host}/ws`);
+          const s = new WebSocket(`ws://${host}/ws`);
           s.onopen = () => resolve('open');
           s.onerror = () => resolve('refused');
         }),
+      new URL(base).host,
     );
     expect(ws).toBe('refused');
     await shot('no-token');

@@ -137,10 +137,10 @@ export function pairOf(j: Journey, all: readonly Journey[]): { request: Journey;
 
 /** Box size for the layout engine (px), from its content: the widest line sets the width. */
 export function boxSize(b: HopBox): { width: number; height: number } {
-  const mono = [b.header, ...(b.encap ? [b.encap.outer] : []), ...(b.nat ? [b.nat.before, `⇒ ${b.nat.after}`, b.nat.rule ?? ''] : []), b.drop ? `✖ ${b.drop}` : ''];
+  const mono = [b.header, ...(b.encap ? [`${b.encap.label} · outer ${b.encap.outer}`] : []), ...(b.nat ? [b.nat.before, `⇒ ${b.nat.after}`, b.nat.rule ?? ''] : []), b.drop ? `✖ ${b.drop}` : ''];
   const prose = [b.title + '  +00.0 µs', b.where];
   // Character widths of the fonts in styles.css at their sizes (19px mono, 20px bold sans).
-  const w = Math.max(...mono.map((l) => l.length * 11.6 + (b.encap ? 52 : 30)), ...prose.map((l) => l.length * 12 + 30), 300);
+  const w = Math.max(...mono.map((l) => l.length * 11.6 + (b.encap ? 64 : 30)), ...prose.map((l) => l.length * 12 + 30), 300);
   let lines = 3; // title, where, header
   if (b.encap) lines += 2;
   if (b.nat) lines += b.nat.rule ? 3 : 2;
