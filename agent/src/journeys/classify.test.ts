@@ -146,6 +146,37 @@ describe('classification', () => {
     expect(j.hops[0]!.kind).toBe('deliver');
   });
 
+  it('names devices as their sighting did, and reads a veth with a master as a bridge port even before the bridge is sighted', () => {
+    const p = tcp('10.244.1.2', 40000, '10.244.1.9', 8080);
+    const j = buildJourney(
+      {
+        id: 'j7',
+        // The event's own name is whatever the decoder had; the sighting is the kernel's.
+        events: [hop(1, 'xmit', NS.client, 2, 'if2', '0x7', p), hop(2, 'recv', NS.node1, 5, 'if5', '0x7', p)],
+        isReply: false,
+        identityUnknown: false,
+        end: 'idle',
+      },
+      fakeIdentity(),
+      devicesOf([device(NS.client, 2, 'eth0', 'veth'), device(NS.node1, 5, 'vethc1', 'veth', 3)]),
+    )!;
+    expect(j.hops.map((h) => [h.kind, h.dev])).toEqual([
+      ['pod-egress', 'eth0'],
+      ['host-veth', 'vethc1'],
+    ]);
+  });
+
+  it('a socket discarding a delivered packet (no device) keeps the delivery; a drop before delivery does not', () => {
+    const p = tcp('10.244.2.3', 8080, '10.244.1.2', 40000, { flags: 'F.' });
+    const socketDrop = { type: 'drop' as const, seq: 90, tsNs: 30, netns: 0, ifindex: 0, dev: '-', skb: '0x8', reason: 'QUEUE_PURGE', reasonCode: 104, location: 'sk_stream_kill_queues' };
+    const raw = (events: Parameters<typeof buildJourney>[0]['events']) => ({ id: 'j8', events, isReply: false, identityUnknown: false, end: 'drop' as const });
+    const delivered = buildJourney(raw([hop(10, 'xmit', NS.web, 2, 'eth0', '0x8', p), hop(20, 'recv', NS.client, 2, 'eth0', '0x8', p), socketDrop]), fakeIdentity(), devicesOf(flannelDevices()))!;
+    expect(delivered.verdict).toBe('delivered');
+    expect(delivered.hops.at(-1)).toMatchObject({ kind: 'drop', where: { label: 'socket' }, drop: { reason: 'QUEUE_PURGE' } });
+    const early = buildJourney(raw([hop(10, 'xmit', NS.web, 2, 'eth0', '0x8', p), socketDrop]), fakeIdentity(), devicesOf(flannelDevices()))!;
+    expect(early.verdict).toBe('dropped');
+  });
+
   it('a journey with only a drop and no readable packet has nothing to show', () => {
     const j = buildJourney(
       {
