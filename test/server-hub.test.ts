@@ -222,3 +222,34 @@ describe('hub over real sockets', () => {
     expect(dropped).toBeGreaterThan(0);
   });
 });
+
+describe('dead peers', () => {
+  it('terminates a client that stops answering pings and keeps the one that answers', async () => {
+    const src = new SyntheticSource(1, 50, 100);
+    const s = await startServer({ host: '127.0.0.1', port: 0, token: TOKEN, source: src, topology: () => null, lab: null, pingMs: 200 });
+    try {
+      const connect = (autoPong: boolean) =>
+        new Promise<{ ws: WebSocket; closed: Promise<number> }>((resolve, reject) => {
+          const ws = new WebSocket(`ws://127.0.0.1:${s.port}/ws`, { headers: { Authorization: `Bearer ${TOKEN}` }, autoPong });
+          open.push(ws);
+          const closed = new Promise<number>((r) => ws.on('close', (code) => r(code)));
+          ws.once('open', () => {
+            ws.send(JSON.stringify({ type: 'hello', version: 1 }));
+            resolve({ ws, closed });
+          });
+          ws.once('error', reject);
+        });
+      const deaf = await connect(false);
+      const alive = await connect(true);
+      await until(() => s.hub.clientCount === 2);
+      // terminated without a close frame: 1006 on the client side
+      expect(await deaf.closed).toBe(1006);
+      await new Promise((r) => setTimeout(r, 600));
+      expect(alive.ws.readyState).toBe(WebSocket.OPEN);
+      expect(s.hub.clientCount).toBe(1);
+      alive.ws.close();
+    } finally {
+      await s.close();
+    }
+  });
+});

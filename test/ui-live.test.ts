@@ -163,5 +163,27 @@ describe('hopscope UI on the live lab', () => {
     await drop.waitFor({ timeout: 10_000 });
     expect(await drop.textContent()).toMatch(/✖ [A-Z_]+ at \w+/);
     await shot('drop');
+    // the drops-only filter: the server and the list keep only dropped journeys
+    await page.getByTestId('filter-drops').check();
+    await page.getByTestId('filter-apply').click();
+    await page.getByTestId('act-closed-web').click();
+    await expect.poll(() => page.locator('[data-testid=journey-row][data-verdict=dropped]').count(), { timeout: 10_000 }).toBeGreaterThan(1);
+    const verdicts = await page.locator('[data-testid=journey-row]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-verdict')));
+    expect(new Set(verdicts)).toEqual(new Set(['dropped']));
+    await shot('drops-only');
+  });
+
+  it('tears down server, bpftrace and the lab on Ctrl-C', async () => {
+    const pid = proc!.pid!;
+    const children = execFileSync('ps', ['-o', 'pid=,comm=', '--ppid', String(pid)], { encoding: 'utf8' });
+    expect(children).toMatch(/bpftrace/);
+    const bpftracePids = children.split('\n').filter((l) => l.includes('bpftrace')).map((l) => Number(l.trim().split(/\s+/)[0]));
+    const exited = new Promise<number | null>((r) => proc!.once('exit', (code) => r(code)));
+    proc!.kill('SIGINT');
+    expect(await exited).toBe(130);
+    expect(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })).not.toContain(`hs-${LAB}.`);
+    expect(existsSync(`/run/hopscope/labs/${LAB}.json`)).toBe(false);
+    for (const p of bpftracePids) expect(existsSync(`/proc/${p}`)).toBe(false);
+    expect((await fetch(`${base}healthz`).catch(() => undefined))?.status).toBeUndefined();
   });
 });
