@@ -25,7 +25,7 @@ export interface ServerOptions {
   topology(): TopologyView | null;
   lab: AgentStatus['lab'];
   onAction?(a: LabAction): Promise<ActionOutcome>;
-  hub?: Partial<Omit<HubOptions, 'status' | 'onAction' | 'onFilterUnion'>>;
+  hub?: Partial<Omit<HubOptions, 'status' | 'onAction' | 'onFilterUnion' | 'checkToken'>>;
   /** Ping period for finding dead peers (ms). */
   pingMs?: number;
   /** Status broadcast period (ms). */
@@ -101,6 +101,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     ...opts.hub,
     status,
     onFilterUnion: (u) => opts.source.setFilter(u),
+    checkToken: (t) => tokenEquals(t, opts.token),
     ...(opts.onAction ? { onAction: opts.onAction } : {}),
   });
 

@@ -136,6 +136,17 @@ describe('Hub', () => {
     expect(b.closed?.reason).toBe('expected hello first');
   });
 
+  it('closes a client whose hello carries a wrong token', () => {
+    const hub = new Hub({ status, checkToken: (t) => t === 'right-token' });
+    const a = new FakeSocket();
+    hub.handleMessage(hub.addClient(a), '{"type":"hello","version":1,"token":"wrong"}');
+    expect(a.closed).toEqual({ code: 1008, reason: 'wrong token' });
+    const b = new FakeSocket();
+    hub.handleMessage(hub.addClient(b), '{"type":"hello","version":1,"token":"right-token"}');
+    expect(b.closed).toBeUndefined();
+    expect(b.messages()[0]?.type).toBe('welcome');
+  });
+
   it('reports the union of filters when it changes', () => {
     const unions: unknown[] = [];
     const hub = new Hub({ status, onFilterUnion: (u) => unions.push(u) });

@@ -49,6 +49,8 @@ export interface HubOptions {
   status(): AgentStatus;
   /** The union of client filters changed. */
   onFilterUnion?(u: FilterUnion): void;
+  /** Checks a token given in `hello` (the upgrade was authenticated already; a wrong one still closes). */
+  checkToken?(token: string): boolean;
   /** Run a lab action; absent when there is no lab (serve mode). */
   onAction?(a: LabAction): Promise<ActionOutcome>;
 }
@@ -162,6 +164,7 @@ export class Hub {
     switch (m.type) {
       case 'hello':
         if (m.version !== PROTOCOL_VERSION) return this.reject(c, `unsupported protocol version ${m.version} (want ${PROTOCOL_VERSION})`);
+        if (m.token !== undefined && this.opts.checkToken && !this.opts.checkToken(m.token)) return this.reject(c, 'wrong token');
         c.helloed = true;
         this.send(c, { type: 'welcome', version: PROTOCOL_VERSION, clientId: c.id, status: this.opts.status() });
         this.updateUnion();
