@@ -110,24 +110,14 @@ export async function startTracer(opts: TracerOptions): Promise<Tracer> {
       }
     }
   };
-  const onExit = (): void => killChild('SIGKILL');
-  const onSignal = (sig: NodeJS.Signals): void => {
-    killChild('SIGTERM');
-    // Keep the default "die on signal" behaviour when nobody else handles it.
-    if (process.listenerCount(sig) === 1) {
-      removeHooks();
-      process.kill(process.pid, sig);
-    }
-  };
-  const onSigint = (): void => onSignal('SIGINT');
-  const onSigterm = (): void => onSignal('SIGTERM');
+  // Exit paths: SIGKILL of the agent -> setpriv's pdeathsig kills bpftrace; SIGINT/SIGTERM ->
+  // execa's `cleanup` (signal-exit) kills it and re-raises the signal unless the application
+  // handles that signal itself (a handler of our own here would stop signal-exit from
+  // re-raising and leave the agent running); normal exit -> this hook.
+  const onExit = (): void => killChild('SIGTERM');
   process.on('exit', onExit);
-  process.on('SIGINT', onSigint);
-  process.on('SIGTERM', onSigterm);
   const removeHooks = (): void => {
     process.off('exit', onExit);
-    process.off('SIGINT', onSigint);
-    process.off('SIGTERM', onSigterm);
   };
 
   /** Launches one bpftrace; resolves when it attached, rejects if it exited first. */
@@ -145,6 +135,7 @@ export async function startTracer(opts: TracerOptions): Promise<Tracer> {
       cancelSignal: cancel.signal,
       forceKillAfterDelay: 3000,
       reject: false,
+      cleanup: true,
     });
     child = sub;
     childPid = sub.pid ?? null;

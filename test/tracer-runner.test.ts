@@ -1,0 +1,57 @@
+// The runner's exit paths with a real agent process: however the agent dies, its bpftrace
+// goes with it (setpriv --pdeathsig for SIGKILL, signal hooks for SIGTERM/SIGINT).
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+
+const CHILD = new URL('./fixtures/tracer/agent-child.ts', import.meta.url).pathname;
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function gone(pid: number, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (!alive(pid)) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return !alive(pid);
+}
+
+async function startAgent(): Promise<{ agent: ReturnType<typeof execa>; bpftrace: number }> {
+  const agent = execa('node', ['--import', 'tsx', CHILD], { buffer: false, reject: false, stdin: 'ignore', stderr: 'ignore' });
+  const bpftrace = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    agent.stdout!.on('data', (b: Buffer) => {
+      out += b.toString();
+      const m = /PID (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    void agent.then((r) => reject(new Error(`agent exited early: ${r.exitCode ?? r.signal}`)));
+  });
+  return { agent, bpftrace };
+}
+
+describe('runner exit paths', () => {
+  it('SIGKILL of the agent leaves no orphan bpftrace; SIGTERM stops it and still ends the agent', async () => {
+    const [k, t] = await Promise.all([startAgent(), startAgent()]);
+    try {
+      expect(alive(k.bpftrace)).toBe(true);
+      expect(alive(t.bpftrace)).toBe(true);
+      process.kill(k.agent.pid!, 'SIGKILL');
+      process.kill(t.agent.pid!, 'SIGTERM');
+      expect(await gone(k.bpftrace, 3000)).toBe(true);
+      expect(await gone(t.bpftrace, 5000)).toBe(true);
+      const r = await Promise.race([t.agent, new Promise<never>((_, rej) => setTimeout(() => rej(new Error('agent survived SIGTERM')), 5000))]);
+      // bpftrace was stopped and the signal still did its default work.
+      expect(r.signal).toBe('SIGTERM');
+    } finally {
+      for (const p of [k.agent.pid, t.agent.pid, k.bpftrace, t.bpftrace]) if (p && alive(p)) process.kill(p, 'SIGKILL');
+    }
+  });
+});
