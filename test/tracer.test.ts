@@ -3,7 +3,7 @@
 // with tcpreplay, an IP-in-IP packet built with scapy). One tracer for the whole file; the
 // filter/sampling and restart tests reuse it (each bpftrace start compiles for seconds).
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
@@ -91,7 +91,9 @@ beforeAll(async () => {
   teardown();
   setup();
   server = execa('ip', ['netns', 'exec', NS.b, '/usr/bin/python3', '-m', 'http.server', '8080', '--bind', '10.213.0.2'], { stdio: 'ignore', reject: false });
-  tracer = await startTracer({ filter: filterAll(), onEvent: (e) => events.push(e) });
+  // HOPSCOPE_RECORD_LINES=<file> keeps the raw bpftrace lines (to refresh decoder fixtures).
+  const record = process.env.HOPSCOPE_RECORD_LINES;
+  tracer = await startTracer({ filter: filterAll(), onEvent: (e) => events.push(e), onLine: record ? (l) => appendFileSync(record, `${l}\n`) : undefined });
   // The HTTP server must be listening before the TCP tests.
   await waitFor('http server', () => {
     try {

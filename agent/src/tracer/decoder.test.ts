@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { HopEvent } from '../protocol/events.ts';
 import { createDecoder } from './decoder.ts';
@@ -107,5 +108,61 @@ describe('device names', () => {
     expect(h).toMatchObject({ type: 'hop', ifindex: 2, dev: 'hsxb' });
     const unknown = d.decode('H 2 d531f900ad 7f0000196 ffff888166987000 493454000045 200630a98310140 b14000000100630a 100072e 0 0 0 0 0 0 0 0');
     expect(unknown).toMatchObject({ type: 'hop', ifindex: 7, dev: 'if7' });
+  });
+});
+
+// Recorded by test/tracer.test.ts (HOPSCOPE_RECORD_LINES) on Linux 6.18 / bpftrace 0.17: the
+// expected values come from that test's setup (addresses, ports, VNI 42, the scapy packet)
+// and from tcpdump's own decoding of vxlan_port_8472.pcap.
+describe('decoder on recorded lines of the integration setup', () => {
+  const lines = readFileSync(new URL('../../../test/fixtures/tracer/recorded-lines.txt', import.meta.url), 'utf8').split('\n').filter(Boolean);
+  const d = createDecoder({ reasonNames: reasons });
+  const out = lines.map((l) => d.decode(l));
+  const hopsOut = out.filter((e): e is HopEvent => e.type === 'hop');
+
+  it('decodes every line', () => {
+    expect(out.filter((e) => e.type === 'rejected')).toEqual([]);
+  });
+
+  it('TCP handshake through the veth', () => {
+    const syn = hopsOut.find((h) => h.packet.l4.proto === 'tcp' && h.packet.l4.flags === 'S')!;
+    const synAck = hopsOut.find((h) => h.packet.l4.proto === 'tcp' && h.packet.l4.flags === 'S.')!;
+    expect(syn).toMatchObject({ hook: 'xmit', dev: 'aB', packet: { src: '10.213.0.1', dst: '10.213.0.2', len: 60, l4: { dport: 8080, ack: 0 } } });
+    expect(synAck).toMatchObject({ hook: 'recv', dev: 'aB', packet: { src: '10.213.0.2', dst: '10.213.0.1', l4: { sport: 8080 } } });
+    if (syn.packet.l4.proto !== 'tcp' || synAck.packet.l4.proto !== 'tcp') throw new Error('not tcp');
+    expect(synAck.packet.l4.dport).toBe(syn.packet.l4.sport);
+    expect(synAck.packet.l4.ack).toBe(syn.packet.l4.seq + 1);
+  });
+
+  it('conntrack tuples', () => {
+    const h = hopsOut.find((x) => x.ct)!;
+    expect(h.ct).toMatchObject({ proto: 'icmp', orig: { src: '10.213.0.1', dst: '10.213.0.2', dport: 0 }, reply: { src: '10.213.0.2', dst: '10.213.0.1' } });
+    if (h.packet.l4.proto !== 'icmp') throw new Error('not icmp');
+    expect(h.ct!.orig.sport).toBe(h.packet.l4.id);
+  });
+
+  it('VXLAN from the kernel and from the replayed capture, IP-in-IP from scapy', () => {
+    expect(hopsOut.find((h) => h.dev === 'uA')).toMatchObject({
+      packet: { src: '192.168.213.1', dst: '192.168.213.2', l4: { proto: 'udp', dport: 4789 } },
+      encap: { kind: 'vxlan', vni: 42, inner: { src: '10.214.0.1', dst: '10.214.0.2', l4: { proto: 'icmp', icmpType: 8 } } },
+    });
+    // tcpdump: 192.168.203.1.45149 > 192.168.202.1.8472: VXLAN ... vni 100 /
+    //          192.168.203.3 > 192.168.203.5: ICMP echo request, id 1292, seq 1
+    expect(hopsOut.find((h) => h.packet.l4.proto === 'udp' && h.packet.l4.dport === 8472)).toMatchObject({
+      packet: { src: '192.168.203.1', dst: '192.168.202.1', l4: { sport: 45149 } },
+      encap: { kind: 'vxlan', vni: 100, inner: { src: '192.168.203.3', dst: '192.168.203.5', l4: { proto: 'icmp', icmpType: 8, id: 1292, seq: 1 } } },
+    });
+    expect(hopsOut.find((h) => h.encap?.kind === 'ipip')?.encap).toEqual({
+      kind: 'ipip',
+      inner: { family: 4, src: '10.9.8.7', dst: '10.6.5.4', ipId: 654, ttl: 33, len: 28, l4: { proto: 'icmp', icmpType: 8, code: 0, id: 4242, seq: 7 } },
+    });
+  });
+
+  it('IPv6 neighbour solicitation and the NETFILTER drop', () => {
+    expect(hopsOut.find((h) => h.packet.family === 6)).toMatchObject({
+      dev: 'aB',
+      packet: { src: 'fd00:213::1', dst: 'ff02::1:ff00:2', ttl: 255, l4: { proto: 'icmp', icmpType: 135 } },
+    });
+    expect(out.find((e) => e.type === 'drop' && e.reasonCode === 12)).toMatchObject({ reason: 'NETFILTER_DROP', dev: 'br0', location: 'nft_do_chain' });
   });
 });

@@ -266,6 +266,15 @@ export function createDecoder(opts: { reasonNames: Map<number, string> }): Decod
     if (!parseHex(c4)) return null;
     const rd = LO;
     const [rsp, rdp] = portPair(HI);
+    if (proto === 1) {
+      // ICMP tuples hold the echo id where ports would be (and type/code on the other side,
+      // which is not a port): report the id as sport, 0 as dport.
+      return {
+        proto: 'icmp',
+        orig: { src: ipv4(os), dst: ipv4(od), sport: osp, dport: 0 },
+        reply: { src: ipv4(rs), dst: ipv4(rd), sport: rsp, dport: 0 },
+      };
+    }
     return {
       proto: l4Name(proto, 1),
       orig: { src: ipv4(os), dst: ipv4(od), sport: osp, dport: odp },

@@ -58,6 +58,8 @@ export interface TracerOptions {
   probeSet?: ProbeSet;
   onEvent: (e: TraceEvent) => void;
   onStatus?: (s: TracerStatus) => void;
+  /** Every raw stdout line before decoding (recording fixtures, debugging). */
+  onLine?: (line: string) => void;
   signal?: AbortSignal;
   vxlanPorts?: number[];
   /** BPFTRACE_MAP_KEYS_MAX: bounds every map of the program. */
@@ -150,6 +152,7 @@ export async function startTracer(opts: TracerOptions): Promise<Tracer> {
     });
 
     const handle = (line: string): void => {
+      opts.onLine?.(line);
       const r = decoder.decode(line);
       switch (r.type) {
         case 'notice':
