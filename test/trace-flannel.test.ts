@@ -224,10 +224,14 @@ describe('trace: flannel-vxlan + iptables', () => {
     const inode = t.lab.state().netns.find((n) => n.owner === `default/${fresh.name}`)!.inode;
     // The pipeline follows the lab's namespaces: the kernel filter must now include the new pod's.
     await waitFor('the new netns in the kernel filter', () => t.pipeline.status().filter.netns.includes(inode));
-    let a = await curl(t.lab, 'default/client', 'http://10.96.0.20/');
-    for (let i = 0; i < 20 && a.pod !== fresh.name; i++) a = await curl(t.lab, 'default/client', 'http://10.96.0.20/');
-    expect(a.pod).toBe(fresh.name);
-    const syn = await waitFor('SYN to the new backend', () => synOf(t.journeys, client.ip, a.peerPort));
+    // Random backend choice, and the restarted bpftrace reports itself attached a moment before
+    // its probes are live: call until the new pod answered a call that was traced.
+    let syn: Journey | undefined;
+    for (let i = 0; i < 30 && !syn; i++) {
+      const a = await curl(t.lab, 'default/client', 'http://10.96.0.20/');
+      if (a.pod === fresh.name) syn = await waitFor('SYN to the new backend', () => synOf(t.journeys, client.ip, a.peerPort), 1500).catch(() => undefined);
+    }
+    if (!syn) throw new Error(`no traced call reached the new pod ${fresh.name}`);
     expect(syn.backend).toMatchObject({ ip: fresh.ip, port: 8080, pod: { namespace: 'default', name: fresh.name } });
     expect(syn.hops.at(-1)).toMatchObject({ kind: 'deliver', netns: inode, where: { label: `${fresh.name} (default)`, pod: { name: fresh.name } } });
   });

@@ -27,6 +27,20 @@ export async function startTraceLab(name: string, over: { cni: Topology['cni']; 
     await lab.down();
     throw e;
   }
+  // NOTE: the tracer reports "attached" on bpftrace's "Attaching N probes..." line, which comes
+  // before the probes are live: make traffic until a journey shows that tracing really runs.
+  try {
+    const client = lab.state().model.pods.find((p) => p.name === 'client')!;
+    const web = lab.state().model.pods.find((p) => p.name.startsWith('web') && p.node === client.node)!;
+    for (let i = 0; ; i++) {
+      const a = await curl(lab, 'default/client', `http://${web.ip}:8080/`);
+      if (await waitFor('a first journey', () => synOf(journeys, client.ip, a.peerPort), 1000).catch(() => undefined)) break;
+      if (i === 20) throw new Error('the pipeline delivered no journey for 20 requests');
+    }
+  } catch (e) {
+    await pipeline.stop().finally(() => lab.down());
+    throw e;
+  }
   return {
     lab,
     pipeline,

@@ -185,21 +185,20 @@ export function buildJourney(raw: RawJourney, identity: IdentityLookup, devices:
     switch (e.type) {
       case 'hop': {
         const inner = innerPacket(e);
-        const base: Omit<Hop, 'kind' | 'deltaNs'> = {
-          tsNs: e.tsNs,
-          hook: e.hook,
-          netns: e.netns,
-          where: w,
-          // The device sighting names the device as the kernel did when it was first seen.
-          dev: devices(e.netns, e.ifindex)?.dev ?? e.dev,
-          ifindex: e.ifindex,
-          packet: e.packet,
+        // The device sighting names the device as the kernel did when it was first seen.
+        const dev = devices(e.netns, e.ifindex)?.dev ?? e.dev;
+        // NOTE: hops are built as literals of one shape, not by spreading a base object: spread
+        // copies of objects with optional fields went megamorphic and dominated correlation time.
+        const hopOf = (kind: HopKind, nat?: Hop['nat']): Hop => {
+          const h: Hop = { kind, tsNs: e.tsNs, deltaNs: 0, hook: e.hook, netns: e.netns, where: w, dev, ifindex: e.ifindex, packet: e.packet };
+          if (e.encap) h.encap = e.encap;
+          if (nat) h.nat = nat;
+          return h;
         };
-        if (e.encap) base.encap = e.encap;
         const kind = deviceKind(e, owner, devices, identity);
         const nats = prevInner ? natHops(prevInner, inner, e, raw.isReply, identity, w.node) : [];
-        for (const n of nats) push({ ...base, kind: n.kind, deltaNs: 0, ...(n.nat ? { nat: n.nat } : {}) });
-        if (nats.length === 0 || !NAT_REPLACES.has(kind)) push({ ...base, kind, deltaNs: 0 });
+        for (const n of nats) push(hopOf(n.kind, n.nat));
+        if (nats.length === 0 || !NAT_REPLACES.has(kind)) push(hopOf(kind));
         prevInner = inner;
         break;
       }

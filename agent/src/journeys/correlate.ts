@@ -82,8 +82,10 @@ export function createCorrelator(opts: CorrelatorOptions): Correlator {
   const maxTuples = maxOpen * 8;
   const maxClosed = maxOpen * 4;
 
-  const devices = new Map<string, DeviceInfo>();
-  const lookupDevice = (netns: number, ifindex: number) => devices.get(`${netns}:${ifindex}`);
+  const devices = new Map<number | string, DeviceInfo>();
+  // One number for (netns inode < 2^32, ifindex < 2^20) stays exact in a double; a string otherwise.
+  const deviceKey = (netns: number, ifindex: number): number | string => (ifindex < 0x100000 ? netns * 0x100000 + ifindex : `${netns}:${ifindex}`);
+  const lookupDevice = (netns: number, ifindex: number) => devices.get(deviceKey(netns, ifindex));
   // Insertion order = age: the first entry is the oldest open journey.
   const open = new Map<RawJourney, Open>();
   const bySkb = new Map<string, Open>();
@@ -94,11 +96,18 @@ export function createCorrelator(opts: CorrelatorOptions): Correlator {
   const outbox: Journey[] = [];
   const stats: CorrelatorStats = { open: 0, completed: 0, evicted: 0, late: 0, orphans: 0, joined: 0, empty: 0 };
   let nextId = 1;
+  let newest: Open | undefined;
 
-  const remember = <V>(m: Map<string, V>, k: string, v: V, max: number) => {
-    m.delete(k);
+  // Bounded maps, oldest entry out first. An entry already holding the same value keeps its place
+  // (re-inserting it on every hop costs more than the rare early eviction of a busy flow's tuple).
+  const remember = <K, V>(m: Map<K, V>, k: K, v: V, max: number) => {
+    const had = m.get(k);
+    if (had !== undefined) {
+      if (had === v) return;
+      m.delete(k);
+    }
     m.set(k, v);
-    if (m.size > max) m.delete(m.keys().next().value as string);
+    if (m.size > max) m.delete(m.keys().next().value as K);
   };
 
   const finish = (o: Open, end: JourneyEnd): Journey | undefined => {
@@ -124,12 +133,17 @@ export function createCorrelator(opts: CorrelatorOptions): Correlator {
     else outbox.push(j);
   };
 
+  const rememberTuple = (key: string, conn: Conn, dir: 'orig' | 'reply') => {
+    const had = tuples.get(key);
+    if (had && had.conn === conn && had.dir === dir) return;
+    remember(tuples, key, { conn, dir }, maxTuples);
+  };
+
   const registerTuples = (o: Open, e: HopEvent, dir: 'orig' | 'reply') => {
-    const t = tupleOf(innerPacket(e));
-    remember(tuples, tupleKey(t), { conn: o.conn, dir }, maxTuples);
+    rememberTuple(tupleKey(tupleOf(innerPacket(e))), o.conn, dir);
     if (e.ct) {
-      remember(tuples, tupleKey(ctOrig(e.ct)), { conn: o.conn, dir: 'orig' }, maxTuples);
-      remember(tuples, tupleKey(ctReply(e.ct)), { conn: o.conn, dir: 'reply' }, maxTuples);
+      rememberTuple(tupleKey(ctOrig(e.ct)), o.conn, 'orig');
+      rememberTuple(tupleKey(ctReply(e.ct)), o.conn, 'reply');
     }
   };
 
@@ -184,6 +198,7 @@ export function createCorrelator(opts: CorrelatorOptions): Correlator {
     };
     setDirection(o, placed.dir);
     open.set(raw, o);
+    newest = o;
     bySkb.set(e.skb, o);
     if (o.fpJoinable) byFp.set(o.fp, o);
     return o;
@@ -233,9 +248,12 @@ export function createCorrelator(opts: CorrelatorOptions): Correlator {
         o = openJourney(e);
       }
     }
-    // Keep insertion order = last activity, so eviction takes the stalest.
-    open.delete(o.raw);
-    open.set(o.raw, o);
+    // Keep insertion order = last activity, so eviction takes the stalest (already last: no-op).
+    if (o !== newest) {
+      open.delete(o.raw);
+      open.set(o.raw, o);
+      newest = o;
+    }
     addHop(o, e);
   };
 
@@ -271,11 +289,11 @@ export function createCorrelator(opts: CorrelatorOptions): Correlator {
           onEnd(e.skb, e.tsNs);
           return;
         case 'device':
-          remember(devices, `${e.netns}:${e.ifindex}`, { kind: e.kind, masterIfindex: e.masterIfindex, dev: e.dev }, 65536);
+          remember(devices, deviceKey(e.netns, e.ifindex), { kind: e.kind, masterIfindex: e.masterIfindex, dev: e.dev }, 65536);
           return;
         case 'nat': {
           const o = bySkb.get(e.skb);
-          if (o) remember(tuples, tupleKey(ctOrig(e.ct)), { conn: o.conn, dir: 'orig' }, maxTuples);
+          if (o) rememberTuple(tupleKey(ctOrig(e.ct)), o.conn, 'orig');
           return;
         }
         case 'gap':
