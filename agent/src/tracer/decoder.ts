@@ -95,7 +95,17 @@ function parseDec(s: string): number {
   return v;
 }
 
-const ipv4 = (raw: number): string => `${raw & 0xff}.${(raw >>> 8) & 0xff}.${(raw >>> 16) & 0xff}.${raw >>> 24}`;
+// Addresses repeat heavily (a few flows, many packets): formatting is cached, bounded.
+const IPV4_CACHE = new Map<number, string>();
+function ipv4(raw: number): string {
+  let s = IPV4_CACHE.get(raw);
+  if (s === undefined) {
+    s = `${raw & 0xff}.${(raw >>> 8) & 0xff}.${(raw >>> 16) & 0xff}.${raw >>> 24}`;
+    if (IPV4_CACHE.size >= 8192) IPV4_CACHE.clear();
+    IPV4_CACHE.set(raw, s);
+  }
+  return s;
+}
 const swap16 = (raw: number): number => ((raw & 0xff) << 8) | ((raw >>> 8) & 0xff);
 const swap32 = (raw: number): number =>
   (((raw & 0xff) << 24) | ((raw & 0xff00) << 8) | ((raw >>> 8) & 0xff00) | (raw >>> 24)) >>> 0;

@@ -5,6 +5,8 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 import { DEFAULT_KERNEL_FILTER, type Cidr, type FlowSide, type KernelFilter } from './kernel-filter.ts';
 
+export type { KernelFilter } from './kernel-filter.ts';
+
 /** A user's filter was invalid or named something that does not exist. */
 export class FilterError extends Error {
   override name = 'FilterError';
