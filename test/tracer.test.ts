@@ -259,6 +259,7 @@ describe('tracer on real namespaces', () => {
       firstPackets: 3,
       sampleEvery: 0,
     });
+    expect(events.at(-1)).toMatchObject({ type: 'gap', reason: 'filter changed (bpftrace restarted)' });
     const from = lastSeq();
     // Outside the filter: TCP and UDP from A, and ICMP on the VXLAN overlay... which is
     // from 10.214.0.1, not 10.213.0.1.

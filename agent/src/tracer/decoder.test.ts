@@ -166,3 +166,24 @@ describe('decoder on recorded lines of the integration setup', () => {
     expect(out.find((e) => e.type === 'drop' && e.reasonCode === 12)).toMatchObject({ reason: 'NETFILTER_DROP', dev: 'br0', location: 'nft_do_chain' });
   });
 });
+
+describe('NAT lines (kprobe probe set)', () => {
+  // Not attachable on the development kernel; this pins the field packing documented in
+  // bpf/nat-kprobe.bt.tmpl: mtype|proto<<8, orig saddr|daddr<<32, orig ports|reply saddr<<32,
+  // reply daddr|reply ports<<32, all little-endian reads of network-order bytes.
+  it('decodes a DNAT rewrite', () => {
+    const le = (a: number[]): number => (a[0]! | (a[1]! << 8) | (a[2]! << 16) | (a[3]! << 24)) >>> 0;
+    const pair = (lo: number, hi: number): string => ((BigInt(hi) << 32n) | BigInt(lo)).toString(16);
+    const port = (p: number): number => ((p & 0xff) << 8) | (p >> 8);
+    const line = [
+      'N', (123456789).toString(16), (4026532177).toString(16), 'ffff888100001000', (1 | (6 << 8)).toString(16),
+      pair(le([10, 244, 1, 2]), le([10, 96, 0, 10])),
+      pair(port(40000) | (port(80) << 16), le([10, 244, 2, 2])),
+      pair(le([10, 244, 1, 2]), port(8080) | (port(40000) << 16)),
+    ].join(' ');
+    expect(createDecoder({ reasonNames: reasons }).decode(line)).toEqual({
+      type: 'nat', seq: 1, tsNs: 123456789, netns: 4026532177, skb: 'ffff888100001000', manip: 'dst',
+      ct: { proto: 'tcp', orig: { src: '10.244.1.2', dst: '10.96.0.10', sport: 40000, dport: 80 }, reply: { src: '10.244.2.2', dst: '10.244.1.2', sport: 8080, dport: 40000 } },
+    });
+  });
+});

@@ -262,8 +262,12 @@ export async function startTracer(opts: TracerOptions): Promise<Tracer> {
     async setFilter(f: KernelFilter): Promise<void> {
       const program = render(f); // throws before anything is stopped if the filter is invalid
 
+      const from = Date.now();
       await stopChild();
       if (stopping) return;
+      // Nothing is traced while the new program compiles: say so with a gap.
+      gapFrom = from;
+      gapReason = 'filter changed (bpftrace restarted)';
       await writeFile(programFile, program);
       await launch();
     },
