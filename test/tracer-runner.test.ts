@@ -1,7 +1,10 @@
 // The runner's exit paths with a real agent process: however the agent dies, its bpftrace
 // goes with it (setpriv --pdeathsig for SIGKILL, signal hooks for SIGTERM/SIGINT).
+import { readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
+import { removeStaleProgramDirs } from '../agent/src/tracer/runner.ts';
 
 const CHILD = new URL('./fixtures/tracer/agent-child.ts', import.meta.url).pathname;
 
@@ -50,6 +53,11 @@ describe('runner exit paths', () => {
       const r = await Promise.race([t.agent, new Promise<never>((_, rej) => setTimeout(() => rej(new Error('agent survived SIGTERM')), 5000))]);
       // bpftrace was stopped and the signal still did its default work.
       expect(r.signal).toBe('SIGTERM');
+      // Killed agents leave their program dir behind; the next tracer start removes it.
+      const left = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith(`hopscope-bpf-${k.agent.pid}-`) || n.startsWith(`hopscope-bpf-${t.agent.pid}-`));
+      expect(left().length).toBeGreaterThan(0);
+      await removeStaleProgramDirs();
+      expect(left()).toEqual([]);
     } finally {
       for (const p of [k.agent.pid, t.agent.pid, k.bpftrace, t.bpftrace]) if (p && alive(p)) process.kill(p, 'SIGKILL');
     }

@@ -7,7 +7,8 @@
 // live tool cannot have; `-B line` delivered them within milliseconds. Line buffering loses
 // events only under a flood of ~1M events/s (design.md), and the in-kernel filter and sampler
 // exist to keep the printed rate orders of magnitude below that.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -74,12 +75,27 @@ const BACKOFF_MAX_MS = 5000;
 /** A run this long resets the backoff. */
 const STABLE_MS = 30_000;
 
+/** Removes program dirs left by agents that were killed (their pid is in the name and gone). */
+export async function removeStaleProgramDirs(): Promise<void> {
+  const entries = await readdir(tmpdir()).catch(() => [] as string[]);
+  for (const name of entries) {
+    const m = /^hopscope-bpf-(\d+)-/.exec(name);
+    if (!m || Number(m[1]) === process.pid) continue;
+    try {
+      process.kill(Number(m[1]), 0);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ESRCH') await rm(join(tmpdir(), name), { recursive: true, force: true });
+    }
+  }
+}
+
 /** Starts bpftrace and resolves once it has attached its probes (or rejects if it cannot). */
 export async function startTracer(opts: TracerOptions): Promise<Tracer> {
   const probeSet = opts.probeSet ?? (await detectCapabilities()).probeSet;
   const reasonNames = await readDropReasons();
   const decoder: Decoder = createDecoder({ reasonNames });
-  const dir = await mkdtemp(join(tmpdir(), 'hopscope-bpf-'));
+  await removeStaleProgramDirs();
+  const dir = await mkdtemp(join(tmpdir(), `hopscope-bpf-${process.pid}-`));
   const programFile = join(dir, 'program.bt');
   const status = opts.onStatus ?? (() => {});
 
@@ -116,7 +132,10 @@ export async function startTracer(opts: TracerOptions): Promise<Tracer> {
   // execa's `cleanup` (signal-exit) kills it and re-raises the signal unless the application
   // handles that signal itself (a handler of our own here would stop signal-exit from
   // re-raising and leave the agent running); normal exit -> this hook.
-  const onExit = (): void => killChild('SIGTERM');
+  const onExit = (): void => {
+    killChild('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  };
   process.on('exit', onExit);
   const removeHooks = (): void => {
     process.off('exit', onExit);
