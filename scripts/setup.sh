@@ -15,7 +15,8 @@ for cmd in "${!NEED[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${NEED[$cmd]}")
 done
 # scapy builds the IP-in-IP packets the kernel here cannot make itself.
-python3 -c 'import scapy' >/dev/null 2>&1 || missing+=(python3-scapy)
+# Debian's own python3: a pyenv or venv python on PATH does not see Debian's scapy.
+/usr/bin/python3 -c 'import scapy' >/dev/null 2>&1 || missing+=(python3-scapy)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
