@@ -33,6 +33,6 @@ fi
 stamp=node_modules/.hopscope-lock-stamp
 if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp" 2>/dev/null; then
   echo "hopscope setup: installing npm dependencies ..."
-  if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi
+  if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error >/dev/null; else npm install --no-audit --no-fund --loglevel=error >/dev/null; fi
   cp package-lock.json "$stamp"
 fi

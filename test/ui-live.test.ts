@@ -60,6 +60,18 @@ afterAll(async () => {
   }
 }, 60_000);
 
+/** The list is virtualized: scroll through it until a row matches (left scrolled there). */
+async function findRow(rows: () => ReturnType<Page['locator']>): Promise<boolean> {
+  const list = page.getByTestId('journey-list');
+  const height = await list.evaluate((el) => el.scrollHeight);
+  for (let y = 0; y <= height; y += 400) {
+    await list.evaluate((el, top) => el.scrollTo(0, top), y);
+    await page.waitForTimeout(50);
+    if ((await rows().count()) > 0) return true;
+  }
+  return false;
+}
+
 async function shot(name: string): Promise<void> {
   await page.screenshot({ path: path.join(ART, `ui-${name}.png`) });
 }
@@ -93,14 +105,19 @@ describe('hopscope UI on the live lab', () => {
   });
 
   it('makes a ClusterIP call from the page and shows its journey across VXLAN', async () => {
+    // Only the web Service's journeys (server- and list-side filter).
+    await page.getByTestId('filter-service').fill('web');
+    await page.getByTestId('filter-apply').click();
     // kube-proxy picks a backend at random: call until a SYN lands on the other node.
-    let row = page.locator('[data-testid=journey-row]').filter({ hasText: 'svc/web:80' }).filter({ hasText: 'TCP [S]' }).filter({ hasText: /(1[0-9]|[89]) hops/ });
-    for (let i = 0; i < 12 && (await row.count()) === 0; i++) {
+    const cross = () => page.locator('[data-testid=journey-row]').filter({ hasText: 'svc/web:80' }).filter({ hasText: 'TCP [S]' }).filter({ hasText: /(1[0-9]|[89]) hops/ });
+    let row = cross();
+    for (let i = 0; i < 15 && !(await findRow(cross)); i++) {
       await page.getByTestId('act-curl-web').click();
       await page.getByTestId('action-result').and(page.locator('[data-state=ok]')).waitFor({ timeout: 10_000 });
       await page.waitForTimeout(800);
-      row = page.locator('[data-testid=journey-row]').filter({ hasText: 'svc/web:80' }).filter({ hasText: 'TCP [S]' }).filter({ hasText: /(1[0-9]|[89]) hops/ });
     }
+    row = cross();
+    expect(await row.count(), `no cross-node SYN journey among: ${(await page.locator('[data-testid=journey-row]').allTextContents()).join(' | ')}`).toBeGreaterThan(0);
     expect(await page.getByTestId('action-result').textContent()).toMatch(/200 in/);
     const first = row.first();
     const text = (await first.textContent()) ?? '';
@@ -121,6 +138,13 @@ describe('hopscope UI on the live lab', () => {
     expect(underlay).toMatch(/outer 10\.0\.0\.1:\d+ → 10\.0\.0\.2:8472 UDP/);
     expect(await diagram.locator('[data-kind=deliver]').count()).toBeGreaterThan(0);
     await shot('live');
+    // click a hop: the diagram zooms to read it at full size
+    const box = diagram.locator('[data-kind=dnat]').first();
+    const before = (await box.boundingBox())!.width;
+    await box.click();
+    await page.waitForTimeout(500);
+    expect((await box.boundingBox())!.width).toBeGreaterThan(before * 1.5);
+    await shot('live-zoom');
   });
 
   it('steps through the journey in workshop mode', async () => {
@@ -155,6 +179,8 @@ describe('hopscope UI on the live lab', () => {
 
   it('triggers a drop and shows its reason', async () => {
     await page.getByTestId('tab-live').click();
+    await page.getByTestId('filter-service').fill('');
+    await page.getByTestId('filter-apply').click();
     await page.getByTestId('act-closed-web').click();
     const row = page.locator('[data-testid=journey-row][data-verdict=dropped]');
     await row.first().waitFor({ timeout: 15_000 });

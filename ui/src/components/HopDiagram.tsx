@@ -136,6 +136,12 @@ export function HopDiagram({ request, reply, activeIndex, follow }: { request: J
           onInit={(i) => {
             flow.current = i;
           }}
+          // Click a hop to read it at full size; double-click the background to see all again.
+          onNodeClick={(_e, n) => {
+            if (n.type === 'hop') void flow.current?.fitView({ nodes: [{ id: n.id }], maxZoom: 1.1, duration: 300, padding: 0.3 });
+          }}
+          onPaneClick={() => void flow.current?.fitView({ padding: 0.04, duration: 300 })}
+          zoomOnDoubleClick={false}
           fitView={!follow}
           fitViewOptions={{ padding: 0.04 }}
           minZoom={0.1}
@@ -148,6 +154,7 @@ export function HopDiagram({ request, reply, activeIndex, follow }: { request: J
         </ReactFlow>
       )}
       <div className="legend">
+        <span className="legend-hint">click a hop to zoom</span>
         <span className="legend-request">━ request</span>
         {reply && <span className="legend-reply">━ reply</span>}
       </div>
