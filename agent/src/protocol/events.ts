@@ -236,4 +236,6 @@ export interface Journey {
   identityUnknown?: boolean;
   /** Packet counters of the flow that the sampler did not print as journeys. */
   sampledOut?: number;
+  /** Hub: nodes this journey crossed whose agent was not there to report its hops (lanes missing). */
+  missingAgents?: string[];
 }

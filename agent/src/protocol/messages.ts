@@ -164,6 +164,7 @@ export const journeySchema = z.object({
   replyTo: z.string().optional(),
   identityUnknown: z.boolean().optional(),
   sampledOut: z.number().optional(),
+  missingAgents: z.array(z.string()).optional(),
 });
 // Compile-time check that the schema produces exactly the shared Journey type.
 type _JourneyCheck = [z.infer<typeof journeySchema>] extends [Journey] ? ([Journey] extends [z.infer<typeof journeySchema>] ? true : never) : never;
