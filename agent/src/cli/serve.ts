@@ -6,6 +6,8 @@ import { startServer } from '../server/http.ts';
 import { pipelineSource } from '../server/pipeline-source.ts';
 import { k8sTopology } from '../server/k8s-topology.ts';
 import { UI_DIST } from './start.ts';
+import { AGENT_FLAGS_HELP, parseAgentFlags, scopeInodes } from '../hubmode/agent-flags.ts';
+import { readLabState } from '../lab/state.ts';
 
 const USAGE = `usage: hopscope serve [options]
 
@@ -16,18 +18,25 @@ Traces this node and serves the UI; pods, Services and nodes are named from the 
   --port <n>          port (default 7070)
   --token <t>         access token (default: $HOPSCOPE_TOKEN, else a random one)
   --ui <dir>          built UI (default ui/dist)
+${AGENT_FLAGS_HELP}
   -h, --help`;
 
 export const command: Command = {
   summary: 'trace this node of a real cluster and serve the UI',
   async run(args: string[]): Promise<number> {
-    const cfg = parseServerArgs(args, process.env, { uiDir: UI_DIST, port: 7070 }, 'serve');
+    const agent = parseAgentFlags(args);
+    const cfg = parseServerArgs(agent.rest, process.env, { uiDir: UI_DIST, port: 7070 }, 'serve');
     if (cfg.help) {
       console.log(USAGE);
       return 0;
     }
     const log = (l: string) => console.error(`hopscope: ${l}`);
-    const topo = k8sTopology(cfg.kubeconfig);
+    // A lab on this machine: its API names things, and a scope stands for one node of it.
+    const labState = agent.lab ? readLabState(agent.lab) : undefined;
+    const kubeconfig = cfg.kubeconfig ?? labState?.api?.kubeconfig;
+    const netns = scopeInodes(agent, labState);
+    if (netns.length > 0) log(`tracing ${netns.length} network namespaces only (${agent.scopes.map((s) => `lab:${s.lab}/${s.node}`).join(', ') || 'by inode'})`);
+    const topo = k8sTopology(kubeconfig);
     await topo.ready.catch((e: unknown) => {
       topo.stop();
       throw new Error(`cannot list the cluster: ${(e as Error).message}`);
@@ -37,7 +46,14 @@ export const command: Command = {
       port: cfg.port,
       token: cfg.token,
       uiDir: cfg.uiDir,
-      source: pipelineSource({ ...(cfg.kubeconfig ? { kubeconfigPath: cfg.kubeconfig } : {}), log }),
+      source: pipelineSource({
+        ...(kubeconfig ? { kubeconfigPath: kubeconfig } : {}),
+        ...(agent.lab ? { lab: agent.lab } : {}),
+        ...(agent.procRoot ? { procRoot: agent.procRoot } : {}),
+        ...(agent.node ? { nodeName: agent.node } : {}),
+        ...(netns.length > 0 ? { filter: { netns } } : {}),
+        log,
+      }),
       topology: () => topo.get(),
       lab: null,
     });

@@ -61,6 +61,9 @@ export interface TracePipelineOptions {
   /** Kubeconfig of the cluster; default the lab's, else in-cluster / $KUBECONFIG / ~/.kube/config. */
   kubeconfigPath?: string;
   filter: FilterSpec;
+  /** Without a lab: the host's /proc (an agent in a container mounts it elsewhere) and this node's name. */
+  procRoot?: string;
+  nodeName?: string;
   onJourney: (j: Journey) => void;
   onEvent?: (e: TraceEvent) => void;
   onStatus?: (s: PipelineStatus) => void;
@@ -104,7 +107,9 @@ export async function startTracePipeline(opts: TracePipelineOptions): Promise<Tr
   }
   const identity = await createIdentityIndex({
     ...(kubeconfigPath ? { kubeconfigPath } : {}),
-    netns: lab ? labNetnsSource(lab) : procNetnsSource(),
+    netns: lab
+      ? labNetnsSource(lab)
+      : procNetnsSource({ ...(opts.procRoot ? { procRoot: opts.procRoot } : {}), ...(opts.nodeName ? { nodeName: opts.nodeName } : {}) }),
   });
   let tracer: Tracer | undefined;
   let timer: NodeJS.Timeout | undefined;

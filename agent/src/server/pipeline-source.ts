@@ -40,6 +40,9 @@ export function sourceStatusFrom(p: PipelineStatus | undefined, caps: Capabiliti
 export interface PipelineSourceOptions {
   lab?: string;
   kubeconfigPath?: string;
+  /** Without a lab: the host's /proc and this node's name (see TracePipelineOptions). */
+  procRoot?: string;
+  nodeName?: string;
   /** Base filter (sampling settings); the union only narrows the protocol. */
   filter?: FilterSpec;
   /** Least time between two tracer restarts for filter changes (ms). */
@@ -82,6 +85,8 @@ export function pipelineSource(opts: PipelineSourceOptions): JourneySource {
         pipeline = await startTracePipeline({
           ...(opts.lab ? { lab: opts.lab } : {}),
           ...(opts.kubeconfigPath ? { kubeconfigPath: opts.kubeconfigPath } : {}),
+          ...(opts.procRoot ? { procRoot: opts.procRoot } : {}),
+          ...(opts.nodeName ? { nodeName: opts.nodeName } : {}),
           filter: base,
           onJourney: (j) => sink.onJourney(j),
           onStatus: (s) => {

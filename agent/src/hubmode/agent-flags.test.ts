@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { labNodeInodes, parseAgentFlags, scopeInodes } from './agent-flags.ts';
+import type { LabNetns } from '../lab/state.ts';
+
+const netns: LabNetns[] = [
+  { name: 'a', kind: 'node', owner: 'node-1', inode: 11 },
+  { name: 'b', kind: 'node', owner: 'node-2', inode: 12 },
+  { name: 'c', kind: 'pod', owner: 'default/client', node: 'node-1', inode: 21 },
+  { name: 'd', kind: 'pod', owner: 'default/web-x', node: 'node-2', inode: 22 },
+  { name: 'e', kind: 'underlay', owner: 'underlay', inode: 30 },
+  { name: 'f', kind: 'external', owner: 'ext', inode: 31 },
+];
+
+describe('agent flags', () => {
+  it('takes the node flags and leaves the server flags', () => {
+    const f = parseAgentFlags(['--host', '10.0.0.1', '--node', 'node-1', '--proc-root=/host/proc', '--port', '4780', '--netns-scope', 'lab:demo/node-1', '--netns-inode', '99']);
+    expect(f).toEqual({ node: 'node-1', procRoot: '/host/proc', lab: 'demo', scopes: [{ lab: 'demo', node: 'node-1' }], inodes: [99], rest: ['--host', '10.0.0.1', '--port', '4780'] });
+  });
+
+  it('refuses bad values with the flag named', () => {
+    expect(() => parseAgentFlags(['--netns-scope', 'demo/node-1'])).toThrow(/--netns-scope: expected lab:<lab>\/<node>/);
+    expect(() => parseAgentFlags(['--netns-scope', 'lab:demo/node-1', '--lab', 'other'])).toThrow(/names lab demo but --lab is other/);
+    expect(() => parseAgentFlags(['--netns-inode', '0'])).toThrow(/--netns-inode/);
+    expect(() => parseAgentFlags(['--netns-inode', '1; rm'])).toThrow(/--netns-inode/);
+    expect(() => parseAgentFlags(['--node', 'Node_1'])).toThrow(/--node/);
+    expect(() => parseAgentFlags(['--proc-root', 'proc'])).toThrow(/absolute/);
+    expect(() => parseAgentFlags(['--node'])).toThrow(/needs a value/);
+  });
+
+  it('a lab node scope is the node netns and its pods, not the underlay or other nodes', () => {
+    expect(labNodeInodes({ name: 'demo', netns }, 'node-1')).toEqual([11, 21]);
+    expect(labNodeInodes({ name: 'demo', netns }, 'node-2')).toEqual([12, 22]);
+    expect(() => labNodeInodes({ name: 'demo', netns }, 'node-3')).toThrow(/no node "node-3" \(nodes: node-1, node-2\)/);
+    expect(scopeInodes({ scopes: [{ lab: 'demo', node: 'node-2' }], inodes: [5] }, { name: 'demo', netns })).toEqual([5, 12, 22]);
+    expect(scopeInodes({ scopes: [], inodes: [] }, undefined)).toEqual([]);
+  });
+});

@@ -1,0 +1,115 @@
+// The agent's node flags of `hopscope serve`: which node it is, where the host's /proc is, and
+// the network namespaces it traces (its scope: "this node"). Parsing and scope resolution are
+// pure; the lab state is passed in.
+import type { LabState } from '../lab/state.ts';
+
+/** Node flags of `hopscope serve`; the rest of argv goes to the server's own parser. */
+export interface AgentFlags {
+  /** This node's name (names netns owners from /proc; the hub names the agent by it). */
+  node?: string;
+  /** The host's /proc as mounted in the container (the DaemonSet mounts it at /host/proc). */
+  procRoot?: string;
+  /** Trace a lab: names from its state file and API. */
+  lab?: string;
+  /** `--netns-scope lab:<lab>/<node>` entries. */
+  scopes: { lab: string; node: string }[];
+  /** `--netns-inode N` entries. */
+  inodes: number[];
+  rest: string[];
+}
+
+const LAB = /^[a-z0-9]([-a-z0-9]{0,18}[a-z0-9])?$/;
+const NODE = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+const MAX_INODES = 64;
+
+/** Flags help, for usage texts. */
+export const AGENT_FLAGS_HELP = `  --node <name>            this node's name (default: $NODE_NAME, else the host name)
+  --proc-root <dir>        the host's /proc (default /proc; /host/proc in the DaemonSet)
+  --lab <name>             trace a lab on this machine (names from its state file and API)
+  --netns-scope lab:<lab>/<node>
+                           trace only that lab node's network namespaces and its pods' (repeatable);
+                           two agents scoped to two nodes stand for two cluster nodes
+  --netns-inode <n>        trace only this network namespace (inode; repeatable)`;
+
+/** Pull the node flags out of argv. Throws Error naming the flag. */
+export function parseAgentFlags(argv: string[]): AgentFlags {
+  const out: AgentFlags = { scopes: [], inodes: [], rest: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const eq = a.startsWith('--') ? a.indexOf('=') : -1;
+    const flag = eq > 0 ? a.slice(0, eq) : a;
+    const value = (): string => {
+      const v = eq > 0 ? a.slice(eq + 1) : argv[++i];
+      if (v === undefined || v === '') throw new Error(`${flag} needs a value`);
+      return v;
+    };
+    switch (flag) {
+      case '--node': {
+        const v = value();
+        if (!NODE.test(v)) throw new Error(`--node: expected a Kubernetes node name, got "${v.slice(0, 60)}"`);
+        out.node = v;
+        break;
+      }
+      case '--proc-root': {
+        const v = value();
+        if (!v.startsWith('/')) throw new Error(`--proc-root: expected an absolute path, got "${v.slice(0, 60)}"`);
+        out.procRoot = v;
+        break;
+      }
+      case '--lab': {
+        const v = value();
+        if (!LAB.test(v)) throw new Error(`--lab: lab names are 1-20 of a-z 0-9 "-", got "${v.slice(0, 40)}"`);
+        out.lab = v;
+        break;
+      }
+      case '--netns-scope':
+        out.scopes.push(parseScope(value()));
+        break;
+      case '--netns-inode': {
+        const v = value();
+        if (!/^\d{1,10}$/.test(v) || Number(v) < 1 || Number(v) > 0xffffffff) throw new Error(`--netns-inode: expected an inode number, got "${v.slice(0, 20)}"`);
+        out.inodes.push(Number(v));
+        break;
+      }
+      default:
+        out.rest.push(a);
+    }
+  }
+  if (out.inodes.length > MAX_INODES) throw new Error(`--netns-inode: at most ${MAX_INODES}`);
+  const labs = new Set(out.scopes.map((s) => s.lab));
+  if (labs.size > 1) throw new Error(`--netns-scope: all scopes must name one lab, got ${[...labs].join(', ')}`);
+  const scoped = [...labs][0];
+  if (scoped && out.lab && out.lab !== scoped) throw new Error(`--netns-scope names lab ${scoped} but --lab is ${out.lab}`);
+  if (scoped) out.lab = scoped;
+  return out;
+}
+
+/** "lab:<lab>/<node>" → its parts. */
+export function parseScope(text: string): { lab: string; node: string } {
+  const m = /^lab:([^/]+)\/(.+)$/.exec(text);
+  if (!m || !LAB.test(m[1]!) || !NODE.test(m[2]!))
+    throw new Error(`--netns-scope: expected lab:<lab>/<node> (e.g. lab:demo/node-1), got "${text.slice(0, 80)}"`);
+  return { lab: m[1]!, node: m[2]! };
+}
+
+/** The network namespaces of a lab node: the node's own and its pods'. Throws for an unknown node. */
+export function labNodeInodes(state: Pick<LabState, 'name' | 'netns'>, node: string): number[] {
+  const nodes = state.netns.filter((n) => n.kind === 'node').map((n) => n.owner);
+  if (!nodes.includes(node)) throw new Error(`--netns-scope: lab ${state.name} has no node "${node}" (nodes: ${nodes.join(', ')})`);
+  return state.netns
+    .filter((n) => (n.kind === 'node' && n.owner === node) || (n.kind === 'pod' && n.node === node))
+    .map((n) => n.inode)
+    .filter((i) => Number.isSafeInteger(i) && i > 0)
+    .sort((a, b) => a - b);
+}
+
+/** The scope as a netns inode list (empty: not scoped). */
+export function scopeInodes(flags: Pick<AgentFlags, 'scopes' | 'inodes'>, state: Pick<LabState, 'name' | 'netns'> | undefined): number[] {
+  const set = new Set(flags.inodes);
+  for (const s of flags.scopes) {
+    if (!state) throw new Error('--netns-scope needs the lab to be up');
+    for (const i of labNodeInodes(state, s.node)) set.add(i);
+  }
+  if (set.size > MAX_INODES) throw new Error(`the scope has ${set.size} network namespaces; at most ${MAX_INODES}`);
+  return [...set].sort((a, b) => a - b);
+}
