@@ -10,6 +10,7 @@ const commands: Record<string, () => Promise<Command>> = {
   trace: async () => (await import('./trace.ts')).command,
   start: async () => (await import('./start.ts')).command,
   serve: async () => (await import('./serve.ts')).command,
+  hub: async () => (await import('./hub.ts')).command,
 };
 
 function usage(): string {

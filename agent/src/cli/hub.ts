@@ -1,0 +1,160 @@
+// `hopscope hub`: connect to every node's agent, stitch cross-node journeys, serve the UI for
+// the whole cluster. `hopscope hub trace`: the CLI view streamed from a hub.
+import type { Command } from './main.ts';
+import { openUrl, parseServerArgs } from '../server/config.ts';
+import { startServer } from '../server/http.ts';
+import { k8sTopology } from '../server/k8s-topology.ts';
+import { validateToken } from '../server/auth.ts';
+import { UI_DIST } from './start.ts';
+import { AGENT_DISCOVERY_DEFAULTS, k8sDiscovery, parseAgentList, staticDiscovery, type Discovery } from '../hubmode/discovery.ts';
+import { hubSource } from '../hubmode/hub-source.ts';
+import { parseRemoteTraceArgs, remoteTrace } from '../hubmode/remote-trace.ts';
+
+const USAGE = `usage: hopscope hub [options]
+       hopscope hub trace --url <hub url> [--token <t>] [filter] [--json | --oneline] [--count N] [--duration S]
+
+Connects to the agent on every node, stitches journeys that cross nodes (the packet leaving one
+node and arriving at the other become one journey with both lanes) and serves the UI.
+
+Finding agents (default: the agent DaemonSet's pods through the Kubernetes API):
+  --agents <name=url,...>  a fixed list instead, e.g. node-1=http://10.0.0.1:4780
+  --agent-namespace <ns>   namespace of the agent pods (default ${AGENT_DISCOVERY_DEFAULTS.namespace})
+  --agent-selector <sel>   label selector (default ${AGENT_DISCOVERY_DEFAULTS.labelSelector})
+  --agent-port <n>         port the agents listen on (default ${AGENT_DISCOVERY_DEFAULTS.port})
+  --agent-token <t>        token of the agents (default: the hub's own token)
+  --stitch-wait-ms <n>     how long half a journey waits for the other node's half (default 3000)
+
+Serving:
+  --kubeconfig <file>      cluster credentials (default: in-cluster, $KUBECONFIG, ~/.kube/config)
+  --host <ip>              address to bind (default 127.0.0.1)
+  --port <n>               port (default 7070)
+  --token <t>              access token (default: $HOPSCOPE_TOKEN, else a random one)
+  --ui <dir>               built UI (default ui/dist)
+
+trace filter: -n <ns>, --pod <name>, --service <name>, --port <n>, --proto tcp|udp|icmp, --only-drops, --only-nat`;
+
+interface HubFlags {
+  agents?: string;
+  namespace: string;
+  selector: string;
+  port: number;
+  agentToken?: string;
+  waitMs: number;
+  rest: string[];
+}
+
+function parseHubFlags(argv: string[]): HubFlags {
+  const out: HubFlags = { namespace: AGENT_DISCOVERY_DEFAULTS.namespace, selector: AGENT_DISCOVERY_DEFAULTS.labelSelector, port: AGENT_DISCOVERY_DEFAULTS.port, waitMs: 3000, rest: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const eq = a.startsWith('--') ? a.indexOf('=') : -1;
+    const flag = eq > 0 ? a.slice(0, eq) : a;
+    const value = (): string => {
+      const v = eq > 0 ? a.slice(eq + 1) : argv[++i];
+      if (v === undefined || v === '') throw new Error(`${flag} needs a value`);
+      return v;
+    };
+    const int = (v: string, min: number, max: number): number => {
+      if (!/^\d{1,6}$/.test(v) || Number(v) < min || Number(v) > max) throw new Error(`${flag}: expected ${min}-${max}, got "${v.slice(0, 20)}"`);
+      return Number(v);
+    };
+    switch (flag) {
+      case '--agents': out.agents = value(); break;
+      case '--agent-namespace': {
+        const v = value();
+        if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(v)) throw new Error(`--agent-namespace: not a namespace name: "${v.slice(0, 60)}"`);
+        out.namespace = v;
+        break;
+      }
+      case '--agent-selector': {
+        const v = value();
+        if (!/^[-A-Za-z0-9_./=!,() ]{1,300}$/.test(v)) throw new Error(`--agent-selector: not a label selector: "${v.slice(0, 60)}"`);
+        out.selector = v;
+        break;
+      }
+      case '--agent-port': out.port = int(value(), 1, 65535); break;
+      case '--agent-token': out.agentToken = validateToken(value()); break;
+      case '--stitch-wait-ms': out.waitMs = int(value(), 100, 60_000); break;
+      default: out.rest.push(a);
+    }
+  }
+  return out;
+}
+
+async function traceCommand(args: string[]): Promise<number> {
+  const t = parseRemoteTraceArgs(args);
+  let url: string | undefined;
+  let token = process.env.HOPSCOPE_TOKEN;
+  for (let i = 0; i < t.rest.length; i++) {
+    const a = t.rest[i]!;
+    if (a === '--url') url = t.rest[++i];
+    else if (a.startsWith('--url=')) url = a.slice(6);
+    else if (a === '--token') token = t.rest[++i];
+    else if (a.startsWith('--token=')) token = a.slice(8);
+    else throw new Error(`unknown option "${a.slice(0, 60)}"`);
+  }
+  if (!url) throw new Error('--url <hub url> is required');
+  if (!/^https?:\/\/[^/?#]+\/?$/.test(url)) throw new Error(`--url: expected http://host:port/, got "${url.slice(0, 80)}"`);
+  if (!token) throw new Error('--token (or $HOPSCOPE_TOKEN) is required');
+  const ac = new AbortController();
+  const stop = () => ac.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    const n = await remoteTrace({
+      url: url.endsWith('/') ? url : `${url}/`,
+      token: validateToken(token),
+      filter: t.filter,
+      format: t.format,
+      ...(t.count ? { count: t.count } : {}),
+      ...(t.durationS ? { durationS: t.durationS } : {}),
+      write: (s) => process.stdout.write(s),
+      signal: ac.signal,
+    });
+    console.error(`hopscope: ${n} journeys`);
+    return 0;
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+}
+
+export const command: Command = {
+  summary: 'connect to every node\'s agent, stitch cross-node journeys, serve the UI',
+  async run(args: string[]): Promise<number> {
+    if (args[0] === 'trace') return traceCommand(args.slice(1));
+    const hub = parseHubFlags(args);
+    const cfg = parseServerArgs(hub.rest, process.env, { uiDir: UI_DIST, port: 7070 }, 'serve');
+    if (cfg.help) {
+      console.log(USAGE);
+      return 0;
+    }
+    const log = (l: string) => console.error(`hopscope hub: ${l}`);
+    const discovery: Discovery = hub.agents
+      ? staticDiscovery(parseAgentList(hub.agents))
+      : k8sDiscovery({ ...(cfg.kubeconfig ? { kubeconfigPath: cfg.kubeconfig } : {}), namespace: hub.namespace, labelSelector: hub.selector, port: hub.port, log });
+    const topo = k8sTopology(cfg.kubeconfig);
+    // The hub still stitches without the topology view (it only feeds /api/topology).
+    await topo.ready.catch((e: unknown) => log(`cannot list the cluster for the topology view: ${(e as Error).message}`));
+    const source = hubSource({ discovery, token: hub.agentToken ?? cfg.token, stitchWaitMs: hub.waitMs, log });
+    const server = await startServer({
+      host: cfg.host,
+      port: cfg.port,
+      token: cfg.token,
+      uiDir: cfg.uiDir,
+      source,
+      topology: () => topo.get(),
+      lab: null,
+    });
+    console.log(`hopscope hub is up: ${openUrl(server.url, cfg.token)}`);
+    return new Promise<number>((resolve) => {
+      const onSignal = (sig: NodeJS.Signals) => {
+        log(`${sig}: stopping`);
+        topo.stop();
+        void server.close().then(() => resolve(0));
+      };
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+    });
+  },
+};
