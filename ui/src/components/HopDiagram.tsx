@@ -5,6 +5,7 @@ import { Controls, Handle, Position, ReactFlow, type Edge, type Node, type NodeP
 import type { Journey } from '@hopscope/agent/protocol/events.ts';
 import { buildDiagram, type HopBox } from '../domain/diagram.ts';
 import { layoutDiagram, type Positioned } from '../domain/layout.ts';
+import { LaneNotes } from './LaneNotes.tsx';
 
 type HopNode = Node<{ box: HopBox; active: boolean }, 'hop'>;
 type LaneNode = Node<{ label: string }, 'lane'>;
@@ -127,6 +128,7 @@ export function HopDiagram({ request, reply, activeIndex, follow }: { request: J
 
   return (
     <div className="diagram" data-testid="hop-diagram">
+      <LaneNotes journey={request} />
       {nodes.length > 0 && (
         <ReactFlow
           key={key}
