@@ -109,6 +109,7 @@ async function traceCommand(args: string[]): Promise<number> {
       ...(t.count ? { count: t.count } : {}),
       ...(t.durationS ? { durationS: t.durationS } : {}),
       write: (s) => process.stdout.write(s),
+      onSubscribed: () => console.error(`hopscope: following ${url}`),
       signal: ac.signal,
     });
     console.error(`hopscope: ${n} journeys`);

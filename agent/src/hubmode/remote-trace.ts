@@ -18,6 +18,8 @@ export interface RemoteTraceOptions {
   count?: number;
   durationS?: number;
   write(text: string): void;
+  /** Called once the subscription is sent. */
+  onSubscribed?(): void;
   signal?: AbortSignal;
 }
 
@@ -112,6 +114,7 @@ export async function remoteTrace(o: RemoteTraceOptions): Promise<number> {
       opened = true;
       ws.send(JSON.stringify({ type: 'hello', version: PROTOCOL_VERSION }));
       ws.send(JSON.stringify({ type: 'subscribe', filter: o.filter }));
+      o.onSubscribed?.();
     });
     ws.on('message', (data) => {
       const m = parseServerMessage(data.toString());

@@ -95,6 +95,8 @@ describe('halves made by two scoped agents', () => {
     expect(out).toHaveLength(1);
     expect(out[0]!.missingAgents).toEqual(['node-2']);
     expect(out[0]!.hops.every((h) => h.agent === 'node-1')).toBe(true);
+    // It left node-1; whether it arrived is what the missing lane would have said.
+    expect(out[0]!.verdict).toBe('in-flight');
   });
 
   it('releases a waiting half when its counterpart agent goes down, and after the wait', () => {

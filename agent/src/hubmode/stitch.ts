@@ -200,6 +200,10 @@ export function createStitcher(opts: StitcherOptions): Stitcher {
     if (all.length > 0) {
       out.missingAgents = all;
       stats.withMissing++;
+      // NOTE: a node frees a packet's skb once it has sent it on (and in the lab the agent sees
+      // the other node's free: one kernel), so a half says "delivered". Without the lane where
+      // it was delivered, all that is known is that it left.
+      if (out.verdict === 'delivered' && !out.hops.some((h) => h.kind === 'deliver')) out.verdict = 'in-flight';
     }
     return out;
   };

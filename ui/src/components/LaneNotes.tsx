@@ -15,7 +15,7 @@ export function LaneNotes({ journey }: { journey: Journey }) {
       )}
       {missing.map((n) => (
         <span key={n} className="lane-missing" data-testid="lane-missing" data-node={n}>
-          ⚠ lane {n} missing: its agent was not connected, hops there are unknown
+          ⚠ lane {n} missing: its agent was not connected
         </span>
       ))}
     </div>
