@@ -102,3 +102,57 @@ describe('manifests', () => {
     expect(ns.metadata.labels['pod-security.kubernetes.io/enforce']).toBe('privileged');
   });
 });
+
+describe('the agent and hub commands in the manifests', () => {
+  const docs = loadAll();
+  type Container = { args: string[]; ports: { name: string; containerPort: number }[]; securityContext: Record<string, unknown> };
+  type Workload = Doc & { spec: { selector: { matchLabels: Record<string, string> }; template: { metadata: { labels: Record<string, string> }; spec: Record<string, unknown> & { containers: Container[] } } } };
+  const ds = docs.find((d) => d.kind === 'DaemonSet') as Workload;
+  const hub = docs.find((d) => d.kind === 'Deployment' && d.metadata.name === 'hopscope-hub') as Workload;
+
+  it('the DaemonSet args are accepted by `hopscope serve`s own parsers', async () => {
+    const { parseAgentFlags } = await import('../agent/src/hubmode/agent-flags.ts');
+    const { parseServerArgs } = await import('../agent/src/server/config.ts');
+    // The kubelet expands $(VAR) from the container env before the process sees it.
+    const args = ds.spec.template.spec.containers[0]!.args.map((a) => a.replace('$(HOST_IP)', '10.0.0.5').replace('$(NODE_NAME)', 'node-a'));
+    expect(args[0]).toBe('serve');
+    const agent = parseAgentFlags(args.slice(1));
+    expect(agent).toMatchObject({ node: 'node-a', procRoot: '/host/proc' });
+    const cfg = parseServerArgs(agent.rest, { HOPSCOPE_TOKEN: 'a-token-of-sixteen-chars' }, { uiDir: 'ui/dist', port: 7070 }, 'serve');
+    expect(cfg).toMatchObject({ host: '10.0.0.5', port: 4780 });
+    const volumes = ds.spec.template.spec.containers[0] as unknown as { volumeMounts: { mountPath: string }[] };
+    expect(volumes.volumeMounts.map((m) => m.mountPath)).toContain('/host/proc');
+  });
+
+  it('the hub finds exactly the DaemonSet pods, on their port, and its args parse', async () => {
+    const { parseHubFlags } = await import('../agent/src/cli/hub.ts');
+    const { parseServerArgs } = await import('../agent/src/server/config.ts');
+    const c = hub.spec.template.spec.containers[0]!;
+    expect(c.args[0]).toBe('hub');
+    const flags = parseHubFlags(c.args.slice(1));
+    expect(flags.agents).toBeUndefined(); // discovery through the API
+    expect(flags.namespace).toBe(ds.metadata.namespace);
+    expect(flags.port).toBe(ds.spec.template.spec.containers[0]!.ports[0]!.containerPort);
+    const wanted = Object.fromEntries(flags.selector.split(',').map((kv) => kv.split('=') as [string, string]));
+    expect(ds.spec.template.metadata.labels).toMatchObject(wanted);
+    expect(hub.spec.template.metadata.labels).not.toMatchObject(wanted);
+    const cfg = parseServerArgs(flags.rest, { HOPSCOPE_TOKEN: 'a-token-of-sixteen-chars' }, { uiDir: 'ui/dist', port: 7070 }, 'serve');
+    expect(cfg).toMatchObject({ host: '0.0.0.0', port: 7070 });
+  });
+
+  it('the hub holds no privilege and its Service reaches it', () => {
+    const pod = hub.spec.template.spec as { hostNetwork?: boolean; hostPID?: boolean; securityContext: { runAsNonRoot: boolean }; containers: Container[] };
+    expect(pod.hostNetwork).toBeFalsy();
+    expect(pod.hostPID).toBeFalsy();
+    expect(pod.securityContext.runAsNonRoot).toBe(true);
+    const sc = pod.containers[0]!.securityContext as { privileged: boolean; allowPrivilegeEscalation: boolean; capabilities: { drop: string[]; add?: string[] } };
+    expect(sc).toMatchObject({ privileged: false, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+    expect(sc.capabilities.add).toBeUndefined();
+    const svc = docs.find((d) => d.kind === 'Service' && d.metadata.name === 'hopscope-hub') as Doc & { spec: { type: string; selector: Record<string, string>; ports: { port: number; targetPort: string }[] } };
+    expect(svc.spec.type).toBe('ClusterIP');
+    expect(hub.spec.template.metadata.labels).toMatchObject(svc.spec.selector);
+    expect(ds.spec.template.metadata.labels).not.toMatchObject(svc.spec.selector);
+    expect(pod.containers[0]!.ports.map((p) => p.name)).toContain(svc.spec.ports[0]!.targetPort);
+    expect(svc.spec.ports[0]!.port).toBe(7070);
+  });
+});

@@ -33,7 +33,8 @@ Serving:
 
 trace filter: -n <ns>, --pod <name>, --service <name>, --port <n>, --proto tcp|udp|icmp, --only-drops, --only-nat`;
 
-interface HubFlags {
+/** Flags of `hopscope hub` (the rest go to the server parser). */
+export interface HubFlags {
   agents?: string;
   namespace: string;
   selector: string;
@@ -43,7 +44,8 @@ interface HubFlags {
   rest: string[];
 }
 
-function parseHubFlags(argv: string[]): HubFlags {
+/** Pull the hub flags out of argv. Throws Error naming the flag. */
+export function parseHubFlags(argv: string[]): HubFlags {
   const out: HubFlags = { namespace: AGENT_DISCOVERY_DEFAULTS.namespace, selector: AGENT_DISCOVERY_DEFAULTS.labelSelector, port: AGENT_DISCOVERY_DEFAULTS.port, waitMs: 3000, rest: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
