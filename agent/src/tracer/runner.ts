@@ -163,6 +163,7 @@ export async function startTracer(opts: TracerOptions): Promise<Tracer> {
     const startedAt = Date.now();
     const stderr: string[] = [];
     let attached = false;
+    let probes = 0;
     let resolveAttach: () => void = () => {};
     let rejectAttach: (e: Error) => void = () => {};
     const attachedP = new Promise<void>((res, rej) => {
@@ -175,9 +176,13 @@ export async function startTracer(opts: TracerOptions): Promise<Tracer> {
       const r = decoder.decode(line);
       switch (r.type) {
         case 'notice':
-          if (r.kind === 'attached' && !attached) {
+          // "Attaching N probes..." comes before the probes are live; the program's BEGIN
+          // banner runs once every probe is attached, so only then is the tracer running.
+          if (r.kind === 'attached') {
+            probes = r.value;
+          } else if (r.kind === 'banner' && !attached) {
             attached = true;
-            status({ state: 'running', pid: childPid ?? -1, probes: r.value });
+            status({ state: 'running', pid: childPid ?? -1, probes });
             if (gapFrom !== null) {
               opts.onEvent(decoder.gap(gapFrom, Date.now(), gapReason));
               gapFrom = null;
