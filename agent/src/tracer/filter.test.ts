@@ -30,6 +30,17 @@ describe('compileFilter', () => {
     expect(compileFilter({ from: 'web-1', namespace: 'shop' }, resolver).from?.cidrs).toHaveLength(1);
   });
 
+  it("widens a Service to its backends, so the DNATed packet and the backend's reply match too", () => {
+    const withBackends: FilterResolver = {
+      ...resolver,
+      serviceEndpoints: (ns, name) =>
+        ns === 'shop' && name === 'web' ? [{ ip: '10.244.2.3', port: 8080 }, { ip: '10.244.1.4', port: 8080 }] : [],
+    };
+    const f = compileFilter({ to: 'svc/shop/web' }, withBackends);
+    expect(f.to?.cidrs.map((c) => c.bytes.join('.'))).toEqual(['10.96.0.10', '10.244.2.3', '10.244.1.4']);
+    expect(f.to?.ports).toEqual([80, 8080]);
+  });
+
   it('says clearly what is wrong', () => {
     expect(() => compileFilter({ from: 'shop/nope' }, resolver)).toThrow(/pod shop\/nope not found/);
     expect(() => compileFilter({ to: 'svc/shop/nope' }, resolver)).toThrow(/Service shop\/nope not found/);

@@ -42,6 +42,12 @@ export type FilterSpec = z.infer<typeof FilterSpecSchema>;
 export interface FilterResolver {
   podIps(namespace: string, name: string): string[];
   serviceIps(namespace: string, name: string): { ip: string; port: number; proto: string }[];
+  /**
+   * The Service's backends. A packet to a Service is DNATed to one of them, and the reply
+   * leaves the backend before reverse NAT: without them a filter on a Service sees only the
+   * client's half of the conversation.
+   */
+  serviceEndpoints?(namespace: string, name: string): { ip: string; port: number }[];
 }
 
 /** Validates unknown input (JSON from a client, or built from CLI args). */
@@ -142,9 +148,10 @@ export function compileEndpoint(text: string, what: string, namespace: string | 
     name(svc, K8S_NAME, what, 'Service name');
     const ips = resolve.serviceIps(ns, svc);
     if (ips.length === 0) throw new FilterError(`${what}: Service ${ns}/${svc} not found (or it has no cluster IP)`);
+    const all = [...ips, ...(resolve.serviceEndpoints?.(ns, svc) ?? [])];
     return {
-      cidrs: ips.map((x) => cidrOf(x.ip, `${what} (Service ${ns}/${svc})`)),
-      ports: [...new Set(ips.map((x) => x.port).filter((p) => Number.isInteger(p) && p >= 1 && p <= 65535))],
+      cidrs: [...new Set(all.map((x) => x.ip))].map((ip) => cidrOf(ip, `${what} (Service ${ns}/${svc})`)),
+      ports: [...new Set(all.map((x) => x.port).filter((p) => Number.isInteger(p) && p >= 1 && p <= 65535))],
     };
   }
   const [ns, pod] = parts.length === 2 ? [parts[0]!, parts[1]!] : parts.length === 1 && namespace ? [namespace, parts[0]!] : [undefined, undefined];
