@@ -197,6 +197,19 @@ describe('identity index over the lab API', () => {
     expect(s.kinds.pods.lastError).toBeTruthy();
   });
 
+  it('close() ends its watches, also those still connecting', async () => {
+    const before = api.openWatches();
+    // Closing at a spread of moments after start hits the window where a watch is connecting.
+    for (let delayMs = 0; delayMs < 40; delayMs += 2) {
+      const idx = await createIdentityIndex({ kubeconfigPath: kubeconfig, netns: labNetnsSource(LAB), initialSyncTimeoutMs: 0 });
+      await new Promise((r) => setTimeout(r, delayMs));
+      await idx.close();
+    }
+    const deadline = Date.now() + 5000;
+    while (api.openWatches() > before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(api.openWatches()).toBe(before);
+  });
+
   it('refuses bad credentials at start with a clear error', async () => {
     const kc = new KubeConfig();
     kc.loadFromString(readFileSync(kubeconfig, 'utf8').replace(TOKEN, 'wrong-token'));

@@ -165,6 +165,7 @@ export async function createIdentityIndex(opts: IdentityIndexOptions): Promise<I
     private generation = 0;
     private failures = 0;
     private timer?: NodeJS.Timeout;
+    private started: Promise<void> = Promise.resolve();
     firstError?: unknown;
 
     constructor(private readonly kind: WatchedKind) {}
@@ -211,9 +212,20 @@ export async function createIdentityIndex(opts: IdentityIndexOptions): Promise<I
         if (live()) this.fail(err);
       });
       this.informer = inf;
-      inf.start().catch((err: unknown) => {
+      this.started = inf.start().catch((err: unknown) => {
         if (live()) this.fail(err);
       });
+    }
+
+    /**
+     * NOTE: client-node 1.4 keeps the watch request only once its fetch has answered, so a
+     * stop() while the watch is connecting leaves that socket open (and the process alive).
+     * Stopping again when start() settles closes it.
+     */
+    private halt(inf: AnyInformer | undefined, started: Promise<void>): Promise<void> {
+      if (!inf) return Promise.resolve();
+      void started.finally(() => inf.stop().catch(() => undefined));
+      return inf.stop().catch(() => undefined);
     }
 
     /** The informer gives up after an error: start a fresh one (which relists) after a backoff. */
@@ -223,7 +235,7 @@ export async function createIdentityIndex(opts: IdentityIndexOptions): Promise<I
       this.firstError ??= err;
       this.setSynced(false);
       this.generation++; // silence the old informer before stopping it (stop reports an abort)
-      void this.informer?.stop().catch(() => undefined);
+      void this.halt(this.informer, this.started);
       this.informer = undefined;
       const delay = Math.min(backoff.max, backoff.initial * 2 ** this.failures++);
       clearTimeout(this.timer);
@@ -235,7 +247,7 @@ export async function createIdentityIndex(opts: IdentityIndexOptions): Promise<I
       clearTimeout(this.timer);
       const inf = this.informer;
       this.informer = undefined;
-      await inf?.stop().catch(() => undefined);
+      await this.halt(inf, this.started);
     }
   }
 

@@ -21,6 +21,8 @@ export interface LabApi {
   setModel(m: ClusterModel): void;
   /** End every open watch stream (as a restarting API server would); clients re-watch. */
   dropWatches(): void;
+  /** Watch streams open right now. */
+  openWatches(): number;
   close(): Promise<void>;
 }
 
@@ -403,6 +405,7 @@ export async function startLabApi(opts: LabApiOptions): Promise<LabApi> {
       for (const w of watchers) w.res.end();
       watchers.clear();
     },
+    openWatches: () => watchers.size,
     close: async () => {
       closed = true;
       for (const w of watchers) w.res.destroy();
