@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { labUp, loadTopology, type LabHandle } from '../agent/src/lab/lab.ts';
@@ -14,6 +14,7 @@ import { journeySchema } from '../agent/src/protocol/messages.ts';
 import type { Journey } from '../agent/src/protocol/events.ts';
 import { requests } from './lab-helpers.ts';
 import { remoteTrace } from '../agent/src/hubmode/remote-trace.ts';
+import { fakeKubectl } from './fake-kubectl.ts';
 
 const LAB = `hshb${process.pid % 100000}`;
 const TOKEN = `hub-test-${process.pid}-0123456789`;
@@ -395,6 +396,29 @@ describe('hopscope hub with two node-scoped agents', () => {
       expect(stitched()[0]!.hops.at(-1)!.agent).toBe('node-2');
     } finally {
       await stopChild(t.proc);
+    }
+  });
+
+  it('kubectl hopscope trace streams from the hub (kubectl faked: its port-forward points at the hub)', async () => {
+    const fake = fakeKubectl();
+    try {
+      const p = spawn('node', ['agent/bin/kubectl-hopscope.mjs', 'trace', '--service', 'web', '--json', '--count', '1'], {
+        env: { ...process.env, KUBECTL: fake.path, FAKE_LOG: fake.log, FAKE_PF_PORT: new URL(hubUrl).port, FAKE_TOKEN_B64: Buffer.from(TOKEN).toString('base64') },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      const exited = new Promise<number | null>((r) => p.once('exit', (c) => r(c)));
+      for (let i = 0; i < 10 && p.exitCode === null; i++) {
+        await requests(lab, 'client', 'http://10.96.0.20/', 1);
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      expect(await exited).toBe(0);
+      const j = journeySchema.parse(JSON.parse(out.trim())) as Journey;
+      expect(j.dst.service?.name ?? j.src.service?.name).toBe('web');
+      expect(j.hops.every((h) => h.agent === 'node-1' || h.agent === 'node-2')).toBe(true);
+    } finally {
+      rmSync(fake.dir, { recursive: true, force: true });
     }
   });
 });

@@ -1,0 +1,34 @@
+// A stand-in for kubectl that records its argv, for testing the plugin's plumbing only: which
+// kubectl commands it runs, with what files. It proves nothing about a real install (no
+// kubectl or cluster here). `port-forward` "forwards" to a local port given in FAKE_PF_PORT.
+import { mkdtempSync, writeFileSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const SCRIPT = `#!/bin/bash
+# argv, one JSON array per call
+python3 -c 'import json,sys; print(json.dumps(sys.argv[1:]))' "$@" >> "$FAKE_LOG"
+args=("$@")
+for ((i = 0; i < $#; i++)); do
+  case "\${args[$i]}" in
+    apply)
+      dir="\${args[$((i + 2))]}"
+      { echo "FILES $(ls "$dir" | tr '\\n' ' ')"; echo "MODE $(stat -c %a "$dir/token.env")"; echo "TOKEN $(cat "$dir/token.env")";
+        echo "KUSTOMIZATION_TAIL $(tail -n 4 "$dir/kustomization.yaml" | tr '\\n' '|')"; } >> "$FAKE_LOG"
+      echo "namespace/hopscope created"; exit 0 ;;
+    get) printf '%s' "\${FAKE_TOKEN_B64:-}"; exit 0 ;;
+    port-forward) echo "Forwarding from 127.0.0.1:\${FAKE_PF_PORT} -> 7070"; exec sleep 300 ;;
+    delete) echo "deleted"; exit 0 ;;
+  esac
+done
+exit 3
+`;
+
+/** Write the fake; returns its path and the log it appends to. */
+export function fakeKubectl(): { path: string; log: string; dir: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'hs-fake-kubectl-'));
+  const path = join(dir, 'kubectl');
+  writeFileSync(path, SCRIPT);
+  chmodSync(path, 0o755);
+  return { path, log: join(dir, 'log'), dir };
+}

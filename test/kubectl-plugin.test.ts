@@ -1,0 +1,80 @@
+// The plugin's plumbing against a fake kubectl that records argv: the commands it would run and
+// the files it hands to `kubectl apply -k`. Not a real install: there is no kubectl or cluster
+// on this machine (see README "Install on a cluster").
+import { afterAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { fakeKubectl } from './fake-kubectl.ts';
+
+const run = promisify(execFile);
+const fake = fakeKubectl();
+afterAll(() => rmSync(fake.dir, { recursive: true, force: true }));
+
+function calls(): { argv: string[][]; notes: string[] } {
+  const lines = readFileSync(fake.log, 'utf8').trim().split('\n');
+  return { argv: lines.filter((l) => l.startsWith('[')).map((l) => JSON.parse(l) as string[]), notes: lines.filter((l) => !l.startsWith('[')) };
+}
+
+async function plugin(args: string[], env: Record<string, string> = {}) {
+  rmSync(fake.log, { force: true });
+  return run('node', ['agent/bin/kubectl-hopscope.mjs', ...args], { env: { ...process.env, KUBECTL: fake.path, FAKE_LOG: fake.log, ...env } });
+}
+
+describe('kubectl hopscope (fake kubectl: argument plumbing only)', () => {
+  it('install: a fresh token in a private copy of the manifests, applied with -k, the copy removed', async () => {
+    const r = await plugin(['install', '--context', 'lab', '--image', 'reg.example.com/me/hs:2']);
+    expect(r.stdout).toContain('hopscope is installed. Next: kubectl hopscope open');
+    const { argv, notes } = calls();
+    expect(argv[0]).toEqual(['--context', 'lab', 'get', 'secret', 'hopscope-token', '-n', 'hopscope', '-o', 'jsonpath={.data.token}', '--ignore-not-found']);
+    expect(argv[1]!.slice(0, 4)).toEqual(['--context', 'lab', 'apply', '-k']);
+    const dir = argv[1]![4]!;
+    expect(dir).toMatch(/hopscope-install-/);
+    expect(existsSync(dir)).toBe(false);
+    expect(notes).toContain('FILES agent-daemonset.yaml hub.yaml kustomization.yaml namespace.yaml rbac.yaml token.env ');
+    expect(notes).toContain('MODE 600');
+    expect(notes.find((n) => n.startsWith('TOKEN '))).toMatch(/^TOKEN token=[A-Za-z0-9_-]{16,}$/);
+    expect(notes.find((n) => n.startsWith('KUSTOMIZATION_TAIL'))).toContain('newName: reg.example.com/me/hs|    newTag: "2"|');
+  });
+
+  it('install keeps the token of an earlier install', async () => {
+    await plugin(['install'], { FAKE_TOKEN_B64: Buffer.from('kept-token-0123456789').toString('base64') });
+    expect(calls().notes).toContain('TOKEN token=kept-token-0123456789');
+  });
+
+  it('open: port-forward to the hub Service and the URL with the token', async () => {
+    const { spawn } = await import('node:child_process');
+    rmSync(fake.log, { force: true });
+    const p = spawn('node', ['agent/bin/kubectl-hopscope.mjs', 'open', '--port', '7999'], {
+      env: { ...process.env, KUBECTL: fake.path, FAKE_LOG: fake.log, FAKE_PF_PORT: '7999', FAKE_TOKEN_B64: Buffer.from('kept-token-0123456789').toString('base64') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const out = await new Promise<string>((resolve, reject) => {
+      let o = '';
+      const t = setTimeout(() => reject(new Error(`no URL: ${o}`)), 20_000);
+      p.stdout.on('data', (d: Buffer) => {
+        o += d.toString();
+        if (o.includes('Ctrl-C')) {
+          clearTimeout(t);
+          resolve(o);
+        }
+      });
+    });
+    const exited = new Promise((r) => p.once('exit', r));
+    p.kill('SIGINT');
+    await exited;
+    expect(out).toContain('hopscope: http://127.0.0.1:7999/?token=kept-token-0123456789');
+    expect(calls().argv[1]).toEqual(['port-forward', '-n', 'hopscope', '--address', '127.0.0.1', 'svc/hopscope-hub', '7999:7070']);
+  });
+
+  it('uninstall deletes the namespace and the cluster-wide RBAC; a bad flag changes nothing', async () => {
+    await plugin(['uninstall']);
+    expect(calls().argv).toEqual([
+      ['delete', 'namespace', 'hopscope', '--ignore-not-found'],
+      ['delete', 'clusterrolebinding,clusterrole', 'hopscope-read', '--ignore-not-found'],
+    ]);
+    rmSync(fake.log, { force: true });
+    await expect(run('node', ['agent/bin/kubectl-hopscope.mjs', 'install', '--context', '--all'], { env: { ...process.env, KUBECTL: fake.path, FAKE_LOG: fake.log } })).rejects.toMatchObject({ code: 2 });
+    expect(existsSync(fake.log)).toBe(false);
+  });
+});
