@@ -1,6 +1,7 @@
 // `hopscope serve`: trace this node of a real cluster (names from the Kubernetes API) and serve
 // the UI. No lab: the traffic buttons are not offered.
 import type { Command } from './main.ts';
+import { checkPrerequisites, refusalMessage } from '../tracer/preflight.ts';
 import { parseServerArgs, openUrl } from '../server/config.ts';
 import { startServer } from '../server/http.ts';
 import { pipelineSource } from '../server/pipeline-source.ts';
@@ -29,6 +30,11 @@ export const command: Command = {
     if (cfg.help) {
       console.log(USAGE);
       return 0;
+    }
+    const problems = await checkPrerequisites();
+    if (problems.length > 0) {
+      console.error(refusalMessage('serve', problems));
+      return 1;
     }
     const log = (l: string) => console.error(`hopscope: ${l}`);
     // A lab on this machine: its API names things, and a scope stands for one node of it.

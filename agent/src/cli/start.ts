@@ -2,6 +2,7 @@
 // UI, in one process; Ctrl-C/SIGTERM tears down server, bpftrace and lab, in that order.
 import { fileURLToPath } from 'node:url';
 import type { Command } from './main.ts';
+import { checkPrerequisites, refusalMessage } from '../tracer/preflight.ts';
 import { labUp, loadTopology, type LabHandle } from '../lab/lab.ts';
 import { teardownLab } from '../lab/teardown.ts';
 import { parseServerArgs, openUrl } from '../server/config.ts';
@@ -48,6 +49,11 @@ export const command: Command = {
     if (cfg.help) {
       console.log(USAGE);
       return 0;
+    }
+    const problems = await checkPrerequisites();
+    if (problems.length > 0) {
+      console.error(refusalMessage('start', problems));
+      return 1;
     }
     const topology = loadTopology(cfg.topology);
     const log = (l: string) => console.error(`hopscope: ${l}`);

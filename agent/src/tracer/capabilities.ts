@@ -5,7 +5,7 @@ import { access, readFile } from 'node:fs/promises';
 import { endianness, release } from 'node:os';
 import { execa } from 'execa';
 import type { ProbeSet } from '../protocol/events.ts';
-import { TRACEFS_DIRS } from './drop-reasons.ts';
+import { hostPaths } from './host-paths.ts';
 
 /** NAT functions a kprobe can watch, newest kernels first. */
 export const NAT_FUNCTIONS = ['nf_nat_manip_pkt', 'nf_nat_ipv4_manip_pkt'];
@@ -36,20 +36,21 @@ export interface Capabilities {
 const exists = (p: string): Promise<boolean> => access(p).then(() => true, () => false);
 
 /** Finds a mounted tracefs; mounts it at /sys/kernel/tracing when none is (root only). */
-export async function ensureTracefs(mount = true): Promise<Check & { path: string | null }> {
-  for (const dir of TRACEFS_DIRS) {
+export async function ensureTracefs(mount = true, dirs = hostPaths().tracefsDirs): Promise<Check & { path: string | null }> {
+  for (const dir of dirs) {
     if (await exists(`${dir}/events`)) return { ok: true, detail: `mounted at ${dir}`, path: dir };
   }
-  if (!mount) return { ok: false, detail: 'not mounted', path: null };
+  if (!mount) return { ok: false, detail: `not mounted (looked in ${dirs.join(', ')})`, path: null };
   // bpftrace reads tracepoint formats from tracefs; a fresh container or VM may not have it mounted.
-  const r = await execa('mount', ['-t', 'tracefs', 'nodev', TRACEFS_DIRS[0]!], { reject: false, timeout: 5000 });
-  if (r.exitCode === 0 && (await exists(`${TRACEFS_DIRS[0]}/events`))) {
-    return { ok: true, detail: `mounted by hopscope at ${TRACEFS_DIRS[0]}`, path: TRACEFS_DIRS[0]! };
+  const r = await execa('mount', ['-t', 'tracefs', 'nodev', dirs[0]!], { reject: false, timeout: 5000 });
+  if (r.exitCode === 0 && (await exists(`${dirs[0]}/events`))) {
+    return { ok: true, detail: `mounted by hopscope at ${dirs[0]}`, path: dirs[0]! };
   }
   return { ok: false, detail: `not mounted and mounting failed: ${String(r.stderr || r.message).trim()}`, path: null };
 }
 
-async function bpftraceVersion(): Promise<Check & { version: string | null }> {
+/** bpftrace on PATH and its version. */
+export async function bpftraceVersion(): Promise<Check & { version: string | null }> {
   const r = await execa('bpftrace', ['--version'], { reject: false, timeout: 5000 });
   if (r.exitCode !== 0) return { ok: false, detail: 'bpftrace not found (Debian: apt-get install bpftrace)', version: null };
   const m = /v?(\d+\.\d+\.\d+)/.exec(String(r.stdout));
@@ -72,12 +73,13 @@ export async function tryAttach(program: string, timeoutMs = 10_000): Promise<Ch
 /** NAT functions named in the kernel's BTF (vmlinux, and the nf_nat module when separate). */
 async function natFunctionsPresent(): Promise<string[]> {
   const found = new Set<string>();
-  for (const file of ['/sys/kernel/btf/vmlinux', '/sys/kernel/btf/nf_nat']) {
+  const paths = hostPaths();
+  for (const file of [paths.btf, '/sys/kernel/btf/nf_nat']) {
     const buf = await readFile(file).catch(() => null);
     if (!buf) continue;
     for (const fn of NAT_FUNCTIONS) if (buf.includes(Buffer.from(`\0${fn}\0`))) found.add(fn);
   }
-  for (const dir of TRACEFS_DIRS) {
+  for (const dir of paths.tracefsDirs) {
     const text = await readFile(`${dir}/available_filter_functions`, 'utf8').catch(() => null);
     if (!text) continue;
     for (const line of text.split('\n')) {
@@ -101,8 +103,9 @@ export function chooseProbeSet(c: Pick<Capabilities, 'kprobes' | 'natFunctions' 
 
 /** Measures everything (a few short bpftrace runs; about a second). */
 export async function detectCapabilities(opts: { mountTracefs?: boolean } = {}): Promise<Capabilities> {
+  const btfPath = hostPaths().btf;
   const [btf, tracefs, bpftrace, natFunctions] = await Promise.all([
-    exists('/sys/kernel/btf/vmlinux'),
+    exists(btfPath),
     ensureTracefs(opts.mountTracefs ?? true),
     bpftraceVersion(),
     natFunctionsPresent(),
@@ -126,7 +129,7 @@ export async function detectCapabilities(opts: { mountTracefs?: boolean } = {}):
     kernel: release(),
     littleEndian: endianness() === 'LE',
     root,
-    btf: { ok: btf, detail: btf ? '/sys/kernel/btf/vmlinux' : 'no /sys/kernel/btf/vmlinux (kernel built without CONFIG_DEBUG_INFO_BTF)' },
+    btf: { ok: btf, detail: btf ? btfPath : `no ${btfPath} (kernel built without CONFIG_DEBUG_INFO_BTF)` },
     tracefs,
     bpftrace,
     tracepoints,
