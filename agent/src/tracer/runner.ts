@@ -173,6 +173,8 @@ export async function startTracer(opts: TracerOptions): Promise<Tracer> {
 
     const handle = (line: string): void => {
       opts.onLine?.(line);
+      // bpftrace prints blank lines around the maps it dumps at exit: layout, not lost data.
+      if (line.length === 0) return;
       const r = decoder.decode(line);
       switch (r.type) {
         case 'notice':
