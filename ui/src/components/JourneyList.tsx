@@ -6,7 +6,7 @@ import { journeyStory } from '../domain/format.ts';
 
 export function JourneyList({ journeys, selectedId, onSelect }: { journeys: Journey[]; selectedId: string | null; onSelect(id: string): void }) {
   const parent = useRef<HTMLDivElement>(null);
-  const v = useVirtualizer({ count: journeys.length, getScrollElement: () => parent.current, estimateSize: () => 76, overscan: 8 });
+  const v = useVirtualizer({ count: journeys.length, getScrollElement: () => parent.current, estimateSize: () => 104, overscan: 8 });
   return (
     <div className="journey-list" ref={parent} data-testid="journey-list">
       {journeys.length === 0 && <div className="empty">No journeys yet. Make some traffic with the buttons above.</div>}
