@@ -21,6 +21,35 @@ async function plugin(args: string[], env: Record<string, string> = {}) {
   return run('node', ['agent/bin/kubectl-hopscope.mjs', ...args], { env: { ...process.env, KUBECTL: fake.path, FAKE_LOG: fake.log, ...env } });
 }
 
+// A real kubectl happens to be installed here (google-cloud-sdk's): its kustomize renders what
+// `install` hands to `kubectl apply -k`, offline.
+const realKubectl = ['/usr/bin/kubectl', '/usr/local/bin/kubectl'].find((p) => existsSync(p));
+
+describe('the install directory with the real kubectl kustomize', () => {
+  it.skipIf(!realKubectl)('renders every object and the token Secret from the private copy install makes', async () => {
+    const { mkdtempSync, cpSync, writeFileSync, readdirSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'hs-kustomize-'));
+    try {
+      for (const f of readdirSync('manifests')) if (f.endsWith('.yaml')) cpSync(join('manifests', f), join(dir, f));
+      writeFileSync(join(dir, 'token.env'), 'token=kustomize-token-0123456789\n');
+      const { stdout } = await run(realKubectl!, ['kustomize', dir]);
+      const { parseAllDocuments } = await import('yaml');
+      const objs = parseAllDocuments(stdout).map((d) => d.toJS() as { kind: string; metadata: { name: string; namespace?: string }; data?: Record<string, string> });
+      expect(objs.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
+        'ClusterRole/hopscope-read', 'ClusterRoleBinding/hopscope-read', 'DaemonSet/hopscope-agent', 'Deployment/hopscope-hub',
+        'Namespace/hopscope', 'Secret/hopscope-token', 'Service/hopscope-hub', 'ServiceAccount/hopscope',
+      ]);
+      const secret = objs.find((o) => o.kind === 'Secret')!;
+      expect(secret.metadata.namespace).toBe('hopscope');
+      expect(Buffer.from(secret.data!.token!, 'base64').toString()).toBe('kustomize-token-0123456789');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('kubectl hopscope (fake kubectl: argument plumbing only)', () => {
   it('install: a fresh token in a private copy of the manifests, applied with -k, the copy removed', async () => {
     const r = await plugin(['install', '--context', 'lab', '--image', 'reg.example.com/me/hs:2']);
