@@ -15,6 +15,7 @@ import type { Journey } from '../agent/src/protocol/events.ts';
 import { requests } from './lab-helpers.ts';
 import { remoteTrace } from '../agent/src/hubmode/remote-trace.ts';
 import { fakeKubectl } from './fake-kubectl.ts';
+import { k8sDiscovery, type AgentEndpoint } from '../agent/src/hubmode/discovery.ts';
 
 const LAB = `hshb${process.pid % 100000}`;
 const TOKEN = `hub-test-${process.pid}-0123456789`;
@@ -419,6 +420,26 @@ describe('hopscope hub with two node-scoped agents', () => {
       expect(j.hops.every((h) => h.agent === 'node-1' || h.agent === 'node-2')).toBe(true);
     } finally {
       rmSync(fake.dir, { recursive: true, force: true });
+    }
+  });
+
+  it('discovers agents by watching pods through a Kubernetes API (the lab API, web pods standing in for agent pods)', async () => {
+    // The same code the hub runs in a cluster, against the lab's Kubernetes-compatible API: the
+    // web Deployment's pods play the DaemonSet's, so scaling it makes "agents" come and go.
+    const seen: AgentEndpoint[][] = [];
+    const d = k8sDiscovery({ kubeconfigPath: lab.state().api!.kubeconfig, namespace: 'default', labelSelector: 'app=web', port: 8080 });
+    try {
+      await d.start((a) => seen.push(a));
+      expect(seen.at(-1)).toEqual([
+        { name: 'node-1', url: 'http://10.0.0.1:8080/' },
+        { name: 'node-2', url: 'http://10.0.0.2:8080/' },
+      ]);
+      await lab.scale('default', 'web', 1);
+      const left = lab.state().model.pods.filter((p) => p.deployment?.name === 'web').map((p) => p.node);
+      await until(() => seen.at(-1)?.length === 1, 15_000, () => `discovery saw ${JSON.stringify(seen)}`);
+      expect(seen.at(-1)!.map((a) => a.name)).toEqual(left);
+    } finally {
+      await d.stop();
     }
   });
 });
