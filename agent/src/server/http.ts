@@ -30,6 +30,8 @@ export interface ServerOptions {
   pingMs?: number;
   /** Status broadcast period (ms). */
   statusMs?: number;
+  /** Most websocket clients at once; more are refused (503) before the upgrade. Default 100. */
+  maxClients?: number;
   /** Adds what the server knows and the pipeline does not (e.g. the lab's kube-proxy chains). */
   enrich?(j: Journey): Journey;
 }
@@ -42,6 +44,12 @@ export interface RunningServer {
   status(): AgentStatus;
   close(): Promise<void>;
 }
+
+/** Every API path the server routes (besides the UI's static files, /healthz and /ws). */
+export const API_ROUTES = ['/api/topology', '/api/identities', '/api/status', '/metrics'] as const;
+type ApiRoute = (typeof API_ROUTES)[number];
+/** Paths served without the token: the liveness probe only. */
+export const PUBLIC_ROUTES = ['/healthz'] as const;
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -111,6 +119,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     return tokenEquals(p.token, opts.token) ? { ok: true, via: p.via } : { ok: false };
   };
 
+  let refusedFull = 0;
   const metrics = (): string => {
     const s = status();
     const c = (name: string, help: string, value: number): Metric => ({ name, help, type: 'counter', samples: [{ value }] });
@@ -129,6 +138,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       c('hopscope_bpftrace_restarts_total', 'Times bpftrace was restarted after exiting.', s.counters.bpftraceRestarts),
       c('hopscope_lost_events_total', 'Events bpftrace reported lost (perf ring overflow).', s.counters.lostEvents),
       c('hopscope_clients_closed_malformed_total', 'Clients closed for malformed messages.', hub.counters.clientsClosedMalformed),
+      c('hopscope_clients_closed_abusive_total', 'Clients closed for flooding messages or not saying hello.', hub.counters.clientsClosedAbusive),
+      c('hopscope_clients_closed_stalled_total', 'Clients dropped for not reading.', hub.counters.clientsClosedStalled),
+      c('hopscope_clients_refused_total', 'Websocket upgrades refused because the client limit was reached.', refusedFull),
     ]);
   };
 
@@ -161,9 +173,23 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     res.end(body);
   };
 
+  // The router: every path here is behind the token check in `handle` (tests enumerate API_ROUTES).
+  const routes: Record<ApiRoute, (res: ServerResponse) => void | Promise<void>> = {
+    '/api/topology': (res) => {
+      const t = opts.topology();
+      return t ? sendJson(res, 200, t) : sendJson(res, 404, { error: 'no topology yet' });
+    },
+    '/api/identities': (res) => {
+      const t = opts.topology();
+      return sendJson(res, 200, t ? identitiesFromTopology(t) : []);
+    },
+    '/api/status': (res) => sendJson(res, 200, { version: PROTOCOL_VERSION, status: status(), capabilities: opts.source.capabilities() } satisfies StatusResponse),
+    '/metrics': (res) => sendText(res, 200, metrics(), 'text/plain; version=0.0.4; charset=utf-8'),
+  };
+
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname === '/healthz') return sendText(res, 200, 'ok\n');
+    if (url.pathname === PUBLIC_ROUTES[0]) return sendText(res, 200, 'ok\n');
     if (!originAllowed(req.headers.origin, req.headers.host)) return sendText(res, 403, 'cross-origin request refused');
     const auth = authorised(req, url);
     if (!auth.ok) {
@@ -178,23 +204,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       res.writeHead(303, { Location: url.pathname + url.search, 'Set-Cookie': tokenCookie(opts.token), 'Cache-Control': 'no-store', ...SECURITY_HEADERS });
       return void res.end();
     }
-    switch (url.pathname) {
-      case '/api/topology': {
-        const t = opts.topology();
-        return t ? sendJson(res, 200, t) : sendJson(res, 404, { error: 'no topology yet' });
-      }
-      case '/api/identities': {
-        const t = opts.topology();
-        return sendJson(res, 200, t ? identitiesFromTopology(t) : []);
-      }
-      case '/api/status':
-        return sendJson(res, 200, { version: PROTOCOL_VERSION, status: status(), capabilities: opts.source.capabilities() } satisfies StatusResponse);
-      case '/metrics':
-        return sendText(res, 200, metrics(), 'text/plain; version=0.0.4; charset=utf-8');
-      default:
-        if (url.pathname.startsWith('/api/')) return sendJson(res, 404, { error: `no route ${url.pathname}` });
-        return serveStatic(res, url.pathname);
-    }
+    const route = Object.hasOwn(routes, url.pathname) ? routes[url.pathname as ApiRoute] : undefined;
+    if (route) return route(res);
+    if (url.pathname.startsWith('/api/')) return sendJson(res, 404, { error: `no route ${url.pathname}` });
+    return serveStatic(res, url.pathname);
   };
 
   const server = createServer((req, res) => {
@@ -204,7 +217,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     });
   });
 
-  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_MESSAGE_BYTES, perMessageDeflate: false });
+  // ws's own bound (4x ours) protects memory but closes 1009 with no reason; up to it, frames
+  // over the protocol's limit are closed here, with one.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 4 * MAX_CLIENT_MESSAGE_BYTES, perMessageDeflate: false });
   const alive = new WeakMap<WebSocket, boolean>();
 
   const refuse = (socket: Duplex, code: number, text: string): void => {
@@ -217,6 +232,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     if (url.pathname !== '/ws') return refuse(socket, 404, 'Not Found');
     if (!originAllowed(req.headers.origin, req.headers.host)) return refuse(socket, 403, 'Forbidden');
     if (!authorised(req, url).ok) return refuse(socket, 401, 'Unauthorized');
+    if (wss.clients.size >= (opts.maxClients ?? 100)) {
+      refusedFull++;
+      return refuse(socket, 503, 'Service Unavailable: too many clients');
+    }
     wss.handleUpgrade(req, socket, head, (ws) => {
       const id = hub.addClient(ws);
       alive.set(ws, true);
@@ -225,6 +244,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         if (isBinary) {
           hub.removeClient(id);
           return ws.close(1003, 'binary frames are not accepted');
+        }
+        if ((data as Buffer).length > MAX_CLIENT_MESSAGE_BYTES) {
+          hub.removeClient(id);
+          return ws.close(1009, `message over ${MAX_CLIENT_MESSAGE_BYTES} bytes`);
         }
         hub.handleMessage(id, data.toString());
       });

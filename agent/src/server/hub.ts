@@ -22,6 +22,8 @@ export interface HubSocket {
   readonly readyState: number;
   send(data: string): void;
   close(code: number, reason: string): void;
+  /** Drop the connection without the closing handshake (a peer that does not read cannot take part in it). */
+  terminate?(): void;
 }
 
 /** Result of a lab action, sent back to the client that asked. */
@@ -53,6 +55,15 @@ export interface HubOptions {
   checkToken?(token: string): boolean;
   /** Run a lab action; absent when there is no lab (serve mode). */
   onAction?(a: LabAction): Promise<ActionOutcome>;
+  /** Client messages allowed per second on average, and in one burst; more closes the client (1008). */
+  maxMessagesPerSecond: number;
+  messageBurst: number;
+  /** A client that has not said hello this long after connecting is closed (ms). */
+  helloTimeoutMs: number;
+  /** A client whose socket stays over maxBufferedBytes this long (it does not read) is dropped (ms). */
+  maxStallMs: number;
+  /** Clock in ms (tests drive it). */
+  now?(): number;
 }
 
 export const DEFAULT_HUB_OPTIONS = {
@@ -61,6 +72,11 @@ export const DEFAULT_HUB_OPTIONS = {
   maxPending: 20000,
   maxBatch: 500,
   maxBufferedBytes: 1 << 20,
+  // The UI sends a subscribe per filter edit: far below this. A flood of them is abuse.
+  maxMessagesPerSecond: 20,
+  messageBurst: 200,
+  helloTimeoutMs: 10_000,
+  maxStallMs: 30_000,
 } as const;
 
 interface Client {
@@ -75,6 +91,12 @@ interface Client {
   missed: number;
   missedTotal: number;
   actionBusy: boolean;
+  /** Token bucket of the message rate limit. */
+  tokens: number;
+  refilledAt: number;
+  connectedAt: number;
+  /** Since when the socket has been over maxBufferedBytes, if it is. */
+  stalledSince: number | null;
 }
 
 /** Counters the hub keeps (for /metrics and status). */
@@ -89,6 +111,10 @@ export interface HubCounters {
   /** Broadcast serialisations (one per filter group per flush). */
   serialisations: number;
   clientsClosedMalformed: number;
+  /** Clients closed for exceeding the message rate or not saying hello in time. */
+  clientsClosedAbusive: number;
+  /** Clients dropped for not reading (stalled over maxBufferedBytes for maxStallMs). */
+  clientsClosedStalled: number;
 }
 
 export class Hub {
@@ -106,10 +132,16 @@ export class Hub {
     droppedPending: 0,
     serialisations: 0,
     clientsClosedMalformed: 0,
+    clientsClosedAbusive: 0,
+    clientsClosedStalled: 0,
   };
 
   constructor(opts: Partial<HubOptions> & Pick<HubOptions, 'status'>) {
     this.opts = { ...DEFAULT_HUB_OPTIONS, ...opts };
+  }
+
+  private now(): number {
+    return this.opts.now ? this.opts.now() : Date.now();
   }
 
   /** Start the batch timer. */
@@ -129,6 +161,7 @@ export class Hub {
   /** Register a connected (already authenticated) socket; returns its id. */
   addClient(sock: HubSocket): string {
     const id = `c${this.nextId++}`;
+    const now = this.now();
     this.clients.set(id, {
       id,
       sock,
@@ -140,6 +173,10 @@ export class Hub {
       missed: 0,
       missedTotal: 0,
       actionBusy: false,
+      tokens: this.opts.messageBurst,
+      refilledAt: now,
+      connectedAt: now,
+      stalledSince: null,
     });
     return id;
   }
@@ -149,14 +186,19 @@ export class Hub {
   }
 
   /** Missed totals per client id (for tests and metrics). */
-  clientStats(): { id: string; backlog: number; missedTotal: number; seq: number }[] {
-    return [...this.clients.values()].map((c) => ({ id: c.id, backlog: c.backlog.length, missedTotal: c.missedTotal, seq: c.seq }));
+  clientStats(): { id: string; backlog: number; missedTotal: number; seq: number; buffered: number }[] {
+    return [...this.clients.values()].map((c) => ({ id: c.id, backlog: c.backlog.length, missedTotal: c.missedTotal, seq: c.seq, buffered: c.sock.bufferedAmount }));
   }
 
   /** One frame from a client: validated; anything malformed closes that client only. */
   handleMessage(id: string, text: string): void {
     const c = this.clients.get(id);
     if (!c) return;
+    const now = this.now();
+    c.tokens = Math.min(this.opts.messageBurst, c.tokens + ((now - c.refilledAt) * this.opts.maxMessagesPerSecond) / 1000);
+    c.refilledAt = now;
+    if (c.tokens < 1) return this.reject(c, `too many messages (limit ${this.opts.maxMessagesPerSecond}/s, burst ${this.opts.messageBurst})`, 'abusive');
+    c.tokens -= 1;
     const parsed = parseClientMessage(text);
     if (!parsed.ok) return this.reject(c, parsed.reason);
     const m = parsed.message;
@@ -190,8 +232,9 @@ export class Hub {
     }
   }
 
-  private reject(c: Client, reason: string): void {
-    this.counters.clientsClosedMalformed++;
+  private reject(c: Client, reason: string, why: 'malformed' | 'abusive' = 'malformed'): void {
+    if (why === 'malformed') this.counters.clientsClosedMalformed++;
+    else this.counters.clientsClosedAbusive++;
     // Close reasons are limited to 123 bytes by RFC 6455.
     c.sock.close(1008, Buffer.from(reason).subarray(0, 123).toString());
     this.clients.delete(c.id);
@@ -244,7 +287,34 @@ export class Hub {
   /** Send a message to every client that said hello (status, topologyChanged). */
   broadcast(m: ServerMessage): void {
     const text = JSON.stringify(m);
-    for (const c of this.clients.values()) if (c.helloed && c.sock.readyState === 1) c.sock.send(text);
+    for (const c of this.clients.values()) {
+      if (!c.helloed || c.sock.readyState !== 1) continue;
+      // Status is a snapshot sent every second: a socket that is not reading gets none queued.
+      if (m.type === 'status' && !this.writable(c)) continue;
+      c.sock.send(text);
+    }
+  }
+
+  /** Close clients that never said hello, and drop those that stopped reading. */
+  private reap(now: number): void {
+    for (const c of [...this.clients.values()]) {
+      if (!c.helloed && now - c.connectedAt > this.opts.helloTimeoutMs) {
+        this.reject(c, `no hello within ${this.opts.helloTimeoutMs} ms`, 'abusive');
+        continue;
+      }
+      if (c.sock.readyState !== 1 || c.sock.bufferedAmount <= this.opts.maxBufferedBytes) {
+        c.stalledSince = null;
+        continue;
+      }
+      c.stalledSince ??= now;
+      if (now - c.stalledSince < this.opts.maxStallMs) continue;
+      this.counters.clientsClosedStalled++;
+      // The close frame would wait behind everything the peer is not reading: terminate too.
+      c.sock.close(1008, `too slow: not reading for ${this.opts.maxStallMs} ms`);
+      c.sock.terminate?.();
+      this.clients.delete(c.id);
+      this.updateUnion();
+    }
   }
 
   private batchFrame(c: Client, journeysJson: string, count: number): string {
@@ -277,6 +347,7 @@ export class Hub {
 
   /** Deliver what arrived since the last flush. Called by the timer; public for tests. */
   flush(): void {
+    this.reap(this.now());
     const pending = this.pending;
     this.pending = [];
     const groups = new Map<string, Client[]>();
