@@ -40,6 +40,8 @@ export interface PipelineStatus {
   };
   correlator: CorrelatorStats;
   identitySynced: boolean;
+  /** The last tracer gap (wall-clock ms), reported to clients. */
+  lastGap?: { fromMs: number; toMs: number; reason: string };
   /** The kernel filter in effect (numbers only). */
   filter: KernelFilter;
 }
@@ -128,6 +130,7 @@ export async function startTracePipeline(opts: TracePipelineOptions): Promise<Tr
 
     let tracerState: TracerStatus['state'] = 'starting';
     const counters = { events: 0, rejections: 0, lost: 0, gaps: 0, evicted: 0, journeys: 0, suppressed: 0 };
+    let lastGap: PipelineStatus['lastGap'];
     const deliver = (j: Journey) => {
       counters.journeys++;
       opts.onJourney(j);
@@ -155,6 +158,7 @@ export async function startTracePipeline(opts: TracePipelineOptions): Promise<Tr
           break;
         case 'gap':
           counters.gaps++;
+          lastGap = { fromMs: e.fromMs, toMs: e.toMs, reason: e.reason };
           break;
         case 'sampled':
           counters.suppressed += e.suppressed;
@@ -191,6 +195,7 @@ export async function startTracePipeline(opts: TracePipelineOptions): Promise<Tr
         },
         correlator: cs,
         identitySynced: identity.synced,
+        ...(lastGap ? { lastGap } : {}),
         filter: kf,
       };
     };

@@ -100,6 +100,8 @@ export const agentStatusSchema = z.object({
   lab: z.object({ name: z.string(), nodes: z.array(z.string()), cni: z.string() }).nullable(),
   /** Why the tracer is not running, when it is not. */
   message: z.string().optional(),
+  /** The last time nothing was traced (bpftrace died and was restarted, or a filter change restarted it). */
+  lastGap: z.object({ fromMs: z.number(), toMs: z.number(), reason: z.string() }).optional(),
 });
 /** What the agent reports about itself. */
 export type AgentStatus = z.infer<typeof agentStatusSchema>;

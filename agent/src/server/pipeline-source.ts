@@ -22,7 +22,8 @@ export function kernelSpecFor(u: FilterUnion, base: FilterSpec): FilterSpec {
 /** PipelineStatus → the source's part of AgentStatus. */
 export function sourceStatusFrom(p: PipelineStatus | undefined, caps: Capabilities | undefined, state: SourceStatus['tracer'], message?: string): SourceStatus {
   return {
-    tracer: p ? (p.state === 'running' ? 'running' : 'stopped') : state,
+    // Between a bpftrace exit and its replacement attaching, the tracer is restarting.
+    tracer: p ? (p.state !== 'running' || p.tracer === 'stopped' ? 'stopped' : p.tracer === 'running' ? 'running' : 'restarting') : state,
     probeSet: p?.probeSet ?? caps?.probeSet ?? null,
     bpftraceVersion: caps?.bpftrace.version ?? null,
     sampling: p ? { ...p.sampling } : { enabled: false, description: 'not tracing', suppressed: 0 },
@@ -33,6 +34,7 @@ export function sourceStatusFrom(p: PipelineStatus | undefined, caps: Capabiliti
       dropped: { 'pipeline-evicted': p?.counters.evicted ?? 0, 'decoder-rejected': p?.counters.rejections ?? 0 },
     },
     ...(message ? { message } : {}),
+    ...(p?.lastGap ? { lastGap: p.lastGap } : {}),
   };
 }
 
