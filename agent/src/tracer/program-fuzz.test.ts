@@ -1,0 +1,57 @@
+// Fuzz on the generated program itself: 10k random filters whose every string carries a marker
+// ("qzx", in no template), resolved by a resolver that accepts any well-formed name. No
+// accepted filter may put the marker (or anything but the template and numbers) in the
+// bpftrace program; refused ones throw FilterError and nothing else.
+import { describe, expect, it } from 'vitest';
+import { compileFilter, FilterError, parseFilterArgs, type FilterResolver } from './filter.ts';
+import { loadTemplates, renderProgram } from './program.ts';
+
+describe('fuzz: user text never reaches the bpftrace program', () => {
+  it('10k random filters: the program has no trace of the input, only template text and numbers', () => {
+    let state = 777;
+    const rnd = (n: number): number => {
+      state = (state * 1103515245 + 12345) >>> 0;
+      return (state >>> 16) % n;
+    };
+    const t = loadTemplates();
+    expect(`${t.datapath}${t.natKprobe}`).not.toMatch(/qzx/i);
+    const nasty = ['qzx', 'qzx"); system("id', 'qzx}', '{qzx', 'qzx;exit()', '$qzx', 'qzx\n', 'QZX', 'qzx/qzx', 'svc/qzx/qzx', 'default/qzx-1', 'qzx.svc', '10.0.0.1qzx', 'qzx:80', '[qzx]'];
+    const glue = ['/', ':', '-', '.', '', '10.0.0.', '::', '/24', 'svc/'];
+    const any: FilterResolver = {
+      podIps: (ns, name) => ((ns.length + name.length) % 2 === 0 ? ['10.244.0.9'] : ['fd00::9']),
+      serviceIps: () => [{ ip: '10.96.0.1', port: 80, proto: 'TCP' }],
+    };
+    const str = (): string => {
+      let s = nasty[rnd(nasty.length)]!;
+      for (let i = rnd(3); i > 0; i--) s = rnd(2) ? glue[rnd(glue.length)] + s : s + glue[rnd(glue.length)];
+      return s;
+    };
+    let accepted = 0;
+    let programs = 0;
+    const seen = new Set<string>();
+    for (let i = 0; i < 10_000; i++) {
+      const argv: string[] = [];
+      if (rnd(2)) argv.push('--from', str());
+      if (rnd(2)) argv.push('--to', str());
+      if (rnd(3) === 0) argv.push('-n', str());
+      if (rnd(4) === 0) argv.push('--proto', str());
+      let program: string;
+      try {
+        const kf = compileFilter(parseFilterArgs(argv).spec, any);
+        program = renderProgram(kf, { probeSet: rnd(2) ? 'tracepoints' : 'kprobes', vxlanPorts: [4789, 8472], templates: t });
+      } catch (e) {
+        expect(e, String(e)).toBeInstanceOf(FilterError);
+        continue;
+      }
+      accepted++;
+      expect(program, JSON.stringify(argv)).not.toMatch(/qzx/i);
+      if (!seen.has(program)) {
+        seen.add(program);
+        programs++;
+      }
+    }
+    // Names did get through the parser and changed the program (as addresses), so the check bit.
+    expect(accepted).toBeGreaterThan(1000);
+    expect(programs).toBeGreaterThan(2);
+  });
+});
