@@ -173,6 +173,18 @@ describe('auth', () => {
     expect(same.headers['access-control-allow-origin']).toBeUndefined();
   });
 
+  it('bound to loopback, refuses requests addressed to another name (DNS rebinding), even with the token', async () => {
+    const auth = { Authorization: `Bearer ${TOKEN}` };
+    for (const host of [`evil.example:${server.port}`, 'evil.example', `127.0.0.1.evil.example:${server.port}`]) {
+      expect((await raw('GET', '/api/status', { ...auth, Host: host })).status, host).toBe(403);
+      expect((await raw('GET', '/api/status', { ...auth, Host: host, Origin: `http://${host}` })).status, host).toBe(403);
+      expect(await upgradeStatus({ ...auth, Host: host })).toBe(403);
+    }
+    for (const host of [`127.0.0.1:${server.port}`, `localhost:${server.port}`, `LOCALHOST:${server.port}`]) {
+      expect((await raw('GET', '/api/status', { ...auth, Host: host })).status, host).toBe(200);
+    }
+  });
+
   it('binds loopback by default', () => {
     expect(server.url).toBe(`http://127.0.0.1:${server.port}/`);
     const listening = readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1).map((l) => l.trim().split(/\s+/)).filter((f) => f[3] === '0A');

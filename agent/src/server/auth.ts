@@ -53,6 +53,20 @@ export function tokenCookie(token: string): string {
   return `${TOKEN_COOKIE}=${token}; HttpOnly; SameSite=Strict; Path=/`;
 }
 
+const LOOPBACK_BINDS = new Set(['127.0.0.1', 'localhost', '::1']);
+const LOOPBACK_NAMES = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+/**
+ * A server bound to loopback answers only requests addressed to a loopback name: a page whose
+ * DNS name was rebound to 127.0.0.1 sends its own name as Host (and as Origin, which would then
+ * match), and is refused here. A server bound elsewhere was exposed on purpose; Host is not judged.
+ */
+export function hostAllowed(host: string | undefined, bindHost: string): boolean {
+  if (!LOOPBACK_BINDS.has(bindHost) || host === undefined) return true;
+  const name = host.toLowerCase().replace(/:\d{1,5}$/, '');
+  return LOOPBACK_NAMES.has(name);
+}
+
 /**
  * Browsers send Origin on websocket upgrades and cross-site requests; it must name the host the
  * request was sent to. Clients that send no Origin (CLI tools, tests) are judged by the token alone.

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { MAX_CLIENT_MESSAGE_BYTES, PROTOCOL_VERSION, type AgentStatus, type LabAction, type StatusResponse, type TopologyView } from '../protocol/messages.ts';
 import type { Journey } from '../protocol/events.ts';
-import { originAllowed, presentedToken, tokenCookie, tokenEquals } from './auth.ts';
+import { hostAllowed, originAllowed, presentedToken, tokenCookie, tokenEquals } from './auth.ts';
 import { Hub, type ActionOutcome, type HubOptions } from './hub.ts';
 import { renderMetrics, type Metric } from './metrics.ts';
 import type { JourneySource, SourceStatus } from './source.ts';
@@ -190,6 +190,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname === PUBLIC_ROUTES[0]) return sendText(res, 200, 'ok\n');
+    if (!hostAllowed(req.headers.host, opts.host)) return sendText(res, 403, 'request for another host refused');
     if (!originAllowed(req.headers.origin, req.headers.host)) return sendText(res, 403, 'cross-origin request refused');
     const auth = authorised(req, url);
     if (!auth.ok) {
@@ -230,7 +231,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     socket.on('error', () => socket.destroy());
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname !== '/ws') return refuse(socket, 404, 'Not Found');
-    if (!originAllowed(req.headers.origin, req.headers.host)) return refuse(socket, 403, 'Forbidden');
+    if (!hostAllowed(req.headers.host, opts.host) || !originAllowed(req.headers.origin, req.headers.host)) return refuse(socket, 403, 'Forbidden');
     if (!authorised(req, url).ok) return refuse(socket, 401, 'Unauthorized');
     if (wss.clients.size >= (opts.maxClients ?? 100)) {
       refusedFull++;
