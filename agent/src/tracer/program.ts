@@ -171,6 +171,8 @@ export function renderHoles(filter: KernelFilter, opts: RenderOptions): Record<s
     NETNS: or(f.netns.map((n) => `$ns == ${int(n, 1, 0xffffffff, 'netns inode')}`), '1'),
     VXLAN_PORTS: or(vx, '0'),
     MATCH4: match4,
+    // The program reads both conntrack tuples before the match only when the filter tests one.
+    CT_FILTER: match4.includes('$ct != 0') ? '1' : '0',
     MATCH6: match6,
     EVERY: f.everyPacket ? '1' : '0',
     FIRST_N: String(int(f.firstPackets, 0, 1_000_000, 'firstPackets')),

@@ -1,0 +1,79 @@
+// Decoder throughput on one core: lines/s over real tracer output (bpftrace on this kernel),
+// decode only and split+decode from one text buffer (what the runner's stdout reader does).
+// Goal: >= 1M lines/s. Run: `npx tsx bench/decoder-bench.ts [--quick]`.
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { createDecoder } from '../agent/src/tracer/decoder.ts';
+import { figure, QUICK, report } from './lib.ts';
+
+const FIXTURES = [
+  // Recorded by bench/record-lines.ts: a lab flood with --every-packet (mostly H lines, as under load).
+  fileURLToPath(new URL('./fixtures/flood-lines.txt', import.meta.url)),
+  // The tracer tests' recording: every line kind (D, H, 6, K, F, counters, banner).
+  fileURLToPath(new URL('../test/fixtures/tracer/recorded-lines.txt', import.meta.url)),
+];
+
+function load(): { lines: string[]; sources: string[] } {
+  const lines: string[] = [];
+  const sources: string[] = [];
+  for (const f of FIXTURES) {
+    if (!existsSync(f)) continue;
+    sources.push(f.slice(f.indexOf('/bench/') >= 0 ? f.indexOf('/bench/') + 1 : f.indexOf('/test/') + 1));
+    for (const l of readFileSync(f, 'utf8').split('\n')) if (l.length > 0) lines.push(l);
+  }
+  if (lines.length === 0) throw new Error('no recorded lines found');
+  return { lines, sources };
+}
+
+function decodeRun(lines: string[], total: number): { perSec: number; events: number; rejected: number } {
+  const d = createDecoder({ reasonNames: new Map() });
+  const n = lines.length;
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < total; i++) d.decode(lines[i % n]!);
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  const s = d.stats();
+  return { perSec: total / secs, events: s.events, rejected: s.rejections };
+}
+
+function splitDecodeRun(text: string, reps: number): number {
+  const d = createDecoder({ reasonNames: new Map() });
+  let count = 0;
+  const t0 = process.hrtime.bigint();
+  for (let r = 0; r < reps; r++) {
+    let at = 0;
+    for (;;) {
+      const nl = text.indexOf('\n', at);
+      if (nl < 0) break;
+      d.decode(text.slice(at, nl));
+      count++;
+      at = nl + 1;
+    }
+  }
+  return count / (Number(process.hrtime.bigint() - t0) / 1e9);
+}
+
+const { lines, sources } = load();
+const hopShare = lines.filter((l) => l.startsWith('H ') || l.startsWith('6 ')).length / lines.length;
+const runs = QUICK ? 3 : 7;
+const perRun = QUICK ? 500_000 : 2_000_000;
+decodeRun(lines, 200_000); // warm up the JIT
+const decodeRates: number[] = [];
+let rejected = 0;
+for (let i = 0; i < runs; i++) {
+  const r = decodeRun(lines, perRun);
+  decodeRates.push(r.perSec);
+  rejected = r.rejected;
+}
+const text = lines.join('\n') + '\n';
+const reps = Math.max(1, Math.round(perRun / lines.length));
+const splitRates: number[] = [];
+for (let i = 0; i < runs; i++) splitRates.push(splitDecodeRun(text, reps));
+
+report(
+  'decoder',
+  [
+    figure('decode lines/s (one core)', 'lines/s', decodeRates, { op: '>=', value: 1_000_000 }),
+    figure('split + decode lines/s (one core)', 'lines/s', splitRates),
+  ],
+  { corpus: { lines: lines.length, hopShare: Math.round(hopShare * 1000) / 1000, sources, rejectedPerRun: rejected } },
+);
