@@ -246,8 +246,28 @@ export function buildJourney(raw: RawJourney, identity: IdentityLookup, devices:
   const dnat = hops.find((h) => h.kind === 'dnat');
   if (dnat?.nat) journey.backend = dnat.nat.after;
   if (raw.replyTo) journey.replyTo = raw.replyTo;
-  if (raw.identityUnknown) journey.identityUnknown = true;
+  if (raw.identityUnknown) withholdNames(journey);
   return journey;
+}
+
+/** Only the addresses the kernel saw; a name from a resyncing index could be wrong. */
+function bare(e: Endpoint): Endpoint {
+  const out: Endpoint = { ip: e.ip };
+  if (e.port !== undefined) out.port = e.port;
+  return out;
+}
+
+/**
+ * Seen while the identity index was relisting: the Kubernetes names are withheld rather than
+ * risked (a pod IP may have moved to another pod in the gap). Hop kinds stay: they come from
+ * kernel facts.
+ */
+function withholdNames(j: Journey): void {
+  j.identityUnknown = true;
+  j.src = bare(j.src);
+  j.dst = bare(j.dst);
+  if (j.backend) j.backend = bare(j.backend);
+  for (const h of j.hops) if (h.nat) h.nat = { ...h.nat, before: bare(h.nat.before), after: bare(h.nat.after) };
 }
 
 function verdictOf(hops: Hop[], end: JourneyEnd): Verdict {

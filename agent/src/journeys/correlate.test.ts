@@ -191,7 +191,17 @@ describe('correlator: journey boundaries', () => {
   it('marks journeys seen while the identity index was not synced', () => {
     const syn = synPath();
     const { out } = run([...syn, free(1_000_200_000, syn[0]!.skb)], { synced: false });
-    expect(out[0]!.identityUnknown).toBe(true);
+    const j = out[0]!;
+    expect(j.identityUnknown).toBe(true);
+    // Names are withheld, addresses and hop kinds kept.
+    expect(j.src).toEqual({ ip: '10.244.1.2', port: j.src.port });
+    expect(j.dst.service).toBeUndefined();
+    expect(j.backend?.pod).toBeUndefined();
+    const dnat = j.hops.find((h) => h.kind === 'dnat')!;
+    expect(dnat.nat?.after).toEqual({ ip: '10.244.2.3', port: 8080 });
+    const { out: named } = run([...synPath(), free(1_000_200_000, syn[0]!.skb)]);
+    expect(named[0]!.hops.map((h) => h.kind)).toEqual(j.hops.map((h) => h.kind));
+    expect(named[0]!.backend?.pod?.name).toBeDefined();
   });
 
   it('closes every open journey on a tracer gap', () => {

@@ -95,7 +95,7 @@ export function headline(j: Journey): string {
   const flags = inner?.l4.proto === 'tcp' && inner.l4.flags ? ` [${inner.l4.flags}]` : '';
   const backend = j.backend ? ` ⇒ ${endpointText(j.backend)}` : '';
   const reply = j.replyTo ? ` (reply to ${j.replyTo})` : '';
-  const stale = j.identityUnknown ? ' (names may be stale: identity index resyncing)' : '';
+  const stale = j.identityUnknown ? ' (names withheld: identity index resyncing)' : '';
   return `${j.id} ${j.proto}${flags} ${endpointText(j.src)} → ${endpointText(j.dst)}${backend}${reply}: ${j.verdict} in ${ms(j.endNs - j.startNs)}${stale}`;
 }
 

@@ -36,6 +36,11 @@ export function JourneyList({ journeys, selectedId, onSelect }: { journeys: Jour
                 <span className={`jr-verdict v-${s.verdict}`}>{s.verdict}</span>
                 <span className="jr-lat">{s.latency}</span>
                 <span className="jr-hops">{j.hops.length} hops</span>
+                {j.identityUnknown && (
+                  <span className="jr-unknown" title="seen while the identity index was resyncing: names withheld">
+                    names withheld
+                  </span>
+                )}
               </div>
             </div>
           );
