@@ -13,8 +13,10 @@ const commands: Record<string, () => Promise<Command>> = {
   hub: async () => (await import('./hub.ts')).command,
 };
 
-function usage(): string {
-  const lines = Object.keys(commands).map((name) => `  ${name}`);
+async function usage(): Promise<string> {
+  // Loading every command for its summary costs a moment; only help asks for it.
+  const loaded = await Promise.all(Object.entries(commands).map(async ([name, load]) => [name, (await load()).summary] as const));
+  const lines = loaded.map(([name, summary]) => `  ${name.padEnd(8)} ${summary}`);
   return `usage: hopscope <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nRun "hopscope <command> --help" for a command's options.`;
 }
 
@@ -22,12 +24,12 @@ function usage(): string {
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
-    console.log(usage());
+    console.log(await usage());
     return name ? 0 : 2;
   }
   const load = commands[name];
   if (!load) {
-    console.error(`hopscope: unknown command "${name}"\n${usage()}`);
+    console.error(`hopscope: unknown command "${name}"\n${await usage()}`);
     return 2;
   }
   try {
