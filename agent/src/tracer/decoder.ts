@@ -31,10 +31,12 @@ export interface Rejection {
 /** A line that is not an event but says something about the tracer (banner, attach). */
 export interface Notice {
   type: 'notice';
-  kind: 'banner' | 'attached' | 'counter';
-  /** Program format version (banner), probes attached, or a sampler counter held for the next report. */
+  kind: 'banner' | 'attached' | 'counter' | 'flush';
+  /** Program format version (banner), probes attached, a sampler counter held for the next report, 0 (flush padding). */
   value: number;
 }
+
+const FLUSH_NOTICE: Notice = Object.freeze({ type: 'notice', kind: 'flush', value: 0 }) as Notice;
 
 /** What one line decodes to. */
 export type DecodeResult = TraceEvent | Rejection | Notice;
@@ -421,8 +423,10 @@ export function createDecoder(opts: { reasonNames: Map<number, string> }): Decod
 
   function decodeLine(line: string): DecodeResult {
     if (line.length === 0) return reject('empty line', line);
-    if (line.length > 4096) return reject('line too long', line);
     const c = line.charCodeAt(0);
+    // The program's flush padding (bpf/datapath.bt.tmpl): longer than any event line.
+    if (c === 80 && line.charCodeAt(1) === 32 && line.charCodeAt(2) === 46) return FLUSH_NOTICE;
+    if (line.length > 4096) return reject('line too long', line);
     if (line.charCodeAt(1) === 32) {
       const t = line.split(' ');
       switch (c) {

@@ -18,6 +18,8 @@ export interface RenderOptions {
   reportSeconds?: number;
   /** Seconds between clears of the flow counters and followed-skb map. */
   resetSeconds?: number;
+  /** Most milliseconds an event waits in bpftrace's output buffer (a padding line flushes it). */
+  flushMs?: number;
   /** Template texts; read from bpf/ when omitted. */
   templates?: Templates;
 }
@@ -34,6 +36,9 @@ export class ProgramError extends Error {
 }
 
 export const DEFAULT_VXLAN_PORTS = [4789, 8472];
+
+/** Body of the flush padding line ("P " + this); the decoder recognises and skips it. */
+export const FLUSH_PAD = '.'.repeat(8200);
 
 const HOP_PROBES: { probe: string; hook: number }[] = [
   { probe: 'tracepoint:net:netif_receive_skb', hook: 1 },
@@ -180,6 +185,9 @@ export function renderHoles(filter: KernelFilter, opts: RenderOptions): Record<s
     SAMPLE: sampleK === 0 ? '0' : `($sid % ${sampleK}) == 0`,
     REPORT_S: String(int(opts.reportSeconds ?? 1, 1, 3600, 'reportSeconds')),
     RESET_S: String(int(opts.resetSeconds ?? 60, 1, 86400, 'resetSeconds')),
+    FLUSH_MS: String(int(opts.flushMs ?? 100, 10, 10_000, 'flushMs')),
+    // Larger than bpftrace's stdio buffer (BUFSIZ, 8 KiB): printing it flushes everything before.
+    PAD: FLUSH_PAD,
   };
 }
 

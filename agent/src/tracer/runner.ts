@@ -2,11 +2,10 @@
 // the decoder, restarts with backoff when bpftrace dies (GapEvent), and stops it on every
 // exit path. Only the child started here is ever signalled, by its pid.
 //
-// Output buffering: `-B line`. Measured here (bpftrace 0.17): with `-B full` a single ping's
-// dozen lines sat in the 4 KiB stdio buffer for seconds (until more output came), which a
-// live tool cannot have; `-B line` delivered them within milliseconds. Line buffering loses
-// events only under a flood of ~1M events/s (design.md), and the in-kernel filter and sampler
-// exist to keep the printed rate orders of magnitude below that.
+// Output buffering: `-B full`, flushed by the program's padding line every 100 ms. Measured
+// here (bpftrace 0.17, bench/e2e.ts, ping flood with --every-packet): with `-B line` bpftrace
+// makes a write per line and lost 85% of ~108k hop events/s; fully buffered alone, a single
+// ping's dozen lines sat in the stdio buffer for seconds, which the padding line fixes.
 import { rmSync } from 'node:fs';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -147,7 +146,7 @@ export async function startTracer(opts: TracerOptions): Promise<Tracer> {
     status({ state: 'starting', probeSet });
     const env: Record<string, string> = { BPFTRACE_MAP_KEYS_MAX: String(opts.mapKeysMax ?? 65536) };
     // setpriv --pdeathsig: if the agent is SIGKILLed, the kernel kills bpftrace too.
-    const sub = execa('setpriv', ['--pdeathsig', 'SIGKILL', '--', opts.bpftrace ?? 'bpftrace', '-B', 'line', programFile], {
+    const sub = execa('setpriv', ['--pdeathsig', 'SIGKILL', '--', opts.bpftrace ?? 'bpftrace', '-B', 'full', programFile], {
       buffer: false,
       stdin: 'ignore',
       stdout: 'pipe',
