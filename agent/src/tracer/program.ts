@@ -186,8 +186,6 @@ export function renderHoles(filter: KernelFilter, opts: RenderOptions): Record<s
     REPORT_S: String(int(opts.reportSeconds ?? 1, 1, 3600, 'reportSeconds')),
     RESET_S: String(int(opts.resetSeconds ?? 60, 1, 86400, 'resetSeconds')),
     FLUSH_MS: String(int(opts.flushMs ?? 100, 10, 10_000, 'flushMs')),
-    // Larger than bpftrace's stdio buffer (BUFSIZ, 8 KiB): printing it flushes everything before.
-    PAD: FLUSH_PAD,
   };
 }
 
@@ -224,7 +222,9 @@ export function renderProgram(filter: KernelFilter, opts: RenderOptions): string
   if (opts.probeSet !== 'tracepoints' && opts.probeSet !== 'kprobes') throw new ProgramError('probeSet must be tracepoints or kprobes');
   opts.vxlanPorts.forEach((p) => int(p, 1, 65535, 'VXLAN port'));
   const t = opts.templates ?? loadTemplates();
-  const holes = renderHoles(filter, opts);
+  // PAD is fixed text, not a filter hole: longer than bpftrace's stdio buffer (BUFSIZ, 8 KiB),
+  // so printing it flushes everything before it.
+  const holes = { ...renderHoles(filter, opts), PAD: FLUSH_PAD };
   const begin = t.datapath.indexOf('// @hop-begin');
   const end = t.datapath.indexOf('// @hop-end');
   if (begin < 0 || end < begin) throw new ProgramError('datapath template lacks its @hop-begin/@hop-end block');
