@@ -51,8 +51,8 @@ export interface FloodRig {
   counters(): StageCounters;
   /** Packet (first hop, kernel clock) → client arrival latencies in ms, since the last call. */
   takeLatencies(): number[];
-  /** Flood from the client pod to the web pod on node-2: at most `count` pings or `seconds`. */
-  flood(count: number, seconds: number): Promise<{ sent: number; received: number }>;
+  /** Pings from the client pod to the web pod on node-2, at most `count` or `seconds`: `ping -f`, or one per `intervalS`. */
+  flood(count: number, seconds: number, intervalS?: number): Promise<{ sent: number; received: number }>;
   /** Waits until the kernel printed nothing for two reports and every stage has drained. */
   settle(maxMs: number): Promise<void>;
   /** The target pod's IP. */
@@ -170,8 +170,9 @@ export async function startFloodRig(lab: LabHandle, opts: { maxQueue?: number } 
       lat = [];
       return out;
     },
-    async flood(count, seconds) {
-      const r = await execa('ip', ['netns', 'exec', clientNs, 'ping', '-f', '-q', '-c', String(count), '-w', String(seconds), target.ip], {
+    async flood(count, seconds, intervalS) {
+      const pace = intervalS === undefined ? ['-f'] : ['-i', String(intervalS)];
+      const r = await execa('ip', ['netns', 'exec', clientNs, 'ping', ...pace, '-q', '-c', String(count), '-w', String(seconds), target.ip], {
         reject: false,
         timeout: (seconds + 10) * 1000,
         stdin: 'ignore',

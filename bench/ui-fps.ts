@@ -1,0 +1,80 @@
+// UI frame rate while journeys stream in: the real server with a synthetic source at 5k
+// journeys/s (a hop-heavy, realistic shape from server/synthetic.ts), the built UI in Chromium,
+// frame times from requestAnimationFrame in the page. Goal: > 50 fps.
+// Run: `npx tsx bench/ui-fps.ts [--quick] [--rate N] [--seconds S]`.
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { startServer } from '../agent/src/server/http.ts';
+import { SyntheticSource } from '../agent/src/server/synthetic.ts';
+import { figure, numArg, QUICK, report, sleep } from './lib.ts';
+
+const RATE = Math.round(numArg('--rate', 5000, 100_000));
+const SECONDS = Math.round(numArg('--seconds', QUICK ? 5 : 10, 120));
+const RUNS = QUICK ? 2 : 3;
+const TOKEN = 'ui-fps-bench-token-0123456789abcdef';
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const UI_DIST = join(ROOT, 'ui/dist');
+
+function newest(dir: string): number {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+export async function runUiFps(): Promise<void> {
+  const index = join(UI_DIST, 'index.html');
+  if (!existsSync(index) || newest(join(ROOT, 'ui/src')) > statSync(index).mtimeMs) execFileSync('npm', ['run', '-s', 'build', '-w', 'ui'], { cwd: ROOT, stdio: 'ignore' });
+  const tickMs = 20;
+  const source = new SyntheticSource(Math.ceil((RATE * tickMs) / 1000), tickMs);
+  const server = await startServer({ host: '127.0.0.1', port: 0, token: TOKEN, uiDir: UI_DIST, source, topology: () => null, lab: null });
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1600, height: 900 } });
+    await page.goto(`${server.url.replace(/\/$/, '')}/?token=${TOKEN}`);
+    await page.getByTestId('connection').filter({ hasText: 'open' }).waitFor({ timeout: 15_000 });
+    await sleep(2000); // the list fills, the first layout settles
+    const fps: number[] = [];
+    const p95: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const before = server.hub.counters.journeysOut;
+      // A string, not a function: tsx would wrap a function in helpers the page does not have.
+      const r = (await page.evaluate(`new Promise((done) => {
+        const frames = [];
+        const t0 = performance.now();
+        const step = (t) => {
+          frames.push(t);
+          if (t - t0 < ${SECONDS * 1000}) requestAnimationFrame(step);
+          else {
+            const gaps = frames.slice(1).map((x, k) => x - frames[k]).sort((a, b) => a - b);
+            done({ fps: (frames.length - 1) / ((frames[frames.length - 1] - frames[0]) / 1000), p95: gaps[Math.floor(gaps.length * 0.95)] });
+          }
+        };
+        requestAnimationFrame(step);
+      })`)) as { fps: number; p95: number };
+      const delivered = (server.hub.counters.journeysOut - before) / SECONDS;
+      fps.push(r.fps);
+      p95.push(r.p95);
+      console.log(`run ${i + 1}/${RUNS}: ${r.fps.toFixed(1)} fps, p95 frame ${r.p95.toFixed(1)} ms, ${Math.round(delivered)} journeys/s delivered to the page`);
+    }
+    report('ui-fps', [figure(`UI fps while ${RATE} journeys/s arrive`, 'fps', fps, { op: '>', value: 50 }), figure('UI p95 frame time', 'ms', p95)], {
+      setup: `Chromium (${browser.version()}, --disable-gpu), viewport 1600x900, synthetic source ${RATE}/s, ${SECONDS} s per run`,
+    });
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  await runUiFps();
+  process.exit(0);
+}
