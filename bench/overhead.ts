@@ -16,7 +16,7 @@ const SECONDS = Math.round(numArg('--seconds', QUICK ? 3 : 5, 30));
 const PORT = 5201;
 
 interface Mode {
-  name: 'untraced' | 'traced' | 'tcpdump';
+  name: 'untraced' | 'traced' | 'tcpdump' | 'floor';
   /** Starts the observer; returns its stop function and a line/event counter. */
   start(lab: LabHandle): Promise<{ stop(): Promise<void>; seen(): number }>;
 }
@@ -53,6 +53,36 @@ function traced(filter: FilterSpec): Mode {
     },
   };
 }
+
+/**
+ * The floor: bpftrace on the same two tracepoints doing nothing but a per-CPU count. What any
+ * tracer attached at every device pays on this kernel before reading a single field.
+ */
+const floor: Mode = {
+  name: 'floor',
+  async start() {
+    const prog = 'BEGIN { printf("ready\\n"); } tracepoint:net:netif_receive_skb { @c = count(); } tracepoint:net:net_dev_start_xmit { @c = count(); }';
+    const child: ResultPromise = execa('bpftrace', ['-B', 'line', '-e', prog], { buffer: false, stdin: 'ignore', stdout: 'pipe', stderr: 'ignore', reject: false, forceKillAfterDelay: 2000 });
+    let ready = false;
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('count-only bpftrace did not start')), 30_000);
+      createInterface({ input: child.stdout! }).on('line', (l) => {
+        if (!ready && l === 'ready') {
+          ready = true;
+          clearTimeout(t);
+          resolve();
+        }
+      });
+    });
+    return {
+      seen: () => 0,
+      async stop() {
+        if (child.pid) process.kill(child.pid, 'SIGTERM');
+        await child;
+      },
+    };
+  },
+};
 
 /** tcpdump decoding every packet of the client pod's eth0 to text (drained here, like our lines). */
 const tcpdump: Mode = {
@@ -92,10 +122,10 @@ export async function runOverhead(): Promise<void> {
     try {
       await sleep(500);
       await iperf(lab, server.ip); // warm-up (ARP, conntrack, caches), not counted
-      const modes = [untraced, traced({}), tcpdump];
-      const gbps: Record<Mode['name'], number[]> = { untraced: [], traced: [], tcpdump: [] };
-      const ratios: Record<'traced' | 'tcpdump', number[]> = { traced: [], tcpdump: [] };
-      const seen: Record<Mode['name'], number[]> = { untraced: [], traced: [], tcpdump: [] };
+      const modes = [untraced, traced({}), tcpdump, floor];
+      const gbps: Record<Mode['name'], number[]> = { untraced: [], traced: [], tcpdump: [], floor: [] };
+      const ratios: Record<'traced' | 'tcpdump' | 'floor', number[]> = { traced: [], tcpdump: [], floor: [] };
+      const seen: Record<Mode['name'], number[]> = { untraced: [], traced: [], tcpdump: [], floor: [] };
       for (let round = 0; round < ROUNDS; round++) {
         let base = NaN;
         for (const m of modes) {
@@ -122,8 +152,9 @@ export async function runOverhead(): Promise<void> {
           figure('iperf3 tcpdump (one interface)', 'Gbit/s', gbps.tcpdump),
           figure('traced / untraced', 'ratio', ratios.traced, { op: '>=', value: 0.95 }),
           figure('tcpdump / untraced', 'ratio', ratios.tcpdump),
+          figure('floor: count-only bpftrace / untraced', 'ratio', ratios.floor),
         ],
-        { setup: `iperf3 -t ${SECONDS} pod->pod across VXLAN (client on node-1, server on node-2), ${ROUNDS} rounds alternating untraced/traced/tcpdump`, tracedEventsPerRun: median(seen.traced), tcpdumpLinesPerRun: median(seen.tcpdump) },
+        { setup: `iperf3 -t ${SECONDS} pod->pod across VXLAN (client on node-1, server on node-2), ${ROUNDS} rounds alternating untraced/traced/tcpdump/floor (count-only bpftrace on the same tracepoints)`, tracedEventsPerRun: median(seen.traced), tcpdumpLinesPerRun: median(seen.tcpdump) },
       );
     } finally {
       if (srv.pid) process.kill(srv.pid, 'SIGTERM');
