@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseServerMessage, type AgentStatus, type ServerMessage } from '../agent/src/protocol/messages.ts';
 import { readLabState, type LabState } from '../agent/src/lab/state.ts';
 import { expectGone } from './lab-helpers.ts';
+import { ensureUiBuilt, launchChromium } from './browser.ts';
 
 const NAME = `hsra${process.pid % 100000}`;
 const TOKEN = `reliability-agent-${process.pid}-0123456789`;
@@ -76,6 +77,7 @@ function curlFromClient(state: LabState): Promise<unknown> {
 
 beforeAll(async () => {
   ({ links: rootLinksBefore, rules: rootRulesBefore } = await rootState());
+  ensureUiBuilt();
   agent = spawn(process.execPath, ['agent/bin/hopscope.mjs', 'start', '--name', NAME, '--port', '0'], {
     env: { ...process.env, HOPSCOPE_TOKEN: TOKEN },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -144,6 +146,16 @@ describe('hopscope start under faults', () => {
       expect(gapped.lastGap!.reason).toMatch(/SIGKILL/);
       expect(gapped.lastGap!.toMs).toBeGreaterThan(gapped.lastGap!.fromMs);
       expect(gapped.counters.bpftraceRestarts).toBeGreaterThanOrEqual(1);
+      // A person watching the page sees the gap in the status bar.
+      const browser = await launchChromium();
+      try {
+        const page = await browser.newPage();
+        await page.goto(`${base}?token=${TOKEN}`);
+        await page.getByTestId('last-gap').waitFor({ timeout: 15_000 });
+        expect(await page.getByTestId('last-gap').getAttribute('title')).toMatch(/SIGKILL/);
+      } finally {
+        await browser.close();
+      }
       await until('running again', () => statuses().at(-1)?.tracer === 'running', 10_000);
       const after = journeys();
       await until('journeys after the restart', () => journeys() > after, 20_000);

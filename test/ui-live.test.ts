@@ -2,9 +2,10 @@
 // Screenshots of every view go to test-artifacts/ (look at them: the page is for projectors).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, statSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { ensureUiBuilt, launchChromium } from './browser.ts';
 
 const TOKEN = `ui-test-${process.pid}-0123456789`;
 const LAB = `hsui${process.pid % 100000}`;
@@ -15,18 +16,9 @@ let browser: Browser;
 let page: Page;
 const log: string[] = [];
 
-function newest(dir: string): number {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
-  }
-  return t;
-}
-
 beforeAll(async () => {
   mkdirSync(ART, { recursive: true });
-  if (!existsSync('ui/dist/index.html') || newest('ui/src') > statSync('ui/dist/index.html').mtimeMs) execFileSync('npm', ['run', '-s', 'build', '-w', 'ui'], { stdio: 'ignore' });
+  ensureUiBuilt();
   proc = spawn('node', ['agent/bin/hopscope.mjs', 'start', '--port', '0', '--name', LAB], { env: { ...process.env, HOPSCOPE_TOKEN: TOKEN }, stdio: ['ignore', 'pipe', 'pipe'] });
   proc.stderr!.on('data', (d: Buffer) => log.push(d.toString()));
   base = await new Promise<string>((resolve, reject) => {
@@ -40,10 +32,7 @@ beforeAll(async () => {
     });
     proc!.once('exit', (code) => reject(new Error(`hopscope start exited ${code}:\n${log.join('')}`)));
   });
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1600, height: 900 } });
 }, 180_000);
 

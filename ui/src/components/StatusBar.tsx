@@ -23,6 +23,12 @@ export function StatusBar({ s }: { s: UiState }) {
             </span>
           ))}
           <span>events {st.counters.eventsIn}</span>
+          {st.lastGap && (
+            <span className="warn" data-testid="last-gap" title={st.lastGap.reason}>
+              tracer gap {((st.lastGap.toMs - st.lastGap.fromMs) / 1000).toFixed(1)} s at{' '}
+              {new Date(st.lastGap.fromMs).toLocaleTimeString()}
+            </span>
+          )}
           {st.lab && <span>lab {st.lab.name} ({st.lab.cni})</span>}
         </>
       )}

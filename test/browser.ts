@@ -1,0 +1,28 @@
+// Shared by the browser tests: a fresh UI build when the sources changed, and Debian's Chromium.
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
+
+function newest(dir: string): number {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+/** Builds ui/dist when it is missing or older than ui/src (the server serves ui/dist). */
+export function ensureUiBuilt(): void {
+  if (!existsSync('ui/dist/index.html') || newest('ui/src') > statSync('ui/dist/index.html').mtimeMs)
+    execFileSync('npm', ['run', '-s', 'build', '-w', 'ui'], { stdio: 'ignore' });
+}
+
+/** Headless Chromium from Debian, without the background traffic this closed network refuses. */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}
