@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 
 function newest(dir: string): number {
   let t = 0;
@@ -25,4 +25,16 @@ export function launchChromium(): Promise<Browser> {
     executablePath: '/usr/bin/chromium',
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
+}
+
+/** The journey list is virtualized: scroll through it until a row matches (left scrolled there). */
+export async function findRow(page: Page, rows: () => Locator): Promise<boolean> {
+  const list = page.getByTestId('journey-list');
+  const height = await list.evaluate((el) => el.scrollHeight);
+  for (let y = 0; y <= height; y += 400) {
+    await list.evaluate((el, top) => el.scrollTo(0, top), y);
+    await page.waitForTimeout(50);
+    if ((await rows().count()) > 0) return true;
+  }
+  return false;
 }

@@ -4,11 +4,12 @@
 // from both agents, in the CLI (`hopscope hub trace`) and in Chromium; killing one agent marks
 // its lane missing while the rest of the journey still shows; restarting it resumes stitching.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { ensureUiBuilt, findRow, launchChromium } from './browser.ts';
 import { labUp, loadTopology, type LabHandle } from '../agent/src/lab/lab.ts';
 import { journeySchema } from '../agent/src/protocol/messages.ts';
 import type { Journey } from '../agent/src/protocol/events.ts';
@@ -43,15 +44,6 @@ function freePort(): Promise<number> {
       s.close(() => resolve(p));
     });
   });
-}
-
-function newest(dir: string): number {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
-  }
-  return t;
 }
 
 /** Start a child and resolve with the first stdout match of `re`. */
@@ -224,7 +216,7 @@ async function warmUp(): Promise<void> {
 
 beforeAll(async () => {
   mkdirSync(ART, { recursive: true });
-  if (!existsSync('ui/dist/index.html') || newest('ui/src') > statSync('ui/dist/index.html').mtimeMs) execFileSync('npm', ['run', '-s', 'build', '-w', 'ui'], { stdio: 'ignore' });
+  ensureUiBuilt();
   lab = await labUp(loadTopology(), { name: LAB });
   const kubeconfig = lab.state().api?.kubeconfig;
   if (!kubeconfig) throw new Error('lab came up without its API');
@@ -236,10 +228,7 @@ beforeAll(async () => {
   hubUrl = h.match[1]!;
   await waitAgents({ 'node-1': 'up', 'node-2': 'up' });
   await warmUp();
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1600, height: 900 } });
 }, 240_000);
 
@@ -250,22 +239,11 @@ afterAll(async () => {
   await lab?.down();
 }, 90_000);
 
-/** The list is virtualized: scroll through it until a row matches. */
-async function findRow(rows: () => ReturnType<Page['locator']>): Promise<boolean> {
-  const list = page.getByTestId('journey-list');
-  const height = await list.evaluate((el) => el.scrollHeight);
-  for (let y = 0; y <= height; y += 400) {
-    await list.evaluate((el, top) => el.scrollTo(0, top), y);
-    await page.waitForTimeout(50);
-    if ((await rows().count()) > 0) return true;
-  }
-  return false;
-}
 
 /** Click cross-node SYN rows until one whose diagram satisfies `ok`. */
 async function openSyn(ok: () => Promise<boolean>): Promise<boolean> {
   const rows = () => page.locator('[data-testid=journey-row]').filter({ hasText: 'svc/web:80' }).filter({ hasText: 'TCP [S]' });
-  if (!(await findRow(rows))) return false;
+  if (!(await findRow(page, rows))) return false;
   const n = await rows().count();
   for (let i = 0; i < n; i++) {
     await rows().nth(i).click();

@@ -5,7 +5,7 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { ensureUiBuilt, launchChromium } from './browser.ts';
+import { ensureUiBuilt, findRow, launchChromium } from './browser.ts';
 
 const TOKEN = `ui-test-${process.pid}-0123456789`;
 const LAB = `hsui${process.pid % 100000}`;
@@ -49,17 +49,6 @@ afterAll(async () => {
   }
 }, 60_000);
 
-/** The list is virtualized: scroll through it until a row matches (left scrolled there). */
-async function findRow(rows: () => ReturnType<Page['locator']>): Promise<boolean> {
-  const list = page.getByTestId('journey-list');
-  const height = await list.evaluate((el) => el.scrollHeight);
-  for (let y = 0; y <= height; y += 400) {
-    await list.evaluate((el, top) => el.scrollTo(0, top), y);
-    await page.waitForTimeout(50);
-    if ((await rows().count()) > 0) return true;
-  }
-  return false;
-}
 
 async function shot(name: string): Promise<void> {
   await page.screenshot({ path: path.join(ART, `ui-${name}.png`) });
@@ -100,7 +89,7 @@ describe('hopscope UI on the live lab', () => {
     // kube-proxy picks a backend at random: call until a SYN lands on the other node.
     const cross = () => page.locator('[data-testid=journey-row]').filter({ hasText: 'svc/web:80' }).filter({ hasText: 'TCP [S]' }).filter({ hasText: /(1[0-9]|[89]) hops/ });
     let row = cross();
-    for (let i = 0; i < 15 && !(await findRow(cross)); i++) {
+    for (let i = 0; i < 15 && !(await findRow(page, cross)); i++) {
       await page.getByTestId('act-curl-web').click();
       await page.getByTestId('action-result').and(page.locator('[data-state=ok]')).waitFor({ timeout: 10_000 });
       await page.waitForTimeout(800);
