@@ -53,6 +53,14 @@ describe('lab: flannel-vxlan + iptables', () => {
     expect(vx.stdout).toMatch(/vxlan id 1 local 10\.0\.0\.1 dev eth0 .*dstport 8472/);
   });
 
+  it('is IPv4 only: no IPv6 addresses, so no router solicitations or neighbour discovery noise', async () => {
+    for (const target of ['client', { node: 'node-1' }] as const) {
+      const r = await lab.exec(target, ['ip', '-6', 'addr', 'show']);
+      expect(r.exitCode).toBe(0);
+      expect(r.stdout.trim()).toBe('');
+    }
+  });
+
   it('carries pod, Service, DNS and NodePort traffic', async () => {
     await checkDatapath(lab);
   });

@@ -28,6 +28,10 @@ export function applyPlan(steps: NetStep[], onNetnsCreated?: (s: Extract<NetStep
         // Record each name before creating it, so a crash in between still lets teardown find it.
         for (const g of group) onNetnsCreated?.(g);
         run('ip', ['-batch', '-'], group.map((g) => `netns add ${g.name}`).join('\n') + '\n');
+        // The lab is IPv4: without this every new interface sends IPv6 router solicitations
+        // and neighbour discovery, which fill the live view with journeys nobody made.
+        for (const g of group)
+          run('ip', ['netns', 'exec', g.name, 'sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
         break;
       }
       case 'ip':
