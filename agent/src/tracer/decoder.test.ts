@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { HopEvent } from '../protocol/events.ts';
-import { createDecoder } from './decoder.ts';
+import { createDecoder, type DecodeResult } from './decoder.ts';
+import { createLineSplitter } from './line-splitter.ts';
 
 // Recorded from bpftrace 0.17 on Linux 6.18 running bpf/datapath.bt.tmpl: `ping -c1 10.99.0.2`
 // from netns A (10.99.0.1, veth hsxa) to netns B (veth hsxb enslaved to bridge br0, 10.99.0.2).
@@ -96,6 +97,47 @@ describe('decoder fuzz', () => {
       if (r.type === 'rejected') expect(r.reason).not.toMatch(/decoder error/);
     }
     expect(d.stats().lines).toBe(10_000);
+  });
+});
+
+describe('decoding from bytes (what the runner does with bpftrace stdout)', () => {
+  /** The stream as the runner reads it: bytes in uneven chunks, split, decoded in place. */
+  function viaBytes(lines: string[], chunk: number): DecodeResult[] {
+    const d = createDecoder({ reasonNames: reasons });
+    const out: DecodeResult[] = [];
+    const sp = createLineSplitter((b, s, e) => out.push(d.decodeBytes(b, s, e)));
+    const all = Buffer.from(lines.join('\n') + '\n');
+    for (let at = 0; at < all.length; at += chunk) sp.push(all.subarray(at, at + chunk));
+    sp.end();
+    return out;
+  }
+  const viaText = (lines: string[]): DecodeResult[] => {
+    const d = createDecoder({ reasonNames: reasons });
+    return lines.map((l) => d.decode(l));
+  };
+  const file = (rel: string): string[] => readFileSync(new URL(rel, import.meta.url), 'utf8').split('\n').filter(Boolean);
+  // Every line kind (the tracer tests' recording), and a lab flood (VXLAN, conntrack, padding).
+  const recorded = [...file('../../../test/fixtures/tracer/recorded-lines.txt'), ...PING, ...file('../../../bench/fixtures/flood-lines.txt')];
+
+  it('gives exactly what decoding the text gives, for every recorded line kind', () => {
+    const text = viaText(recorded);
+    expect(text.filter((e) => e.type === 'hop' && e.encap && e.ct).length).toBeGreaterThan(50);
+    for (const chunk of [7, 100, 65536]) expect(viaBytes(recorded, chunk)).toEqual(text);
+  });
+
+  it('gives the same rejections for damaged hop lines', () => {
+    const hops = recorded.filter((l) => l.startsWith('H '));
+    const damaged = hops.flatMap((l, i) => [
+      l.slice(0, (i * 7) % l.length),
+      l.replace(' ', '  '),
+      l + ' ',
+      l.replace(/ [0-9a-f]+ /, ' zz '),
+      l.split(' ').slice(0, 16).join(' '),
+      l.replace(/ffff/, 'ffff\u00e9'),
+    ]).filter((l) => l.length > 0);
+    const text = viaText(damaged);
+    expect(text.filter((e) => e.type === 'rejected').length).toBeGreaterThan(damaged.length / 2);
+    expect(viaBytes(damaged, 64)).toEqual(text);
   });
 });
 

@@ -14,7 +14,8 @@ import { createInterface } from 'node:readline';
 import { execa, type ResultPromise } from 'execa';
 import type { ProbeSet, TraceEvent } from '../protocol/events.ts';
 import { detectCapabilities } from './capabilities.ts';
-import { createDecoder, type Decoder, type Rejection } from './decoder.ts';
+import { createDecoder, type Decoder, type DecodeResult, type Rejection } from './decoder.ts';
+import { createLineSplitter } from './line-splitter.ts';
 import { readDropReasons } from './drop-reasons.ts';
 import type { KernelFilter } from './kernel-filter.ts';
 import { DEFAULT_VXLAN_PORTS, renderProgram } from './program.ts';
@@ -170,11 +171,7 @@ export async function startTracer(opts: TracerOptions): Promise<Tracer> {
       rejectAttach = rej;
     });
 
-    const handle = (line: string): void => {
-      opts.onLine?.(line);
-      // bpftrace prints blank lines around the maps it dumps at exit: layout, not lost data.
-      if (line.length === 0) return;
-      const r = decoder.decode(line);
+    const handle = (r: DecodeResult): void => {
       switch (r.type) {
         case 'notice':
           // "Attaching N probes..." comes before the probes are live; the program's BEGIN
@@ -198,14 +195,20 @@ export async function startTracer(opts: TracerOptions): Promise<Tracer> {
           opts.onEvent(r);
       }
     };
-    const out = createInterface({ input: sub.stdout!, crlfDelay: Infinity });
-    out.on('line', handle);
+    // stdout is read as bytes and split here: the decoder reads hop lines in place.
+    const lines = createLineSplitter((buf, start, end) => {
+      if (opts.onLine) opts.onLine(Buffer.from(buf.buffer, buf.byteOffset + start, end - start).toString('utf8'));
+      // bpftrace prints blank lines around the maps it dumps at exit: layout, not lost data.
+      if (end > start) handle(decoder.decodeBytes(buf, start, end));
+    });
+    sub.stdout!.on('data', (chunk: Buffer) => lines.push(chunk));
+    sub.stdout!.on('end', () => lines.end());
     const err = createInterface({ input: sub.stderr!, crlfDelay: Infinity });
     err.on('line', (line) => {
       stderrLines++;
       if (stderr.length < 50) stderr.push(line);
       // Newer bpftrace versions report lost events on stderr.
-      if (line.includes('Lost ') && line.includes(' events')) handle(line);
+      if (line.includes('Lost ') && line.includes(' events')) handle(decoder.decode(line));
     });
 
     const done = sub.then((res) => {
