@@ -1,14 +1,15 @@
 // `hopscope hub`: connect to every node's agent, stitch cross-node journeys, serve the UI for
 // the whole cluster. `hopscope hub trace`: the CLI view streamed from a hub.
 import type { Command } from './main.ts';
-import { openUrl, parseServerArgs } from '../server/config.ts';
+import { SERVER_FLAGS, openUrl, parseServerArgs } from '../server/config.ts';
 import { startServer } from '../server/http.ts';
 import { k8sTopology } from '../server/k8s-topology.ts';
 import { validateToken } from '../server/auth.ts';
 import { UI_DIST } from './start.ts';
 import { AGENT_DISCOVERY_DEFAULTS, k8sDiscovery, parseAgentList, staticDiscovery, type Discovery } from '../hubmode/discovery.ts';
 import { hubSource } from '../hubmode/hub-source.ts';
-import { parseRemoteTraceArgs, remoteTrace } from '../hubmode/remote-trace.ts';
+import { REMOTE_TRACE_FLAGS, remoteTrace, remoteTraceArgs } from '../hubmode/remote-trace.ts';
+import { int, parseFlags, pattern, value, type Spec } from './flags.ts';
 
 const USAGE = `usage: hopscope hub [options]
        hopscope hub trace --url <hub url> [--token <t>] [filter] [--json | --oneline] [--count N] [--duration S]
@@ -44,59 +45,41 @@ export interface HubFlags {
   rest: string[];
 }
 
-/** Pull the hub flags out of argv. Throws Error naming the flag. */
+const HUB_FLAGS = {
+  agents: value(),
+  'agent-namespace': pattern(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'a namespace name'),
+  'agent-selector': pattern(/^[-A-Za-z0-9_./=!,() ]{1,300}$/, 'a label selector'),
+  'agent-port': int(1, 65535),
+  'agent-token': value(validateToken),
+  'stitch-wait-ms': int(100, 60_000),
+} satisfies Spec;
+
+/** Pull the hub flags out of argv; the server's flags are left in `rest`. Throws Error naming the flag. */
 export function parseHubFlags(argv: string[]): HubFlags {
-  const out: HubFlags = { namespace: AGENT_DISCOVERY_DEFAULTS.namespace, selector: AGENT_DISCOVERY_DEFAULTS.labelSelector, port: AGENT_DISCOVERY_DEFAULTS.port, waitMs: 3000, rest: [] };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const eq = a.startsWith('--') ? a.indexOf('=') : -1;
-    const flag = eq > 0 ? a.slice(0, eq) : a;
-    const value = (): string => {
-      const v = eq > 0 ? a.slice(eq + 1) : argv[++i];
-      if (v === undefined || v === '') throw new Error(`${flag} needs a value`);
-      return v;
-    };
-    const int = (v: string, min: number, max: number): number => {
-      if (!/^\d{1,6}$/.test(v) || Number(v) < min || Number(v) > max) throw new Error(`${flag}: expected ${min}-${max}, got "${v.slice(0, 20)}"`);
-      return Number(v);
-    };
-    switch (flag) {
-      case '--agents': out.agents = value(); break;
-      case '--agent-namespace': {
-        const v = value();
-        if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(v)) throw new Error(`--agent-namespace: not a namespace name: "${v.slice(0, 60)}"`);
-        out.namespace = v;
-        break;
-      }
-      case '--agent-selector': {
-        const v = value();
-        if (!/^[-A-Za-z0-9_./=!,() ]{1,300}$/.test(v)) throw new Error(`--agent-selector: not a label selector: "${v.slice(0, 60)}"`);
-        out.selector = v;
-        break;
-      }
-      case '--agent-port': out.port = int(value(), 1, 65535); break;
-      case '--agent-token': out.agentToken = validateToken(value()); break;
-      case '--stitch-wait-ms': out.waitMs = int(value(), 100, 60_000); break;
-      default: out.rest.push(a);
-    }
-  }
-  return out;
+  const { values: v, rest } = parseFlags(argv, HUB_FLAGS, SERVER_FLAGS);
+  return {
+    ...(v.agents ? { agents: v.agents } : {}),
+    namespace: v['agent-namespace'] ?? AGENT_DISCOVERY_DEFAULTS.namespace,
+    selector: v['agent-selector'] ?? AGENT_DISCOVERY_DEFAULTS.labelSelector,
+    port: v['agent-port'] ?? AGENT_DISCOVERY_DEFAULTS.port,
+    ...(v['agent-token'] ? { agentToken: v['agent-token'] } : {}),
+    waitMs: v['stitch-wait-ms'] ?? 3000,
+    rest,
+  };
 }
 
+const HUB_TRACE_FLAGS = {
+  ...REMOTE_TRACE_FLAGS,
+  url: pattern(/^https?:\/\/[^/?#]+\/?$/, 'http://host:port/'),
+  token: value(validateToken),
+} satisfies Spec;
+
 async function traceCommand(args: string[]): Promise<number> {
-  const t = parseRemoteTraceArgs(args);
-  let url: string | undefined;
-  let token = process.env.HOPSCOPE_TOKEN;
-  for (let i = 0; i < t.rest.length; i++) {
-    const a = t.rest[i]!;
-    if (a === '--url') url = t.rest[++i];
-    else if (a.startsWith('--url=')) url = a.slice(6);
-    else if (a === '--token') token = t.rest[++i];
-    else if (a.startsWith('--token=')) token = a.slice(8);
-    else throw new Error(`unknown option "${a.slice(0, 60)}"`);
-  }
+  const { values } = parseFlags(args, HUB_TRACE_FLAGS);
+  const t = remoteTraceArgs(values);
+  const url = values.url;
+  const token = values.token ?? process.env.HOPSCOPE_TOKEN;
   if (!url) throw new Error('--url <hub url> is required');
-  if (!/^https?:\/\/[^/?#]+\/?$/.test(url)) throw new Error(`--url: expected http://host:port/, got "${url.slice(0, 80)}"`);
   if (!token) throw new Error('--token (or $HOPSCOPE_TOKEN) is required');
   const ac = new AbortController();
   const stop = () => ac.abort();

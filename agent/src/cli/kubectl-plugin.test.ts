@@ -9,15 +9,26 @@ describe('kubectl hopscope arguments', () => {
     expect(parsePluginArgs(['open', '--port=8080'], { KUBECTL: '/opt/kubectl' })).toMatchObject({ command: 'open', kubectl: '/opt/kubectl', port: 8080 });
     expect(parsePluginArgs(['trace', '--service', 'web', '--json', '--kubeconfig', '/k'], {})).toMatchObject({ command: 'trace', global: ['--kubeconfig', '/k'], rest: ['--service', 'web', '--json'] });
     expect(parsePluginArgs([], {}).command).toBe('help');
+    expect(parsePluginArgs(['open', '--context', 'c', '-h'], {}).command).toBe('help');
+  });
+
+  it('trace hands its filter on as given, --port included (the filter\'s, not open\'s)', () => {
+    expect(parsePluginArgs(['trace', '--port', '80', '-n', 'shop', '--context=c', '--count=3'], {})).toMatchObject({
+      command: 'trace', global: ['--context', 'c'], port: 7070, rest: ['--port', '80', '-n', 'shop', '--count=3'],
+    });
+    expect(() => parsePluginArgs(['trace', '--bogus'], {})).toThrow(/unknown option "--bogus"/);
+    expect(() => parsePluginArgs(['trace', '--image', 'me/hs'], {})).toThrow(/--image is for install/);
   });
 
   it('refuses what kubectl must not receive', () => {
     expect(() => parsePluginArgs(['deploy'], {})).toThrow(/unknown command "deploy"/);
     expect(() => parsePluginArgs(['install', '--context', '--all-namespaces'], {})).toThrow(/looks like a flag/);
-    expect(() => parsePluginArgs(['install', '--image', 'Bad Image'], {})).toThrow(/not an image reference/);
+    expect(() => parsePluginArgs(['install', '--image', 'Bad Image'], {})).toThrow(/--image: expected an image reference, got "Bad Image"/);
     expect(() => parsePluginArgs(['open', '--port', '99999'], {})).toThrow(/--port/);
     expect(() => parsePluginArgs(['install', '--port', '80'], {})).toThrow(/--port is for open/);
     expect(() => parsePluginArgs(['uninstall', '--force'], {})).toThrow(/unknown option "--force"/);
+    expect(() => parsePluginArgs(['install', '--context=-n'], {})).toThrow(/--context: "-n" looks like a flag/);
+    expect(() => parsePluginArgs(['open', '--port'], {})).toThrow(/--port needs a value/);
   });
 
   it('plans the kubectl commands', () => {

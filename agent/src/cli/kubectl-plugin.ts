@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateToken, validateToken } from '../server/auth.ts';
-import { parseRemoteTraceArgs, remoteTrace } from '../hubmode/remote-trace.ts';
+import { REMOTE_TRACE_FLAGS, parseRemoteTraceArgs, remoteTrace } from '../hubmode/remote-trace.ts';
+import { clip, int, onlyIf, parseFlags, pattern, short, toggle, value, type Parsed, type Spec } from './flags.ts';
 
 /** Where the manifests are (the repository's, or /app/manifests in the image). */
 export const MANIFESTS_DIR = fileURLToPath(new URL('../../../manifests', import.meta.url));
@@ -56,56 +57,32 @@ export function parsePluginArgs(argv: string[], env: Record<string, string | und
   const command = cmd === undefined || cmd === '-h' || cmd === '--help' || cmd === 'help' ? 'help' : cmd;
   if (command !== 'install' && command !== 'uninstall' && command !== 'open' && command !== 'trace' && command !== 'help')
     throw new Error(`unknown command "${command.slice(0, 40)}" (install, uninstall, open, trace)`);
-  const out: PluginArgs = { command, kubectl: env.KUBECTL || 'kubectl', global: [], manifests: MANIFESTS_DIR, port: HUB_PORT, rest: [] };
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    const eq = a.startsWith('--') ? a.indexOf('=') : -1;
-    const flag = eq > 0 ? a.slice(0, eq) : a;
-    const value = (): string => {
-      const v = eq > 0 ? a.slice(eq + 1) : args[++i];
-      if (v === undefined || v === '') throw new Error(`${flag} needs a value`);
-      // Values go to kubectl as separate argv entries (no shell), but never as a flag.
-      if (v.startsWith('-')) throw new Error(`${flag}: "${v.slice(0, 40)}" looks like a flag`);
-      return v;
-    };
-    switch (flag) {
-      case '--context':
-        out.global.push('--context', value());
-        break;
-      case '--kubeconfig':
-        out.global.push('--kubeconfig', value());
-        break;
-      case '--kubectl':
-        out.kubectl = value();
-        break;
-      case '--manifests':
-        if (command !== 'install') throw new Error('--manifests is for install');
-        out.manifests = value();
-        break;
-      case '--image': {
-        if (command !== 'install') throw new Error('--image is for install');
-        const v = value();
-        if (!IMAGE.test(v)) throw new Error(`--image: not an image reference: "${v.slice(0, 80)}"`);
-        out.image = v;
-        break;
-      }
-      case '--port': {
-        if (command !== 'open') throw new Error('--port is for open');
-        const v = value();
-        if (!/^\d{1,5}$/.test(v) || Number(v) < 1 || Number(v) > 65535) throw new Error(`--port: expected 1-65535, got "${v.slice(0, 20)}"`);
-        out.port = Number(v);
-        break;
-      }
-      case '-h':
-      case '--help':
-        out.command = 'help';
-        break;
-      default:
-        if (command !== 'trace') throw new Error(`unknown option "${a.slice(0, 60)}"`);
-        out.rest.push(a);
-    }
-  }
-  return out;
+  const common = {
+    context: value(kubectlValue),
+    kubeconfig: value(kubectlValue),
+    kubectl: value(kubectlValue),
+    manifests: onlyIf(command === 'install', 'is for install', value(kubectlValue)),
+    image: onlyIf(command === 'install', 'is for install', pattern(IMAGE, 'an image reference')),
+    help: short('h', toggle()),
+  } satisfies Spec;
+  const own = { ...common, port: onlyIf(command === 'open', 'is for open', int(1, 65535)) };
+  // trace's flags (its filter has a --port of its own) go on to the remote trace's parser.
+  const { values: v, rest }: Parsed<typeof own> = command === 'trace' ? parseFlags(args, common, REMOTE_TRACE_FLAGS) : parseFlags(args, own);
+  return {
+    command: v.help ? 'help' : command,
+    kubectl: v.kubectl ?? (env.KUBECTL || 'kubectl'),
+    global: [...(v.context ? ['--context', v.context] : []), ...(v.kubeconfig ? ['--kubeconfig', v.kubeconfig] : [])],
+    manifests: v.manifests ?? MANIFESTS_DIR,
+    ...(v.image ? { image: v.image } : {}),
+    port: v.port ?? HUB_PORT,
+    rest,
+  };
+}
+
+// Values go to kubectl as separate argv entries (no shell), but never as a flag.
+function kubectlValue(t: string): string {
+  if (t.startsWith('-')) throw new Error(`"${clip(t, 40)}" looks like a flag`);
+  return t;
 }
 
 /** The kubectl commands of each step (argv after the kubectl executable). Pure. */
@@ -251,7 +228,6 @@ export async function pluginMain(argv: string[], env: Record<string, string | un
       }
       case 'trace': {
         const t = parseRemoteTraceArgs(a.rest);
-        if (t.rest.length) throw new Error(`unknown option "${t.rest[0]!.slice(0, 60)}"`);
         const token = await existingToken(a);
         if (!token) throw new Error('hopscope is not installed here (no hopscope-token Secret): run kubectl hopscope install');
         const pf = await portForward(a, 0);

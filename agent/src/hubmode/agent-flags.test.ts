@@ -25,6 +25,13 @@ describe('agent flags', () => {
     expect(() => parseAgentFlags(['--node', 'Node_1'])).toThrow(/--node/);
     expect(() => parseAgentFlags(['--proc-root', 'proc'])).toThrow(/absolute/);
     expect(() => parseAgentFlags(['--node'])).toThrow(/needs a value/);
+    expect(() => parseAgentFlags(['--node', '--port', '4780'])).toThrow(/^--node needs a value$/);
+    expect(() => parseAgentFlags(['--bogus'])).toThrow(/unknown option "--bogus"/);
+  });
+
+  it('hands the server flags on whole, a token starting with "-" included', () => {
+    const f = parseAgentFlags(['--token', '-k2H_generated-token', '--node', 'node-1', '-h', '--port=4780']);
+    expect(f).toMatchObject({ node: 'node-1', rest: ['--token', '-k2H_generated-token', '-h', '--port=4780'] });
   });
 
   it('a lab node scope is the node netns and its pods, not the underlay or other nodes', () => {

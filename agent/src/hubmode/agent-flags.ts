@@ -2,6 +2,8 @@
 // the network namespaces it traces (its scope: "this node"). Parsing and scope resolution are
 // pure; the lab state is passed in.
 import type { LabState } from '../lab/state.ts';
+import { clip, int, many, parseFlags, pattern, value, type Spec } from '../cli/flags.ts';
+import { SERVER_FLAGS } from '../server/config.ts';
 
 /** Node flags of `hopscope serve`; the rest of argv goes to the server's own parser. */
 export interface AgentFlags {
@@ -31,50 +33,28 @@ export const AGENT_FLAGS_HELP = `  --node <name>            this node's name (de
                            two agents scoped to two nodes stand for two cluster nodes
   --netns-inode <n>        trace only this network namespace (inode; repeatable)`;
 
-/** Pull the node flags out of argv. Throws Error naming the flag. */
+const AGENT_FLAGS = {
+  node: pattern(NODE, 'a Kubernetes node name'),
+  'proc-root': value((t) => {
+    if (!t.startsWith('/')) throw new Error(`expected an absolute path, got "${clip(t)}"`);
+    return t;
+  }),
+  lab: pattern(LAB, 'a lab name (1-20 of a-z 0-9 "-")'),
+  'netns-scope': many(value(readScope)),
+  'netns-inode': many(int(1, 0xffffffff, 'an inode number')),
+} satisfies Spec;
+
+/** Pull the node flags out of argv; the server's flags are left in `rest`. Throws Error naming the flag. */
 export function parseAgentFlags(argv: string[]): AgentFlags {
-  const out: AgentFlags = { scopes: [], inodes: [], rest: [] };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const eq = a.startsWith('--') ? a.indexOf('=') : -1;
-    const flag = eq > 0 ? a.slice(0, eq) : a;
-    const value = (): string => {
-      const v = eq > 0 ? a.slice(eq + 1) : argv[++i];
-      if (v === undefined || v === '') throw new Error(`${flag} needs a value`);
-      return v;
-    };
-    switch (flag) {
-      case '--node': {
-        const v = value();
-        if (!NODE.test(v)) throw new Error(`--node: expected a Kubernetes node name, got "${v.slice(0, 60)}"`);
-        out.node = v;
-        break;
-      }
-      case '--proc-root': {
-        const v = value();
-        if (!v.startsWith('/')) throw new Error(`--proc-root: expected an absolute path, got "${v.slice(0, 60)}"`);
-        out.procRoot = v;
-        break;
-      }
-      case '--lab': {
-        const v = value();
-        if (!LAB.test(v)) throw new Error(`--lab: lab names are 1-20 of a-z 0-9 "-", got "${v.slice(0, 40)}"`);
-        out.lab = v;
-        break;
-      }
-      case '--netns-scope':
-        out.scopes.push(parseScope(value()));
-        break;
-      case '--netns-inode': {
-        const v = value();
-        if (!/^\d{1,10}$/.test(v) || Number(v) < 1 || Number(v) > 0xffffffff) throw new Error(`--netns-inode: expected an inode number, got "${v.slice(0, 20)}"`);
-        out.inodes.push(Number(v));
-        break;
-      }
-      default:
-        out.rest.push(a);
-    }
-  }
+  const { values: v, rest } = parseFlags(argv, AGENT_FLAGS, SERVER_FLAGS);
+  const out: AgentFlags = {
+    ...(v.node ? { node: v.node } : {}),
+    ...(v['proc-root'] ? { procRoot: v['proc-root'] } : {}),
+    ...(v.lab ? { lab: v.lab } : {}),
+    scopes: v['netns-scope'] ?? [],
+    inodes: v['netns-inode'] ?? [],
+    rest,
+  };
   if (out.inodes.length > MAX_INODES) throw new Error(`--netns-inode: at most ${MAX_INODES}`);
   const labs = new Set(out.scopes.map((s) => s.lab));
   if (labs.size > 1) throw new Error(`--netns-scope: all scopes must name one lab, got ${[...labs].join(', ')}`);
@@ -85,10 +65,9 @@ export function parseAgentFlags(argv: string[]): AgentFlags {
 }
 
 /** "lab:<lab>/<node>" → its parts. */
-export function parseScope(text: string): { lab: string; node: string } {
+function readScope(text: string): { lab: string; node: string } {
   const m = /^lab:([^/]+)\/(.+)$/.exec(text);
-  if (!m || !LAB.test(m[1]!) || !NODE.test(m[2]!))
-    throw new Error(`--netns-scope: expected lab:<lab>/<node> (e.g. lab:demo/node-1), got "${text.slice(0, 80)}"`);
+  if (!m || !LAB.test(m[1]!) || !NODE.test(m[2]!)) throw new Error(`expected lab:<lab>/<node> (e.g. lab:demo/node-1), got "${clip(text, 80)}"`);
   return { lab: m[1]!, node: m[2]! };
 }
 

@@ -4,6 +4,7 @@ import WebSocket from 'ws';
 import { PROTOCOL_VERSION, clientFilterSchema, parseServerMessage, type ClientFilter } from '../protocol/messages.ts';
 import type { Journey } from '../protocol/events.ts';
 import { renderJson, renderOneLine, renderStory } from '../journeys/story.ts';
+import { int, parseFlags, short, toggle, value, type Spec, type Values } from '../cli/flags.ts';
 
 /** Output formats of the remote trace. */
 export type RemoteFormat = 'story' | 'oneline' | 'json';
@@ -44,48 +45,45 @@ export function renderRemote(j: Journey, format: RemoteFormat): string {
   }
 }
 
-/** Flags of the remote trace (filter and output); the rest is returned. Throws Error. */
-export function parseRemoteTraceArgs(args: string[]): { filter: ClientFilter; format: RemoteFormat; count?: number; durationS?: number; rest: string[] } {
-  const raw: Record<string, unknown> = {};
-  let format: RemoteFormat = 'story';
-  let count: number | undefined;
-  let durationS: number | undefined;
-  const rest: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    const eq = a.startsWith('--') ? a.indexOf('=') : -1;
-    const flag = eq > 0 ? a.slice(0, eq) : a;
-    const value = (): string => {
-      const v = eq > 0 ? a.slice(eq + 1) : args[++i];
-      if (v === undefined || v === '') throw new Error(`${flag} needs a value`);
-      return v;
-    };
-    const int = (v: string, max: number): number => {
-      if (!/^\d{1,9}$/.test(v) || Number(v) < 1 || Number(v) > max) throw new Error(`${flag}: expected a number 1-${max}, got "${v.slice(0, 20)}"`);
-      return Number(v);
-    };
-    switch (flag) {
-      case '-n':
-      case '--namespace': raw.namespace = value(); break;
-      case '--pod': raw.pod = value(); break;
-      case '--service': raw.service = value(); break;
-      case '--port': raw.port = int(value(), 65535); break;
-      case '--proto': raw.proto = value(); break;
-      case '--only-drops': raw.onlyDrops = true; break;
-      case '--only-nat': raw.onlyNat = true; break;
-      case '--json': format = 'json'; break;
-      case '--oneline': format = 'oneline'; break;
-      case '--count': count = int(value(), 1_000_000_000); break;
-      case '--duration': durationS = int(value(), 86_400); break;
-      default: rest.push(a);
-    }
-  }
-  const r = clientFilterSchema.safeParse(raw);
+/** Flags of the remote trace: the filter and the output. */
+export const REMOTE_TRACE_FLAGS = {
+  namespace: short('n', value()),
+  pod: value(),
+  service: value(),
+  port: int(1, 65535),
+  proto: value(),
+  'only-drops': toggle(),
+  'only-nat': toggle(),
+  json: toggle(),
+  oneline: toggle(),
+  count: int(1, 1_000_000_000),
+  duration: int(1, 86_400),
+} satisfies Spec;
+
+/** What a remote trace is asked for. */
+export interface RemoteTraceArgs {
+  filter: ClientFilter;
+  format: RemoteFormat;
+  count?: number;
+  durationS?: number;
+}
+
+/** The remote trace's flag values → filter and output. Throws Error. */
+export function remoteTraceArgs(v: Values<typeof REMOTE_TRACE_FLAGS>): RemoteTraceArgs {
+  if (v.json && v.oneline) throw new Error('--json and --oneline: choose one');
+  // The hub validates the filter with the same schema; checking here says so before connecting.
+  const given = { namespace: v.namespace, pod: v.pod, service: v.service, port: v.port, proto: v.proto, onlyDrops: v['only-drops'], onlyNat: v['only-nat'] };
+  const r = clientFilterSchema.safeParse(Object.fromEntries(Object.entries(given).filter(([, x]) => x !== undefined)));
   if (!r.success) {
     const issue = r.error.issues[0];
     throw new Error(`filter: ${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`);
   }
-  return { filter: r.data, format, ...(count ? { count } : {}), ...(durationS ? { durationS } : {}), rest };
+  return { filter: r.data, format: v.json ? 'json' : v.oneline ? 'oneline' : 'story', ...(v.count ? { count: v.count } : {}), ...(v.duration ? { durationS: v.duration } : {}) };
+}
+
+/** Parse the remote trace's flags (nothing else is accepted). Throws Error naming the flag. */
+export function parseRemoteTraceArgs(args: string[]): RemoteTraceArgs {
+  return remoteTraceArgs(parseFlags(args, REMOTE_TRACE_FLAGS).values);
 }
 
 /** Stream until count/duration/abort or the server closes; resolves with the journeys printed. */

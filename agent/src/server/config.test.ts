@@ -12,6 +12,8 @@ describe('parseServerArgs', () => {
   it('takes the token from --token or HOPSCOPE_TOKEN, flag first', () => {
     expect(parseServerArgs([], { HOPSCOPE_TOKEN: 'env-token-0123456789' }, d, 'start')).toMatchObject({ token: 'env-token-0123456789', tokenGenerated: false });
     expect(parseServerArgs(['--token=flag-token-0123456789'], { HOPSCOPE_TOKEN: 'env-token-0123456789' }, d, 'start').token).toBe('flag-token-0123456789');
+    // Generated tokens are base64url: one in 64 starts with "-".
+    expect(parseServerArgs(['--token', '-k2H_generated-token'], {}, d, 'serve').token).toBe('-k2H_generated-token');
   });
   it('parses host, port, name and topology', () => {
     expect(parseServerArgs(['--host', '0.0.0.0', '--port', '0', '--name', 'demo-1', '--topology', 'x.yaml'], {}, d, 'start')).toMatchObject({
@@ -29,6 +31,10 @@ describe('parseServerArgs', () => {
     expect(() => parseServerArgs([], { HOPSCOPE_TOKEN: 'has space in the token' }, d, 'start')).toThrow(/token/);
     expect(() => parseServerArgs(['--name', 'Bad_Name'], {}, d, 'start')).toThrow(/--name/);
     expect(() => parseServerArgs(['--kubeconfig', '/k'], {}, d, 'start')).toThrow(/serve/);
+    expect(() => parseServerArgs(['--name', 'Bad_Name'], {}, d, 'serve')).toThrow(/^--name is for `hopscope start`$/);
+    expect(() => parseServerArgs(['--token', 'short'], {}, d, 'start')).toThrow(/^--token: token must be/);
+    expect(() => parseServerArgs(['--ui', '--port', '1'], {}, d, 'start')).toThrow(/^--ui needs a value$/);
+    expect(() => parseServerArgs(['extra'], {}, d, 'start')).toThrow(/unexpected argument "extra"/);
     expect(() => parseServerArgs(['--port'], {}, d, 'start')).toThrow(/needs a value/);
     expect(() => parseServerArgs(['--bogus'], {}, d, 'start')).toThrow(/unknown option "--bogus"/);
   });

@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import { parseRemoteTraceArgs } from './remote-trace.ts';
+
+describe('remote trace flags', () => {
+  it('builds the filter and the output the hub is asked for', () => {
+    expect(parseRemoteTraceArgs([])).toEqual({ filter: { onlyDrops: false, onlyNat: false }, format: 'story' });
+    expect(parseRemoteTraceArgs(['-n', 'shop', '--service=web', '--port', '8080', '--proto', 'tcp', '--only-drops', '--oneline', '--count', '5', '--duration', '60'])).toEqual({
+      filter: { namespace: 'shop', service: 'web', port: 8080, proto: 'tcp', onlyDrops: true, onlyNat: false },
+      format: 'oneline',
+      count: 5,
+      durationS: 60,
+    });
+    expect(parseRemoteTraceArgs(['--namespace', 'a', '--pod', 'client', '--only-nat', '--json'])).toMatchObject({ filter: { namespace: 'a', pod: 'client', onlyNat: true }, format: 'json' });
+  });
+
+  it('refuses what the hub would, before connecting', () => {
+    expect(() => parseRemoteTraceArgs(['--proto', 'sctp'])).toThrow(/^filter: proto:/);
+    expect(() => parseRemoteTraceArgs(['-n', 'Not_A_Namespace'])).toThrow(/^filter: namespace:/);
+    expect(() => parseRemoteTraceArgs(['--port', '0'])).toThrow(/^--port: expected 1-65535, got "0"$/);
+    expect(() => parseRemoteTraceArgs(['--count', '0'])).toThrow(/^--count: expected 1-1000000000/);
+    expect(() => parseRemoteTraceArgs(['--duration', '86401'])).toThrow(/^--duration: expected 1-86400/);
+    expect(() => parseRemoteTraceArgs(['--json', '--oneline'])).toThrow('--json and --oneline: choose one');
+    expect(() => parseRemoteTraceArgs(['--url', 'http://h/'])).toThrow('unknown option "--url"');
+    expect(() => parseRemoteTraceArgs(['-n'])).toThrow(/^-n needs a value$/);
+  });
+});
