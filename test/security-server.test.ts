@@ -2,61 +2,35 @@
 // (the tracer is not under test here): every route and the websocket behind the token, no CORS,
 // loopback by default, and websocket abuse (stalled readers, garbage, oversized frames, floods of
 // subscriptions, too many connections) closed with a reason while the other clients go on.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises';
+import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { request } from 'node:http';
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';
-import { API_ROUTES, PUBLIC_ROUTES, startServer, type RunningServer } from '../agent/src/server/http.ts';
+import { API_ROUTES, PUBLIC_ROUTES } from '../agent/src/server/http.ts';
 import { SyntheticSource } from '../agent/src/server/synthetic.ts';
 import { parseServerArgs } from '../agent/src/server/config.ts';
 import { tokenEquals } from '../agent/src/server/auth.ts';
-import { topologyFromModel } from '../agent/src/server/topology.ts';
-import { expandTopology } from '../agent/src/lab/model.ts';
-import { parseTopology } from '../agent/src/lab/topology.ts';
+import { refusedUpgrade, serverForFile, until } from './server-helpers.ts';
 
 const TOKEN = 'security-test-token-0123456789';
 const MAX_CLIENTS = 12;
 const MAX_BUFFERED = 64 * 1024;
 const STALL_MS = 2500;
-let server: RunningServer;
-let source: SyntheticSource;
-let uiDir: string;
-const open: WebSocket[] = [];
-const topo = topologyFromModel(expandTopology(parseTopology(readFileSync('agent/src/lab/topologies/default.yaml', 'utf8'))));
-
-beforeAll(async () => {
-  uiDir = await mkdtemp(path.join(tmpdir(), 'hopscope-ui-sec-'));
-  await mkdir(path.join(uiDir, 'assets'));
-  await writeFile(path.join(uiDir, 'index.html'), '<!doctype html><title>shell</title>');
-  await writeFile(path.join(uiDir, 'assets', 'app.js'), 'console.log(1)');
-  // 4000 journeys/s while it runs, bounded in total.
-  source = new SyntheticSource(40, 10, 200_000);
-  const cfg = parseServerArgs(['--port', '0'], { HOPSCOPE_TOKEN: TOKEN }, { uiDir, port: 7070 }, 'serve');
-  server = await startServer({
-    host: cfg.host,
-    port: cfg.port,
-    token: cfg.token,
-    uiDir,
-    source,
-    topology: () => topo,
-    lab: null,
-    maxClients: MAX_CLIENTS,
-    hub: { maxQueue: 500, maxBufferedBytes: MAX_BUFFERED, maxStallMs: STALL_MS, helloTimeoutMs: 1500, maxMessagesPerSecond: 20, messageBurst: 100 },
-    statusMs: 200,
-  });
+// Bound where `hopscope serve` would bind it: the defaults under test (loopback).
+const cfg = parseServerArgs(['--port', '0'], { HOPSCOPE_TOKEN: TOKEN }, { uiDir: 'ui/dist', port: 7070 }, 'serve');
+// 4000 journeys/s while it runs, bounded in total.
+const srv = serverForFile('shell', () => new SyntheticSource(40, 10, 200_000), {
+  host: cfg.host,
+  port: cfg.port,
+  token: cfg.token,
+  lab: null,
+  maxClients: MAX_CLIENTS,
+  hub: { maxQueue: 500, maxBufferedBytes: MAX_BUFFERED, maxStallMs: STALL_MS, helloTimeoutMs: 1500, maxMessagesPerSecond: 20, messageBurst: 100 },
+  statusMs: 200,
 });
 
-afterAll(async () => {
-  for (const ws of open) ws.terminate();
-  await server?.close();
-  await rm(uiDir, { recursive: true, force: true });
-});
-
-const base = () => `http://127.0.0.1:${server.port}`;
+const base = () => `http://127.0.0.1:${srv.server.port}`;
 
 /** A raw request (fetch forbids some methods and headers, e.g. Origin). */
 function raw(method: string, p: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined> }> {
@@ -70,13 +44,6 @@ function raw(method: string, p: string, headers: Record<string, string> = {}): P
   });
 }
 
-async function until(cond: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`${what} not met in ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 interface Client {
   ws: WebSocket;
@@ -86,8 +53,8 @@ interface Client {
 }
 
 async function client(hello = true): Promise<Client> {
-  const ws = new WebSocket(`ws://127.0.0.1:${server.port}/ws`, { headers: { Authorization: `Bearer ${TOKEN}` } });
-  open.push(ws);
+  const ws = new WebSocket(`ws://127.0.0.1:${srv.server.port}/ws`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+  srv.open.push(ws);
   const c: Client = { ws, journeys: 0, types: [], closed: new Promise((r) => ws.on('close', (code, reason) => r({ code, reason: reason.toString() }))) };
   ws.on('message', (d) => {
     const m = JSON.parse(d.toString()) as { type: string; journeys?: unknown[] };
@@ -107,18 +74,7 @@ async function client(hello = true): Promise<Client> {
 }
 
 function upgradeStatus(headers: Record<string, string>, p = '/ws'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${server.port}${p}`, { headers });
-    ws.once('unexpected-response', (_q, res) => {
-      resolve(res.statusCode ?? 0);
-      ws.terminate();
-    });
-    ws.once('open', () => {
-      ws.terminate();
-      reject(new Error('upgraded'));
-    });
-    ws.once('error', () => undefined);
-  });
+  return refusedUpgrade(`ws://127.0.0.1:${srv.server.port}${p}`, headers);
 }
 
 describe('auth', () => {
@@ -159,7 +115,7 @@ describe('auth', () => {
 
   it('refuses cross-origin requests and upgrades, and never sends CORS headers', async () => {
     const auth = { Authorization: `Bearer ${TOKEN}` };
-    for (const origin of ['http://evil.example', `http://127.0.0.1:${server.port + 1}`, 'null', `https://localhost:${server.port}`]) {
+    for (const origin of ['http://evil.example', `http://127.0.0.1:${srv.server.port + 1}`, 'null', `https://localhost:${srv.server.port}`]) {
       for (const method of ['GET', 'OPTIONS', 'POST']) {
         const r = await raw(method, '/api/status', { ...auth, Origin: origin, 'Access-Control-Request-Method': 'GET' });
         expect(r.status, `${method} from ${origin}`).toBe(403);
@@ -175,22 +131,22 @@ describe('auth', () => {
 
   it('bound to loopback, refuses requests addressed to another name (DNS rebinding), even with the token', async () => {
     const auth = { Authorization: `Bearer ${TOKEN}` };
-    for (const host of [`evil.example:${server.port}`, 'evil.example', `127.0.0.1.evil.example:${server.port}`]) {
+    for (const host of [`evil.example:${srv.server.port}`, 'evil.example', `127.0.0.1.evil.example:${srv.server.port}`]) {
       expect((await raw('GET', '/api/status', { ...auth, Host: host })).status, host).toBe(403);
       expect((await raw('GET', '/api/status', { ...auth, Host: host, Origin: `http://${host}` })).status, host).toBe(403);
       expect(await upgradeStatus({ ...auth, Host: host })).toBe(403);
     }
-    for (const host of [`127.0.0.1:${server.port}`, `localhost:${server.port}`, `LOCALHOST:${server.port}`]) {
+    for (const host of [`127.0.0.1:${srv.server.port}`, `localhost:${srv.server.port}`, `LOCALHOST:${srv.server.port}`]) {
       expect((await raw('GET', '/api/status', { ...auth, Host: host })).status, host).toBe(200);
     }
   });
 
   it('binds loopback by default', () => {
-    expect(server.url).toBe(`http://127.0.0.1:${server.port}/`);
+    expect(srv.server.url).toBe(`http://127.0.0.1:${srv.server.port}/`);
     const listening = readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1).map((l) => l.trim().split(/\s+/)).filter((f) => f[3] === '0A');
-    const ours = listening.filter((f) => parseInt(f[1]!.split(':')[1]!, 16) === server.port).map((f) => f[1]!.split(':')[0]);
+    const ours = listening.filter((f) => parseInt(f[1]!.split(':')[1]!, 16) === srv.server.port).map((f) => f[1]!.split(':')[0]);
     expect(ours).toEqual(['0100007F']); // 127.0.0.1, little-endian hex; not 00000000 (all addresses)
-    expect(readFileSync('/proc/net/tcp6', 'utf8')).not.toMatch(new RegExp(`:${server.port.toString(16).toUpperCase().padStart(4, '0')} [0-9A-F:]+ 0A `));
+    expect(readFileSync('/proc/net/tcp6', 'utf8')).not.toMatch(new RegExp(`:${srv.server.port.toString(16).toUpperCase().padStart(4, '0')} [0-9A-F:]+ 0A `));
   });
 
   it('compares tokens in constant time over any length (hashed first: timingSafeEqual never sees unequal lengths)', () => {
@@ -204,23 +160,23 @@ describe('websocket abuse', () => {
     const fast = await client();
     const stuck = await client();
     (stuck.ws as unknown as { _socket: Socket })._socket.pause();
-    const closedBefore = server.hub.counters.clientsClosedStalled;
-    const start = source.emitted;
+    const closedBefore = srv.server.hub.counters.clientsClosedStalled;
+    const start = srv.source.emitted;
     const fastStart = fast.journeys;
     const rss0 = process.memoryUsage().rss;
     let maxBacklog = 0;
     let maxBuffered = 0;
     const t0 = Date.now();
-    while (server.hub.counters.clientsClosedStalled === closedBefore && Date.now() - t0 < STALL_MS + 5000) {
-      for (const s of server.hub.clientStats()) {
+    while (srv.server.hub.counters.clientsClosedStalled === closedBefore && Date.now() - t0 < STALL_MS + 5000) {
+      for (const s of srv.server.hub.clientStats()) {
         maxBacklog = Math.max(maxBacklog, s.backlog);
         maxBuffered = Math.max(maxBuffered, s.buffered);
       }
       await new Promise((r) => setTimeout(r, 25));
     }
-    const produced = source.emitted - start;
+    const produced = srv.source.emitted - start;
     expect(produced).toBeGreaterThan(8000);
-    expect(server.hub.counters.clientsClosedStalled).toBe(closedBefore + 1);
+    expect(srv.server.hub.counters.clientsClosedStalled).toBe(closedBefore + 1);
     expect(maxBacklog).toBeLessThanOrEqual(500);
     // Nothing new is written past the bound: at most one batch frame (500 journeys) over it.
     expect(maxBuffered).toBeLessThan(MAX_BUFFERED + 500 * 2048);
@@ -260,14 +216,14 @@ describe('websocket abuse', () => {
   });
 
   it('too many connections: the extra ones are refused before upgrading, the connected ones go on', async () => {
-    await until(() => server.hub.clientCount === 0, 5000, 'earlier clients gone');
+    await until(() => srv.server.hub.clientCount === 0, 5000, 'earlier clients gone');
     const cs = await Promise.all(Array.from({ length: MAX_CLIENTS }, () => client()));
     const refused = await Promise.all(Array.from({ length: 20 }, () => upgradeStatus({ Authorization: `Bearer ${TOKEN}` })));
     expect(new Set(refused)).toEqual(new Set([503]));
     const before = cs.map((c) => c.journeys);
     await until(() => cs.every((c, i) => c.journeys > before[i]! + 200), 5000, 'every connected client receiving');
     cs[0]!.ws.close();
-    await until(() => server.hub.clientCount === MAX_CLIENTS - 1);
+    await until(() => srv.server.hub.clientCount === MAX_CLIENTS - 1);
     const again = await client();
     expect(again.types).toContain('welcome');
     for (const c of [...cs, again]) c.ws.close();

@@ -1,56 +1,27 @@
 // The agent server on loopback with real ws clients, fed by synthetic journeys at a bounded
 // rate: tests the hub, auth and routes (not the tracer).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { describe, expect, it } from 'vitest';
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';
-import { startServer, type RunningServer } from '../agent/src/server/http.ts';
+import { startServer } from '../agent/src/server/http.ts';
 import { SyntheticSource } from '../agent/src/server/synthetic.ts';
 import { parseServerMessage, type ServerMessage } from '../agent/src/protocol/messages.ts';
-import { topologyFromModel } from '../agent/src/server/topology.ts';
-import { expandTopology } from '../agent/src/lab/model.ts';
-import { parseTopology } from '../agent/src/lab/topology.ts';
-import { readFileSync } from 'node:fs';
+import { DEFAULT_TOPOLOGY, refusedUpgrade, serverForFile, until } from './server-helpers.ts';
 
 const TOKEN = 'test-token-0123456789abcdef';
 const MAX_QUEUE = 200;
-let server: RunningServer;
-let source: SyntheticSource;
-let uiDir: string;
-const open: WebSocket[] = [];
-
-const topo = topologyFromModel(expandTopology(parseTopology(readFileSync('agent/src/lab/topologies/default.yaml', 'utf8'))));
-
-beforeAll(async () => {
-  uiDir = await mkdtemp(path.join(tmpdir(), 'hopscope-ui-'));
-  await mkdir(path.join(uiDir, 'assets'));
-  await writeFile(path.join(uiDir, 'index.html'), '<!doctype html><title>hopscope test shell</title>');
-  await writeFile(path.join(uiDir, 'assets', 'app.js'), 'console.log(1)');
-  // 2000 journeys/s, bounded to 12000 in all.
-  source = new SyntheticSource(20, 10, 12_000);
-  server = await startServer({
-    host: '127.0.0.1',
-    port: 0,
-    token: TOKEN,
-    uiDir,
-    source,
-    topology: () => topo,
-    lab: { name: 'synthetic', nodes: ['node-1', 'node-2'], cni: 'flannel-vxlan' },
-    hub: { maxQueue: MAX_QUEUE, maxBufferedBytes: 64 * 1024 },
-    statusMs: 500,
-  });
-});
-
-afterAll(async () => {
-  for (const ws of open) ws.terminate();
-  await server?.close();
-  await rm(uiDir, { recursive: true, force: true });
+// 2000 journeys/s, bounded to 12000 in all.
+const srv = serverForFile('hopscope test shell', () => new SyntheticSource(20, 10, 12_000), {
+  host: '127.0.0.1',
+  port: 0,
+  token: TOKEN,
+  lab: { name: 'synthetic', nodes: ['node-1', 'node-2'], cni: 'flannel-vxlan' },
+  hub: { maxQueue: MAX_QUEUE, maxBufferedBytes: 64 * 1024 },
+  statusMs: 500,
 });
 
 function wsUrl(token?: string): string {
-  return `ws://127.0.0.1:${server.port}/ws${token ? `?token=${token}` : ''}`;
+  return `ws://127.0.0.1:${srv.server.port}/ws${token ? `?token=${token}` : ''}`;
 }
 
 interface Client {
@@ -62,7 +33,7 @@ interface Client {
 
 async function client(opts: { headers?: Record<string, string>; token?: string } = { token: TOKEN }): Promise<Client> {
   const ws = new WebSocket(wsUrl(opts.token), { headers: opts.headers ?? {} });
-  open.push(ws);
+  srv.open.push(ws);
   const c: Client = {
     ws,
     messages: [],
@@ -85,33 +56,10 @@ async function client(opts: { headers?: Record<string, string>; token?: string }
   return c;
 }
 
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-async function refusedStatus(url: string, headers: Record<string, string> = {}): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { headers });
-    ws.once('unexpected-response', (_req, res) => {
-      resolve(res.statusCode ?? 0);
-      ws.terminate();
-    });
-    ws.once('open', () => {
-      ws.terminate();
-      reject(new Error('websocket opened without a valid token'));
-    });
-    ws.once('error', () => undefined);
-  });
-}
-
 describe('auth on every route', () => {
   const routes = ['/', '/index.html', '/assets/app.js', '/api/topology', '/api/identities', '/api/status', '/metrics'];
   it.each(routes)('%s refuses a missing or wrong token and serves with the right one', async (route) => {
-    const base = `http://127.0.0.1:${server.port}${route}`;
+    const base = `http://127.0.0.1:${srv.server.port}${route}`;
     expect((await fetch(base)).status).toBe(401);
     expect((await fetch(base, { headers: { Authorization: 'Bearer wrong-token-0123456789' } })).status).toBe(401);
     expect((await fetch(`${base}?token=nope`)).status).toBe(401);
@@ -121,44 +69,44 @@ describe('auth on every route', () => {
   });
 
   it('health needs no token', async () => {
-    expect((await fetch(`http://127.0.0.1:${server.port}/healthz`)).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${srv.server.port}/healthz`)).status).toBe(200);
   });
 
   it('trades ?token= for an HttpOnly SameSite=Strict cookie and a clean URL', async () => {
-    const r = await fetch(`http://127.0.0.1:${server.port}/?token=${TOKEN}`, { redirect: 'manual' });
+    const r = await fetch(`http://127.0.0.1:${srv.server.port}/?token=${TOKEN}`, { redirect: 'manual' });
     expect(r.status).toBe(303);
     expect(r.headers.get('location')).toBe('/');
     const cookie = r.headers.get('set-cookie') ?? '';
     expect(cookie).toMatch(/HttpOnly/);
     expect(cookie).toMatch(/SameSite=Strict/);
-    const page = await fetch(`http://127.0.0.1:${server.port}/`, { headers: { Cookie: cookie.split(';')[0]! } });
+    const page = await fetch(`http://127.0.0.1:${srv.server.port}/`, { headers: { Cookie: cookie.split(';')[0]! } });
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('hopscope test shell');
   });
 
   it('refuses cross-origin requests even with the token', async () => {
-    const r = await fetch(`http://127.0.0.1:${server.port}/api/status`, { headers: { Authorization: `Bearer ${TOKEN}`, Origin: 'http://evil.example' } });
+    const r = await fetch(`http://127.0.0.1:${srv.server.port}/api/status`, { headers: { Authorization: `Bearer ${TOKEN}`, Origin: 'http://evil.example' } });
     expect(r.status).toBe(403);
   });
 
   it('refuses the websocket before upgrading without the token, with a wrong one, or from another origin', async () => {
-    expect(await refusedStatus(wsUrl())).toBe(401);
-    expect(await refusedStatus(wsUrl('wrong-token-0123456789'))).toBe(401);
-    expect(await refusedStatus(wsUrl(), { Authorization: 'Bearer wrong' })).toBe(401);
-    expect(await refusedStatus(wsUrl(TOKEN), { Origin: 'http://evil.example' })).toBe(403);
-    expect(await refusedStatus(`ws://127.0.0.1:${server.port}/other?token=${TOKEN}`)).toBe(404);
-    const c = await client({ headers: { Authorization: `Bearer ${TOKEN}`, Origin: `http://127.0.0.1:${server.port}` } });
+    expect(await refusedUpgrade(wsUrl())).toBe(401);
+    expect(await refusedUpgrade(wsUrl('wrong-token-0123456789'))).toBe(401);
+    expect(await refusedUpgrade(wsUrl(), { Authorization: 'Bearer wrong' })).toBe(401);
+    expect(await refusedUpgrade(wsUrl(TOKEN), { Origin: 'http://evil.example' })).toBe(403);
+    expect(await refusedUpgrade(`ws://127.0.0.1:${srv.server.port}/other?token=${TOKEN}`)).toBe(404);
+    const c = await client({ headers: { Authorization: `Bearer ${TOKEN}`, Origin: `http://127.0.0.1:${srv.server.port}` } });
     expect(c.messages[0]).toMatchObject({ type: 'welcome', version: 1 });
     c.ws.close();
   });
 
   it('serves topology, identities, status and Prometheus metrics', async () => {
     const h = { Authorization: `Bearer ${TOKEN}` };
-    const t = (await (await fetch(`http://127.0.0.1:${server.port}/api/topology`, { headers: h })).json()) as typeof topo;
+    const t = (await (await fetch(`http://127.0.0.1:${srv.server.port}/api/topology`, { headers: h })).json()) as typeof DEFAULT_TOPOLOGY;
     expect(t.services.map((s) => s.name)).toContain('web');
-    const st = (await (await fetch(`http://127.0.0.1:${server.port}/api/status`, { headers: h })).json()) as { status: { lab: unknown } };
+    const st = (await (await fetch(`http://127.0.0.1:${srv.server.port}/api/status`, { headers: h })).json()) as { status: { lab: unknown } };
     expect(st.status.lab).toEqual({ name: 'synthetic', nodes: ['node-1', 'node-2'], cni: 'flannel-vxlan' });
-    const m = await (await fetch(`http://127.0.0.1:${server.port}/metrics`, { headers: h })).text();
+    const m = await (await fetch(`http://127.0.0.1:${srv.server.port}/metrics`, { headers: h })).text();
     expect(m).toMatch(/^hopscope_journeys_in_total \d+$/m);
     expect(m).toMatch(/^hopscope_clients \d+$/m);
     expect(m).toMatch(/^hopscope_dropped_total\{stage="hub-slow-client"\} \d+$/m);
@@ -191,17 +139,17 @@ describe('hub over real sockets', () => {
     const slow = await client();
     // Stop reading: the kernel buffers fill, then ws's bufferedAmount grows.
     (slow.ws as unknown as { _socket: Socket })._socket.pause();
-    const start = source.emitted;
+    const start = srv.source.emitted;
     const fastStart = fast.journeys;
     let maxBacklog = 0;
     const t0 = Date.now();
     while (Date.now() - t0 < 4000) {
-      const s = server.hub.clientStats();
+      const s = srv.server.hub.clientStats();
       maxBacklog = Math.max(maxBacklog, ...s.map((x) => x.backlog));
       await new Promise((r) => setTimeout(r, 50));
     }
-    const produced = source.emitted - start;
-    const stats = server.hub.clientStats();
+    const produced = srv.source.emitted - start;
+    const stats = srv.server.hub.clientStats();
     const slowStats = stats.reduce((a, b) => (b.missedTotal > a.missedTotal ? b : a));
     expect(produced).toBeGreaterThan(4000);
     expect(maxBacklog).toBeLessThanOrEqual(MAX_QUEUE);
@@ -217,7 +165,7 @@ describe('hub over real sockets', () => {
     await until(() => slow.messages.some((m) => m.type === 'missed'), 10_000);
     const missed = slow.messages.find((m) => m.type === 'missed');
     expect(missed && missed.type === 'missed' && missed.count).toBeGreaterThan(0);
-    const m = await (await fetch(`http://127.0.0.1:${server.port}/metrics`, { headers: { Authorization: `Bearer ${TOKEN}` } })).text();
+    const m = await (await fetch(`http://127.0.0.1:${srv.server.port}/metrics`, { headers: { Authorization: `Bearer ${TOKEN}` } })).text();
     const dropped = Number(/^hopscope_dropped_total\{stage="hub-slow-client"\} (\d+)$/m.exec(m)?.[1]);
     expect(dropped).toBeGreaterThan(0);
   });
@@ -231,7 +179,7 @@ describe('dead peers', () => {
       const connect = (autoPong: boolean) =>
         new Promise<{ ws: WebSocket; closed: Promise<number> }>((resolve, reject) => {
           const ws = new WebSocket(`ws://127.0.0.1:${s.port}/ws`, { headers: { Authorization: `Bearer ${TOKEN}` }, autoPong });
-          open.push(ws);
+          srv.open.push(ws);
           const closed = new Promise<number>((r) => ws.on('close', (code) => r(code)));
           ws.once('open', () => {
             ws.send(JSON.stringify({ type: 'hello', version: 1 }));

@@ -1,0 +1,85 @@
+// Shared by the server integration tests (server-hub, security-server): the agent server on
+// loopback for the whole file, fed by synthetic journeys (the tracer is not under test), with a
+// stand-in UI and the default lab's topology.
+import { afterAll, beforeAll } from 'vitest';
+import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import WebSocket from 'ws';
+import { startServer, type RunningServer, type ServerOptions } from '../agent/src/server/http.ts';
+import type { SyntheticSource } from '../agent/src/server/synthetic.ts';
+import { topologyFromModel } from '../agent/src/server/topology.ts';
+import { expandTopology } from '../agent/src/lab/model.ts';
+import { parseTopology } from '../agent/src/lab/topology.ts';
+
+export const DEFAULT_TOPOLOGY = topologyFromModel(expandTopology(parseTopology(readFileSync('agent/src/lab/topologies/default.yaml', 'utf8'))));
+
+/** The file's server; read it once beforeAll has run. */
+export interface TestServer {
+  readonly server: RunningServer;
+  readonly source: SyntheticSource;
+  /** Websockets the tests open; terminated in afterAll, before the server closes. */
+  readonly open: WebSocket[];
+}
+
+/**
+ * Start the server in beforeAll (stand-in UI whose page title is `title`, the default topology,
+ * `options` for the rest) and stop it in afterAll, the UI dir removed.
+ */
+export function serverForFile(title: string, source: () => SyntheticSource, options: Omit<ServerOptions, 'uiDir' | 'source' | 'topology'>): TestServer {
+  let uiDir: string | undefined;
+  let running: { server: RunningServer; source: SyntheticSource } | undefined;
+  const open: WebSocket[] = [];
+  beforeAll(async () => {
+    uiDir = await mkdtemp(path.join(tmpdir(), 'hopscope-ui-'));
+    await mkdir(path.join(uiDir, 'assets'));
+    await writeFile(path.join(uiDir, 'index.html'), `<!doctype html><title>${title}</title>`);
+    await writeFile(path.join(uiDir, 'assets', 'app.js'), 'console.log(1)');
+    const src = source();
+    running = { source: src, server: await startServer({ ...options, uiDir, source: src, topology: () => DEFAULT_TOPOLOGY }) };
+  });
+  afterAll(async () => {
+    for (const ws of open) ws.terminate();
+    await running?.server.close();
+    if (uiDir) await rm(uiDir, { recursive: true, force: true });
+  });
+  const up = () => {
+    if (!running) throw new Error('the test server is not up (its beforeAll failed or has not run)');
+    return running;
+  };
+  return {
+    get server() {
+      return up().server;
+    },
+    get source() {
+      return up().source;
+    },
+    open,
+  };
+}
+
+/** Poll until `cond` holds (20 ms steps). */
+export async function until(cond: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`${what} not met in ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** The HTTP status a websocket upgrade is refused with; rejects if it upgrades. */
+export function refusedUpgrade(url: string, headers: Record<string, string> = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { headers });
+    ws.once('unexpected-response', (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      ws.terminate();
+    });
+    ws.once('open', () => {
+      ws.terminate();
+      reject(new Error(`${url}: upgraded, expected a refusal`));
+    });
+    ws.once('error', () => undefined);
+  });
+}
