@@ -1,17 +1,10 @@
 // hopscope trace on a Calico-style routed lab (no bridge, no tunnel: cali* veths with /32
 // routes, node-to-node routes over the underlay) with kube-proxy in iptables mode.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { curl, inner, kinds, replyOf, startTraceLab, synOf, waitFor, type TraceLab } from './trace-helpers.ts';
+import { describe, expect, it } from 'vitest';
+import { curl, curlUntilNode, inner, kinds, replyOf, synOf, traceLabForFile, waitFor } from './trace-helpers.ts';
 
 const NAME = `jr${process.pid % 10000}`;
-let t: TraceLab;
-
-beforeAll(async () => {
-  t = await startTraceLab(NAME, { cni: 'calico-routed', kubeProxy: 'iptables' });
-});
-afterAll(async () => {
-  await t?.close();
-});
+const t = traceLabForFile(NAME, { cni: 'calico-routed', kubeProxy: 'iptables' });
 
 const ROUTED_CROSS_NODE = [
   'pod-egress', // client eth0
@@ -56,8 +49,7 @@ describe('trace: calico-routed + iptables', () => {
   it('pod → ClusterIP: DNAT seen where node-1 routes it out, reverse NAT on the way back', async () => {
     const client = t.pod('default', 'client');
     const web2 = t.pod('default', 'web', 'node-2');
-    let a = await curl(t.lab, 'default/client', 'http://10.96.0.20/');
-    for (let i = 0; i < 12 && a.node !== 'node-2'; i++) a = await curl(t.lab, 'default/client', 'http://10.96.0.20/');
+    const a = await curlUntilNode(t.lab, 'default/client', 'http://10.96.0.20/', 'node-2');
     expect(a.pod).toBe(web2.name);
     const syn = await waitFor('ClusterIP SYN', () => synOf(t.journeys, client.ip, a.peerPort));
     // The DNAT happens in PREROUTING after the cali* receive, so the next event (node-1's

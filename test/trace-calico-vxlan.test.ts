@@ -1,18 +1,11 @@
 // hopscope trace on a Calico VXLAN lab (cali* veths, vxlan.calico VNI 4096 on port 4789)
 // with kube-proxy in nftables mode: the NAT comes from nft rules, the hops must read the same.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Journey } from '../agent/src/protocol/events.ts';
-import { curl, inner, kinds, replyOf, sent, startTraceLab, synOf, waitFor, type TraceLab } from './trace-helpers.ts';
+import { curl, curlUntilNode, inner, kinds, replyOf, sent, synOf, traceLabForFile, waitFor } from './trace-helpers.ts';
 
 const NAME = `jv${process.pid % 10000}`;
-let t: TraceLab;
-
-beforeAll(async () => {
-  t = await startTraceLab(NAME, { cni: 'calico-vxlan', kubeProxy: 'nftables' });
-});
-afterAll(async () => {
-  await t?.close();
-});
+const t = traceLabForFile(NAME, { cni: 'calico-vxlan', kubeProxy: 'nftables' });
 
 const TUNNEL = ['encap', 'underlay', 'underlay', 'underlay', 'underlay', 'decap'];
 
@@ -47,8 +40,7 @@ describe('trace: calico-vxlan + nftables', () => {
   it('pod → ClusterIP with nftables kube-proxy: DNAT then the tunnel; reverse NAT on the reply', async () => {
     const client = t.pod('default', 'client');
     const web2 = t.pod('default', 'web', 'node-2');
-    let a = await curl(t.lab, 'default/client', 'http://10.96.0.20/');
-    for (let i = 0; i < 12 && a.node !== 'node-2'; i++) a = await curl(t.lab, 'default/client', 'http://10.96.0.20/');
+    const a = await curlUntilNode(t.lab, 'default/client', 'http://10.96.0.20/', 'node-2');
     expect(a.pod).toBe(web2.name);
     const syn = await waitFor('ClusterIP SYN', () => synOf(t.journeys, client.ip, a.peerPort));
     expect(kinds(syn)).toEqual(['pod-egress', 'host-veth', 'dnat', ...TUNNEL, 'host-veth', 'deliver']);
@@ -70,8 +62,7 @@ describe('trace: calico-vxlan + nftables', () => {
 
   it('NodePort from the external host to node-2 with nftables masquerade', async () => {
     const web1 = t.pod('default', 'web', 'node-1');
-    let a = await curl(t.lab, { external: 'ext-client' }, 'http://10.0.0.2:30080/');
-    for (let i = 0; i < 12 && a.node !== 'node-1'; i++) a = await curl(t.lab, { external: 'ext-client' }, 'http://10.0.0.2:30080/');
+    const a = await curlUntilNode(t.lab, { external: 'ext-client' }, 'http://10.0.0.2:30080/', 'node-1');
     expect(a.pod).toBe(web1.name);
     const syn = await waitFor('NodePort SYN', () =>
       t.journeys.find((j) => sent(j).src === '10.0.0.100' && j.hops.some((h) => h.kind === 'snat' && h.nat?.after.ip === a.peer && h.nat.after.port === a.peerPort)),

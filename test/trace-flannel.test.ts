@@ -2,20 +2,13 @@
 // real bpftrace, real identity index over the lab's API. Each scenario makes real traffic and
 // asserts the exact hops the kernel reported, their devices and owners, the translated
 // addresses and the names. One lab and one pipeline for the whole file.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import type { Journey } from '../agent/src/protocol/events.ts';
-import { assertWireValid, curl, inner, kinds, replyOf, sent, startTraceLab, synOf, waitFor, type TraceLab } from './trace-helpers.ts';
+import { assertWireValid, curl, curlUntilNode, inner, kinds, replyOf, sent, synOf, traceLabForFile, waitFor } from './trace-helpers.ts';
 
 const NAME = `jf${process.pid % 10000}`;
-let t: TraceLab;
-
-beforeAll(async () => {
-  t = await startTraceLab(NAME, { cni: 'flannel-vxlan', kubeProxy: 'iptables' });
-});
-afterAll(async () => {
-  await t?.close();
-});
+const t = traceLabForFile(NAME, { cni: 'flannel-vxlan', kubeProxy: 'iptables' });
 
 const CROSS_NODE_SYN = [
   'pod-egress', // client eth0
@@ -102,8 +95,7 @@ describe('trace: flannel-vxlan + iptables', () => {
     const client = t.pod('default', 'client');
     const web2 = t.pod('default', 'web', 'node-2');
     // kube-proxy picks a backend at random: call until the one on the other node answers.
-    let a = await curl(t.lab, 'default/client', 'http://10.96.0.20/');
-    for (let i = 0; i < 12 && a.node !== 'node-2'; i++) a = await curl(t.lab, 'default/client', 'http://10.96.0.20/');
+    const a = await curlUntilNode(t.lab, 'default/client', 'http://10.96.0.20/', 'node-2');
     expect(a.pod).toBe(web2.name);
     const syn = await waitFor('ClusterIP SYN', () => synOf(t.journeys, client.ip, a.peerPort));
     expect(kinds(syn)).toEqual(['pod-egress', 'host-veth', 'dnat', ...CROSS_NODE_SYN.slice(3)]);
@@ -150,8 +142,7 @@ describe('trace: flannel-vxlan + iptables', () => {
 
   it('NodePort from the external host: DNAT and masquerade on node-1, then the tunnel to a backend on node-2', async () => {
     const web2 = t.pod('default', 'web', 'node-2');
-    let a = await curl(t.lab, { external: 'ext-client' }, 'http://10.0.0.1:30080/');
-    for (let i = 0; i < 12 && a.node !== 'node-2'; i++) a = await curl(t.lab, { external: 'ext-client' }, 'http://10.0.0.1:30080/');
+    const a = await curlUntilNode(t.lab, { external: 'ext-client' }, 'http://10.0.0.1:30080/', 'node-2');
     expect(a.pod).toBe(web2.name);
     // The backend saw the masqueraded source; find the journey by what left node-1.
     const syn = await waitFor('NodePort SYN', () =>

@@ -1,5 +1,6 @@
 // Shared by the trace-* integration tests: one lab and one real trace pipeline (identity index +
 // bpftrace) per file, journeys collected as they come, and traffic made inside the lab.
+import { afterAll, beforeAll } from 'vitest';
 import { labUp, loadTopology, type LabHandle } from '../agent/src/lab/lab.ts';
 import type { Topology } from '../agent/src/lab/topology.ts';
 import type { ModelPod } from '../agent/src/lab/model.ts';
@@ -60,6 +61,37 @@ export async function startTraceLab(name: string, over: { cni: Topology['cni']; 
   };
 }
 
+/**
+ * The file's lab, up in beforeAll and down in afterAll: a test reads it as `t.journeys`, `t.pod()`
+ * once beforeAll has run (before that, or when bringing it up failed, reading it throws).
+ */
+export function traceLabForFile(name: string, over: { cni: Topology['cni']; kubeProxy: Topology['kubeProxy'] }): TraceLab {
+  let t: TraceLab | undefined;
+  beforeAll(async () => {
+    t = await startTraceLab(name, over);
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+  const up = (): TraceLab => {
+    if (!t) throw new Error(`lab ${name} is not up (its beforeAll failed or has not run)`);
+    return t;
+  };
+  return {
+    get lab() {
+      return up().lab;
+    },
+    get pipeline() {
+      return up().pipeline;
+    },
+    get journeys() {
+      return up().journeys;
+    },
+    pod: (namespace, prefix, node) => up().pod(namespace, prefix, node),
+    close: () => up().close(),
+  };
+}
+
 /** The packet a hop is about (inner when tunnelled). */
 export function inner(h: Hop): IpPacket {
   return h.encap ? h.encap.inner : h.packet;
@@ -101,6 +133,13 @@ export async function curl(lab: LabHandle, from: Parameters<LabHandle['exec']>[0
   const r = await lab.exec(from, ['curl', '-s', '-m', '3', url], { timeoutMs: 10_000 });
   if (r.exitCode !== 0) throw new Error(`curl ${url} from ${JSON.stringify(from)} failed (${r.exitCode}): ${r.stderr}`);
   return JSON.parse(r.stdout) as WebAnswer;
+}
+
+/** curl a Service until a backend on `node` answers (kube-proxy picks one at random); 13 tries. */
+export async function curlUntilNode(lab: LabHandle, from: Parameters<LabHandle['exec']>[0], url: string, node: string): Promise<WebAnswer> {
+  let a = await curl(lab, from, url);
+  for (let i = 0; i < 12 && a.node !== node; i++) a = await curl(lab, from, url);
+  return a;
 }
 
 /** The SYN journey of a TCP connection, found by its client address and port. */
