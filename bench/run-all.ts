@@ -12,6 +12,7 @@ const steps: { name: string; args: string[]; limitS: number }[] = [
   { name: 'decoder', args: [here('./decoder-bench.ts'), ...quick], limitS: 120 },
   { name: 'overhead', args: [here('./overhead.ts'), ...quick], limitS: 300 },
   { name: 'e2e', args: [here('./e2e.ts'), ...quick], limitS: 420 },
+  { name: 'bpftrace-output', args: [here('./bpftrace-output.ts'), ...quick], limitS: 180 },
   { name: 'ui-fps', args: [here('./ui-fps.ts'), ...quick], limitS: 120 },
   { name: 'ws', args: [here('./ws-bench.ts'), '--seconds', QUICK ? '3' : '5'], limitS: 180 },
 ];
