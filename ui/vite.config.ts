@@ -8,6 +8,8 @@ export default defineConfig({
   // types; the plugin works with this vite 7 at runtime, only the declared types differ.
   plugins: [react() as unknown as PluginOption],
   build: { outDir: 'dist', emptyOutDir: true, chunkSizeWarningLimit: 3000 },
+  // The stream worker (src/api/stream.worker.ts) is an ES module like the page.
+  worker: { format: 'es' },
   server: {
     proxy: {
       '/api': 'http://127.0.0.1:7070',

@@ -1,10 +1,9 @@
-// The app shell: one socket, one reducer, three views.
+// The app shell: one stream worker, one reducer, three views.
 import { useCallback, useEffect, useMemo, useReducer, useRef } from 'react';
 import type { ClientFilter, LabAction } from '@hopscope/agent/protocol/messages.ts';
 import { initialState, reduce, selectedJourney, visibleJourneys, type View } from './store/reducer.ts';
 import { connectAgent, type AgentSocket } from './api/socket.ts';
 import { fetchTopology } from './api/rest.ts';
-import { pairOf } from './domain/diagram.ts';
 import { JourneyList } from './components/JourneyList.tsx';
 import { HopDiagram } from './components/HopDiagram.tsx';
 import { Waterfall } from './components/Waterfall.tsx';
@@ -19,11 +18,9 @@ let actionCounter = 0;
 export function App() {
   const [s, dispatch] = useReducer(reduce, initialState);
   const sock = useRef<AgentSocket | null>(null);
-  const latest = useRef(s);
-  latest.current = s;
 
   useEffect(() => {
-    sock.current = connectAgent(dispatch, () => latest.current.filter, () => latest.current.paused);
+    sock.current = connectAgent(dispatch);
     return () => sock.current?.close();
   }, []);
 
@@ -35,6 +32,8 @@ export function App() {
     );
   }, [s.topologyStale, s.connection]);
 
+  // Stable callbacks: the memoized panels re-render only when what they show changed, not on
+  // every list update.
   const setFilter = useCallback((f: ClientFilter) => {
     dispatch({ type: 'filter', filter: f });
     sock.current?.subscribe(f);
@@ -48,17 +47,27 @@ export function App() {
       sock.current?.pause();
     }
   };
-  const runAction = (label: string, a: LabAction) => {
+  const clear = () => {
+    dispatch({ type: 'clear' });
+    sock.current?.clear();
+  };
+  const runAction = useCallback((label: string, a: LabAction) => {
     const id = `a${++actionCounter}`;
     dispatch({ type: 'actionStarted', id, describe: label });
     sock.current?.action(id, a);
-  };
+  }, []);
+  const onSelect = useCallback((id: string) => {
+    dispatch({ type: 'select', id });
+    sock.current?.select(id);
+  }, []);
   const onStep = useCallback((d: number) => dispatch({ type: 'step', delta: d }), []);
   const setView = (view: View) => dispatch({ type: 'view', view });
 
-  const list = useMemo(() => visibleJourneys(s), [s]);
+  // Only the rows decide the list (status updates do not reverse 5000 rows again).
+  const journeys = s.journeys;
+  const list = useMemo(() => visibleJourneys({ journeys }), [journeys]);
   const sel = selectedJourney(s);
-  const pair = sel ? pairOf(sel, s.journeys) : undefined;
+  const pair = sel ? s.selection : null;
 
   return (
     <div className="app">
@@ -74,7 +83,7 @@ export function App() {
         <button className={s.paused ? 'pause on' : 'pause'} onClick={togglePause} data-testid="pause">
           {s.paused ? '▶ resume' : '❚❚ pause'}
         </button>
-        <button className="pause" onClick={() => dispatch({ type: 'clear' })}>
+        <button className="pause" onClick={clear}>
           clear
         </button>
       </header>
@@ -84,7 +93,7 @@ export function App() {
           <div className="live">
             <section className="left">
               <FilterBar filter={s.filter} onApply={setFilter} />
-              <JourneyList journeys={list} selectedId={s.selectedId} onSelect={(id) => dispatch({ type: 'select', id })} />
+              <JourneyList journeys={list} selectedId={s.selectedId} onSelect={onSelect} />
             </section>
             <section className="right">
               {pair ? (

@@ -1,8 +1,8 @@
 // Filter controls: validated with the protocol's schema before they are sent.
-import { useState } from 'react';
+import { memo, useState } from 'react';
 import { clientFilterSchema, type ClientFilter } from '@hopscope/agent/protocol/messages.ts';
 
-export function FilterBar({ filter, onApply }: { filter: ClientFilter; onApply(f: ClientFilter): void }) {
+export const FilterBar = memo(function FilterBar({ filter, onApply }: { filter: ClientFilter; onApply(f: ClientFilter): void }) {
   const [draft, setDraft] = useState({
     namespace: filter.namespace ?? '',
     pod: filter.pod ?? '',
@@ -73,4 +73,4 @@ export function FilterBar({ filter, onApply }: { filter: ClientFilter; onApply(f
       {error && <span className="filter-error">{error}</span>}
     </div>
   );
-}
+});

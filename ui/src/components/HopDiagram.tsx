@@ -1,6 +1,6 @@
 // The hop diagram: model (diagram.ts) → layout (elk) → React Flow. One lane per node, one box
 // per hop with its headers; encapsulation drawn as an outer header around the inner one.
-import { useEffect, useMemo, useRef, useState } from 'react';
+import { memo, useEffect, useMemo, useRef, useState } from 'react';
 import { Controls, Handle, Position, ReactFlow, type Edge, type Node, type NodeProps, type ReactFlowInstance } from '@xyflow/react';
 import type { Journey } from '@hopscope/agent/protocol/events.ts';
 import { buildDiagram, type HopBox } from '../domain/diagram.ts';
@@ -57,7 +57,7 @@ const nodeTypes = { hop: HopCard, lane: LaneBox };
  * The diagram of a request and its reply (when known). `activeIndex` highlights a request hop;
  * with `follow` the view centres on it at a readable zoom (workshop mode).
  */
-export function HopDiagram({ request, reply, activeIndex, follow }: { request: Journey; reply?: Journey; activeIndex?: number; follow?: boolean }) {
+export const HopDiagram = memo(function HopDiagram({ request, reply, activeIndex, follow }: { request: Journey; reply?: Journey; activeIndex?: number; follow?: boolean }) {
   const flow = useRef<ReactFlowInstance<HopNode | LaneNode, Edge> | null>(null);
   const model = useMemo(() => buildDiagram(request, reply), [request, reply]);
   const [pos, setPos] = useState<{ key: string; p: Positioned } | null>(null);
@@ -162,4 +162,4 @@ export function HopDiagram({ request, reply, activeIndex, follow }: { request: J
       </div>
     </div>
   );
-}
+});

@@ -1,4 +1,5 @@
 // Buttons that make lab traffic, built from the topology (no hard-coded names).
+import { memo } from 'react';
 import type { LabAction, TopologyView } from '@hopscope/agent/protocol/messages.ts';
 import type { ActionEntry } from '../store/reducer.ts';
 
@@ -30,7 +31,7 @@ export function labActions(t: TopologyView): { label: string; action: LabAction;
   return out;
 }
 
-export function LabButtons({ topology, actions, onAction, disabled }: { topology: TopologyView | null; actions: ActionEntry[]; onAction(label: string, a: LabAction): void; disabled: boolean }) {
+export const LabButtons = memo(function LabButtons({ topology, actions, onAction, disabled }: { topology: TopologyView | null; actions: ActionEntry[]; onAction(label: string, a: LabAction): void; disabled: boolean }) {
   if (!topology) return null;
   const last = actions[0];
   return (
@@ -47,4 +48,4 @@ export function LabButtons({ topology, actions, onAction, disabled }: { topology
       )}
     </div>
   );
-}
+});

@@ -34,6 +34,10 @@ export function StatusBar({ s }: { s: UiState }) {
       )}
       {s.missed > 0 && <span className="warn">missed {s.missed} (too slow)</span>}
       <span>{s.journeys.length} journeys{s.paused ? ' · PAUSED' : ''}</span>
+      {/* Every journey sent to this page: listed, aged out of the list or filtered here. */}
+      <span data-testid="received" data-received={s.received}>
+        received {s.received}
+      </span>
       {s.error && <span className="warn">{s.error}</span>}
     </footer>
   );

@@ -1,10 +1,13 @@
 // Nodes, pods, Services and outside hosts; edges lit by the recent journeys.
-import { useEffect, useMemo, useState } from 'react';
+import { memo, useEffect, useMemo, useState } from 'react';
 import { Handle, Position, ReactFlow, type Edge, type Node, type NodeProps } from '@xyflow/react';
-import type { Journey } from '@hopscope/agent/protocol/events.ts';
 import type { TopologyView as Topo } from '@hopscope/agent/protocol/messages.ts';
-import { buildTopologyGraph, type TopoItem } from '../domain/topologyGraph.ts';
+import { buildTopologyGraph, type TopoItem, type TrafficEnds } from '../domain/topologyGraph.ts';
 import { layoutTopology, type Positioned } from '../domain/layout.ts';
+import { useThrottled } from './useThrottled.ts';
+
+/** How often the lit edges follow the traffic (ms): every list update would redraw the graph. */
+const LIGHT_MS = 1000;
 
 type ItemNode = Node<{ item: TopoItem; lit: boolean }, 'item'>;
 type GroupNode = Node<{ label: string }, 'group'>;
@@ -24,8 +27,9 @@ function GroupBox({ data }: NodeProps<GroupNode>) {
 }
 const nodeTypes = { item: ItemCard, group: GroupBox };
 
-export function TopologyView({ topology, journeys }: { topology: Topo; journeys: Journey[] }) {
-  const recent = useMemo(() => journeys.slice(-200), [journeys]);
+export const TopologyView = memo(function TopologyView({ topology, journeys }: { topology: Topo; journeys: readonly TrafficEnds[] }) {
+  const shown = useThrottled(journeys, LIGHT_MS);
+  const recent = useMemo(() => shown.slice(-200), [shown]);
   const graph = useMemo(() => buildTopologyGraph(topology, recent), [topology, recent]);
   // Layout depends only on the structure, not on the traffic counts.
   const structure = useMemo(() => JSON.stringify([graph.groups, graph.items.map((i) => i.id), graph.edges.map((e) => e.id)]), [graph]);
@@ -73,4 +77,4 @@ export function TopologyView({ topology, journeys }: { topology: Topo; journeys:
       )}
     </div>
   );
-}
+});

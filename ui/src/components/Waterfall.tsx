@@ -1,8 +1,9 @@
 // Per-hop latency as a waterfall: each bar starts where the previous hop ended.
+import { memo } from 'react';
 import type { Journey } from '@hopscope/agent/protocol/events.ts';
 import { duration } from '../domain/format.ts';
 
-export function Waterfall({ journey, activeIndex }: { journey: Journey; activeIndex?: number }) {
+export const Waterfall = memo(function Waterfall({ journey, activeIndex }: { journey: Journey; activeIndex?: number }) {
   const total = Math.max(1, journey.endNs - journey.startNs);
   return (
     <div className="waterfall" data-testid="waterfall">
@@ -25,4 +26,4 @@ export function Waterfall({ journey, activeIndex }: { journey: Journey; activeIn
       <div className="wf-total">total {duration(total)}</div>
     </div>
   );
-}
+});

@@ -44,8 +44,11 @@ export function itemIdOf(t: TopologyView, e: Endpoint | undefined): string | und
   return undefined;
 }
 
+/** What of a journey lights an edge (the page's rows carry just this much). */
+export type TrafficEnds = Pick<Journey, 'src' | 'dst' | 'backend' | 'replyTo' | 'verdict'>;
+
 /** Build the topology graph; `recent` are the journeys that light edges (e.g. the last 200). */
-export function buildTopologyGraph(t: TopologyView, recent: readonly Journey[]): TopoGraph {
+export function buildTopologyGraph(t: TopologyView, recent: readonly TrafficEnds[]): TopoGraph {
   const groups = [
     ...t.nodes.map((n) => ({ id: n.name, label: `${n.name} · ${n.address}` })),
     { id: SERVICES, label: 'Services (virtual IPs)' },

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { AgentStatus, ServerMessage } from '@hopscope/agent/protocol/messages.ts';
+import type { AgentStatus } from '@hopscope/agent/protocol/messages.ts';
+import type { WorkerEvent } from '../api/workerProtocol.ts';
 import { initialState, reduce, MAX_JOURNEYS, selectedJourney, visibleJourneys, type UiAction, type UiState } from './reducer.ts';
+import { toRow, type Selection } from './journeyStore.ts';
 import { dropped, reply, request } from '../testdata.ts';
 
 const status: AgentStatus = {
@@ -8,74 +10,68 @@ const status: AgentStatus = {
   sampling: { enabled: false, description: 'off', suppressed: 0 },
   counters: { eventsIn: 1, journeysOut: 0, lostEvents: 0, bpftraceRestarts: 0, dropped: {}, clients: 1 }, lab: null,
 };
-const server = (message: ServerMessage): UiAction => ({ type: 'server', message });
+const server = (message: Extract<WorkerEvent, { type: 'server' }>['message']): UiAction => ({ type: 'server', message });
+const welcome = server({ type: 'welcome', version: 1, clientId: 'c1', status });
+const rows = (js: typeof request[], received: number): UiAction => ({ type: 'rows', rows: js.map(toRow), received });
 const run = (...as: UiAction[]): UiState => as.reduce(reduce, initialState);
+const sel1: Selection = { id: 'j1', journey: request, request, reply };
 
 describe('reducer', () => {
-  it('opens on welcome and appends batches in order', () => {
-    const s = run(server({ type: 'welcome', version: 1, clientId: 'c1', status }), server({ type: 'batch', seq: 1, dropped: 0, journeys: [request, reply] }));
+  it('opens on welcome and appends rows in order, newest first on screen', () => {
+    const s = run(welcome, rows([request], 1), rows([reply], 2));
     expect(s.connection).toBe('open');
     expect(s.journeys.map((j) => j.id)).toEqual(['j1', 'j1r']);
     expect(visibleJourneys(s).map((j) => j.id)).toEqual(['j1r', 'j1']);
+    expect(s.received).toBe(2);
   });
-  it('ignores stale or repeated batches and duplicate journeys', () => {
-    const s = run(
-      server({ type: 'welcome', version: 1, clientId: 'c1', status }),
-      server({ type: 'batch', seq: 2, dropped: 0, journeys: [request] }),
-      server({ type: 'batch', seq: 1, dropped: 0, journeys: [dropped] }),
-      server({ type: 'batch', seq: 3, dropped: 0, journeys: [request] }),
-    );
-    expect(s.journeys.map((j) => j.id)).toEqual(['j1']);
-    expect(s.lastSeq).toBe(3);
+  it('takes the whole list again after a filter change or a clear', () => {
+    let s = run(welcome, rows([request, dropped], 2), { type: 'filter', filter: { onlyDrops: true, onlyNat: false } });
+    expect(s.filter.onlyDrops).toBe(true);
+    s = reduce(s, { type: 'reset', rows: [toRow(dropped)], received: 2 });
+    expect(s.journeys.map((j) => j.id)).toEqual(['j2']);
   });
-  it('renumbers from 1 after a reconnect', () => {
-    const s = run(
-      server({ type: 'welcome', version: 1, clientId: 'c1', status }),
-      server({ type: 'batch', seq: 5, dropped: 0, journeys: [request] }),
-      { type: 'connection', state: 'closed', reason: 'connection lost' },
-      server({ type: 'welcome', version: 1, clientId: 'c2', status }),
-      server({ type: 'batch', seq: 1, dropped: 0, journeys: [dropped] }),
-    );
-    expect(s.journeys.map((j) => j.id)).toEqual(['j1', 'j2']);
-    expect(s.clientId).toBe('c2');
-  });
-  it('drops incoming journeys while paused and counts missed notices', () => {
-    const s = run(
-      server({ type: 'welcome', version: 1, clientId: 'c1', status }),
-      { type: 'pause' },
-      server({ type: 'batch', seq: 1, dropped: 0, journeys: [request] }),
-      server({ type: 'missed', count: 7, total: 7 }),
-      { type: 'resume' },
-      server({ type: 'batch', seq: 2, dropped: 7, journeys: [dropped] }),
-    );
+  it('lists nothing while paused and counts missed notices', () => {
+    const s = run(welcome, { type: 'pause' }, rows([request], 1), server({ type: 'missed', count: 7, total: 7 }), { type: 'resume' }, rows([dropped], 9));
     expect(s.journeys.map((j) => j.id)).toEqual(['j2']);
     expect(s.missed).toBe(7);
+    expect(s.received).toBe(9);
   });
-  it('applies a new filter to the list already shown', () => {
-    const s = run(server({ type: 'welcome', version: 1, clientId: 'c1', status }), server({ type: 'batch', seq: 1, dropped: 0, journeys: [request, dropped] }), {
-      type: 'filter',
-      filter: { onlyDrops: true, onlyNat: false },
-    });
-    expect(s.journeys.map((j) => j.id)).toEqual(['j2']);
-    // and to what arrives later
-    const t = reduce(s, server({ type: 'batch', seq: 2, dropped: 0, journeys: [reply] }));
-    expect(t.journeys.map((j) => j.id)).toEqual(['j2']);
+  it('shows the selection the worker sends for the current click only', () => {
+    let s = run(welcome, rows([request, reply, dropped], 3), { type: 'select', id: 'j2' }, { type: 'select', id: 'j1' });
+    expect(selectedJourney(s)).toBeUndefined();
+    // the answer to the first click came late: not what the user looks at
+    s = reduce(s, { type: 'selection', id: 'j2', selection: { id: 'j2', journey: dropped, request: dropped } });
+    expect(s.selection).toBeNull();
+    s = reduce(s, { type: 'selection', id: 'j1', selection: sel1 });
+    expect(selectedJourney(s)?.id).toBe('j1');
+    expect(s.selection?.reply?.id).toBe('j1r');
+    // a filter dropped it
+    s = reduce(s, { type: 'selection', id: 'j1', selection: null });
+    expect(selectedJourney(s)).toBeUndefined();
   });
-  it('bounds the list, keeping the selected journey', () => {
-    let s = run(server({ type: 'welcome', version: 1, clientId: 'c1', status }), server({ type: 'batch', seq: 1, dropped: 0, journeys: [request] }), { type: 'select', id: 'j1' });
+  it('bounds the list, keeping the selected row', () => {
+    let s = run(welcome, rows([request], 1), { type: 'select', id: 'j1' }, { type: 'selection', id: 'j1', selection: sel1 });
     const many = Array.from({ length: MAX_JOURNEYS + 10 }, (_, i) => ({ ...dropped, id: `d${i}` }));
-    s = reduce(s, server({ type: 'batch', seq: 2, dropped: 0, journeys: many }));
+    s = reduce(s, rows(many, many.length + 1));
     expect(s.journeys).toHaveLength(MAX_JOURNEYS);
+    expect(s.journeys[0]!.id).toBe('j1');
+    expect(s.journeys.at(-1)!.id).toBe(`d${MAX_JOURNEYS + 9}`);
     expect(selectedJourney(s)?.id).toBe('j1');
   });
+  it('clear keeps the selected row and zeroes missed', () => {
+    const s = run(welcome, rows([request, dropped], 2), server({ type: 'missed', count: 3, total: 3 }), { type: 'select', id: 'j1' }, { type: 'clear' });
+    expect(s.journeys.map((j) => j.id)).toEqual(['j1']);
+    expect(s.missed).toBe(0);
+  });
   it('steps through the selected journey within its hops', () => {
-    let s = run(server({ type: 'welcome', version: 1, clientId: 'c1', status }), server({ type: 'batch', seq: 1, dropped: 0, journeys: [request] }), { type: 'select', id: 'j1' });
+    let s = run(welcome, rows([request], 1), { type: 'select', id: 'j1' }, { type: 'selection', id: 'j1', selection: sel1 });
     s = reduce(s, { type: 'step', delta: -1 });
     expect(s.step).toBe(0);
     for (let i = 0; i < 20; i++) s = reduce(s, { type: 'step', delta: 1 });
     expect(s.step).toBe(request.hops.length - 1);
     s = reduce(s, { type: 'select', id: 'j1' });
     expect(s.step).toBe(0);
+    expect(s.selection?.id).toBe('j1');
   });
   it('tracks actions to their results and marks the topology stale after a change', () => {
     const s = run(
@@ -91,5 +87,9 @@ describe('reducer', () => {
       ['a1', 'ok', '200 in 0.01s'],
     ]);
     expect(s.topologyStale).toBe(true);
+  });
+  it('reports a closed connection with its reason', () => {
+    const s = run(welcome, { type: 'connection', state: 'closed', reason: 'connection lost' });
+    expect([s.connection, s.closeReason]).toEqual(['closed', 'connection lost']);
   });
 });

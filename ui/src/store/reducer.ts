@@ -1,16 +1,11 @@
-// UI state and the pure reducer every server message and user action goes through.
+// UI state and the pure reducer every worker event and user action goes through. Journeys are
+// rows here (store/journeyStore.ts): the stream worker keeps the full ones.
 import type { Journey } from '@hopscope/agent/protocol/events.ts';
-import {
-  MATCH_ALL,
-  matchJourney,
-  type AgentStatus,
-  type ClientFilter,
-  type ServerMessage,
-  type TopologyView,
-} from '@hopscope/agent/protocol/messages.ts';
+import { MATCH_ALL, type AgentStatus, type ClientFilter, type TopologyView } from '@hopscope/agent/protocol/messages.ts';
+import type { WorkerEvent } from '../api/workerProtocol.ts';
+import { appendRows, MAX_JOURNEYS, type JourneyRow, type Selection } from './journeyStore.ts';
 
-/** Most journeys the list keeps; the oldest go first. */
-export const MAX_JOURNEYS = 5000;
+export { MAX_JOURNEYS };
 
 export type View = 'live' | 'topology' | 'workshop';
 
@@ -30,14 +25,16 @@ export interface UiState {
   clientId: string | null;
   status: AgentStatus | null;
   /** Oldest first. */
-  journeys: Journey[];
-  /** Last batch seq seen on this connection (stale or repeated batches are ignored). */
-  lastSeq: number;
+  journeys: readonly JourneyRow[];
+  /** Journeys this page received (listed or not): with `missed`, every journey is accounted for. */
+  received: number;
   /** Journeys the server dropped for this client (it was too slow). */
   missed: number;
   paused: boolean;
   filter: ClientFilter;
   selectedId: string | null;
+  /** The selected journey in full, with its request and reply, once the worker sent it. */
+  selection: Selection | null;
   view: View;
   step: number;
   actions: ActionEntry[];
@@ -52,11 +49,12 @@ export const initialState: UiState = {
   clientId: null,
   status: null,
   journeys: [],
-  lastSeq: 0,
+  received: 0,
   missed: 0,
   paused: false,
   filter: MATCH_ALL,
   selectedId: null,
+  selection: null,
   view: 'live',
   step: 0,
   actions: [],
@@ -67,9 +65,7 @@ export const initialState: UiState = {
 
 /** Everything that can change the state. */
 export type UiAction =
-  | { type: 'server'; message: ServerMessage }
-  | { type: 'connection'; state: 'connecting' | 'open' | 'closed'; reason?: string }
-  | { type: 'invalid'; reason: string }
+  | WorkerEvent
   | { type: 'select'; id: string | null }
   | { type: 'filter'; filter: ClientFilter }
   | { type: 'pause' }
@@ -82,29 +78,13 @@ export type UiAction =
   | { type: 'topology'; topology: TopologyView };
 
 function selected(s: UiState): Journey | undefined {
-  return s.selectedId ? s.journeys.find((j) => j.id === s.selectedId) : undefined;
+  return s.selectedId && s.selection?.id === s.selectedId ? s.selection.journey : undefined;
 }
 
-function applyServer(s: UiState, m: ServerMessage): UiState {
+function applyServer(s: UiState, m: Extract<WorkerEvent, { type: 'server' }>['message']): UiState {
   switch (m.type) {
     case 'welcome':
-      // A new connection numbers its batches from 1 again.
-      return { ...s, connection: 'open', clientId: m.clientId, status: m.status, lastSeq: 0, closeReason: null, error: null };
-    case 'batch': {
-      if (m.seq <= s.lastSeq) return s;
-      const missed = s.missed;
-      if (s.paused || m.journeys.length === 0) return { ...s, lastSeq: m.seq, missed };
-      const known = new Set(s.journeys.map((j) => j.id));
-      const fresh = m.journeys.filter((j) => !known.has(j.id) && matchJourney(j, s.filter));
-      let journeys = fresh.length > 0 ? [...s.journeys, ...fresh] : s.journeys;
-      if (journeys.length > MAX_JOURNEYS) {
-        journeys = journeys.slice(journeys.length - MAX_JOURNEYS);
-        // Keep the selection if it aged out of the list: the user is looking at it.
-        const sel = selected(s);
-        if (sel && !journeys.includes(sel)) journeys = [sel, ...journeys.slice(1)];
-      }
-      return { ...s, journeys, lastSeq: m.seq };
-    }
+      return { ...s, connection: 'open', clientId: m.clientId, status: m.status, closeReason: null, error: null };
     case 'missed':
       return { ...s, missed: s.missed + m.count };
     case 'status':
@@ -136,17 +116,28 @@ export function reduce(s: UiState, a: UiAction): UiState {
       return { ...s, connection: a.state, ...(a.reason !== undefined ? { closeReason: a.reason } : {}) };
     case 'invalid':
       return { ...s, error: `agent sent an invalid message: ${a.reason}` };
+    case 'rows':
+      if (s.paused) return { ...s, received: a.received };
+      return { ...s, journeys: appendRows(s.journeys, a.rows, MAX_JOURNEYS, s.selectedId), received: a.received };
+    case 'reset':
+      return { ...s, journeys: a.rows, received: a.received };
+    case 'selection':
+      // An answer for an earlier click is not what the user looks at now.
+      return a.id === s.selectedId ? { ...s, selection: a.selection } : s;
     case 'select':
-      return { ...s, selectedId: a.id, step: 0 };
+      return { ...s, selectedId: a.id, selection: s.selection?.id === a.id ? s.selection : null, step: 0 };
     case 'filter':
-      // The server applies the filter from now on; the list applies it to what is already here.
-      return { ...s, filter: a.filter, journeys: s.journeys.filter((j) => matchJourney(j, a.filter)) };
+      // The worker applies the filter to the list it holds and sends the list again (`reset`).
+      return { ...s, filter: a.filter };
     case 'pause':
       return { ...s, paused: true };
     case 'resume':
       return { ...s, paused: false };
-    case 'clear':
-      return { ...s, journeys: selected(s) ? [selected(s)!] : [], missed: 0 };
+    case 'clear': {
+      // The worker clears its list too and sends it again; the selected row stays.
+      const row = s.journeys.find((r) => r.id === s.selectedId);
+      return { ...s, journeys: row ? [row] : [], missed: 0 };
+    }
     case 'view':
       return { ...s, view: a.view };
     case 'step': {
@@ -176,6 +167,6 @@ export function selectedJourney(s: UiState): Journey | undefined {
 }
 
 /** Journeys shown in the list: requests and replies both, newest first. */
-export function visibleJourneys(s: UiState): Journey[] {
+export function visibleJourneys(s: Pick<UiState, 'journeys'>): JourneyRow[] {
   return [...s.journeys].reverse();
 }

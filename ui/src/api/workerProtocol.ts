@@ -1,0 +1,27 @@
+// Messages between the page and the stream worker (api/stream.worker.ts). The worker owns the
+// websocket and the full journeys; the page gets rows, counters and the journey it shows.
+import type { ClientFilter, LabAction, ServerMessage } from '@hopscope/agent/protocol/messages.ts';
+import type { JourneyRow, Selection } from '../store/journeyStore.ts';
+
+/** Page → worker. */
+export type WorkerCommand =
+  | { cmd: 'filter'; filter: ClientFilter }
+  | { cmd: 'pause' }
+  | { cmd: 'resume' }
+  | { cmd: 'action'; id: string; action: LabAction }
+  | { cmd: 'select'; id: string | null }
+  | { cmd: 'clear' }
+  | { cmd: 'close' };
+
+/** Worker → page. `received` counts journeys this page received, whether listed or not. */
+export type WorkerEvent =
+  | { type: 'connection'; state: 'connecting' | 'open' | 'closed'; reason?: string }
+  /** Every server message but `batch`, as validated. */
+  | { type: 'server'; message: Exclude<ServerMessage, { type: 'batch' }> }
+  | { type: 'invalid'; reason: string }
+  /** Rows new to the list since the last event, oldest first. */
+  | { type: 'rows'; rows: JourneyRow[]; received: number }
+  /** The whole list again (after a filter change or a clear). */
+  | { type: 'reset'; rows: JourneyRow[]; received: number }
+  /** The shown journey: the answer to `select` for `id`, or its request or reply arriving later. */
+  | { type: 'selection'; id: string | null; selection: Selection | null };
