@@ -1,17 +1,23 @@
 // A bounded ICMP flood on the lab, traced with --every-packet on a narrow filter, served to
 // one websocket client, with every stage's counters: what the kernel printed (the sampler's
 // @prn), what bpftrace reported lost, what the decoder read or rejected, what the correlator
-// made of it, what the hub delivered or dropped, and what the client received. Shared by
-// bench/e2e.ts and test/loss-accounting.test.ts.
+// made of it, what the hub delivered or dropped, and what the client received. The agent (real
+// pipeline + real server, bench/flood-agent.ts) runs in a child process so its memory is its
+// own; the websocket client stays here. Shared by bench/e2e.ts, test/loss-accounting.test.ts
+// and test/memory-flood.test.ts.
+import { fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { execa } from 'execa';
 import type { LabHandle } from '../agent/src/lab/lab.ts';
-import { startTracePipeline, type PipelineStatus, type TracePipeline } from '../agent/src/journeys/pipeline.ts';
-import type { Journey, TraceEvent } from '../agent/src/protocol/events.ts';
-import type { JourneySource, SourceSink, SourceStatus } from '../agent/src/server/source.ts';
-import { startServer, type RunningServer } from '../agent/src/server/http.ts';
+import type { Journey } from '../agent/src/protocol/events.ts';
 import type { FilterSpec } from '../agent/src/tracer/filter.ts';
 import { targetNetns } from '../agent/src/lab/lab.ts';
+import { bundle } from '../agent/bin/bundle.mjs';
+import type { AgentCounters, AgentMessage, FloodAgentConfig, MemoryReport, ParentMessage } from './flood-agent.ts';
+
+export type { MemoryReport } from './flood-agent.ts';
 
 const TOKEN = 'flood-bench-token-0123456789abcdef';
 
@@ -57,118 +63,162 @@ export interface FloodRig {
   settle(maxMs: number): Promise<void>;
   /** The target pod's IP. */
   target: string;
+  /** pid of the agent process (pipeline + server), not this one. */
+  agentPid: number;
+  /** The agent process's resident set now and at its peak (VmRSS, VmHWM from /proc), bytes. */
+  agentRss(): { rss: number; hwm: number };
+  /** The agent's own process.memoryUsage() and V8 heap spaces. */
+  agentMemory(): Promise<MemoryReport>;
+  /** Writes a heap snapshot of the agent to `path` (slow: seconds, and it pauses the agent). */
+  heapSnapshot(path: string): Promise<string>;
   stop(): Promise<void>;
 }
 
-/** Builds the rig: pipeline (every packet, ICMP from the client pod), server, one client. */
-export async function startFloodRig(lab: LabHandle, opts: { maxQueue?: number } = {}): Promise<FloodRig> {
+/** Options of startFloodRig. */
+export interface FloodRigOptions {
+  /** The hub's per-client backlog bound. */
+  maxQueue?: number;
+  /** Node flags for the agent process on top of the launcher's (experiments: heap sizes). */
+  nodeFlags?: string[];
+  /**
+   * How the agent's sources are loaded: 'bundle' as agent/bin/hopscope.mjs runs the CLI (an
+   * esbuild bundle under plain Node), or 'tsx' (its fallback, and how it ran before).
+   */
+  loader?: 'bundle' | 'tsx';
+  /** false: without the launcher's V8 heap settings (agent/bin/heap.mjs), to measure them. */
+  launcherHeap?: boolean;
+}
+
+const AGENT_ENTRY = fileURLToPath(new URL('./flood-agent.ts', import.meta.url));
+// The TypeScript loader the CLI launcher falls back to (agent/bin/hopscope.mjs: tsx/esm/api).
+const TSX_ESM = import.meta.resolve('tsx/esm');
+// The V8 heap settings the launcher makes before any of the agent's code runs.
+const HEAP_SETTINGS = import.meta.resolve('../agent/bin/heap.mjs');
+
+/** VmRSS and VmHWM of a process, bytes (0 once it is gone). */
+export function procRss(pid: number): { rss: number; hwm: number } {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return { rss: 0, hwm: 0 };
+  }
+  const kb = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0) * 1024;
+  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+}
+
+/** Builds the rig: the agent process (every packet, ICMP from the client pod) and one client here. */
+export async function startFloodRig(lab: LabHandle, opts: FloodRigOptions = {}): Promise<FloodRig> {
   const state = lab.state();
   const client = state.model.pods.find((p) => p.namespace === 'default' && p.name === 'client');
   const target = state.model.pods.find((p) => p.deployment?.name === 'web' && p.node === 'node-2');
   if (!client || !target) throw new Error('default topology expected (client pod, web pod on node-2)');
   const filter: FilterSpec = { from: client.ip, proto: 'icmp', everyPacket: true };
-  const c: StageCounters = {
+  const config: FloodAgentConfig = { lab: lab.name, token: TOKEN, filter, ...(opts.maxQueue ? { maxQueue: opts.maxQueue } : {}) };
+  // Counters of the agent as last reported (every 100 ms), and the client's own.
+  let agent: AgentCounters = {
     kernelPrinted: 0, reports: 0, lastReportPrinted: -1, kernelLost: 0, decodedHops: 0, decodedEvents: 0, rejected: 0,
     journeysMade: 0, hopsInJourneys: 0, correlatorEvicted: 0, hubIn: 0, hubDroppedPending: 0, hubDroppedSlowClient: 0,
-    clientJourneys: 0, clientHops: 0, clientMissed: 0,
   };
-  let pipeline: TracePipeline | undefined;
-  let last: PipelineStatus | undefined;
-  const onEvent = (e: TraceEvent): void => {
-    c.decodedEvents++;
-    if (e.type === 'hop') c.decodedHops++;
-    else if (e.type === 'sampled') {
-      c.kernelPrinted += e.printed;
-      c.reports++;
-      c.lastReportPrinted = e.printed;
-    } else if (e.type === 'lost') c.kernelLost += e.count;
-  };
-  const statusOf = (): SourceStatus => ({
-    tracer: last?.tracer === 'running' ? 'running' : 'starting',
-    probeSet: last?.probeSet ?? null,
-    bpftraceVersion: null,
-    sampling: { enabled: false, description: 'every matching packet', suppressed: last?.sampling.suppressed ?? 0 },
-    counters: { eventsIn: last?.counters.events ?? 0, lostEvents: last?.counters.lost ?? 0, bpftraceRestarts: last?.counters.restarts ?? 0, dropped: { pipeline: last?.counters.evicted ?? 0 } },
-  });
-  // The real pipeline behind the real server, with a tap on the decoded events.
-  const source: JourneySource = {
-    async start(sink: SourceSink) {
-      pipeline = await startTracePipeline({
-        lab: lab.name,
-        filter,
-        onEvent,
-        onJourney: (j: Journey) => {
-          c.journeysMade++;
-          c.hopsInJourneys += j.hops.length;
-          sink.onJourney(j);
-        },
-        onStatus: (s) => {
-          last = s;
-          c.rejected = s.counters.rejections;
-          c.correlatorEvicted = s.counters.evicted;
-          sink.onStatus(statusOf());
-        },
-      });
-    },
-    setFilter() {},
-    status: statusOf,
-    async stop() {
-      await pipeline?.stop();
-    },
-    capabilities: () => ({}),
-  };
-  const server: RunningServer = await startServer({
-    host: '127.0.0.1',
-    port: 0,
-    token: TOKEN,
-    source,
-    topology: () => null,
-    lab: null,
-    ...(opts.maxQueue ? { hub: { maxQueue: opts.maxQueue } } : {}),
-  });
-  let lat: number[] = [];
-  const ws = await new Promise<WebSocket>((resolve, reject) => {
-    const s = new WebSocket(`ws://127.0.0.1:${server.port}/ws`, { headers: { Authorization: `Bearer ${TOKEN}` } });
-    s.on('open', () => {
-      s.send(JSON.stringify({ type: 'hello', version: 1 }));
-      resolve(s);
-    });
-    s.on('error', reject);
-    s.on('message', (d) => {
-      const now = Number(process.hrtime.bigint());
-      // Plain JSON: the client shares the process with the agent; the UI's validation cost is
-      // measured by ws-bench.
-      const m = JSON.parse(d.toString()) as { type: string; journeys?: Journey[]; count?: number };
-      if (m.type === 'batch') {
-        for (const j of m.journeys ?? []) {
-          c.clientJourneys++;
-          c.clientHops += j.hops.length;
-          lat.push((now - j.startNs) / 1e6);
-        }
-      } else if (m.type === 'missed') c.clientMissed += m.count ?? 0;
-    });
-  });
-  // The tracer starts with the server; wait for it to run before flooding.
-  for (let i = 0; i < 300 && last?.tracer !== 'running'; i++) await new Promise((r) => setTimeout(r, 100));
-  if (last?.tracer !== 'running') throw new Error('tracer did not start');
+  let agentOpen = 0;
+  let agentTracer = 'starting';
+  let reportsSeen = 0;
+  const cl = { clientJourneys: 0, clientHops: 0, clientMissed: 0 };
 
-  const hubCounters = (): void => {
-    c.hubIn = server.hub.counters.journeysIn;
-    c.hubDroppedPending = server.hub.counters.droppedPending;
-    c.hubDroppedSlowClient = server.hub.counters.droppedSlowClient;
+  const tsx = opts.loader === 'tsx';
+  const child: ChildProcess = fork(tsx ? AGENT_ENTRY : await bundle(AGENT_ENTRY), [JSON.stringify(config)], {
+    execArgv: [...(opts.nodeFlags ?? []), ...(opts.launcherHeap === false ? [] : ['--import', HEAP_SETTINGS]), ...(tsx ? ['--import', TSX_ESM] : [])],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const waiting = new Map<string, (m: AgentMessage) => void>();
+  child.on('message', (m: AgentMessage) => {
+    if (m.type === 'counters') {
+      agent = m.counters;
+      agentOpen = m.open;
+      agentTracer = m.tracer;
+      reportsSeen++;
+      return;
+    }
+    // An error fails whatever is being waited for.
+    for (const [type, w] of [...waiting]) {
+      if (type !== m.type && m.type !== 'error') continue;
+      waiting.delete(type);
+      w(m);
+    }
+  });
+  const ask = <T extends AgentMessage['type']>(req: ParentMessage | undefined, answer: T, timeoutMs: number): Promise<Extract<AgentMessage, { type: T }>> =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        waiting.delete(answer);
+        reject(new Error(`agent did not answer ${answer} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const done = (m: AgentMessage): void => {
+        clearTimeout(timer);
+        if (m.type === 'error') reject(new Error(`agent failed: ${m.message}`));
+        else resolve(m as Extract<AgentMessage, { type: T }>);
+      };
+      waiting.set(answer, done);
+      void exited.then(() => done({ type: 'error', message: `agent process exited (code ${child.exitCode}, signal ${child.signalCode})` }));
+      if (req) child.send(req);
+    });
+  const kill = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
   };
+
+  let ws: WebSocket | undefined;
+  let lat: number[] = [];
+  try {
+    const { port } = await ask(undefined, 'ready', 60_000);
+    ws = await new Promise<WebSocket>((resolve, reject) => {
+      const s = new WebSocket(`ws://127.0.0.1:${port}/ws`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+      s.on('open', () => {
+        s.send(JSON.stringify({ type: 'hello', version: 1 }));
+        resolve(s);
+      });
+      s.on('error', reject);
+      s.on('message', (d) => {
+        const now = Number(process.hrtime.bigint());
+        // Plain JSON: the UI's validation cost is measured by ws-bench. Both clocks are
+        // CLOCK_MONOTONIC (bpftrace nsecs, Node's hrtime), so the latency spans processes.
+        const m = JSON.parse(d.toString()) as { type: string; journeys?: Journey[]; count?: number };
+        if (m.type === 'batch') {
+          for (const j of m.journeys ?? []) {
+            cl.clientJourneys++;
+            cl.clientHops += j.hops.length;
+            lat.push((now - j.startNs) / 1e6);
+          }
+        } else if (m.type === 'missed') cl.clientMissed += m.count ?? 0;
+      });
+    });
+    // The tracer starts with the server; wait for it to run before flooding.
+    for (let i = 0; i < 300 && agentTracer !== 'running'; i++) await new Promise((r) => setTimeout(r, 100));
+    if (agentTracer !== 'running') throw new Error('tracer did not start');
+  } catch (e) {
+    ws?.terminate();
+    await kill();
+    throw e;
+  }
   const clientNs = targetNetns(state, 'default/client').name;
 
   return {
     target: target.ip,
+    agentPid: child.pid!,
     counters() {
-      hubCounters();
-      return { ...c };
+      return { ...agent, ...cl };
     },
     takeLatencies() {
       const out = lat;
       lat = [];
       return out;
+    },
+    agentRss: () => procRss(child.pid!),
+    async agentMemory() {
+      return (await ask({ type: 'memory' }, 'memory', 10_000)).memory;
+    },
+    async heapSnapshot(path) {
+      return (await ask({ type: 'snapshot', path }, 'snapshotted', 300_000)).path;
     },
     async flood(count, seconds, intervalS) {
       const pace = intervalS === undefined ? ['-f'] : ['-i', String(intervalS)];
@@ -184,21 +234,28 @@ export async function startFloodRig(lab: LabHandle, opts: { maxQueue?: number } 
     async settle(maxMs) {
       const end = Date.now() + maxMs;
       let quiet = 0;
-      let reports = c.reports;
+      let reports = agent.reports;
       while (Date.now() < end) {
+        const seen = reportsSeen;
         await new Promise((r) => setTimeout(r, 200));
-        if (c.reports !== reports) {
-          reports = c.reports;
-          quiet = c.lastReportPrinted === 0 ? quiet + 1 : 0;
+        if (agent.reports !== reports) {
+          reports = agent.reports;
+          quiet = agent.lastReportPrinted === 0 ? quiet + 1 : 0;
         }
-        hubCounters();
-        const hubDone = c.hubIn === c.clientJourneys + c.clientMissed + c.hubDroppedPending;
-        if (quiet >= 2 && (last?.correlator.open ?? 0) === 0 && hubDone) return;
+        // Only a report of the agent's counters taken since the last look is evidence.
+        if (reportsSeen === seen) continue;
+        const hubDone = agent.hubIn === cl.clientJourneys + cl.clientMissed + agent.hubDroppedPending;
+        if (quiet >= 2 && agentOpen === 0 && hubDone) return;
       }
     },
     async stop() {
-      ws.close();
-      await server.close();
+      ws?.close();
+      if (child.connected) {
+        child.send({ type: 'stop' } satisfies ParentMessage);
+        const t = setTimeout(() => void kill(), 20_000);
+        await exited;
+        clearTimeout(t);
+      } else await kill();
     },
   };
 }

@@ -1,0 +1,159 @@
+// The agent side of the flood rig (bench/flood.ts), run as its own process so its memory is
+// measured alone: the real trace pipeline (every packet, ICMP from the client pod) behind the
+// real server, with a tap on the decoded events for the per-stage counters. The rig runs this
+// file as agent/bin/hopscope.mjs runs the CLI: bundled (agent/bin/bundle.mjs) under plain Node.
+//
+// IPC, parent → child: {type:'memory'} (answered with a MemoryReport), {type:'snapshot', path}
+// (heap snapshot written, answered with {type:'snapshotted'}), {type:'stop'}. Child → parent:
+// {type:'ready', port}, {type:'counters', counters, open, tracer} every 100 ms, {type:'error'}.
+import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
+import { startTracePipeline, type PipelineStatus, type TracePipeline } from '../agent/src/journeys/pipeline.ts';
+import type { Journey, TraceEvent } from '../agent/src/protocol/events.ts';
+import type { JourneySource, SourceSink, SourceStatus } from '../agent/src/server/source.ts';
+import { startServer, type RunningServer } from '../agent/src/server/http.ts';
+import type { FilterSpec } from '../agent/src/tracer/filter.ts';
+
+/** What the child is started with (JSON in argv[2]). */
+export interface FloodAgentConfig {
+  lab: string;
+  token: string;
+  filter: FilterSpec;
+  maxQueue?: number;
+}
+
+/** The agent's stage counters, cumulative since start. */
+export interface AgentCounters {
+  kernelPrinted: number;
+  reports: number;
+  lastReportPrinted: number;
+  kernelLost: number;
+  decodedHops: number;
+  decodedEvents: number;
+  rejected: number;
+  journeysMade: number;
+  hopsInJourneys: number;
+  correlatorEvicted: number;
+  hubIn: number;
+  hubDroppedPending: number;
+  hubDroppedSlowClient: number;
+}
+
+/** process.memoryUsage() and V8's heap spaces (bytes), as the agent process sees itself. */
+export interface MemoryReport {
+  rss: number;
+  heapTotal: number;
+  heapUsed: number;
+  external: number;
+  arrayBuffers: number;
+  spaces: Record<string, { size: number; used: number }>;
+}
+
+export type AgentMessage =
+  | { type: 'ready'; port: number }
+  | { type: 'counters'; counters: AgentCounters; open: number; tracer: string }
+  | { type: 'memory'; memory: MemoryReport }
+  | { type: 'snapshotted'; path: string }
+  | { type: 'error'; message: string };
+
+export type ParentMessage = { type: 'memory' } | { type: 'snapshot'; path: string } | { type: 'stop' };
+
+export function memoryReport(): MemoryReport {
+  const m = process.memoryUsage();
+  const spaces: MemoryReport['spaces'] = {};
+  for (const s of getHeapSpaceStatistics()) spaces[s.space_name] = { size: s.space_size, used: s.space_used_size };
+  return { rss: m.rss, heapTotal: m.heapTotal, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, spaces };
+}
+
+async function main(cfg: FloodAgentConfig): Promise<void> {
+  const send = (m: AgentMessage): void => {
+    if (process.connected) process.send!(m);
+  };
+  const c: AgentCounters = {
+    kernelPrinted: 0, reports: 0, lastReportPrinted: -1, kernelLost: 0, decodedHops: 0, decodedEvents: 0, rejected: 0,
+    journeysMade: 0, hopsInJourneys: 0, correlatorEvicted: 0, hubIn: 0, hubDroppedPending: 0, hubDroppedSlowClient: 0,
+  };
+  let pipeline: TracePipeline | undefined;
+  let last: PipelineStatus | undefined;
+  const onEvent = (e: TraceEvent): void => {
+    c.decodedEvents++;
+    if (e.type === 'hop') c.decodedHops++;
+    else if (e.type === 'sampled') {
+      c.kernelPrinted += e.printed;
+      c.reports++;
+      c.lastReportPrinted = e.printed;
+    } else if (e.type === 'lost') c.kernelLost += e.count;
+  };
+  const statusOf = (): SourceStatus => ({
+    tracer: last?.tracer === 'running' ? 'running' : 'starting',
+    probeSet: last?.probeSet ?? null,
+    bpftraceVersion: null,
+    sampling: { enabled: false, description: 'every matching packet', suppressed: last?.sampling.suppressed ?? 0 },
+    counters: { eventsIn: last?.counters.events ?? 0, lostEvents: last?.counters.lost ?? 0, bpftraceRestarts: last?.counters.restarts ?? 0, dropped: { pipeline: last?.counters.evicted ?? 0 } },
+  });
+  const source: JourneySource = {
+    async start(sink: SourceSink) {
+      pipeline = await startTracePipeline({
+        lab: cfg.lab,
+        filter: cfg.filter,
+        onEvent,
+        onJourney: (j: Journey) => {
+          c.journeysMade++;
+          c.hopsInJourneys += j.hops.length;
+          sink.onJourney(j);
+        },
+        onStatus: (s) => {
+          last = s;
+          c.rejected = s.counters.rejections;
+          c.correlatorEvicted = s.counters.evicted;
+          sink.onStatus(statusOf());
+        },
+      });
+    },
+    setFilter() {},
+    status: statusOf,
+    async stop() {
+      await pipeline?.stop();
+    },
+    capabilities: () => ({}),
+  };
+  const server: RunningServer = await startServer({
+    host: '127.0.0.1',
+    port: 0,
+    token: cfg.token,
+    source,
+    topology: () => null,
+    lab: null,
+    ...(cfg.maxQueue ? { hub: { maxQueue: cfg.maxQueue } } : {}),
+  });
+  const counters = (): AgentMessage => {
+    c.hubIn = server.hub.counters.journeysIn;
+    c.hubDroppedPending = server.hub.counters.droppedPending;
+    c.hubDroppedSlowClient = server.hub.counters.droppedSlowClient;
+    return { type: 'counters', counters: { ...c }, open: last?.correlator.open ?? 0, tracer: last?.tracer ?? 'starting' };
+  };
+  const ticker = setInterval(() => send(counters()), 100);
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      clearInterval(ticker);
+      await server.close();
+      // The last counters (what the pipeline flushed on stop) reach the parent before exiting.
+      if (process.connected) process.send!(counters(), () => process.exit(0));
+      else process.exit(0);
+    })());
+  process.on('message', (m: ParentMessage) => {
+    if (m.type === 'memory') send({ type: 'memory', memory: memoryReport() });
+    else if (m.type === 'snapshot') send({ type: 'snapshotted', path: writeHeapSnapshot(m.path) });
+    else if (m.type === 'stop') void stop();
+  });
+  // The parent gone (a crashed bench): stop bpftrace and the server rather than linger.
+  process.on('disconnect', () => void stop());
+  send({ type: 'ready', port: server.port });
+}
+
+const cfg = JSON.parse(process.argv[2] ?? '{}') as FloodAgentConfig;
+main(cfg).catch((e: unknown) => {
+  if (process.connected) process.send!({ type: 'error', message: (e as Error).stack ?? String(e) } satisfies AgentMessage);
+  process.exitCode = 1;
+  process.disconnect?.();
+});
