@@ -82,6 +82,21 @@ describe('hopscope UI on the live lab', () => {
     expect(await page.getByTestId('status-bar').textContent()).toContain(`lab ${LAB}`);
   });
 
+  it("leaves the sidecar's loopback journeys out by default, counted, and lists them when asked", async () => {
+    const hide = page.getByTestId('filter-hide-loopback');
+    const lo = page.locator('[data-testid=journey-row][data-loopback=true]');
+    expect(await hide.isChecked()).toBe(true);
+    // the sidecar calls its app over lo every 5 s
+    await page.getByTestId('hidden-loopback').waitFor({ timeout: 20_000 });
+    expect(await page.getByTestId('hidden-loopback').textContent()).toMatch(/^[1-9]\d* loopback hidden$/);
+    expect(await findRow(page, () => lo)).toBe(false);
+    await hide.uncheck();
+    await expect.poll(() => findRow(page, () => lo), { timeout: 20_000 }).toBe(true);
+    expect(await lo.first().textContent()).toContain('sidecar-demo');
+    await hide.check();
+    await expect.poll(() => findRow(page, () => lo)).toBe(false);
+  });
+
   it('makes a ClusterIP call from the page and shows its journey across VXLAN', async () => {
     // Only the web Service's journeys (server- and list-side filter).
     await page.getByTestId('filter-service').fill('web');

@@ -38,6 +38,10 @@ export function App() {
     dispatch({ type: 'filter', filter: f });
     sock.current?.subscribe(f);
   }, []);
+  const setHideLoopback = useCallback((on: boolean) => {
+    dispatch({ type: 'hideLoopback', on });
+    sock.current?.hideLoopback(on);
+  }, []);
   const togglePause = () => {
     if (s.paused) {
       dispatch({ type: 'resume' });
@@ -92,7 +96,7 @@ export function App() {
         {s.view === 'live' && (
           <div className="live">
             <section className="left">
-              <FilterBar filter={s.filter} onApply={setFilter} />
+              <FilterBar filter={s.filter} onApply={setFilter} hideLoopback={s.hideLoopback} onHideLoopback={setHideLoopback} />
               <JourneyList journeys={list} selectedId={s.selectedId} onSelect={onSelect} />
             </section>
             <section className="right">

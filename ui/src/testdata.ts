@@ -83,3 +83,20 @@ export const dropped: Journey = (() => {
     src: { ip: '10.244.1.2', port: 40001, pod: client }, dst: { ip: '10.244.2.2', port: 9, pod: web }, hops: hs,
   };
 })();
+
+/** Two containers of one pod over lo: a sidecar calling its neighbour. */
+export const loopback: Journey = (() => {
+  const p = tcp('127.0.0.1', '127.0.0.1', 49868, 9090);
+  const side = { namespace: 'default', name: 'sidecar-demo', node: 'node-1' };
+  const hs = hops(
+    [
+      { kind: 'loopback', where: { pod: side, label: 'sidecar-demo (default)' }, dev: 'lo', packet: p },
+      { kind: 'loopback', where: { pod: side, label: 'sidecar-demo (default)' }, dev: 'lo', packet: p },
+    ],
+    4_000_000,
+  );
+  return {
+    type: 'journey', id: 'j3', fingerprint: 'f3', verdict: 'delivered', startNs: hs[0]!.tsNs, endNs: hs.at(-1)!.tsNs, proto: 'tcp',
+    src: { ip: '127.0.0.1', port: 49868 }, dst: { ip: '127.0.0.1', port: 9090 }, hops: hs,
+  };
+})();

@@ -7,6 +7,8 @@ import type { WorkerCommand, WorkerEvent } from './workerProtocol.ts';
 
 export interface AgentSocket {
   subscribe(f: ClientFilter): void;
+  /** List loopback journeys or not (a page-side filter: the agent sends them either way). */
+  hideLoopback(on: boolean): void;
   pause(): void;
   resume(): void;
   action(id: string, a: LabAction): void;
@@ -24,6 +26,7 @@ export function connectAgent(dispatch: (a: UiAction) => void): AgentSocket {
   const cmd = (c: WorkerCommand) => worker.postMessage(c);
   return {
     subscribe: (filter) => cmd({ cmd: 'filter', filter }),
+    hideLoopback: (on) => cmd({ cmd: 'hideLoopback', on }),
     pause: () => cmd({ cmd: 'pause' }),
     resume: () => cmd({ cmd: 'resume' }),
     action: (id, action) => cmd({ cmd: 'action', id, action }),

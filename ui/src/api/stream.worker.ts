@@ -23,7 +23,7 @@ function journeysOf(text: string): readonly Journey[] {
 }
 
 const store = new JourneyStore<string>(journeysOf);
-const rows = new Coalescer<JourneyRow>(ROWS_MS, MAX_JOURNEYS, (items) => post({ type: 'rows', rows: items, received: store.received }));
+const rows = new Coalescer<JourneyRow>(ROWS_MS, MAX_JOURNEYS, (items) => post({ type: 'rows', rows: items, received: store.received, hiddenLoopback: store.hiddenLoopback }));
 
 let ws: WebSocket | undefined;
 let closed = false;
@@ -50,7 +50,7 @@ function postSelection(id: string | null, sel: Selection | null): void {
 
 function reset(): void {
   rows.discard();
-  post({ type: 'reset', rows: store.rows(), received: store.received });
+  post({ type: 'reset', rows: store.rows(), received: store.received, hiddenLoopback: store.hiddenLoopback });
 }
 
 function onFrame(text: string): void {
@@ -100,6 +100,13 @@ scope.onmessage = (e) => {
       const before = store.selected?.id ?? null;
       store.setFilter(c.filter);
       send({ type: 'subscribe', filter: c.filter });
+      reset();
+      if (before !== null && !store.selected) post({ type: 'selection', id: before, selection: null });
+      return;
+    }
+    case 'hideLoopback': {
+      const before = store.selected?.id ?? null;
+      store.setHideLoopback(c.on);
       reset();
       if (before !== null && !store.selected) post({ type: 'selection', id: before, selection: null });
       return;

@@ -6,6 +6,7 @@ import type { JourneyRow, Selection } from '../store/journeyStore.ts';
 /** Page → worker. */
 export type WorkerCommand =
   | { cmd: 'filter'; filter: ClientFilter }
+  | { cmd: 'hideLoopback'; on: boolean }
   | { cmd: 'pause' }
   | { cmd: 'resume' }
   | { cmd: 'action'; id: string; action: LabAction }
@@ -13,15 +14,18 @@ export type WorkerCommand =
   | { cmd: 'clear' }
   | { cmd: 'close' };
 
-/** Worker → page. `received` counts journeys this page received, whether listed or not. */
+/**
+ * Worker → page. `received` counts journeys this page received, whether listed or not;
+ * `hiddenLoopback` those of them left out as loopback.
+ */
 export type WorkerEvent =
   | { type: 'connection'; state: 'connecting' | 'open' | 'closed'; reason?: string }
   /** Every server message but `batch`, as validated. */
   | { type: 'server'; message: Exclude<ServerMessage, { type: 'batch' }> }
   | { type: 'invalid'; reason: string }
   /** Rows new to the list since the last event, oldest first. */
-  | { type: 'rows'; rows: JourneyRow[]; received: number }
+  | { type: 'rows'; rows: JourneyRow[]; received: number; hiddenLoopback: number }
   /** The whole list again (after a filter change or a clear). */
-  | { type: 'reset'; rows: JourneyRow[]; received: number }
+  | { type: 'reset'; rows: JourneyRow[]; received: number; hiddenLoopback: number }
   /** The shown journey: the answer to `select` for `id`, or its request or reply arriving later. */
   | { type: 'selection'; id: string | null; selection: Selection | null };

@@ -2,7 +2,17 @@
 import { memo, useState } from 'react';
 import { clientFilterSchema, type ClientFilter } from '@hopscope/agent/protocol/messages.ts';
 
-export const FilterBar = memo(function FilterBar({ filter, onApply }: { filter: ClientFilter; onApply(f: ClientFilter): void }) {
+export const FilterBar = memo(function FilterBar({
+  filter,
+  onApply,
+  hideLoopback,
+  onHideLoopback,
+}: {
+  filter: ClientFilter;
+  onApply(f: ClientFilter): void;
+  hideLoopback: boolean;
+  onHideLoopback(on: boolean): void;
+}) {
   const [draft, setDraft] = useState({
     namespace: filter.namespace ?? '',
     pod: filter.pod ?? '',
@@ -66,6 +76,11 @@ export const FilterBar = memo(function FilterBar({ filter, onApply }: { filter: 
       <label className="check">
         <input type="checkbox" checked={draft.onlyNat} onChange={(e) => setDraft({ ...draft, onlyNat: e.target.checked })} />
         NAT
+      </label>
+      {/* Applies at once, in the page only: the agent sends loopback journeys either way. */}
+      <label className="check" title="journeys that never left a pod (containers talking over lo)">
+        <input type="checkbox" checked={hideLoopback} onChange={(e) => onHideLoopback(e.target.checked)} data-testid="filter-hide-loopback" />
+        hide loopback
       </label>
       <button onClick={apply} data-testid="filter-apply">
         Filter

@@ -14,6 +14,7 @@ const Row = memo(function Row({ j, selected, start, size, onSelect }: { j: Journ
       data-testid="journey-row"
       data-journey-id={j.id}
       data-verdict={s.verdict}
+      data-loopback={j.loopback}
     >
       <div className="jr-main">
         {s.reply && <span className="jr-reply">↩</span>}

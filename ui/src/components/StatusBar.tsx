@@ -38,6 +38,11 @@ export function StatusBar({ s }: { s: UiState }) {
       <span data-testid="received" data-received={s.received}>
         received {s.received}
       </span>
+      {s.hideLoopback && s.hiddenLoopback > 0 && (
+        <span data-testid="hidden-loopback" title="journeys that never left a pod; untick “hide loopback” to list them">
+          {s.hiddenLoopback} loopback hidden
+        </span>
+      )}
       {s.error && <span className="warn">{s.error}</span>}
     </footer>
   );

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Journey } from '@hopscope/agent/protocol/events.ts';
 import { appendRows, Coalescer, JourneyStore, toRow, type JourneyRow } from './journeyStore.ts';
-import { dropped, reply, request } from '../testdata.ts';
+import { dropped, loopback, reply, request } from '../testdata.ts';
 
 const ids = (xs: readonly { id: string }[]) => xs.map((x) => x.id);
 /** A store whose frames are the parsed batches themselves (the worker keeps text and parses again). */
@@ -115,9 +115,26 @@ describe('JourneyStore (the stream worker)', () => {
     bad.batch(1, [request], 'x');
     expect(() => bad.select('j1')).toThrow(/not where it was/);
   });
+  it('leaves loopback journeys out by default, counted; shown from when the user asks, taken out again when hidden', () => {
+    const st = new TestStore();
+    const lo2 = { ...loopback, id: 'j3b' };
+    expect(ids(st.add(1, [request, loopback]).fresh)).toEqual(['j1']);
+    expect([st.received, st.hiddenLoopback]).toEqual([2, 1]);
+    st.setHideLoopback(false);
+    expect(ids(st.add(2, [lo2, dropped]).fresh)).toEqual(['j3b', 'j2']);
+    expect(st.hiddenLoopback).toBe(1);
+    st.select('j3b');
+    st.setHideLoopback(true);
+    expect(ids(st.rows())).toEqual(['j1', 'j2']);
+    expect(st.selected).toBeNull();
+    // a journey with one hop off lo is not loopback
+    const out = { ...loopback, id: 'j4', hops: [loopback.hops[0]!, { ...request.hops[1]! }] };
+    expect(ids(st.add(3, [out]).fresh)).toEqual(['j4']);
+  });
   it('rows carry what the list and the topology show', () => {
     const r = toRow(reply);
-    expect(r).toMatchObject({ id: 'j1r', verdict: 'delivered', replyTo: 'j1', hops: reply.hops.length, identityUnknown: false, src: reply.src, dst: reply.dst });
+    expect(r).toMatchObject({ id: 'j1r', verdict: 'delivered', replyTo: 'j1', hops: reply.hops.length, identityUnknown: false, loopback: false, src: reply.src, dst: reply.dst });
+    expect(toRow(loopback).loopback).toBe(true);
     expect(r.story).toMatchObject({ reply: true, proto: 'TCP [SA]' });
     expect('backend' in r).toBe(false);
     expect(toRow(request).backend).toEqual(request.backend);

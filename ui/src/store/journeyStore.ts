@@ -21,6 +21,12 @@ export interface JourneyRow extends Pick<Journey, 'id' | 'verdict' | 'src' | 'ds
   story: Story;
   hops: number;
   identityUnknown: boolean;
+  loopback: boolean;
+}
+
+/** A journey that never left a pod: every hop on its `lo` (sidecars talking to each other). */
+export function isLoopbackJourney(j: Journey): boolean {
+  return j.hops.length > 0 && j.hops.every((h) => h.kind === 'loopback' || h.dev === 'lo');
 }
 
 export function toRow(j: Journey): JourneyRow {
@@ -34,6 +40,7 @@ export function toRow(j: Journey): JourneyRow {
     story: journeyStory(j),
     hops: j.hops.length,
     identityUnknown: j.identityUnknown === true,
+    loopback: isLoopbackJourney(j),
   };
 }
 
@@ -82,8 +89,15 @@ export class JourneyStore<F> {
   private selEntry: Entry<F> | null = null;
   paused = false;
   filter: ClientFilter = MATCH_ALL;
+  /**
+   * Loopback journeys are left out of the list (counted in `hiddenLoopback`): a pod's sidecars
+   * over `lo` fill an unfiltered list. The user can show them.
+   */
+  hideLoopback = true;
   /** Journeys received on this page in accepted batches, over every connection. */
   received = 0;
+  /** Loopback journeys received and not listed because `hideLoopback` was on. */
+  hiddenLoopback = 0;
 
   constructor(
     private readonly load: (frame: F) => readonly Journey[],
@@ -109,8 +123,12 @@ export class JourneyStore<F> {
     const freshJourneys: Journey[] = [];
     journeys.forEach((j, index) => {
       if (this.ids.has(j.id) || !matchJourney(j, this.filter)) return;
-      this.ids.add(j.id);
       const row = toRow(j);
+      if (row.loopback && this.hideLoopback) {
+        this.hiddenLoopback++;
+        return;
+      }
+      this.ids.add(j.id);
       this.list.push({ row, frame, index });
       fresh.push(row);
       freshJourneys.push(j);
@@ -156,6 +174,18 @@ export class JourneyStore<F> {
     this.list = this.list.filter((e) => matchJourney(full(e), f));
     this.ids = new Set(this.list.map((e) => e.row.id));
     if (this.selection && !matchJourney(this.selection.journey, f)) {
+      this.selection = null;
+      this.selEntry = null;
+    }
+  }
+
+  /** Hiding loopback journeys takes those listed out too; showing them lists those arriving from now on. */
+  setHideLoopback(on: boolean): void {
+    this.hideLoopback = on;
+    if (!on) return;
+    this.list = this.list.filter((e) => !e.row.loopback);
+    this.ids = new Set(this.list.map((e) => e.row.id));
+    if (this.selEntry?.row.loopback) {
       this.selection = null;
       this.selEntry = null;
     }

@@ -12,7 +12,7 @@ const status: AgentStatus = {
 };
 const server = (message: Extract<WorkerEvent, { type: 'server' }>['message']): UiAction => ({ type: 'server', message });
 const welcome = server({ type: 'welcome', version: 1, clientId: 'c1', status });
-const rows = (js: typeof request[], received: number): UiAction => ({ type: 'rows', rows: js.map(toRow), received });
+const rows = (js: typeof request[], received: number, hiddenLoopback = 0): UiAction => ({ type: 'rows', rows: js.map(toRow), received, hiddenLoopback });
 const run = (...as: UiAction[]): UiState => as.reduce(reduce, initialState);
 const sel1: Selection = { id: 'j1', journey: request, request, reply };
 
@@ -27,7 +27,7 @@ describe('reducer', () => {
   it('takes the whole list again after a filter change or a clear', () => {
     let s = run(welcome, rows([request, dropped], 2), { type: 'filter', filter: { onlyDrops: true, onlyNat: false } });
     expect(s.filter.onlyDrops).toBe(true);
-    s = reduce(s, { type: 'reset', rows: [toRow(dropped)], received: 2 });
+    s = reduce(s, { type: 'reset', rows: [toRow(dropped)], received: 2, hiddenLoopback: 0 });
     expect(s.journeys.map((j) => j.id)).toEqual(['j2']);
   });
   it('lists nothing while paused and counts missed notices', () => {
@@ -87,6 +87,12 @@ describe('reducer', () => {
       ['a1', 'ok', '200 in 0.01s'],
     ]);
     expect(s.topologyStale).toBe(true);
+  });
+  it('hides loopback journeys by default, counting them; the user can show them', () => {
+    let s = run(welcome, rows([request], 3, 2));
+    expect([s.hideLoopback, s.hiddenLoopback]).toEqual([true, 2]);
+    s = reduce(s, { type: 'hideLoopback', on: false });
+    expect(s.hideLoopback).toBe(false);
   });
   it('reports a closed connection with its reason', () => {
     const s = run(welcome, { type: 'connection', state: 'closed', reason: 'connection lost' });

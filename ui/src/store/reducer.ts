@@ -30,6 +30,10 @@ export interface UiState {
   received: number;
   /** Journeys the server dropped for this client (it was too slow). */
   missed: number;
+  /** Loopback journeys are left out of the list (on by default). */
+  hideLoopback: boolean;
+  /** Loopback journeys received and left out. */
+  hiddenLoopback: number;
   paused: boolean;
   filter: ClientFilter;
   selectedId: string | null;
@@ -51,6 +55,8 @@ export const initialState: UiState = {
   journeys: [],
   received: 0,
   missed: 0,
+  hideLoopback: true,
+  hiddenLoopback: 0,
   paused: false,
   filter: MATCH_ALL,
   selectedId: null,
@@ -68,6 +74,7 @@ export type UiAction =
   | WorkerEvent
   | { type: 'select'; id: string | null }
   | { type: 'filter'; filter: ClientFilter }
+  | { type: 'hideLoopback'; on: boolean }
   | { type: 'pause' }
   | { type: 'resume' }
   | { type: 'clear' }
@@ -117,10 +124,10 @@ export function reduce(s: UiState, a: UiAction): UiState {
     case 'invalid':
       return { ...s, error: `agent sent an invalid message: ${a.reason}` };
     case 'rows':
-      if (s.paused) return { ...s, received: a.received };
-      return { ...s, journeys: appendRows(s.journeys, a.rows, MAX_JOURNEYS, s.selectedId), received: a.received };
+      if (s.paused) return { ...s, received: a.received, hiddenLoopback: a.hiddenLoopback };
+      return { ...s, journeys: appendRows(s.journeys, a.rows, MAX_JOURNEYS, s.selectedId), received: a.received, hiddenLoopback: a.hiddenLoopback };
     case 'reset':
-      return { ...s, journeys: a.rows, received: a.received };
+      return { ...s, journeys: a.rows, received: a.received, hiddenLoopback: a.hiddenLoopback };
     case 'selection':
       // An answer for an earlier click is not what the user looks at now.
       return a.id === s.selectedId ? { ...s, selection: a.selection } : s;
@@ -129,6 +136,9 @@ export function reduce(s: UiState, a: UiAction): UiState {
     case 'filter':
       // The worker applies the filter to the list it holds and sends the list again (`reset`).
       return { ...s, filter: a.filter };
+    case 'hideLoopback':
+      // The worker takes listed loopback journeys out (or lists new ones) and sends the list again.
+      return { ...s, hideLoopback: a.on };
     case 'pause':
       return { ...s, paused: true };
     case 'resume':
