@@ -20,8 +20,11 @@ COPY agent agent
 COPY bpf bpf
 COPY ui ui
 COPY manifests manifests
+# The last step builds the CLI's bundle into node_modules/.cache/hopscope (agent/bin/bundle.mjs),
+# so agents start from it instead of each building it into its in-memory /tmp.
 RUN npm run -s build -w ui \
- && npm prune --omit=dev --no-audit --no-fund --loglevel=error
+ && npm prune --omit=dev --no-audit --no-fund --loglevel=error \
+ && node agent/bin/hopscope.mjs --help >/dev/null
 
 FROM ${DEBIAN}
 ARG BPFTRACE_VERSION=0.23.2-1
@@ -37,8 +40,8 @@ COPY --from=build /app/agent agent
 COPY --from=build /app/bpf bpf
 COPY --from=build /app/ui/dist ui/dist
 COPY --from=build /app/manifests manifests
-# tsx compiles the TypeScript sources at start and caches them under $TMPDIR (an emptyDir in
-# the manifests: the root filesystem is read-only there).
+# The agent runs from the bundle built above; were a source changed, it would rebuild under
+# $TMPDIR (an emptyDir in the manifests: the root filesystem is read-only there), tsx the fallback.
 ENV NODE_ENV=production TMPDIR=/tmp
 ENTRYPOINT ["node", "/app/agent/bin/hopscope.mjs"]
 CMD ["--help"]
