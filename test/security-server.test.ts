@@ -2,7 +2,7 @@
 // (the tracer is not under test here): every route and the websocket behind the token, no CORS,
 // loopback by default, and websocket abuse (stalled readers, garbage, oversized frames, floods of
 // subscriptions, too many connections) closed with a reason while the other clients go on.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import type { Socket } from 'node:net';
@@ -159,6 +159,11 @@ describe('websocket abuse', () => {
   it('a client that never reads: bounded server memory, dropped with a reason, the others keep their rate', async () => {
     const fast = await client();
     const stuck = await client();
+    // Closed whatever happens, so a failure here does not leave clients for the next test.
+    onTestFinished(() => {
+      fast.ws.close();
+      stuck.ws.terminate();
+    });
     (stuck.ws as unknown as { _socket: Socket })._socket.pause();
     const closedBefore = srv.server.hub.counters.clientsClosedStalled;
     const start = srv.source.emitted;
@@ -175,7 +180,9 @@ describe('websocket abuse', () => {
       await new Promise((r) => setTimeout(r, 25));
     }
     const produced = srv.source.emitted - start;
-    expect(produced).toBeGreaterThan(8000);
+    // The stuck client was offered ten times what its backlog may hold (4000/s nominal over the
+    // 2.5 s stall; a loaded CI machine runs the source's timer late, hence not 10000).
+    expect(produced).toBeGreaterThan(10 * 500);
     expect(srv.server.hub.counters.clientsClosedStalled).toBe(closedBefore + 1);
     expect(maxBacklog).toBeLessThanOrEqual(500);
     // Nothing new is written past the bound: at most one batch frame (500 journeys) over it.
