@@ -152,6 +152,12 @@ const SCRATCH = new Uint8Array(3 * 4096);
 const bytesView = (b: Uint8Array, from: number, to: number): Buffer => Buffer.from(b.buffer, b.byteOffset + from, to - from);
 const latin1 = (b: Uint8Array, from: number, to: number): string => bytesView(b, from, to).toString('latin1');
 const utf8 = (b: Uint8Array, from: number, to: number): string => bytesView(b, from, to).toString('utf8');
+/**
+ * The hop line being read, for a rejection: `text` when the caller had it, else from BUF. (Not a
+ * closure made in hop(): under tsx, which keeps function names, making one per line cost a
+ * defineProperty each and halved the decoder's rate.)
+ */
+const lineText = (start: number, text: string | null): string => text ?? utf8(BUF, start, END);
 
 // Scratch words of one packet's four packed fields (w0|w1, w2|src, dst|a, b|c).
 const QUAD = new Float64Array(8);
@@ -361,51 +367,50 @@ export function createDecoder(opts: { reasonNames: Map<number, string> }): Decod
 
   /** The IPv4 hop line in BUF[start..END); `text` is the line when the caller has it. */
   function hop(start: number, text: string | null): DecodeResult {
-    const line = (): string => text ?? utf8(BUF, start, END);
     // Fields are read in place; the field count is checked at the end, and on any error first
     // (a wrong count is the better reason), so the count costs nothing on good lines.
     // "H <hook> ": the hook is one digit.
     const hc = BUF[start + 2];
     const hook: HookPoint | null = END - start < 4 || BUF[start + 3] !== 32 ? null : hc === 49 ? 'recv' : hc === 50 ? 'xmit' : null;
-    if (hook === null) return badHop(line(), 'unknown hook');
+    if (hook === null) return badHop(lineText(start, text), 'unknown hook');
     POS = start + 4;
-    if (!hexField()) return badHop(line(), 'bad timestamp');
+    if (!hexField()) return badHop(lineText(start, text), 'bad timestamp');
     const tsNs = HI * 4294967296 + LO;
-    if (!hexField()) return badHop(line(), 'bad netns/ifindex');
+    if (!hexField()) return badHop(lineText(start, text), 'bad netns/ifindex');
     const netns = LO;
     const ifindex = HI;
     const skbAt = POS;
-    if (!hexField()) return badHop(line(), 'bad skb address');
+    if (!hexField()) return badHop(lineText(start, text), 'bad skb address');
     const skb = skbText(HI, LO, skbAt, POS - 1);
     const outerOk = quadAt();
-    if (!hexField()) return badHop(line(), 'bad flags field');
+    if (!hexField()) return badHop(lineText(start, text), 'bad flags field');
     const flags = LO & 0xff;
     const ek = (LO >>> 8) & 0xff;
     const iflags = (LO >>> 16) & 0xff;
     const ctProto = LO >>> 24;
     const vniRaw = HI >>> 8;
     const packet = outerOk ? ipv4FromQuad(flags) : null;
-    if (!packet) return badHop(line(), 'bad IPv4 header');
+    if (!packet) return badHop(lineText(start, text), 'bad IPv4 header');
     let encap: Encapsulation | undefined;
     if (ek === 1 || ek === 2) {
       const inner = quadAt() ? ipv4FromQuad(iflags) : null;
-      if (!inner) return badHop(line(), 'bad inner IPv4 header');
+      if (!inner) return badHop(lineText(start, text), 'bad inner IPv4 header');
       const vni = ((vniRaw & 0xff) << 16) | (vniRaw & 0xff00) | ((vniRaw >>> 16) & 0xff);
       encap = ek === 1 ? { kind: 'vxlan', vni, inner } : { kind: 'ipip', inner };
     } else if (ek !== 0) {
-      return badHop(line(), 'unknown encapsulation');
+      return badHop(lineText(start, text), 'unknown encapsulation');
     } else {
       skipFields(4);
     }
     let ct: ConntrackTuples | null = null;
     if (ctProto !== 0) {
       ct = tuplesAt(ctProto);
-      if (!ct) return badHop(line(), 'bad conntrack fields');
+      if (!ct) return badHop(lineText(start, text), 'bad conntrack fields');
     } else {
       skipFields(3);
     }
     // Exactly 17 fields: the last one ended the line.
-    if (POS !== END + 1 || BUF[END - 1] === 32) return badHop(line(), 'bad hop line');
+    if (POS !== END + 1 || BUF[END - 1] === 32) return badHop(lineText(start, text), 'bad hop line');
     // One object literal per shape (rather than adding keys later), so V8 sees few shapes.
     const dev = devName(netns, ifindex);
     const s = ++seq;
