@@ -23,16 +23,26 @@ export interface FloodAgentConfig {
 
 /** The agent's stage counters, cumulative since start. */
 export interface AgentCounters {
+  /** Hop events the kernel printed (sum of the sampler's @prn reports). */
   kernelPrinted: number;
+  /** Sampler reports seen, and the last one's printed count. */
   reports: number;
   lastReportPrinted: number;
+  /** bpftrace's own "Lost N events" (any line kind). */
   kernelLost: number;
+  /** Hop events decoded. */
   decodedHops: number;
+  /** All TraceEvents decoded. */
   decodedEvents: number;
+  /** Lines the decoder rejected. */
   rejected: number;
+  /** Journeys the correlator completed (handed to the hub). */
   journeysMade: number;
+  /** Hops in those journeys. */
   hopsInJourneys: number;
+  /** Open journeys dropped by the correlator's bounds. */
   correlatorEvicted: number;
+  /** Hub: journeys in, dropped before any client (pending bound), dropped for this slow client. */
   hubIn: number;
   hubDroppedPending: number;
   hubDroppedSlowClient: number;

@@ -22,30 +22,8 @@ export type { MemoryReport } from './flood-agent.ts';
 const TOKEN = 'flood-bench-token-0123456789abcdef';
 
 /** Counters of every stage, cumulative since start. */
-export interface StageCounters {
-  /** Hop events the kernel printed (sum of the sampler's @prn reports). */
-  kernelPrinted: number;
-  /** Sampler reports seen, and the last one's printed count. */
-  reports: number;
-  lastReportPrinted: number;
-  /** bpftrace's own "Lost N events" (any line kind). */
-  kernelLost: number;
-  /** Hop events decoded. */
-  decodedHops: number;
-  /** All TraceEvents decoded. */
-  decodedEvents: number;
-  /** Lines the decoder rejected. */
-  rejected: number;
-  /** Journeys the correlator completed (handed to the hub). */
-  journeysMade: number;
-  /** Hops in those journeys. */
-  hopsInJourneys: number;
-  /** Open journeys dropped by the correlator's bounds. */
-  correlatorEvicted: number;
-  /** Hub: journeys in, dropped before any client (pending bound), dropped for this slow client. */
-  hubIn: number;
-  hubDroppedPending: number;
-  hubDroppedSlowClient: number;
+/** The agent's stage counters (bench/flood-agent.ts), and what the bench's client saw. */
+export interface StageCounters extends AgentCounters {
   /** Client: journeys and hops received, "missed" counts announced to it. */
   clientJourneys: number;
   clientHops: number;

@@ -12,9 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { startServer } from '../agent/src/server/http.ts';
-import { syntheticJourney } from '../agent/src/server/synthetic.ts';
-import type { Journey } from '../agent/src/protocol/events.ts';
-import type { JourneySource, SourceSink, SourceStatus } from '../agent/src/server/source.ts';
+import { SyntheticSource, syntheticJourney } from '../agent/src/server/synthetic.ts';
 import { figure, numArg, QUICK, report, sleep } from './lib.ts';
 
 const RATE_ARG = process.argv.includes('--rate') ? Math.round(numArg('--rate', 5000, 100_000)) : null;
@@ -33,60 +31,11 @@ function newest(dir: string): number {
   return t;
 }
 
-/**
- * Synthetic journeys at a rate kept by the clock: a timer tick that comes late emits what was
- * due since the last one (a fixed count per tick under-delivers on a loaded machine).
- */
-class PacedSource implements JourneySource {
-  private timer: NodeJS.Timeout | undefined;
-  private n = 0;
-  private readonly pool: Journey[] = Array.from({ length: 1024 }, (_, i) => syntheticJourney(i));
-  private t0 = 0;
-  private n0 = 0;
-  constructor(private perSecond: number) {}
-  /** Hop events a journey carries. */
-  hopsPerJourney(): number {
-    return this.pool.reduce((n, j) => n + j.hops.length, 0) / this.pool.length;
-  }
-  setRate(perSecond: number): void {
-    this.perSecond = perSecond;
-    this.t0 = performance.now();
-    this.n0 = this.n;
-  }
-  async start(sink: SourceSink): Promise<void> {
-    this.t0 = performance.now();
-    this.timer = setInterval(() => {
-      const due = this.n0 + Math.floor(((performance.now() - this.t0) * this.perSecond) / 1000);
-      while (this.n < due) {
-        const n = this.n++;
-        sink.onJourney({ ...this.pool[n % 1024]!, id: `syn-${n}` });
-      }
-      sink.onStatus(this.status());
-    }, 10);
-  }
-  setFilter(): void {}
-  status(): SourceStatus {
-    return {
-      tracer: 'running',
-      probeSet: null,
-      bpftraceVersion: null,
-      sampling: { enabled: false, description: 'synthetic', suppressed: 0 },
-      counters: { eventsIn: this.n, lostEvents: 0, bpftraceRestarts: 0, dropped: {} },
-    };
-  }
-  capabilities(): Record<string, unknown> {
-    return { synthetic: true };
-  }
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-  }
-}
-
 export async function runUiFps(): Promise<void> {
   const index = join(UI_DIST, 'index.html');
   if (!existsSync(index) || newest(join(ROOT, 'ui/src')) > statSync(index).mtimeMs) execFileSync('npm', ['run', '-s', 'build', '-w', 'ui'], { cwd: ROOT, stdio: 'ignore' });
-  const source = new PacedSource(0);
-  const hops = source.hopsPerJourney();
+  const source = new SyntheticSource(0);
+  const hops = syntheticJourney(0).hops.length;
   const loads = RATE_ARG !== null
     ? [{ label: `${RATE_ARG} journeys/s`, rate: RATE_ARG }]
     : [
