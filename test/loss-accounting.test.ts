@@ -3,22 +3,11 @@
 // lost by bpftrace, and every journey the pipeline made is either received by the websocket
 // client or counted by the hub (pending bound, slow client) and announced to the client.
 // Real bpftrace, real netns, real server and websocket.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { labUp, loadTopology, type LabHandle } from '../agent/src/lab/lab.ts';
-import { startFloodRig, type FloodRig, type StageCounters } from '../bench/flood.ts';
+import { describe, expect, it } from 'vitest';
+import type { StageCounters } from '../bench/flood.ts';
+import { floodRigForFile } from './flood-helpers.ts';
 
-let lab: LabHandle | undefined;
-let rig: FloodRig | undefined;
-
-beforeAll(async () => {
-  lab = await labUp(loadTopology(), { name: `loss${process.pid % 100000}`, api: true });
-  rig = await startFloodRig(lab);
-}, 90_000);
-
-afterAll(async () => {
-  await rig?.stop().catch(() => {});
-  await lab?.down();
-}, 60_000);
+const rig = floodRigForFile('loss');
 
 /** Kernel → agent: printed = decoded + lost, where a lost count may also cover non-hop lines. */
 function kernelStageAddsUp(c: StageCounters): void {
@@ -37,12 +26,12 @@ function hubStageAddsUp(c: StageCounters): void {
 
 describe('loss accounting under a bounded flood', () => {
   it('a moderate flood arrives whole: every printed hop decoded, every journey delivered', async () => {
-    const before = rig!.counters();
+    const before = rig().counters();
     // ~200 pings/s: well inside what bpftrace and the agent keep up with.
-    const ping = await rig!.flood(400, 4, 0.005);
+    const ping = await rig().flood(400, 4, 0.005);
     expect(ping.received).toBeGreaterThan(300);
-    await rig!.settle(15_000);
-    const c = rig!.counters();
+    await rig().settle(15_000);
+    const c = rig().counters();
     expect(c.kernelPrinted - before.kernelPrinted).toBeGreaterThanOrEqual(ping.received * 2 * 8);
     // At this rate nothing is lost anywhere: every printed hop was decoded.
     expect(c.kernelLost).toBe(before.kernelLost);
@@ -52,10 +41,10 @@ describe('loss accounting under a bounded flood', () => {
   }, 60_000);
 
   it('a ping -f flood: the counts still add up, whatever was lost is counted at its stage', async () => {
-    const ping = await rig!.flood(20_000, 8);
+    const ping = await rig().flood(20_000, 8);
     expect(ping.received).toBeGreaterThan(1000);
-    await rig!.settle(20_000);
-    const c = rig!.counters();
+    await rig().settle(20_000);
+    const c = rig().counters();
     // Every request and reply crosses at least 8 traced devices (pod eth0, host veth, bridge,
     // VXLAN, underlay, and back in on the other node), each printed by the kernel.
     expect(c.kernelPrinted).toBeGreaterThanOrEqual(ping.received * 2 * 8);

@@ -3,40 +3,28 @@
 // as the CLI loads it, stays under 150 MB resident through a ~25 s ping -f across VXLAN.
 // A memory bound, not a timing goal: the 10-minute run is `npx tsx bench/e2e.ts --seconds 600 --runs 1`.
 // Real bpftrace, real lab namespaces.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { labUp, loadTopology, type LabHandle } from '../agent/src/lab/lab.ts';
-import { startFloodRig, type FloodRig } from '../bench/flood.ts';
+import { describe, expect, it } from 'vitest';
+import { floodRigForFile } from './flood-helpers.ts';
 
 const LIMIT_MB = 150;
 const FLOOD_SECONDS = 25;
 
-let lab: LabHandle | undefined;
-let rig: FloodRig | undefined;
-
-beforeAll(async () => {
-  lab = await labUp(loadTopology(), { name: `mem${process.pid % 100000}`, api: true });
-  rig = await startFloodRig(lab);
-}, 90_000);
-
-afterAll(async () => {
-  await rig?.stop().catch(() => {});
-  await lab?.down();
-}, 60_000);
+const rig = floodRigForFile('mem');
 
 describe('agent memory under a flood', () => {
   it(`stays under ${LIMIT_MB} MB resident while it decodes, correlates and serves a ping -f`, async () => {
-    const before = rig!.counters();
+    const before = rig().counters();
     let maxRss = 0;
-    const sampler = setInterval(() => (maxRss = Math.max(maxRss, rig!.agentRss().rss)), 200);
+    const sampler = setInterval(() => (maxRss = Math.max(maxRss, rig().agentRss().rss)), 200);
     let ping: { sent: number; received: number };
     try {
-      ping = await rig!.flood(1_000_000, FLOOD_SECONDS);
+      ping = await rig().flood(1_000_000, FLOOD_SECONDS);
     } finally {
       clearInterval(sampler);
     }
-    const c = rig!.counters();
-    const mem = await rig!.agentMemory();
-    const { hwm } = rig!.agentRss();
+    const c = rig().counters();
+    const mem = await rig().agentMemory();
+    const { hwm } = rig().agentRss();
     const mb = (b: number) => (b / 2 ** 20).toFixed(1);
     console.log(
       `memory flood: ${ping.sent} pings in ${FLOOD_SECONDS} s; decoded ${c.decodedHops - before.decodedHops} hops, ${c.journeysMade - before.journeysMade} journeys, ` +
