@@ -100,3 +100,16 @@ export const loopback: Journey = (() => {
     src: { ip: '127.0.0.1', port: 49868 }, dst: { ip: '127.0.0.1', port: 9090 }, hops: hs,
   };
 })();
+
+/** What the kernel reports when a socket closes with data its application never read. */
+export const socketDiscard: Hop = {
+  ...loopback.hops[1]!,
+  kind: 'drop',
+  hook: 'drop',
+  netns: 0,
+  ifindex: 0,
+  dev: '-',
+  where: { label: 'socket' },
+  deltaNs: 29_000,
+  drop: { reason: 'QUEUE_PURGE', location: 'sk_stream_kill_queues' },
+};

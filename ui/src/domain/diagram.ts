@@ -1,7 +1,7 @@
 // Journey → diagram model: one lane per node (plus the underlay), one box per hop with its
 // headers, encapsulation, NAT and drop. Pure; layout (elk) and rendering (React Flow) come after.
 import type { Hop, Journey } from '@hopscope/agent/protocol/events.ts';
-import { duration, endpointLong, headerLine } from './format.ts';
+import { duration, endpointLong, headerLine, isSocketDiscard } from './format.ts';
 
 /** Which of the two journeys a box belongs to. */
 export type Direction = 'request' | 'reply';
@@ -76,7 +76,7 @@ function box(h: Hop, i: number, direction: Direction): HopBox {
     index: i,
     indices: [i],
     kind: h.kind,
-    title: `${KIND_LABEL[h.kind]} · ${h.dev}`,
+    title: isSocketDiscard(h) ? 'discarded by the socket' : `${KIND_LABEL[h.kind]} · ${h.dev}`,
     where: h.where.label,
     header: headerLine(inner),
     ...(h.encap

@@ -4,7 +4,7 @@ import { explainHop } from './explain.ts';
 import { journeyStory, storyText, duration } from './format.ts';
 import { buildTopologyGraph } from './topologyGraph.ts';
 import { layoutDiagram } from './layout.ts';
-import { dropped, reply, request } from '../testdata.ts';
+import { dropped, loopback, reply, request, socketDiscard } from '../testdata.ts';
 import type { TopologyView } from '@hopscope/agent/protocol/messages.ts';
 
 describe('story', () => {
@@ -85,6 +85,17 @@ describe('workshop explanations', () => {
     expect(d.title).toBe('Dropped: NO_SOCKET');
     expect(d.text[1]).toContain('nothing listens on that port');
   });
+  it('a socket freeing what it was delivered is told as such, not as a drop on the way', () => {
+    const purged = { ...loopback, hops: [...loopback.hops, socketDiscard] };
+    const e = explainHop(purged, 2);
+    expect(e.title).toBe('Discarded by the socket: QUEUE_PURGE');
+    expect(e.text.join(' ')).toMatch(/already been delivered.*not read/);
+    const box = buildDiagram(purged).boxes.at(-1)!;
+    expect(box.title).toBe('discarded by the socket');
+    expect(box.drop).toBe('QUEUE_PURGE at sk_stream_kill_queues');
+    expect(buildDiagram(dropped).boxes.at(-1)!.title).toBe('DROP · eth0');
+  });
+
   it('every hop kind has a title', () => {
     for (const j of [request, reply, dropped]) j.hops.forEach((_, i) => expect(explainHop(j, i).title.length).toBeGreaterThan(3));
   });

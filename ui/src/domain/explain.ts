@@ -1,6 +1,6 @@
 // Workshop explanations: what the kernel did at a hop and why, in plain language. Pure.
 import type { Hop, Journey } from '@hopscope/agent/protocol/events.ts';
-import { endpointLong, headerLine } from './format.ts';
+import { endpointLong, headerLine, isSocketDiscard } from './format.ts';
 
 /** One step of the workshop walk-through. */
 export interface Explanation {
@@ -147,6 +147,18 @@ export function explainHop(j: Journey, i: number): Explanation {
       };
     case 'drop': {
       const reason = h.drop?.reason ?? 'unknown';
+      if (isSocketDiscard(h)) {
+        return {
+          title: `Discarded by the socket: ${reason}`,
+          text: [
+            `The packet had already been delivered; the receiving socket freed it at ${h.drop?.location ?? 'an unknown place'}, with no device involved.`,
+            reason === 'QUEUE_PURGE'
+              ? 'QUEUE_PURGE: the socket was closed with data its application had not read, and the kernel emptied its queue. The network delivered it; the application did not read it.'
+              : DROP_REASONS[reason] ? `Reason ${reason}: ${DROP_REASONS[reason]}.` : `The kernel's reason code is ${reason}.`,
+          ],
+          facts: [...facts, `kfree_skb reason ${reason} at ${h.drop?.location ?? '?'}`],
+        };
+      }
       return {
         title: `Dropped: ${reason}`,
         text: [

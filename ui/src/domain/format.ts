@@ -1,5 +1,5 @@
 // Text for addresses, headers and times. Pure.
-import type { Endpoint, IpPacket, Journey } from '@hopscope/agent/protocol/events.ts';
+import type { Endpoint, Hop, IpPacket, Journey } from '@hopscope/agent/protocol/events.ts';
 
 /** Short name for an endpoint: pod, service or node name, else the address. */
 export function endpointName(e: Endpoint | undefined): string {
@@ -59,6 +59,15 @@ export interface Story {
 }
 
 /** A journey as one line. */
+/**
+ * A free in the socket layer (no device: the agent reports netns 0), after the kernel delivered
+ * the packet: e.g. QUEUE_PURGE when a socket closes with data its application never read. A
+ * fact worth showing, but not the packet being dropped on its way.
+ */
+export function isSocketDiscard(h: Hop): boolean {
+  return h.kind === 'drop' && h.netns === 0;
+}
+
 export function journeyStory(j: Journey): Story {
   const service = j.dst.service ? `svc/${j.dst.service.name}:${j.dst.port ?? j.dst.service.port ?? ''}` : undefined;
   // Unnamed addresses (loopback, a pod the index did not know yet) take the name of the pod

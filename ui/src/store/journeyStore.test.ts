@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Journey } from '@hopscope/agent/protocol/events.ts';
 import { appendRows, Coalescer, JourneyStore, toRow, type JourneyRow } from './journeyStore.ts';
-import { dropped, loopback, reply, request } from '../testdata.ts';
+import { dropped, loopback, reply, request, socketDiscard } from '../testdata.ts';
 
 const ids = (xs: readonly { id: string }[]) => xs.map((x) => x.id);
 /** A store whose frames are the parsed batches themselves (the worker keeps text and parses again). */
@@ -130,6 +130,9 @@ describe('JourneyStore (the stream worker)', () => {
     // a journey with one hop off lo is not loopback
     const out = { ...loopback, id: 'j4', hops: [loopback.hops[0]!, { ...request.hops[1]! }] };
     expect(ids(st.add(3, [out]).fresh)).toEqual(['j4']);
+    // one that the receiving socket freed after delivery (QUEUE_PURGE on close) still is
+    expect(ids(st.add(4, [{ ...loopback, id: 'j5', hops: [...loopback.hops, socketDiscard] }]).fresh)).toEqual([]);
+    expect(st.hiddenLoopback).toBe(2);
   });
   it('rows carry what the list and the topology show', () => {
     const r = toRow(reply);

@@ -5,7 +5,7 @@
 // one it shows. Pure: the worker adds the socket, the frames' text and the clock.
 import type { Journey } from '@hopscope/agent/protocol/events.ts';
 import { MATCH_ALL, matchJourney, type ClientFilter } from '@hopscope/agent/protocol/messages.ts';
-import { journeyStory, type Story } from '../domain/format.ts';
+import { isSocketDiscard, journeyStory, type Story } from '../domain/format.ts';
 
 /** Most journeys the list keeps; the oldest go first. */
 export const MAX_JOURNEYS = 5000;
@@ -24,9 +24,13 @@ export interface JourneyRow extends Pick<Journey, 'id' | 'verdict' | 'src' | 'ds
   loopback: boolean;
 }
 
-/** A journey that never left a pod: every hop on its `lo` (sidecars talking to each other). */
+/**
+ * A journey that never left a pod: every hop on its `lo` (sidecars talking to each other), but
+ * for a discard by the receiving socket after delivery.
+ */
 export function isLoopbackJourney(j: Journey): boolean {
-  return j.hops.length > 0 && j.hops.every((h) => h.kind === 'loopback' || h.dev === 'lo');
+  const onLo = j.hops.filter((h) => !isSocketDiscard(h));
+  return onLo.length > 0 && onLo.every((h) => h.kind === 'loopback' || h.dev === 'lo');
 }
 
 export function toRow(j: Journey): JourneyRow {
