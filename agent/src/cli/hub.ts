@@ -10,6 +10,7 @@ import { AGENT_DISCOVERY_DEFAULTS, k8sDiscovery, parseAgentList, staticDiscovery
 import { hubSource } from '../hubmode/hub-source.ts';
 import { REMOTE_TRACE_FLAGS, remoteTrace, remoteTraceArgs } from '../hubmode/remote-trace.ts';
 import { int, parseFlags, pattern, value, type Spec } from './flags.ts';
+import { stopOnSignal } from './until-signal.ts';
 
 const USAGE = `usage: hopscope hub [options]
        hopscope hub trace --url <hub url> [--token <t>] [filter] [--json | --oneline] [--count N] [--duration S]
@@ -133,14 +134,9 @@ export const command: Command = {
       lab: null,
     });
     console.log(`hopscope hub is up: ${openUrl(server.url, cfg.token)}`);
-    return new Promise<number>((resolve) => {
-      const onSignal = (sig: NodeJS.Signals) => {
-        log(`${sig}: stopping`);
-        topo.stop();
-        void server.close().then(() => resolve(0));
-      };
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
+    return stopOnSignal(log, () => {
+      topo.stop();
+      return server.close();
     });
   },
 };

@@ -9,6 +9,7 @@ import { k8sTopology } from '../server/k8s-topology.ts';
 import { UI_DIST } from './start.ts';
 import { AGENT_FLAGS_HELP, parseAgentFlags, scopeInodes } from '../hubmode/agent-flags.ts';
 import { readLabState } from '../lab/state.ts';
+import { stopOnSignal } from './until-signal.ts';
 
 const USAGE = `usage: hopscope serve [options]
 
@@ -64,14 +65,9 @@ export const command: Command = {
       lab: null,
     });
     console.log(`hopscope is up: ${openUrl(server.url, cfg.token)}`);
-    return new Promise<number>((resolve) => {
-      const onSignal = (sig: NodeJS.Signals) => {
-        log(`${sig}: stopping`);
-        topo.stop();
-        void server.close().then(() => resolve(0));
-      };
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
+    return stopOnSignal(log, () => {
+      topo.stop();
+      return server.close();
     });
   },
 };
