@@ -1,44 +1,18 @@
 // The hub's limits on abusive clients, on a clock the test drives: message floods, clients that
 // never say hello, and clients that stop reading. Each is closed with a reason; others go on.
 import { describe, expect, it } from 'vitest';
-import { Hub, type HubSocket } from './hub.ts';
+import { Hub } from './hub.ts';
+import { FakeSocket, runningStatus } from './hub-test-kit.ts';
 import { syntheticJourney } from './synthetic.ts';
-import type { AgentStatus } from '../protocol/messages.ts';
 
-class Sock implements HubSocket {
-  bufferedAmount = 0;
-  readyState = 1;
-  sent: string[] = [];
-  closed: { code: number; reason: string } | undefined;
-  terminated = false;
-  send(d: string): void {
-    this.sent.push(d);
-  }
-  close(code: number, reason: string): void {
-    this.closed = { code, reason };
-    this.readyState = 2;
-  }
-  terminate(): void {
-    this.terminated = true;
-    this.readyState = 3;
-  }
-}
-
-const status = (): AgentStatus => ({
-  tracer: 'running',
-  probeSet: 'tracepoints',
-  bpftraceVersion: 'v0.17.0',
-  sampling: { enabled: false, description: 'none', suppressed: 0 },
-  counters: { eventsIn: 0, journeysOut: 0, lostEvents: 0, bpftraceRestarts: 0, dropped: {}, clients: 0 },
-  lab: null,
-});
+const status = runningStatus;
 
 function setup(over: Partial<ConstructorParameters<typeof Hub>[0]> = {}) {
   let t = 1_000_000;
   const unions: unknown[] = [];
   const hub = new Hub({ status, now: () => t, maxMessagesPerSecond: 10, messageBurst: 50, helloTimeoutMs: 5000, maxStallMs: 3000, maxBufferedBytes: 1000, onFilterUnion: (u) => unions.push(u), ...over });
   const connect = (hello = true) => {
-    const sock = new Sock();
+    const sock = new FakeSocket();
     const id = hub.addClient(sock);
     if (hello) hub.handleMessage(id, JSON.stringify({ type: 'hello', version: 1 }));
     return { id, sock };

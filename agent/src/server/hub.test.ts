@@ -1,41 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { Hub, type HubSocket } from './hub.ts';
+import { Hub } from './hub.ts';
+import { FakeSocket, runningStatus } from './hub-test-kit.ts';
 import { syntheticJourney } from './synthetic.ts';
-import { parseServerMessage, type ServerMessage } from '../protocol/messages.ts';
-import type { SourceStatus } from './source.ts';
 
-class FakeSocket implements HubSocket {
-  bufferedAmount = 0;
-  readyState = 1;
-  sent: string[] = [];
-  closed: { code: number; reason: string } | undefined;
-  send(d: string): void {
-    this.sent.push(d);
-  }
-  close(code: number, reason: string): void {
-    this.closed = { code, reason };
-    this.readyState = 3;
-  }
-  messages(): ServerMessage[] {
-    return this.sent.map((s) => {
-      const r = parseServerMessage(s);
-      if (!r.ok) throw new Error(r.reason);
-      return r.message;
-    });
-  }
-  journeys(): string[] {
-    return this.messages().flatMap((m) => (m.type === 'batch' ? m.journeys.map((j) => j.id) : []));
-  }
-}
-
-const status = (): SourceStatus & { lab: null; counters: SourceStatus['counters'] & { clients: number; journeysOut: number } } => ({
-  tracer: 'running',
-  probeSet: 'tracepoints',
-  bpftraceVersion: 'v0.17.0',
-  sampling: { enabled: false, description: 'none', suppressed: 0 },
-  counters: { eventsIn: 0, journeysOut: 0, lostEvents: 0, bpftraceRestarts: 0, dropped: {}, clients: 0 },
-  lab: null,
-});
+const status = runningStatus;
 
 function connect(hub: Hub, filter?: object): { id: string; sock: FakeSocket } {
   const sock = new FakeSocket();

@@ -1,0 +1,44 @@
+// For the hub's unit tests: a socket that records what the hub does to it, and the status of a
+// running tracepoint agent. Not used outside tests.
+import type { HubSocket } from './hub.ts';
+import { parseServerMessage, type AgentStatus, type ServerMessage } from '../protocol/messages.ts';
+
+export class FakeSocket implements HubSocket {
+  bufferedAmount = 0;
+  readyState = 1;
+  sent: string[] = [];
+  closed: { code: number; reason: string } | undefined;
+  terminated = false;
+  send(d: string): void {
+    this.sent.push(d);
+  }
+  close(code: number, reason: string): void {
+    this.closed = { code, reason };
+    this.readyState = 2;
+  }
+  terminate(): void {
+    this.terminated = true;
+    this.readyState = 3;
+  }
+  /** What was sent, each frame validated as the UI does. */
+  messages(): ServerMessage[] {
+    return this.sent.map((s) => {
+      const r = parseServerMessage(s);
+      if (!r.ok) throw new Error(r.reason);
+      return r.message;
+    });
+  }
+  /** Ids of the journeys sent, in order. */
+  journeys(): string[] {
+    return this.messages().flatMap((m) => (m.type === 'batch' ? m.journeys.map((j) => j.id) : []));
+  }
+}
+
+export const runningStatus = (): AgentStatus => ({
+  tracer: 'running',
+  probeSet: 'tracepoints',
+  bpftraceVersion: 'v0.17.0',
+  sampling: { enabled: false, description: 'none', suppressed: 0 },
+  counters: { eventsIn: 0, journeysOut: 0, lostEvents: 0, bpftraceRestarts: 0, dropped: {}, clients: 0 },
+  lab: null,
+});
