@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { HopEvent } from '../protocol/events.ts';
 import { createDecoder, type DecodeResult } from './decoder.ts';
 import { createLineSplitter } from './line-splitter.ts';
+import { seededRandom } from './seeded-random.ts';
 
 // Recorded from bpftrace 0.17 on Linux 6.18 running bpf/datapath.bt.tmpl: `ping -c1 10.99.0.2`
 // from netns A (10.99.0.1, veth hsxa) to netns B (veth hsxb enslaved to bridge br0, 10.99.0.2).
@@ -73,11 +74,7 @@ describe('decoder on recorded output', () => {
 
 describe('decoder fuzz', () => {
   it('10k random and truncated lines: never throws, never hits the internal error path', () => {
-    let state = 99;
-    const rnd = (n: number): number => {
-      state = (state * 1103515245 + 12345) >>> 0;
-      return (state >>> 16) % n;
-    };
+    const rnd = seededRandom(99);
     const chars = 'H6DKFNB@ 0123456789abcdefxyz:-\t\u00ff\n{}"Lost events';
     const d = createDecoder({ reasonNames: reasons });
     for (let i = 0; i < 10_000; i++) {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { compileFilter, FilterError, parseFilterArgs, parseFilterSpec, parseIp, type FilterResolver } from './filter.ts';
 import { renderHoles, renderProgram } from './program.ts';
+import { seededRandom } from './seeded-random.ts';
 
 const resolver: FilterResolver = {
   podIps: (ns, name) => (ns === 'shop' && name === 'web-1' ? ['10.244.1.2'] : []),
@@ -71,12 +72,7 @@ function tokens(hole: string): string[] {
 
 describe('fuzz: random filter strings', () => {
   it('never throws anything but FilterError, and no input reaches the program except digits', () => {
-    // Deterministic PRNG so a failure is reproducible.
-    let state = 12345;
-    const rnd = (n: number): number => {
-      state = (state * 1103515245 + 12345) >>> 0;
-      return (state >>> 16) % n;
-    };
+    const rnd = seededRandom(12345);
     const alphabet = 'abcz019./:[]-_ $"\'{}();\\\n%@ñ\u0000svc';
     const pieces = ['10.0.0.1', 'fd00::', '/24', ':80', 'svc/', 'shop/', 'web-1', 'web', '::', '[', ']', '255', '-1', '99999'];
     const any: FilterResolver = {

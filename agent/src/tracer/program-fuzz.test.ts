@@ -5,14 +5,11 @@
 import { describe, expect, it } from 'vitest';
 import { compileFilter, FilterError, parseFilterArgs, type FilterResolver } from './filter.ts';
 import { loadTemplates, renderProgram } from './program.ts';
+import { seededRandom } from './seeded-random.ts';
 
 describe('fuzz: user text never reaches the bpftrace program', () => {
   it('10k random filters: the program has no trace of the input, only template text and numbers', () => {
-    let state = 777;
-    const rnd = (n: number): number => {
-      state = (state * 1103515245 + 12345) >>> 0;
-      return (state >>> 16) % n;
-    };
+    const rnd = seededRandom(777);
     const t = loadTemplates();
     expect(`${t.datapath}${t.natKprobe}`).not.toMatch(/qzx/i);
     const nasty = ['qzx', 'qzx"); system("id', 'qzx}', '{qzx', 'qzx;exit()', '$qzx', 'qzx\n', 'QZX', 'qzx/qzx', 'svc/qzx/qzx', 'default/qzx-1', 'qzx.svc', '10.0.0.1qzx', 'qzx:80', '[qzx]'];
