@@ -254,6 +254,16 @@ async function openSyn(ok: () => Promise<boolean>): Promise<boolean> {
   return false;
 }
 
+/** openSyn, with a new cross-node call after each miss: up to three tries, `waitMs` apart. */
+async function openSynAfterCalls(ok: () => Promise<boolean>, waitMs: number): Promise<boolean> {
+  for (let i = 0; i < 3; i++) {
+    await page.waitForTimeout(waitMs);
+    if (await openSyn(ok)) return true;
+    await crossNodeCalls(1);
+  }
+  return false;
+}
+
 describe('hopscope hub with two node-scoped agents', () => {
   it('each agent traces only its node: the hub sees both agents and its status says so', async () => {
     const r = await fetch(`${hubUrl}api/status`, { headers: auth });
@@ -312,13 +322,7 @@ describe('hopscope hub with two node-scoped agents', () => {
     await page.getByTestId('filter-apply').click();
     await crossNodeCalls(1);
     const stitched = page.getByTestId('lanes-stitched');
-    let found = false;
-    for (let i = 0; i < 3 && !found; i++) {
-      await page.waitForTimeout(1500);
-      found = await openSyn(async () => (await stitched.count()) > 0);
-      if (!found) await crossNodeCalls(1);
-    }
-    expect(found).toBe(true);
+    expect(await openSynAfterCalls(async () => (await stitched.count()) > 0, 1500)).toBe(true);
     expect(await stitched.textContent()).toBe('stitched from agents node-1 + node-2');
     const diagram = page.getByTestId('hop-diagram');
     expect(await diagram.locator('.lane-label').allTextContents()).toEqual(expect.arrayContaining(['node-1', 'node-2']));
@@ -348,13 +352,7 @@ describe('hopscope hub with two node-scoped agents', () => {
       await stopChild(t.proc);
     }
     const missing = page.locator('[data-testid=lane-missing][data-node=node-2]');
-    let found = false;
-    for (let i = 0; i < 3 && !found; i++) {
-      await page.waitForTimeout(1000);
-      found = await openSyn(async () => (await missing.count()) > 0);
-      if (!found) await crossNodeCalls(1);
-    }
-    expect(found).toBe(true);
+    expect(await openSynAfterCalls(async () => (await missing.count()) > 0, 1000)).toBe(true);
     const diagram = page.getByTestId('hop-diagram');
     expect(await diagram.locator('[data-kind=pod-egress]').count()).toBeGreaterThan(0);
     expect(await diagram.locator('[data-kind=dnat]').count()).toBeGreaterThan(0);
