@@ -282,6 +282,59 @@ describe('tracer on real namespaces', () => {
     expect(sampled.reduce((n, e) => n + e.printed, 0)).toBeGreaterThanOrEqual(3 * 6);
   });
 
+  it('carries "count, don\'t print" from device to device: the same packets at every hop, over a bridge and through VXLAN', async () => {
+    // No address filter and a closed set of namespaces (these four link only to each other):
+    // the program renders its carried decision (CARRY 1), and a packet counted at its first
+    // device is counted at the next ones from a note, without deciding again.
+    await tracer.setFilter({ ...DEFAULT_KERNEL_FILTER, netns: [inode.a, inode.b, inode.c, inode.r], netnsClosed: true, firstPackets: 3, sampleEvery: 4 });
+    const from = lastSeq();
+    const N = 40;
+    inNs(NS.a, 'ping', '-c', String(N), '-i', '0.01', '-W', '2', '10.213.0.2');
+    inNs(NS.a, 'ping', '-c', String(N), '-i', '0.01', '-W', '2', '10.214.0.2');
+    const flows = [
+      { a: '10.213.0.1', b: '10.213.0.2', minHops: 3 },
+      { a: '10.214.0.1', b: '10.214.0.2', minHops: 4 }, // vxA, uA (outer), uC (outer), vxC (decapsulated)
+    ];
+    // Per flow and direction, each hop's printed echo seqs; the packet is the inner one when encapsulated.
+    const printed = (): Map<string, number[]>[] =>
+      flows.map((f) => {
+        const at = new Map<string, number[]>();
+        for (const h of since(from)) {
+          if (h.type !== 'hop') continue;
+          const p = h.encap?.inner ?? h.packet;
+          if (p.l4.proto !== 'icmp' || !((p.src === f.a && p.dst === f.b) || (p.src === f.b && p.dst === f.a))) continue;
+          const key = `${p.l4.icmpType === 8 ? 'request' : 'reply'} ${h.netns} ${h.dev} ${h.hook}`;
+          if (!at.has(key)) at.set(key, []);
+          at.get(key)!.push(p.l4.seq);
+          if (p.l4.seq > 3) expect(p.ipId % 4, `${key} seq ${p.l4.seq}: printed past the first 3, so its IP id is sampled`).toBe(0);
+        }
+        return at;
+      });
+    // Every packet not printed is counted at each hop it crosses.
+    const bound = (): number =>
+      printed().reduce((n, at, i) => {
+        for (const dir of ['request', 'reply']) {
+          const lists = [...at].filter(([k]) => k.startsWith(dir)).map(([, v]) => v);
+          n += (N - (lists[0]?.length ?? N)) * Math.max(lists.length, flows[i]!.minHops);
+        }
+        return n;
+      }, 0);
+    const suppressed = (): number => since(from).reduce((n, e) => n + (e.type === 'sampled' ? e.suppressed : 0), 0);
+    await waitFor('sampler reports counting every packet not printed, at every hop', () => suppressed() >= bound() && bound() > 0, 8000);
+    for (const [i, at] of printed().entries()) {
+      for (const dir of ['request', 'reply']) {
+        const lists = [...at].filter(([k]) => k.startsWith(dir));
+        expect(lists.length, `${flows[i]!.b} ${dir}: hops`).toBeGreaterThanOrEqual(flows[i]!.minHops);
+        const first = lists[0]![1];
+        expect(first.slice(0, 3), `${flows[i]!.b} ${dir}`).toEqual([1, 2, 3]);
+        expect(first.length, `${flows[i]!.b} ${dir}: some sampled past the first 3`).toBeGreaterThan(3);
+        expect(first.length).toBeLessThan(N);
+        // The same packets at every hop: none lost after being counted, none half-followed.
+        for (const [k, seqs] of lists) expect(seqs, k).toEqual(first);
+      }
+    }
+  });
+
   it('restarts bpftrace killed with SIGKILL within 2 s, reports the gap, leaves no orphan', async () => {
     const old = tracer.pid();
     expect(old).not.toBeNull();

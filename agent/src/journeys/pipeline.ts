@@ -122,7 +122,10 @@ export async function startTracePipeline(opts: TracePipelineOptions): Promise<Tr
     // addresses): without a netns list of its own, the filter is narrowed to the lab's netns.
     const compile = (spec: FilterSpec): KernelFilter => {
       const kf = compileFilter(spec, identity);
-      if (lab && kf.netns.length === 0) kf.netns = labInodes(lab);
+      if (lab && kf.netns.length === 0) {
+        kf.netns = labInodes(lab);
+        kf.netnsClosed = true;
+      }
       return kf;
     };
     let spec = opts.filter;

@@ -29,6 +29,12 @@ export interface KernelFilter {
   proto: FilterProto | null;
   /** Only events in these network namespaces (inode numbers; empty = all). */
   netns: number[];
+  /**
+   * The netns list is closed: a packet seen in one of them never reaches a netns outside it
+   * (a lab's namespaces, which are never linked to anything else). Lets the kernel carry a
+   * packet's "count, don't print" from device to device instead of deciding again.
+   */
+  netnsClosed?: boolean;
   /** Print every matching packet (for narrow filters). */
   everyPacket: boolean;
   /** Packets printed per (flow, hop) before sampling starts. */

@@ -47,6 +47,23 @@ describe('renderProgram', () => {
     expect(renderHoles({ ...DEFAULT_KERNEL_FILTER, proto: 'icmp' }, opts).MATCH6).toBe('($fpr == 58)');
   });
 
+  it('carries a packet\'s "count, don\'t print" only where nothing along its path can change it', () => {
+    const carry = (f: Partial<KernelFilter>): string => renderHoles({ ...DEFAULT_KERNEL_FILTER, ...f }, opts).CARRY!;
+    expect(carry({})).toBe('1');
+    // A lab's own namespaces are closed; a user's netns list is not (the packet goes on to
+    // the node's namespace, where it must be ignored, not counted).
+    expect(carry({ netns: [4026532177], netnsClosed: true })).toBe('1');
+    expect(carry({ netns: [4026532177] })).toBe('0');
+    // NAT may make a packet start or stop matching a filter; every-packet never counts.
+    expect(carry({ to: { cidrs: [{ family: 4, bytes: [10, 96, 0, 10], prefix: 32 }], ports: [] } })).toBe('0');
+    expect(carry({ ports: [53] })).toBe('0');
+    expect(carry({ proto: 'udp' })).toBe('0');
+    expect(carry({ everyPacket: true })).toBe('0');
+    const p = renderProgram(DEFAULT_KERNEL_FILTER, opts);
+    expect(p).toContain('if (1) {\n    $ip = ');
+    expect(renderProgram({ ...DEFAULT_KERNEL_FILTER, everyPacket: true }, opts)).toContain('if (0) {\n    $ip = ');
+  });
+
   it('refuses values that are not what the types say', () => {
     const bad = (f: Partial<KernelFilter>) => () => renderProgram({ ...DEFAULT_KERNEL_FILTER, ...f } as KernelFilter, opts);
     expect(bad({ ports: [70000] })).toThrow(ProgramError);

@@ -37,6 +37,11 @@ export class ProgramError extends Error {
 
 export const DEFAULT_VXLAN_PORTS = [4789, 8472];
 
+// Odd 64-bit multipliers (xxHash's primes) for the carried-decision table's hashes.
+const K1 = '(uint64)0x9e3779b185ebca87';
+const K2 = '(uint64)0xc2b2ae3d27d4eb4f';
+const K3 = '(uint64)0x165667b19e3779f9';
+
 /** Body of the flush padding line ("P " + this); the decoder recognises and skips it. */
 export const FLUSH_PAD = '.'.repeat(8200);
 
@@ -166,7 +171,7 @@ function flowTest(f: KernelFilter, family: 4 | 6, vars: FlowVars & { src6?: stri
 export function renderHoles(filter: KernelFilter, opts: RenderOptions): Record<string, string> {
   const f = checkedFilter(filter);
   const packet4 = flowTest(f, 4, { src: '$fs', dst: '$fd', sport: '$fsp', dport: '$fdp' }, '$fpr');
-  const ct4 = flowTest(f, 4, { src: '$cos', dst: '$cod', sport: '$cosp', dport: '$codp' }, '$cpr');
+  const ct4 = flowTest(f, 4, { src: '$os', dst: '$od', sport: '($op & 0xffff)', dport: '($op >> 16)' }, '($cp & 0xff)');
   const match4 = packet4 === '1' ? '1' : or([packet4, ct4 === '0' ? '0' : `($ct != 0 && ${ct4})`].filter((x) => x !== '0'), '0');
   const match6 = flowTest(f, 6, { src: '', dst: '', sport: '$fsp', dport: '$fdp', src6: ['$s6h', '$s6l'], dst6: ['$d6h', '$d6l'] }, '$fpr');
   const vx = opts.vxlanPorts.map((p) => `($a >> 16) == ${rawPort(p)}`);
@@ -180,6 +185,14 @@ export function renderHoles(filter: KernelFilter, opts: RenderOptions): Record<s
     CT_FILTER: match4.includes('$ct != 0') ? '1' : '0',
     MATCH6: match6,
     EVERY: f.everyPacket ? '1' : '0',
+    // The carried-decision table's slot and check for the header word in $q (see the
+    // template). Two different multipliers, so the 40 check bits are independent of the slot.
+    NOTE_SLOT: `((((uint64)$skb * ${K1}) ^ $q) * ${K2}) >> 54`,
+    NOTE_HASH: `(((((uint64)$skb * ${K1}) ^ $q) * ${K3}) & ~0xffffff)`,
+    // A carried "count, don't print" is only sound when nothing along the path can change the
+    // decision: no filter that NAT could start or stop matching, not every packet, and no
+    // netns outside the watched set that a counted packet could wander into.
+    CARRY: match4 === '1' && match6 === '1' && !f.everyPacket && (f.netns.length === 0 || f.netnsClosed === true) ? '1' : '0',
     FIRST_N: String(int(f.firstPackets, 0, 1_000_000, 'firstPackets')),
     // `$sid % K == 0` with K = 0 would divide by zero: sampling off renders as never.
     SAMPLE: sampleK === 0 ? '0' : `($sid % ${sampleK}) == 0`,
@@ -203,6 +216,7 @@ function checkedFilter(f: KernelFilter): KernelFilter {
     ports: f.ports.map((p) => int(p, 0, 65535, 'port')),
     proto: f.proto,
     netns: f.netns.map((n) => int(n, 1, 0xffffffff, 'netns inode')),
+    netnsClosed: f.netnsClosed === true,
     everyPacket: f.everyPacket === true,
     firstPackets: int(f.firstPackets, 0, 1_000_000, 'firstPackets'),
     sampleEvery: int(f.sampleEvery, 0, 1_000_000, 'sampleEvery'),
