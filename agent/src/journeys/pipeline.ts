@@ -92,10 +92,12 @@ function labInodes(lab: string): number[] {
     .sort((a, b) => a - b);
 }
 
-function describeSampling(f: KernelFilter): string {
+function describeSampling(f: KernelFilter, every: number): string {
   if (f.everyPacket) return 'every matching packet';
   const rest = f.sampleEvery > 0 ? `then 1 in ${f.sampleEvery}` : 'then none';
-  return `first ${f.firstPackets} packets per flow and hop, ${rest}`;
+  // The kernel samples harder while it would print more than its budget.
+  const now = f.sampleEvery > 0 && every > f.sampleEvery ? ` (now 1 in ${every}: busy)` : '';
+  return `first ${f.firstPackets} packets per flow and hop, ${rest}${now}`;
 }
 
 /** Start tracing: resolves once bpftrace is attached. */
@@ -147,6 +149,7 @@ export async function startTracePipeline(opts: TracePipelineOptions): Promise<Tr
     // Kernel time (bpftrace nsecs) against ours: the offset is re-learnt from every event, so
     // ticks work whatever clock the kernel's timestamps count from.
     let clockOffsetNs: number | undefined;
+    let sampleEvery = 0;
     const hrNs = () => Number(process.hrtime.bigint());
     const onEvent = (e: TraceEvent) => {
       counters.events++;
@@ -165,6 +168,7 @@ export async function startTracePipeline(opts: TracePipelineOptions): Promise<Tr
           break;
         case 'sampled':
           counters.suppressed += e.suppressed;
+          sampleEvery = e.every;
           break;
         case 'device':
         case 'nat':
@@ -186,7 +190,7 @@ export async function startTracePipeline(opts: TracePipelineOptions): Promise<Tr
         tracer: tracerState,
         probeSet: tracer?.probeSet ?? 'tracepoints',
         ...(lab ? { lab } : {}),
-        sampling: { enabled: !kf.everyPacket, description: describeSampling(kf), suppressed: counters.suppressed },
+        sampling: { enabled: !kf.everyPacket, description: describeSampling(kf, sampleEvery), suppressed: counters.suppressed },
         counters: {
           events: counters.events,
           rejections: ts?.rejections ?? 0,

@@ -133,6 +133,8 @@ export interface SampledEvent {
   suppressed: number;
   /** Packets printed since the last report. */
   printed: number;
+  /** The sampler's 1 in K for the next interval (0: sampling off); it rises under load. */
+  every: number;
 }
 
 /** The tracer was not running for a while (bpftrace died and was restarted). */

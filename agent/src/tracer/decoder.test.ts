@@ -50,6 +50,17 @@ describe('decoder on recorded output', () => {
     expect(d.stats()).toEqual({ lines: 14, events: 11, rejections: 0, lost: 17 });
   });
 
+  it('carries the sampler\'s current 1 in K into its report', () => {
+    const d = createDecoder({ reasonNames: reasons });
+    expect(d.decode('@k: 256')).toEqual({ type: 'notice', kind: 'counter', value: 256 });
+    d.decode('@sup: 40');
+    expect(d.decode('@prn: 12')).toMatchObject({ type: 'sampled', suppressed: 40, printed: 12, every: 256 });
+    d.decode('@k: 128');
+    d.decode('@sup: 3');
+    expect(d.decode('@prn: 1')).toMatchObject({ type: 'sampled', suppressed: 3, printed: 1, every: 128 });
+    expect(d.decode('@k: x')).toMatchObject({ type: 'rejected', reason: 'bad counter line' });
+  });
+
   it('accepts the other lost-event forms', () => {
     const d = createDecoder({ reasonNames: reasons });
     expect(d.decode('WARNING: Lost 5 events')).toMatchObject({ type: 'lost', count: 5 });

@@ -328,6 +328,8 @@ export function createDecoder(opts: { reasonNames: Map<number, string> }): Decod
   const st: DecoderStats = { lines: 0, events: 0, rejections: 0, lost: 0 };
   const names = new Map<number, Map<number, string>>(); // netns -> ifindex -> device name
   let pendingSuppressed = -1;
+  // The sampler's K from the report's "@k" line (it comes first).
+  let pendingEvery = 0;
 
   // Hop lines name their device from D lines: a small direct-mapped cache in front of the two
   // Map lookups, emptied whenever a D line (re)names a device.
@@ -561,17 +563,21 @@ export function createDecoder(opts: { reasonNames: Map<number, string> }): Decod
   }
 
   function counter(line: string): DecodeResult {
-    // "@sup: N" then "@prn: N" (one pair per report interval).
+    // "@k: K", "@sup: N" then "@prn: N" (one report per interval).
     const colon = line.indexOf(': ');
     const n = colon > 0 ? parseDec(line.slice(colon + 2).trim()) : -1;
     if (n < 0) return reject('bad counter line', line);
     const name = line.slice(0, colon);
+    if (name === '@k') {
+      pendingEvery = n;
+      return { type: 'notice', kind: 'counter', value: n } satisfies Notice;
+    }
     if (name === '@sup') {
       pendingSuppressed = n;
       return { type: 'notice', kind: 'counter', value: n } satisfies Notice;
     }
     if (name === '@prn') {
-      const ev: SampledEvent = { type: 'sampled', seq: ++seq, suppressed: Math.max(0, pendingSuppressed), printed: n };
+      const ev: SampledEvent = { type: 'sampled', seq: ++seq, suppressed: Math.max(0, pendingSuppressed), printed: n, every: pendingEvery };
       pendingSuppressed = -1;
       return ev;
     }

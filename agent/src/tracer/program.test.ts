@@ -44,6 +44,7 @@ describe('renderProgram', () => {
     expect(h.NETNS).toBe('1');
     expect(h.EVERY).toBe('1');
     expect(h.SAMPLE).toBe('0');
+    expect(h.ADAPT).toBe('0');
     expect(renderHoles({ ...DEFAULT_KERNEL_FILTER, proto: 'icmp' }, opts).MATCH6).toBe('($fpr == 58)');
   });
 
@@ -62,6 +63,15 @@ describe('renderProgram', () => {
     const p = renderProgram(DEFAULT_KERNEL_FILTER, opts);
     expect(p).toContain('if (1) {\n    $ip = ');
     expect(renderProgram({ ...DEFAULT_KERNEL_FILTER, everyPacket: true }, opts)).toContain('if (0) {\n    $ip = ');
+  });
+
+  it('lets the sampler adapt its 1 in K to the print budget, from the filter\'s K up', () => {
+    const h = renderHoles({ ...DEFAULT_KERNEL_FILTER, sampleEvery: 100 }, { ...opts, reportSeconds: 2, printBudget: 500 });
+    expect(h.SAMPLE).toBe('($sid % @k) == 0');
+    expect([h.ADAPT, h.K_MIN, h.K_MAX, h.BUDGET]).toEqual(['1', '100', '16384', '1000']);
+    expect(renderHoles({ ...DEFAULT_KERNEL_FILTER, sampleEvery: 0 }, opts)).toMatchObject({ ADAPT: '0', K_MIN: '0', SAMPLE: '0' });
+    expect(renderHoles(DEFAULT_KERNEL_FILTER, opts).BUDGET).toBe('2000');
+    expect(() => renderHoles(DEFAULT_KERNEL_FILTER, { ...opts, printBudget: 0 })).toThrow(ProgramError);
   });
 
   it('refuses values that are not what the types say', () => {

@@ -18,6 +18,11 @@ export interface RenderOptions {
   reportSeconds?: number;
   /** Seconds between clears of the flow counters and followed-skb map. */
   resetSeconds?: number;
+  /**
+   * Hop lines a second the sampler may print before it samples harder (doubles its 1 in K,
+   * up to SAMPLE_MAX). Default 2000: ~170 journeys a second, more than anyone reads.
+   */
+  printBudget?: number;
   /** Most milliseconds an event waits in bpftrace's output buffer (a padding line flushes it). */
   flushMs?: number;
   /** Template texts; read from bpf/ when omitted. */
@@ -36,6 +41,11 @@ export class ProgramError extends Error {
 }
 
 export const DEFAULT_VXLAN_PORTS = [4789, 8472];
+
+/** Hop lines a second the sampler prints before it samples harder. */
+export const DEFAULT_PRINT_BUDGET = 2000;
+/** The sampler's 1 in K never adapts past this. */
+export const SAMPLE_MAX = 16384;
 
 // Odd 64-bit multipliers (xxHash's primes) for the carried-decision table's hashes.
 const K1 = '(uint64)0x9e3779b185ebca87';
@@ -176,6 +186,7 @@ export function renderHoles(filter: KernelFilter, opts: RenderOptions): Record<s
   const match6 = flowTest(f, 6, { src: '', dst: '', sport: '$fsp', dport: '$fdp', src6: ['$s6h', '$s6l'], dst6: ['$d6h', '$d6l'] }, '$fpr');
   const vx = opts.vxlanPorts.map((p) => `($a >> 16) == ${rawPort(p)}`);
   const sampleK = int(f.sampleEvery, 0, 1_000_000, 'sampleEvery');
+  const reportS = int(opts.reportSeconds ?? 1, 1, 3600, 'reportSeconds');
   return {
     VERSION: String(PROGRAM_VERSION),
     NETNS: or(f.netns.map((n) => `$ns == ${int(n, 1, 0xffffffff, 'netns inode')}`), '1'),
@@ -195,8 +206,13 @@ export function renderHoles(filter: KernelFilter, opts: RenderOptions): Record<s
     CARRY: match4 === '1' && match6 === '1' && !f.everyPacket && (f.netns.length === 0 || f.netnsClosed === true) ? '1' : '0',
     FIRST_N: String(int(f.firstPackets, 0, 1_000_000, 'firstPackets')),
     // `$sid % K == 0` with K = 0 would divide by zero: sampling off renders as never.
-    SAMPLE: sampleK === 0 ? '0' : `($sid % ${sampleK}) == 0`,
-    REPORT_S: String(int(opts.reportSeconds ?? 1, 1, 3600, 'reportSeconds')),
+    SAMPLE: sampleK === 0 ? '0' : '($sid % @k) == 0',
+    // Every packet, or no sampling: nothing to adapt.
+    ADAPT: sampleK === 0 || f.everyPacket ? '0' : '1',
+    K_MIN: String(sampleK),
+    K_MAX: String(Math.max(sampleK, SAMPLE_MAX)),
+    BUDGET: String(int(opts.printBudget ?? DEFAULT_PRINT_BUDGET, 1, 10_000_000, 'printBudget') * reportS),
+    REPORT_S: String(reportS),
     RESET_S: String(int(opts.resetSeconds ?? 60, 1, 86400, 'resetSeconds')),
     FLUSH_MS: String(int(opts.flushMs ?? 100, 10, 10_000, 'flushMs')),
   };
