@@ -50,8 +50,7 @@ beforeAll(async () => {
   ip('-n', NS.b, 'link', 'set', 'bgB', 'up');
   tracer = await startTracer({
     // The two namespaces link only to each other: a closed set, all flows, sampled.
-    filter: { ...DEFAULT_KERNEL_FILTER, netns: inode, netnsClosed: true, firstPackets: 3, sampleEvery: MIN_K },
-    printBudget: BUDGET,
+    filter: { ...DEFAULT_KERNEL_FILTER, netns: inode, netnsClosed: true, firstPackets: 3, sampleEvery: MIN_K, printBudget: BUDGET },
     onEvent: (e) => events.push(e),
   });
 }, 90_000);

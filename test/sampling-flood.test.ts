@@ -23,10 +23,10 @@ beforeAll(async () => {
       proto: 'icmp',
       netns: st.netns.map((n) => n.inode),
       from: { cidrs: [{ family: 4, bytes: client.ip.split('.').map(Number), prefix: 32 }], ports: [] },
+      // The fixed 1 in 64 is under test here: no budget that could make K adapt mid-flood
+      // (test/sampler-budget.test.ts tests that).
+      printBudget: 1_000_000,
     },
-    // The fixed 1 in 64 is under test here: no budget that could make K adapt mid-flood
-    // (test/sampler-budget.test.ts tests that).
-    printBudget: 1_000_000,
     onEvent: (e) => events.push(e),
   });
 }, 90_000);

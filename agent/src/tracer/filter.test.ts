@@ -58,6 +58,8 @@ describe('parseFilterArgs', () => {
     const { spec, rest } = parseFilterArgs(['--from', 'shop/web-1', '--to=10.0.0.1', '--port', '80', '--port=443', '--proto', 'tcp', '--every-packet', '--netns', '4026532177', 'x']);
     expect(spec).toEqual({ from: 'shop/web-1', to: '10.0.0.1', port: [80, 443], proto: 'tcp', everyPacket: true, netns: [4026532177] });
     expect(rest).toEqual(['x']);
+    expect(parseFilterArgs(['--sample-every', '128', '--print-budget=500']).spec).toEqual({ sampleEvery: 128, printBudget: 500 });
+    expect(() => parseFilterArgs(['--print-budget', '0'])).toThrow(FilterError);
     expect(() => parseFilterArgs(['--port', 'http'])).toThrow(FilterError);
     expect(() => parseFilterArgs(['--from'])).toThrow(/needs a value/);
   });

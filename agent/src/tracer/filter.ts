@@ -32,6 +32,7 @@ export const FilterSpecSchema = z
     everyPacket: z.boolean().optional(),
     firstPackets: z.number().int().min(0).max(1_000_000).optional(),
     sampleEvery: z.number().int().min(0).max(1_000_000).optional(),
+    printBudget: z.number().int().min(1).max(10_000_000).optional(),
   })
   .strict();
 
@@ -178,6 +179,7 @@ export function compileFilter(spec: FilterSpec, resolve: FilterResolver): Kernel
     everyPacket: s.everyPacket ?? false,
     firstPackets: s.firstPackets ?? DEFAULT_KERNEL_FILTER.firstPackets,
     sampleEvery: s.sampleEvery ?? DEFAULT_KERNEL_FILTER.sampleEvery,
+    printBudget: s.printBudget ?? DEFAULT_KERNEL_FILTER.printBudget,
   };
 }
 
@@ -190,7 +192,8 @@ export const FILTER_FLAGS_HELP = `  --from <endpoint>      sender: ns/pod, svc/n
   --netns <inode>        only this network namespace (repeatable)
   --every-packet         print every matching packet (use with a narrow filter)
   --first-packets <n>    packets shown per flow and hop before sampling (default ${DEFAULT_KERNEL_FILTER.firstPackets})
-  --sample-every <k>     then 1 packet in k (default ${DEFAULT_KERNEL_FILTER.sampleEvery}, 0 = none)`;
+  --sample-every <k>     then 1 packet in k (default ${DEFAULT_KERNEL_FILTER.sampleEvery}, 0 = none)
+  --print-budget <n>     hop lines a second before sampling harder (k doubles; default ${DEFAULT_KERNEL_FILTER.printBudget})`;
 
 function intArg(flag: string, v: string): number {
   if (!/^\d{1,10}$/.test(v)) throw new FilterError(`${flag}: expected a number, got "${clip(v)}"`);
@@ -224,6 +227,7 @@ export function parseFilterArgs(args: string[]): { spec: FilterSpec; rest: strin
       case '--every-packet': raw.everyPacket = true; break;
       case '--first-packets': raw.firstPackets = intArg(flag, value()); break;
       case '--sample-every': raw.sampleEvery = intArg(flag, value()); break;
+      case '--print-budget': raw.printBudget = intArg(flag, value()); break;
       default: rest.push(a);
     }
   }

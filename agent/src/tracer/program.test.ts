@@ -66,12 +66,12 @@ describe('renderProgram', () => {
   });
 
   it('lets the sampler adapt its 1 in K to the print budget, from the filter\'s K up', () => {
-    const h = renderHoles({ ...DEFAULT_KERNEL_FILTER, sampleEvery: 100 }, { ...opts, reportSeconds: 2, printBudget: 500 });
+    const h = renderHoles({ ...DEFAULT_KERNEL_FILTER, sampleEvery: 100, printBudget: 500 }, { ...opts, reportSeconds: 2 });
     expect(h.SAMPLE).toBe('($sid % @k) == 0');
     expect([h.ADAPT, h.K_MIN, h.K_MAX, h.BUDGET]).toEqual(['1', '100', '16384', '1000']);
     expect(renderHoles({ ...DEFAULT_KERNEL_FILTER, sampleEvery: 0 }, opts)).toMatchObject({ ADAPT: '0', K_MIN: '0', SAMPLE: '0' });
     expect(renderHoles(DEFAULT_KERNEL_FILTER, opts).BUDGET).toBe('2000');
-    expect(() => renderHoles(DEFAULT_KERNEL_FILTER, { ...opts, printBudget: 0 })).toThrow(ProgramError);
+    expect(() => renderHoles({ ...DEFAULT_KERNEL_FILTER, printBudget: 0 }, opts)).toThrow(ProgramError);
   });
 
   it('refuses values that are not what the types say', () => {

@@ -18,11 +18,6 @@ export interface RenderOptions {
   reportSeconds?: number;
   /** Seconds between clears of the flow counters and followed-skb map. */
   resetSeconds?: number;
-  /**
-   * Hop lines a second the sampler may print before it samples harder (doubles its 1 in K,
-   * up to SAMPLE_MAX). Default 2000: ~170 journeys a second, more than anyone reads.
-   */
-  printBudget?: number;
   /** Most milliseconds an event waits in bpftrace's output buffer (a padding line flushes it). */
   flushMs?: number;
   /** Template texts; read from bpf/ when omitted. */
@@ -42,8 +37,6 @@ export class ProgramError extends Error {
 
 export const DEFAULT_VXLAN_PORTS = [4789, 8472];
 
-/** Hop lines a second the sampler prints before it samples harder. */
-export const DEFAULT_PRINT_BUDGET = 2000;
 /** The sampler's 1 in K never adapts past this. */
 export const SAMPLE_MAX = 16384;
 
@@ -211,7 +204,7 @@ export function renderHoles(filter: KernelFilter, opts: RenderOptions): Record<s
     ADAPT: sampleK === 0 || f.everyPacket ? '0' : '1',
     K_MIN: String(sampleK),
     K_MAX: String(Math.max(sampleK, SAMPLE_MAX)),
-    BUDGET: String(int(opts.printBudget ?? DEFAULT_PRINT_BUDGET, 1, 10_000_000, 'printBudget') * reportS),
+    BUDGET: String(f.printBudget * reportS),
     REPORT_S: String(reportS),
     RESET_S: String(int(opts.resetSeconds ?? 60, 1, 86400, 'resetSeconds')),
     FLUSH_MS: String(int(opts.flushMs ?? 100, 10, 10_000, 'flushMs')),
@@ -236,6 +229,7 @@ function checkedFilter(f: KernelFilter): KernelFilter {
     everyPacket: f.everyPacket === true,
     firstPackets: int(f.firstPackets, 0, 1_000_000, 'firstPackets'),
     sampleEvery: int(f.sampleEvery, 0, 1_000_000, 'sampleEvery'),
+    printBudget: int(f.printBudget, 1, 10_000_000, 'printBudget'),
   };
 }
 

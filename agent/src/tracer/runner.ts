@@ -67,8 +67,6 @@ export interface TracerOptions {
   mapKeysMax?: number;
   reportSeconds?: number;
   resetSeconds?: number;
-  /** Hop lines a second before the sampler samples harder (RenderOptions.printBudget). */
-  printBudget?: number;
   bpftrace?: string;
 }
 
@@ -119,7 +117,6 @@ export async function startTracer(opts: TracerOptions): Promise<Tracer> {
       vxlanPorts: opts.vxlanPorts ?? DEFAULT_VXLAN_PORTS,
       reportSeconds: opts.reportSeconds,
       resetSeconds: opts.resetSeconds,
-      printBudget: opts.printBudget,
     });
 
   const killChild = (sig: NodeJS.Signals): void => {
