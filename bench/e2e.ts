@@ -3,7 +3,9 @@
 // to one websocket client. Prints hop events/s delivered to the client, loss by stage, packet→
 // client latency p50/p99, and the agent's RSS during the flood: the agent (pipeline + server,
 // bench/flood-agent.ts) runs in its own process, the client in this one, and RSS is the
-// agent's VmRSS from /proc, with its heap breakdown at the sample nearest the peak. Goals:
+// agent's VmRSS from /proc, with its heap breakdown at the sample nearest the peak. Also the CPU the agent, its bpftrace
+// and this process (the client) used during the flood (/proc/<pid>/stat, process.cpuUsage), and
+// the agent's CPU per hop event delivered. Goals:
 // >= 150k hop events/s lossless or loss accounted, p99 < 250 ms, agent RSS < 150 MB.
 // Run as root: `npx tsx bench/e2e.ts [--quick] [--seconds S] [--runs N]` (S = 60 by default,
 // 10 with --quick). The 10-minute memory run: `npx tsx bench/e2e.ts --seconds 600 --runs 1`.
@@ -49,6 +51,10 @@ export async function runE2e(): Promise<void> {
       const p99s: number[] = [];
       const rssMax: number[] = [];
       const hwms: number[] = [];
+      const agentCpu: number[] = [];
+      const agentUsPerHop: number[] = [];
+      const bpftraceCpu: number[] = [];
+      const clientCpu: number[] = [];
       const peaks: Record<string, number>[] = [];
       const stages: Record<string, number>[] = [];
       for (let run = 0; run < RUNS; run++) {
@@ -64,19 +70,31 @@ export async function runE2e(): Promise<void> {
             if (!peak || m.rss > peak.rss) peak = m;
           }, () => undefined);
         }, 1000);
+        const cpu0 = rig.agentCpuMs();
+        const client0 = process.cpuUsage();
         const t0 = Date.now();
         const ping = await rig.flood(MAX_PINGS * SECONDS, SECONDS);
         const floodSecs = (Date.now() - t0) / 1000;
         const atEnd = rig.counters();
+        const cpu1 = rig.agentCpuMs();
+        const client1 = process.cpuUsage(client0);
         clearInterval(asker);
         await rig.settle(15_000);
         clearInterval(sampler);
+        // CPU share of one core during the flood; per hop over the flood and its drain, as the
+        // agent still works through what it read after ping stops.
+        const cpu2 = rig.agentCpuMs();
+        agentCpu.push((cpu1.agent - cpu0.agent) / floodSecs / 10);
+        bpftraceCpu.push((cpu1.bpftrace - cpu0.bpftrace) / floodSecs / 10);
+        // This process: the websocket client, plus the bench's own little work (ping's output, timers).
+        clientCpu.push((client1.user + client1.system) / 1000 / floodSecs / 10);
         hwms.push(rig.agentRss().hwm / MB);
         if (peak) peaks.push(breakdown(peak));
         const d = diff(before, rig.counters());
         const during = diff(before, atEnd);
         const lat = rig.takeLatencies().filter((x) => x >= 0 && x < 600_000);
         rates.push(during.clientHops / floodSecs);
+        agentUsPerHop.push(((cpu2.agent - cpu0.agent) * 1000) / Math.max(1, d.clientHops));
         p50s.push(percentile(lat, 50));
         p99s.push(percentile(lat, 99));
         rssMax.push(rss / MB);
@@ -85,7 +103,7 @@ export async function runE2e(): Promise<void> {
         console.log(
           `run ${run + 1}/${RUNS}: ${ping.sent} pings in ${floodSecs.toFixed(1)} s; kernel printed ${d.kernelPrinted} hops, bpftrace lost ${d.kernelLost}, decoded ${d.decodedHops}; ` +
             `journeys ${d.journeysMade} (${d.hopsInJourneys} hops), evicted ${d.correlatorEvicted}; hub dropped ${d.hubDroppedPending}+${d.hubDroppedSlowClient}; ` +
-            `client got ${d.clientJourneys} journeys / ${d.clientHops} hops, told of ${d.clientMissed} missed; ${Math.round(during.clientHops / floodSecs)} hops/s during the flood; p99 ${percentile(lat, 99).toFixed(0)} ms; agent RSS max ${(rss / MB).toFixed(0)} MB; at its peak sample ${JSON.stringify(peak ? breakdown(peak) : {})}`,
+            `client got ${d.clientJourneys} journeys / ${d.clientHops} hops, told of ${d.clientMissed} missed; ${Math.round(during.clientHops / floodSecs)} hops/s during the flood; p99 ${percentile(lat, 99).toFixed(0)} ms; CPU % of a core: agent ${agentCpu.at(-1)!.toFixed(0)} (${agentUsPerHop.at(-1)!.toFixed(1)} µs/hop delivered), bpftrace ${bpftraceCpu.at(-1)!.toFixed(0)}, client ${clientCpu.at(-1)!.toFixed(0)}; agent RSS max ${(rss / MB).toFixed(0)} MB; at its peak sample ${JSON.stringify(peak ? breakdown(peak) : {})}`,
         );
       }
       report(
@@ -95,6 +113,10 @@ export async function runE2e(): Promise<void> {
           figure('packet -> client latency p50', 'ms', p50s),
           figure('packet -> client latency p99', 'ms', p99s, { op: '<', value: 250 }),
           figure('agent RSS max during flood', 'MB', rssMax, { op: '<', value: 150 }),
+          figure('agent CPU during flood (% of a core)', '%', agentCpu),
+          figure('agent CPU per hop event delivered', 'µs', agentUsPerHop),
+          figure('bpftrace CPU during flood (% of a core)', '%', bpftraceCpu),
+          figure('bench client CPU during flood (% of a core)', '%', clientCpu),
           figure('agent VmHWM (peak RSS since start)', 'MB', hwms),
         ],
         {

@@ -6,7 +6,7 @@
 // own; the websocket client stays here. Shared by bench/e2e.ts, test/loss-accounting.test.ts
 // and test/memory-flood.test.ts.
 import { fork, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { execa } from 'execa';
@@ -45,6 +45,8 @@ export interface FloodRig {
   agentPid: number;
   /** The agent process's resident set now and at its peak (VmRSS, VmHWM from /proc), bytes. */
   agentRss(): { rss: number; hwm: number };
+  /** CPU time (user + system, ms) the agent process and its bpftrace have used since they started. */
+  agentCpuMs(): { agent: number; bpftrace: number };
   /** The agent's own process.memoryUsage() and V8 heap spaces. */
   agentMemory(): Promise<MemoryReport>;
   /** Writes a heap snapshot of the agent to `path` (slow: seconds, and it pauses the agent). */
@@ -83,6 +85,41 @@ export function procRss(pid: number): { rss: number; hwm: number } {
   }
   const kb = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0) * 1024;
   return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+}
+
+// Linux's USER_HZ, the unit of /proc/<pid>/stat times, is 100 on every architecture Node runs on.
+const CLOCK_TICKS_PER_S = 100;
+
+/** CPU time (user + system) a process has used, ms (0 once it is gone). */
+export function procCpuMs(pid: number): number {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return 0;
+  }
+  // The command name (field 2) may hold spaces and parentheses: count fields after its last ')'.
+  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS_PER_S;
+}
+
+/** The pids of a process's direct children. */
+function childPids(pid: number): number[] {
+  const out: number[] = [];
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const t of tasks) {
+    try {
+      for (const c of readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').split(' ')) if (c) out.push(Number(c));
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return out;
 }
 
 /** Builds the rig: the agent process (every packet, ICMP from the client pod) and one client here. */
@@ -192,6 +229,16 @@ export async function startFloodRig(lab: LabHandle, opts: FloodRigOptions = {}):
       return out;
     },
     agentRss: () => procRss(child.pid!),
+    agentCpuMs() {
+      const bpftrace = childPids(child.pid!).filter((p) => {
+        try {
+          return readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'bpftrace';
+        } catch {
+          return false;
+        }
+      });
+      return { agent: procCpuMs(child.pid!), bpftrace: bpftrace.reduce((sum, p) => sum + procCpuMs(p), 0) };
+    },
     async agentMemory() {
       return (await ask({ type: 'memory' }, 'memory', 10_000)).memory;
     },
