@@ -13,7 +13,7 @@ import type {
   Journey,
   Verdict,
 } from '../protocol/events.ts';
-import { fingerprint, innerPacket, ports } from './fingerprint.ts';
+import { dportOf, fingerprint, innerPacket, ports, sportOf } from './fingerprint.ts';
 
 /** What a DeviceEvent told us about one (netns, ifindex). */
 export interface DeviceInfo {
@@ -74,13 +74,21 @@ export function nameEndpoint(identity: IdentityLookup, ip: string, port: number 
   return ep;
 }
 
+// A hop's `where` follows from its netns owner alone, so hops share one per owner rather than
+// each making its own (a flood makes hundreds of thousands of hops a second). Owners are the
+// identity index's objects, replaced when it re-reads them: their entries go with them.
+const WHERE_OF_OWNER = new WeakMap<NetnsOwner, Hop['where']>();
+
 function where(owner: NetnsOwner | undefined, netns: number): Hop['where'] {
   // A drop with no device (netns 0) happened in the socket layer, after delivery.
   if (!owner) return { label: netns === 0 ? 'socket' : `netns ${netns}` };
-  const w: Hop['where'] = { label: owner.label };
+  let w = WHERE_OF_OWNER.get(owner);
+  if (w) return w;
+  w = { label: owner.label };
   if (owner.pod) w.pod = owner.pod;
   const node = owner.node ?? owner.pod?.node;
   if (node) w.node = node;
+  WHERE_OF_OWNER.set(owner, w);
   return w;
 }
 
@@ -128,6 +136,18 @@ export function deviceKind(
   return 'underlay';
 }
 
+const NO_NAT: readonly Pick<Hop, 'kind' | 'nat'>[] = Object.freeze([]);
+
+/** A hop of `kind` at hop event `e`. */
+function hopAt(e: HopEvent, kind: HopKind, w: Hop['where'], dev: string, nat: Hop['nat'] | undefined): Hop {
+  // NOTE: hops are built as literals of one shape, not by spreading a base object: spread copies
+  // of objects with optional fields went megamorphic and dominated correlation time.
+  const h: Hop = { kind, tsNs: e.tsNs, deltaNs: 0, hook: e.hook, netns: e.netns, where: w, dev, ifindex: e.ifindex, packet: e.packet };
+  if (e.encap) h.encap = e.encap;
+  if (nat) h.nat = nat;
+  return h;
+}
+
 /**
  * The NAT seen between two consecutive hops of a journey, as 0, 1 or 2 hops (a NodePort
  * request can show DNAT and masquerade at the same event). Uses the conntrack entry when the
@@ -140,14 +160,16 @@ function natHops(
   isReply: boolean,
   identity: IdentityLookup,
   ownerNode: string | undefined,
-): Pick<Hop, 'kind' | 'nat'>[] {
+): readonly Pick<Hop, 'kind' | 'nat'>[] {
+  const dstChanged = prev.dst !== cur.dst || dportOf(prev) !== dportOf(cur);
+  const srcChanged = prev.src !== cur.src || sportOf(prev) !== sportOf(cur);
+  // Most hops: nothing rewritten, nothing to make.
+  if (!dstChanged && !srcChanged) return NO_NAT;
   const out: Pick<Hop, 'kind' | 'nat'>[] = [];
   const proto = protoForService(cur);
   const pp = ports(prev);
   const cp = ports(cur);
   const ct = e.ct;
-  const dstChanged = prev.dst !== cur.dst || pp.dport !== cp.dport;
-  const srcChanged = prev.src !== cur.src || pp.sport !== cp.sport;
   if (dstChanged) {
     const reverse = ct ? cur.dst === ct.orig.src && prev.dst === ct.reply.dst : isReply;
     const before = nameEndpoint(identity, prev.dst, pp.dport, proto);
@@ -168,9 +190,11 @@ function natHops(
   return out;
 }
 
+const byTime = (a: HopEvent | DropEvent, b: HopEvent | DropEvent): number => a.tsNs - b.tsNs || a.seq - b.seq;
+
 /** Classify one journey's events into hops and name its ends. Returns undefined if nothing is left to show. */
 export function buildJourney(raw: RawJourney, identity: IdentityLookup, devices: DeviceLookup): Journey | undefined {
-  const events = [...raw.events].sort((a, b) => a.tsNs - b.tsNs || a.seq - b.seq);
+  const events = [...raw.events].sort(byTime);
   const hops: Hop[] = [];
   let prevInner: IpPacket | undefined;
   let lastTs: number | undefined;
@@ -187,18 +211,10 @@ export function buildJourney(raw: RawJourney, identity: IdentityLookup, devices:
         const inner = innerPacket(e);
         // The device sighting names the device as the kernel did when it was first seen.
         const dev = devices(e.netns, e.ifindex)?.dev ?? e.dev;
-        // NOTE: hops are built as literals of one shape, not by spreading a base object: spread
-        // copies of objects with optional fields went megamorphic and dominated correlation time.
-        const hopOf = (kind: HopKind, nat?: Hop['nat']): Hop => {
-          const h: Hop = { kind, tsNs: e.tsNs, deltaNs: 0, hook: e.hook, netns: e.netns, where: w, dev, ifindex: e.ifindex, packet: e.packet };
-          if (e.encap) h.encap = e.encap;
-          if (nat) h.nat = nat;
-          return h;
-        };
         const kind = deviceKind(e, owner, devices, identity);
-        const nats = prevInner ? natHops(prevInner, inner, e, raw.isReply, identity, w.node) : [];
-        for (const n of nats) push(hopOf(n.kind, n.nat));
-        if (nats.length === 0 || !NAT_REPLACES.has(kind)) push(hopOf(kind));
+        const nats = prevInner ? natHops(prevInner, inner, e, raw.isReply, identity, w.node) : NO_NAT;
+        for (const n of nats) push(hopAt(e, n.kind, w, dev, n.nat));
+        if (nats.length === 0 || !NAT_REPLACES.has(kind)) push(hopAt(e, kind, w, dev, undefined));
         prevInner = inner;
         break;
       }

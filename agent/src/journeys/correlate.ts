@@ -5,9 +5,22 @@
 // it settles after delivery, or after an idle time-out. Replies are linked to their request
 // through a bounded table of the tuples each connection was seen with. Pure: no clock, no I/O.
 import type { IdentityLookup } from '../identity/types.ts';
-import type { DropEvent, HopEvent, Journey, TraceEvent } from '../protocol/events.ts';
+import type { ConntrackTuples, DropEvent, HopEvent, IpPacket, Journey, TraceEvent } from '../protocol/events.ts';
 import { buildJourney, deviceKind, type DeviceInfo, type JourneyEnd, type RawJourney } from './classify.ts';
-import { ctDirection, ctOrig, ctReply, fingerprint, innerPacket, joinable, reverse, tupleKey, tupleOf } from './fingerprint.ts';
+import {
+  ctDirection,
+  ctKey,
+  fingerprint,
+  innerPacket,
+  joinable,
+  packetKey,
+  reverse,
+  sameConntrack,
+  sameFingerprint,
+  samePacketTuple,
+  tupleKey,
+  tupleOf,
+} from './fingerprint.ts';
 
 /** Options of the correlator. */
 export interface CorrelatorOptions {
@@ -52,12 +65,29 @@ interface Open {
   raw: RawJourney;
   skbs: Set<string>;
   fp: string;
+  /** The packet `fp` was taken from (compared field by field on every hop, see sameFingerprint). */
+  fpPacket: IpPacket;
   fpJoinable: boolean;
   lastTs: number;
   delivered: boolean;
   /** Whether the direction came from a conntrack entry (else a guess from the tuple table). */
   dirCertain: boolean;
   conn: Conn;
+  /** The tuple keys this journey's last hop registered, kept while the hops' tuples stay the same. */
+  keys: TupleKeys;
+}
+
+/**
+ * Tuple keys of a hop: its packet's, and its conntrack entry's two directions. Most hops of a
+ * journey repeat the previous hop's tuples, and a key string made once also keeps its hash, so
+ * the tuple table's lookups for them cost no new string.
+ */
+interface TupleKeys {
+  packet?: IpPacket;
+  packetKey: string;
+  ct?: ConntrackTuples;
+  origKey: string;
+  replyKey: string;
 }
 
 interface Conn {
@@ -140,10 +170,20 @@ export function createCorrelator(opts: CorrelatorOptions): Correlator {
   };
 
   const registerTuples = (o: Open, e: HopEvent, dir: 'orig' | 'reply') => {
-    rememberTuple(tupleKey(tupleOf(innerPacket(e))), o.conn, dir);
-    if (e.ct) {
-      rememberTuple(tupleKey(ctOrig(e.ct)), o.conn, 'orig');
-      rememberTuple(tupleKey(ctReply(e.ct)), o.conn, 'reply');
+    const k = o.keys;
+    const p = innerPacket(e);
+    if (!k.packet || !samePacketTuple(k.packet, p)) k.packetKey = packetKey(p);
+    k.packet = p;
+    rememberTuple(k.packetKey, o.conn, dir);
+    const ct = e.ct;
+    if (ct) {
+      if (!k.ct || !sameConntrack(k.ct, ct)) {
+        k.origKey = ctKey(ct.proto, ct.orig);
+        k.replyKey = ctKey(ct.proto, ct.reply);
+      }
+      k.ct = ct;
+      rememberTuple(k.origKey, o.conn, 'orig');
+      rememberTuple(k.replyKey, o.conn, 'reply');
     }
   };
 
@@ -153,7 +193,7 @@ export function createCorrelator(opts: CorrelatorOptions): Correlator {
     if (e.ct) {
       const dir = ctDirection(p, e.ct);
       if (dir) {
-        const known = tuples.get(tupleKey(ctOrig(e.ct)));
+        const known = tuples.get(ctKey(e.ct.proto, e.ct.orig));
         return { conn: known?.conn ?? {}, dir, certain: true };
       }
     }
@@ -175,7 +215,7 @@ export function createCorrelator(opts: CorrelatorOptions): Correlator {
     }
   };
 
-  const openJourney = (e: HopEvent): Open => {
+  const openJourney = (e: HopEvent, fp: string): Open => {
     if (open.size >= maxOpen) {
       const oldest = open.values().next().value as Open;
       // Evicted journeys are counted, not shown: eviction means overload, when showing less helps.
@@ -189,12 +229,14 @@ export function createCorrelator(opts: CorrelatorOptions): Correlator {
     const o: Open = {
       raw,
       skbs: new Set([e.skb]),
-      fp: fingerprint(p),
+      fp,
+      fpPacket: p,
       fpJoinable: joinable(p),
       lastTs: e.tsNs,
       delivered: false,
       dirCertain: placed.certain,
       conn: placed.conn,
+      keys: { packetKey: '', origKey: '', replyKey: '' },
     };
     setDirection(o, placed.dir);
     open.set(raw, o);
@@ -212,7 +254,7 @@ export function createCorrelator(opts: CorrelatorOptions): Correlator {
       const dir = ctDirection(innerPacket(e), e.ct);
       if (dir) {
         o.dirCertain = true;
-        const known = tuples.get(tupleKey(ctOrig(e.ct)));
+        const known = tuples.get(ctKey(e.ct.proto, e.ct.orig));
         if (known && known.conn !== o.conn) o.conn = known.conn;
         setDirection(o, dir);
       }
@@ -225,9 +267,8 @@ export function createCorrelator(opts: CorrelatorOptions): Correlator {
 
   const onHop = (e: HopEvent) => {
     const p = innerPacket(e);
-    const fp = fingerprint(p);
     let o = bySkb.get(e.skb);
-    if (o && o.fp !== fp) {
+    if (o && !sameFingerprint(o.fpPacket, p)) {
       // Same address, another packet: the old one's life ended without a free we saw.
       emit(finish(o, 'reused'));
       o = undefined;
@@ -238,6 +279,7 @@ export function createCorrelator(opts: CorrelatorOptions): Correlator {
         stats.late++;
         return;
       }
+      const fp = fingerprint(p);
       const twin = joinable(p) ? byFp.get(fp) : undefined;
       if (twin && !twin.skbs.has(e.skb)) {
         twin.skbs.add(e.skb);
@@ -245,7 +287,7 @@ export function createCorrelator(opts: CorrelatorOptions): Correlator {
         stats.joined++;
         o = twin;
       } else {
-        o = openJourney(e);
+        o = openJourney(e, fp);
       }
     }
     // Keep insertion order = last activity, so eviction takes the stalest (already last: no-op).
@@ -293,7 +335,7 @@ export function createCorrelator(opts: CorrelatorOptions): Correlator {
           return;
         case 'nat': {
           const o = bySkb.get(e.skb);
-          if (o) rememberTuple(tupleKey(ctOrig(e.ct)), o.conn, 'orig');
+          if (o) rememberTuple(ctKey(e.ct.proto, e.ct.orig), o.conn, 'orig');
           return;
         }
         case 'gap':

@@ -24,6 +24,18 @@ export function ports(p: IpPacket): { sport?: number; dport?: number } {
   }
 }
 
+/** Source port of an L4 header, as ports() has it, without making an object. */
+export function sportOf(p: IpPacket): number | undefined {
+  const l4 = p.l4;
+  return l4.proto === 'tcp' || l4.proto === 'udp' ? l4.sport : undefined;
+}
+
+/** Destination port of an L4 header, as ports() has it, without making an object. */
+export function dportOf(p: IpPacket): number | undefined {
+  const l4 = p.l4;
+  return l4.proto === 'tcp' || l4.proto === 'udp' ? l4.dport : undefined;
+}
+
 /**
  * Fields NAT and tunnels leave alone: protocol, IP id, TCP sequence number (or ICMP echo
  * sequence) and the inner length. Addresses and ports are out: DNAT/SNAT rewrite them.
@@ -51,6 +63,30 @@ export function fingerprint(p: IpPacket): string {
     }
   }
   return `${l4.proto}:v${p.family}:id=${p.ipId}:len=${p.len}${tail ? `:${tail}` : ''}`;
+}
+
+/**
+ * fingerprint(a) === fingerprint(b), field by field: the correlator asks it of every hop, and
+ * building both strings was a good part of its allocations under a flood.
+ */
+export function sameFingerprint(a: IpPacket, b: IpPacket): boolean {
+  if (a.family !== b.family || a.ipId !== b.ipId || a.len !== b.len) return false;
+  const x = a.l4;
+  const y = b.l4;
+  switch (x.proto) {
+    case 'tcp':
+      return y.proto === 'tcp' && x.seq === y.seq && x.ack === y.ack && x.flags === y.flags;
+    case 'udp':
+      return y.proto === 'udp';
+    case 'icmp':
+      return y.proto === 'icmp' && x.icmpType === y.icmpType && x.seq === y.seq;
+    case 'other':
+      return y.proto === 'other' && x.number === y.number;
+    default: {
+      const never: never = x;
+      return never;
+    }
+  }
 }
 
 /**
@@ -85,25 +121,63 @@ export function tupleKey(t: Tuple): string {
   return `${t.proto} ${t.src}:${t.sport ?? ''}>${t.dst}:${t.dport ?? ''}`;
 }
 
-/** The conntrack entry's original direction as a tuple: the connection's identity. */
-export function ctOrig(ct: ConntrackTuples): Tuple {
-  return { proto: ct.proto, ...ct.orig };
+/** tupleKey(tupleOf(p)) without the tuple. */
+export function packetKey(p: IpPacket): string {
+  return `${p.l4.proto} ${p.src}:${sportOf(p) ?? ''}>${p.dst}:${dportOf(p) ?? ''}`;
 }
 
-/** The conntrack entry's reply direction as a tuple. */
-export function ctReply(ct: ConntrackTuples): Tuple {
-  return { proto: ct.proto, ...ct.reply };
+/** tupleKey of one direction of a conntrack entry (`orig`: the connection's identity) as a tuple of `proto`. */
+export function ctKey(proto: L4Proto, t: ConntrackTuples['orig']): string {
+  return `${proto} ${t.src}:${t.sport}>${t.dst}:${t.dport}`;
+}
+
+/** Whether tupleKey would give two tuples, each given as its fields, the same key. */
+function sameFields(
+  proto: L4Proto,
+  src: string,
+  sport: number | undefined,
+  dst: string,
+  dport: number | undefined,
+  proto2: L4Proto,
+  src2: string,
+  sport2: number | undefined,
+  dst2: string,
+  dport2: number | undefined,
+): boolean {
+  // Ports are whole numbers or absent, so equal keys mean equal fields: a key's ports hold no
+  // ':' and its addresses no '>', whatever the address family.
+  return proto === proto2 && src === src2 && sport === sport2 && dst === dst2 && dport === dport2;
+}
+
+/** packetKey(a) === packetKey(b), field by field. */
+export function samePacketTuple(a: IpPacket, b: IpPacket): boolean {
+  return sameFields(a.l4.proto, a.src, sportOf(a), a.dst, dportOf(a), b.l4.proto, b.src, sportOf(b), b.dst, dportOf(b));
+}
+
+/** Whether ctKey gives both directions of two conntrack entries the same keys, field by field. */
+export function sameConntrack(a: ConntrackTuples, b: ConntrackTuples): boolean {
+  const o = a.orig;
+  const p = b.orig;
+  const r = a.reply;
+  const q = b.reply;
+  return sameFields(a.proto, o.src, o.sport, o.dst, o.dport, b.proto, p.src, p.sport, p.dst, p.dport) && sameFields(a.proto, r.src, r.sport, r.dst, r.dport, b.proto, q.src, q.sport, q.dst, q.dport);
 }
 
 /** Which direction of its conntrack entry a packet travels, if it matches either. */
 export function ctDirection(p: IpPacket, ct: ConntrackTuples): 'orig' | 'reply' | undefined {
-  const t = tupleKey(tupleOf(p));
-  const o = ctOrig(ct);
-  const r = ctReply(ct);
+  // Compared field by field rather than as tupleKey strings (same answers): asked of every hop
+  // of a journey whose direction is not yet certain, e.g. every ICMP hop.
+  const proto = p.l4.proto;
+  const sport = sportOf(p);
+  const dport = dportOf(p);
+  const o = ct.orig;
+  const r = ct.reply;
+  const c = ct.proto;
   // A packet between NAT steps matches neither tuple exactly; its unrewritten end still tells.
-  if (t === tupleKey(o) || t === tupleKey(reverse(r))) return 'orig';
-  if (t === tupleKey(r) || t === tupleKey(reverse(o))) return 'reply';
-  const { sport } = ports(p);
+  if (sameFields(proto, p.src, sport, p.dst, dport, c, o.src, o.sport, o.dst, o.dport)) return 'orig';
+  if (sameFields(proto, p.src, sport, p.dst, dport, c, r.dst, r.dport, r.src, r.sport)) return 'orig';
+  if (sameFields(proto, p.src, sport, p.dst, dport, c, r.src, r.sport, r.dst, r.dport)) return 'reply';
+  if (sameFields(proto, p.src, sport, p.dst, dport, c, o.dst, o.dport, o.src, o.sport)) return 'reply';
   if (p.src === o.src && sport === o.sport) return 'orig';
   if (p.src === r.src && sport === r.sport) return 'reply';
   return undefined;
