@@ -192,9 +192,16 @@ function natHops(
 
 const byTime = (a: HopEvent | DropEvent, b: HopEvent | DropEvent): number => a.tsNs - b.tsNs || a.seq - b.seq;
 
+/** Events in kernel time order. They mostly arrive in it, and then sorting (which allocates) is skipped. */
+function inTimeOrder(raw: readonly (HopEvent | DropEvent)[]): (HopEvent | DropEvent)[] {
+  const events = raw.slice();
+  for (let i = 1; i < events.length; i++) if (byTime(events[i - 1]!, events[i]!) > 0) return events.sort(byTime);
+  return events;
+}
+
 /** Classify one journey's events into hops and name its ends. Returns undefined if nothing is left to show. */
 export function buildJourney(raw: RawJourney, identity: IdentityLookup, devices: DeviceLookup): Journey | undefined {
-  const events = [...raw.events].sort(byTime);
+  const events = inTimeOrder(raw.events);
   const hops: Hop[] = [];
   let prevInner: IpPacket | undefined;
   let lastTs: number | undefined;
