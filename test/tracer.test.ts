@@ -2,14 +2,14 @@
 // names, removed in afterAll), real packets (ping, curl, tcpdump's VXLAN captures replayed
 // with tcpreplay, an IP-in-IP packet built with scapy). One tracer for the whole file; the
 // filter/sampling and restart tests reuse it (each bpftrace start compiles for seconds).
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DropEvent, GapEvent, HopEvent, SampledEvent, TraceEvent } from '../agent/src/protocol/events.ts';
-import { DEFAULT_KERNEL_FILTER, type KernelFilter } from '../agent/src/tracer/kernel-filter.ts';
+import { DEFAULT_KERNEL_FILTER, type Cidr, type KernelFilter } from '../agent/src/tracer/kernel-filter.ts';
 import { renderProgram } from '../agent/src/tracer/program.ts';
 import { startTracer, type Tracer } from '../agent/src/tracer/runner.ts';
 
@@ -359,16 +359,33 @@ describe('tracer on real namespaces', () => {
 });
 
 describe('kprobe program variant', () => {
-  it('compiles against this kernel BTF (bpftrace --emit-elf, not attached)', () => {
+  it('compiles against this kernel BTF (bpftrace --emit-elf, not attached), within the 512-byte stack for the filters users give', () => {
     const dir = mkdtempSync(join(tmpdir(), 'hopscope-elf-'));
+    const v4 = (b: number[]): Cidr => ({ family: 4, bytes: b, prefix: 32 });
+    // A pod to a Service with its backends on two ports: the widest filter `--to svc/...` makes.
+    const svc: KernelFilter = {
+      ...DEFAULT_KERNEL_FILTER,
+      netns: [1, 2, 3, 4, 5, 6],
+      from: { cidrs: [v4([10, 244, 1, 5])], ports: [] },
+      to: { cidrs: [v4([10, 96, 0, 10]), ...[7, 8, 9, 10, 11, 12, 13].map((x) => v4([10, 244, 2, x]))], ports: [80, 8080] },
+    };
+    const filters: [string, KernelFilter, 'kprobes' | 'tracepoints'][] = [
+      ['default, kprobes', DEFAULT_KERNEL_FILTER, 'kprobes'],
+      ['a lab: carried decisions and the print budget', { ...DEFAULT_KERNEL_FILTER, netns: [1, 2, 3], netnsClosed: true }, 'tracepoints'],
+      ['pod to Service, sampled', svc, 'tracepoints'],
+      ['pod to Service, every packet', { ...svc, everyPacket: true }, 'kprobes'],
+    ];
     try {
-      const prog = join(dir, 'p.bt');
-      const elf = join(dir, 'p.o');
-      writeFileSync(prog, renderProgram(DEFAULT_KERNEL_FILTER, { probeSet: 'kprobes', vxlanPorts: [4789, 8472] }));
-      const r = execFileSync('bpftrace', ['--emit-elf', elf, prog], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-      expect(r).not.toMatch(/ERROR/);
-      expect(existsSync(elf)).toBe(true);
-      expect(readFileSync(elf).subarray(0, 4).toString('latin1')).toBe('\x7fELF');
+      for (const [what, f, probeSet] of filters) {
+        const prog = join(dir, 'p.bt');
+        const elf = join(dir, 'p.o');
+        rmSync(elf, { force: true });
+        writeFileSync(prog, renderProgram(f, { probeSet, vxlanPorts: [4789, 8472] }));
+        const r = spawnSync('bpftrace', ['--emit-elf', elf, prog], { encoding: 'utf8' });
+        expect(r.stderr, what).not.toMatch(/stack limit|error:/);
+        expect(existsSync(elf), what).toBe(true);
+        expect(readFileSync(elf).subarray(0, 4).toString('latin1'), what).toBe('\x7fELF');
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -70,6 +70,20 @@ export interface TracerOptions {
   bpftrace?: string;
 }
 
+/**
+ * Why bpftrace did not attach, in words a user can act on. LLVM's own message for a program
+ * that outgrew the 512-byte BPF stack tells them to move variables into a per-CPU map, which
+ * nobody outside this project can do: the filter's size is the one thing they control.
+ */
+export function explainAttachFailure(code: number | string | undefined, stderr: string[]): string {
+  const said = stderr.filter((l) => !l.includes('RLIMIT_MEMLOCK')).join('\n').trim();
+  const head = `bpftrace exited before attaching (code ${code ?? 'unknown'})`;
+  if (said.includes('BPF stack limit')) {
+    return `${head}: the filter is too big for one BPF program's 512-byte stack; trace with fewer addresses and ports (e.g. --to a single pod or Service, no --port list), or split it into two traces. bpftrace said: ${said}`;
+  }
+  return `${head}: ${said}`;
+}
+
 const BACKOFF_MIN_MS = 250;
 const BACKOFF_MAX_MS = 5000;
 /** A run this long resets the backoff. */
@@ -219,7 +233,7 @@ export async function startTracer(opts: TracerOptions): Promise<Tracer> {
       }
       status({ state: 'exited', code: res.exitCode ?? null, signal: res.signal ?? null, stderr });
       if (!attached) {
-        rejectAttach(new Error(`bpftrace exited before attaching (code ${res.exitCode ?? res.signal}): ${stderr.filter((l) => !l.includes('RLIMIT_MEMLOCK')).join('\n').trim()}`));
+        rejectAttach(new Error(explainAttachFailure(res.exitCode ?? res.signal, stderr)));
         return;
       }
       if (stopping || cancel.signal.aborted || !wasChild) return;
