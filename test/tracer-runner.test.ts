@@ -1,10 +1,11 @@
 // The runner's exit paths with a real agent process: however the agent dies, its bpftrace
 // goes with it (setpriv --pdeathsig for SIGKILL, signal hooks for SIGTERM/SIGINT).
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { removeStaleProgramDirs } from '../agent/src/tracer/runner.ts';
+import { DEFAULT_KERNEL_FILTER } from '../agent/src/tracer/kernel-filter.ts';
+import { removeStaleProgramDirs, startTracer } from '../agent/src/tracer/runner.ts';
 
 const CHILD = new URL('./fixtures/tracer/agent-child.ts', import.meta.url).pathname;
 
@@ -60,6 +61,44 @@ describe('runner exit paths', () => {
       expect(left()).toEqual([]);
     } finally {
       for (const p of [k.agent.pid, t.agent.pid, k.bpftrace, t.bpftrace]) if (p && alive(p)) process.kill(p, 'SIGKILL');
+    }
+  });
+
+  it('a stop() that lands while a filter change is between two bpftrace runs leaves no bpftrace behind', async () => {
+    // (A bpftrace launched after stop kept `hopscope start` from ever exiting on Ctrl-C.)
+    const mine = (): number[] =>
+      readdirSync('/proc')
+        .filter((d) => /^\d+$/.test(d))
+        .filter((d) => {
+          try {
+            const st = readFileSync(`/proc/${d}/stat`, 'utf8');
+            return st.includes('(bpftrace)') && Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]) === process.pid;
+          } catch {
+            return false;
+          }
+        })
+        .map(Number);
+    const netns = [statSync('/proc/self/ns/net').ino];
+    const states: string[] = [];
+    const t = await startTracer({ filter: { ...DEFAULT_KERNEL_FILTER, netns }, onEvent: () => {}, onStatus: (st) => states.push(st.state) });
+    try {
+      const first = t.pid();
+      expect(first).not.toBeNull();
+      const changing = t.setFilter({ ...DEFAULT_KERNEL_FILTER, netns, proto: 'icmp' }).catch(() => undefined);
+      // The old bpftrace is gone and the new program is being written: stop right then.
+      while (t.pid() === first) await new Promise((r) => setImmediate(r));
+      await t.stop();
+      const stoppedAt = states.length;
+      await changing;
+      await new Promise((r) => setTimeout(r, 2000));
+      // Nothing started after the stop (a launch there would race the program file's removal:
+      // a bpftrace that opened the file first would run on with nobody to stop it).
+      expect(states.slice(stoppedAt)).toEqual([]);
+      expect(states.at(-1)).toBe('stopped');
+      expect(t.pid()).toBeNull();
+      expect(mine()).toEqual([]);
+    } finally {
+      for (const p of mine()) process.kill(p, 'SIGKILL');
     }
   });
 });

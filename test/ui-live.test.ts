@@ -199,7 +199,19 @@ describe('hopscope UI on the live lab', () => {
     const bpftracePids = children.split('\n').filter((l) => l.includes('bpftrace')).map((l) => Number(l.trim().split(/\s+/)[0]));
     const exited = new Promise<number | null>((r) => proc!.once('exit', (code) => r(code)));
     proc!.kill('SIGINT');
-    expect(await exited).toBe(130);
+    // When it hangs, say where: what it logged while stopping and what it still runs.
+    const timeout = new Promise<string>((r) =>
+      setTimeout(() => {
+        let tree = '';
+        try {
+          tree = execFileSync('ps', ['-o', 'pid=,stat=,wchan:20=,comm=', '--ppid', String(pid)], { encoding: 'utf8' });
+        } catch {
+          // no children
+        }
+        r(`no exit 60 s after SIGINT; log:\n${log.join('').slice(-3000)}\nchildren:\n${tree}`);
+      }, 60_000).unref(),
+    );
+    expect(await Promise.race([exited, timeout])).toBe(130);
     expect(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })).not.toContain(`hs-${LAB}.`);
     expect(existsSync(`/run/hopscope/labs/${LAB}.json`)).toBe(false);
     for (const p of bpftracePids) expect(existsSync(`/proc/${p}`)).toBe(false);

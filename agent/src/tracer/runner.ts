@@ -311,6 +311,10 @@ export async function startTracer(opts: TracerOptions): Promise<Tracer> {
       gapFrom = from;
       gapReason = 'filter changed (bpftrace restarted)';
       await writeFile(programFile, program);
+      // A stop() may have come while the program was written: launching now would race its
+      // removal of the program file, and a bpftrace that won would run on with nobody to stop
+      // it (`hopscope start` then never exited on Ctrl-C).
+      if (stopping) return;
       await launch();
     },
   };
