@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HopEvent, SampledEvent, TraceEvent } from '../agent/src/protocol/events.ts';
 import { DEFAULT_KERNEL_FILTER } from '../agent/src/tracer/kernel-filter.ts';
 import { startTracer, type Tracer } from '../agent/src/tracer/runner.ts';
+import { waitFor } from './trace-helpers.ts';
 
 const P = `hsbg${process.pid.toString(36)}${Math.random().toString(36).slice(2, 5)}`;
 const NS = { a: `${P}a`, b: `${P}b` };
@@ -27,16 +28,6 @@ function teardown(): void {
       // not created
     }
   }
-}
-
-async function waitFor<T>(what: string, fn: () => T | undefined | false, ms: number): Promise<T> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const v = fn();
-    if (v) return v;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 beforeAll(async () => {
