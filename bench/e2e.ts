@@ -63,7 +63,11 @@ export async function runE2e(): Promise<void> {
         const before = rig.counters();
         let rss = 0;
         let peak: MemoryReport | undefined;
-        const sampler = setInterval(() => (rss = Math.max(rss, rig.agentRss().rss)), 250);
+        // Also reads bpftrace's CPU: a bpftrace that restarts mid-run keeps its last reading.
+        const sampler = setInterval(() => {
+          rss = Math.max(rss, rig.agentRss().rss);
+          rig.agentCpuMs();
+        }, 250);
         // The agent's own view, once a second; kept where RSS was highest.
         const asker = setInterval(() => {
           void rig.agentMemory().then((m) => {
@@ -103,7 +107,7 @@ export async function runE2e(): Promise<void> {
         console.log(
           `run ${run + 1}/${RUNS}: ${ping.sent} pings in ${floodSecs.toFixed(1)} s; kernel printed ${d.kernelPrinted} hops, bpftrace lost ${d.kernelLost}, decoded ${d.decodedHops}; ` +
             `journeys ${d.journeysMade} (${d.hopsInJourneys} hops), evicted ${d.correlatorEvicted}; hub dropped ${d.hubDroppedPending}+${d.hubDroppedSlowClient}; ` +
-            `client got ${d.clientJourneys} journeys / ${d.clientHops} hops, told of ${d.clientMissed} missed; ${Math.round(during.clientHops / floodSecs)} hops/s during the flood; p99 ${percentile(lat, 99).toFixed(0)} ms; CPU % of a core: agent ${agentCpu.at(-1)!.toFixed(0)} (${agentUsPerHop.at(-1)!.toFixed(1)} µs/hop delivered), bpftrace ${bpftraceCpu.at(-1)!.toFixed(0)}, client ${clientCpu.at(-1)!.toFixed(0)}; agent RSS max ${(rss / MB).toFixed(0)} MB; at its peak sample ${JSON.stringify(peak ? breakdown(peak) : {})}`,
+            `client got ${d.clientJourneys} journeys / ${d.clientHops} hops, told of ${d.clientMissed} missed; ${Math.round(during.clientHops / floodSecs)} hops/s during the flood; p99 ${percentile(lat, 99).toFixed(0)} ms; CPU % of a core: agent ${agentCpu.at(-1)!.toFixed(0)} (${agentUsPerHop.at(-1)!.toFixed(1)} µs/hop delivered), bpftrace ${bpftraceCpu.at(-1)!.toFixed(0)}${cpu1.bpftraceRuns > cpu0.bpftraceRuns ? ` (it restarted ${cpu1.bpftraceRuns - cpu0.bpftraceRuns}x)` : ''}, client ${clientCpu.at(-1)!.toFixed(0)}; agent RSS max ${(rss / MB).toFixed(0)} MB; at its peak sample ${JSON.stringify(peak ? breakdown(peak) : {})}`,
         );
       }
       report(

@@ -46,7 +46,8 @@ export interface FloodRig {
   /** The agent process's resident set now and at its peak (VmRSS, VmHWM from /proc), bytes. */
   agentRss(): { rss: number; hwm: number };
   /** CPU time (user + system, ms) the agent process and its bpftrace have used since they started. */
-  agentCpuMs(): { agent: number; bpftrace: number };
+  /** CPU used so far (ms) by the agent and its bpftrace processes, and how many bpftrace processes it has had. */
+  agentCpuMs(): { agent: number; bpftrace: number; bpftraceRuns: number };
   /** The agent's own process.memoryUsage() and V8 heap spaces. */
   agentMemory(): Promise<MemoryReport>;
   /** Writes a heap snapshot of the agent to `path` (slow: seconds, and it pauses the agent). */
@@ -249,7 +250,7 @@ export async function startFloodRig(lab: LabHandle, opts: FloodRigOptions = {}):
         if (now > last) bpftraceCpu.set(p, now);
         bpftrace += Math.max(now, last);
       }
-      return { agent: procCpuMs(child.pid!), bpftrace };
+      return { agent: procCpuMs(child.pid!), bpftrace, bpftraceRuns: bpftraceCpu.size };
     },
     async agentMemory() {
       return (await ask({ type: 'memory' }, 'memory', 10_000)).memory;
