@@ -10,13 +10,11 @@
 import { readDropReasons } from '../agent/src/tracer/drop-reasons.ts';
 import { createDecoder, type DecodeResult } from '../agent/src/tracer/decoder.ts';
 import { createLineSplitter } from '../agent/src/tracer/line-splitter.ts';
-import { DEFAULT_KERNEL_FILTER } from '../agent/src/tracer/kernel-filter.ts';
-import { startTracer } from '../agent/src/tracer/runner.ts';
 import { createIdentityIndex, labNetnsSource, type IdentityIndex } from '../agent/src/identity/index.ts';
 import { createCorrelator } from '../agent/src/journeys/correlate.ts';
 import type { Journey, TraceEvent } from '../agent/src/protocol/events.ts';
 import { Hub, type HubSocket } from '../agent/src/server/hub.ts';
-import { figure, median, numArg, QUICK, report, withLab } from './lib.ts';
+import { figure, median, numArg, QUICK, recordFloodLines, report, withLab } from './lib.ts';
 
 const SECONDS = Math.round(numArg('--seconds', QUICK ? 3 : 6, 60));
 const REPS = Math.round(numArg('--reps', QUICK ? 5 : 9, 50));
@@ -95,24 +93,8 @@ function pass(bytes: Buffer, reasonNames: Map<number, string>, identity: Identit
 
 await withLab('replay', async (lab) => {
   const st = lab.state();
-  const client = st.model.pods.find((p) => p.name === 'client')!;
-  const target = st.model.pods.find((p) => p.deployment?.name === 'web' && p.node === 'node-2')!;
-  const ip = client.ip.split('.').map(Number);
-  const chunks: Buffer[] = [];
-  const tracer = await startTracer({
-    filter: { ...DEFAULT_KERNEL_FILTER, everyPacket: true, proto: 'icmp', netns: st.netns.map((n) => n.inode), from: { cidrs: [{ family: 4, bytes: ip, prefix: 32 }], ports: [] } },
-    onEvent: () => {},
-    onLine: (l) => {
-      if (l.length > 0 && !l.startsWith('P ')) chunks.push(Buffer.from(`${l}\n`));
-    },
-  });
-  try {
-    await lab.exec('default/client', ['ping', '-f', '-q', '-c', String(40_000 * SECONDS), '-w', String(SECONDS), target.ip], { timeoutMs: (SECONDS + 10) * 1000 });
-    await new Promise((r) => setTimeout(r, 1500));
-  } finally {
-    await tracer.stop();
-  }
-  const bytes = Buffer.concat(chunks);
+  const lines = await recordFloodLines(lab, { pings: 40_000 * SECONDS, seconds: SECONDS });
+  const bytes = Buffer.from(lines.join('\n') + '\n');
   const identity = await createIdentityIndex({ kubeconfigPath: st.api!.kubeconfig, netns: labNetnsSource(lab.name) });
   try {
     const reasonNames = await readDropReasons();
@@ -123,7 +105,7 @@ await withLab('replay', async (lab) => {
     const hub = runs.hub[0]!;
     const usPerHop = (s: Stage): number[] => runs[s].map((p) => (p.ms * 1000) / hub.hops);
     const stageUs = (s: Stage, prev: Stage | undefined): number[] => runs[s].map((p, i) => ((p.ms - (prev ? runs[prev][i]!.ms : 0)) * 1000) / hub.hops);
-    console.log(`${chunks.length} lines (${(bytes.length / 2 ** 20).toFixed(1)} MB) recorded in ${SECONDS} s; a pass makes ${hub.journeys} journeys, ${hub.hops} hops, ${(hub.bytesOut / 2 ** 20).toFixed(1)} MB of frames`);
+    console.log(`${lines.length} lines (${(bytes.length / 2 ** 20).toFixed(1)} MB) recorded in ${SECONDS} s; a pass makes ${hub.journeys} journeys, ${hub.hops} hops, ${(hub.bytesOut / 2 ** 20).toFixed(1)} MB of frames`);
     report(
       'agent-replay',
       [
@@ -132,7 +114,7 @@ await withLab('replay', async (lab) => {
         figure('hub (filter, batch, JSON, frame), µs per hop', 'µs', stageUs('hub', 'correlate')),
         figure('all stages, µs per hop', 'µs', usPerHop('hub')),
       ],
-      { setup: `${SECONDS} s of ping -f traced (every packet, ICMP from the client pod), replayed ${REPS} times per stage`, lines: chunks.length, hops: hub.hops, journeys: hub.journeys, medianPassMs: median(runs.hub.map((p) => p.ms)) },
+      { setup: `${SECONDS} s of ping -f traced (every packet, ICMP from the client pod), replayed ${REPS} times per stage`, lines: lines.length, hops: hub.hops, journeys: hub.journeys, medianPassMs: median(runs.hub.map((p) => p.ms)) },
     );
   } finally {
     await identity.close();

@@ -11,10 +11,10 @@ import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { execa } from 'execa';
 import type { LabHandle } from '../agent/src/lab/lab.ts';
-import type { Journey } from '../agent/src/protocol/events.ts';
 import type { FilterSpec } from '../agent/src/tracer/filter.ts';
 import { targetNetns } from '../agent/src/lab/lab.ts';
 import { bundle } from '../agent/bin/bundle.mjs';
+import { benchClient } from './lib.ts';
 import type { AgentCounters, AgentMessage, FloodAgentConfig, MemoryReport, ParentMessage } from './flood-agent.ts';
 
 export type { MemoryReport } from './flood-agent.ts';
@@ -189,26 +189,14 @@ export async function startFloodRig(lab: LabHandle, opts: FloodRigOptions = {}):
   let lat: number[] = [];
   try {
     const { port } = await ask(undefined, 'ready', 60_000);
-    ws = await new Promise<WebSocket>((resolve, reject) => {
-      const s = new WebSocket(`ws://127.0.0.1:${port}/ws`, { headers: { Authorization: `Bearer ${TOKEN}` } });
-      s.on('open', () => {
-        s.send(JSON.stringify({ type: 'hello', version: 1 }));
-        resolve(s);
-      });
-      s.on('error', reject);
-      s.on('message', (d) => {
-        const now = Number(process.hrtime.bigint());
-        // Plain JSON: the UI's validation cost is measured by ws-bench. Both clocks are
-        // CLOCK_MONOTONIC (bpftrace nsecs, Node's hrtime), so the latency spans processes.
-        const m = JSON.parse(d.toString()) as { type: string; journeys?: Journey[]; count?: number };
-        if (m.type === 'batch') {
-          for (const j of m.journeys ?? []) {
-            cl.clientJourneys++;
-            cl.clientHops += j.hops.length;
-            lat.push((now - j.startNs) / 1e6);
-          }
-        } else if (m.type === 'missed') cl.clientMissed += m.count ?? 0;
-      });
+    ws = await benchClient(port, TOKEN, (m, now) => {
+      if (m.type === 'batch') {
+        for (const j of m.journeys ?? []) {
+          cl.clientJourneys++;
+          cl.clientHops += j.hops.length;
+          lat.push((now - j.startNs) / 1e6);
+        }
+      } else if (m.type === 'missed') cl.clientMissed += m.count ?? 0;
     });
     // The tracer starts with the server; wait for it to run before flooding.
     for (let i = 0; i < 300 && agentTracer !== 'running'; i++) await new Promise((r) => setTimeout(r, 100));

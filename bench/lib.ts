@@ -4,7 +4,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
 import { labUp, loadTopology, type LabHandle } from '../agent/src/lab/lab.ts';
+import { DEFAULT_KERNEL_FILTER } from '../agent/src/tracer/kernel-filter.ts';
+import { startTracer } from '../agent/src/tracer/runner.ts';
 
 /** One measured quantity over several runs. */
 export interface Figure {
@@ -85,3 +88,51 @@ export async function withLab<T>(prefix: string, body: (lab: LabHandle) => Promi
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Real tracer output under load: bpftrace (the real program, --every-packet, ICMP from the
+ * client pod) while the client pod pings the web pod on node-2 with `ping -f`, bounded by
+ * `pings` and `seconds`. Returns the lines as bpftrace printed them, without the flush padding.
+ */
+export async function recordFloodLines(lab: LabHandle, o: { pings: number; seconds: number; maxLines?: number }): Promise<string[]> {
+  const st = lab.state();
+  const client = st.model.pods.find((p) => p.name === 'client');
+  const target = st.model.pods.find((p) => p.deployment?.name === 'web' && p.node === 'node-2');
+  if (!client || !target) throw new Error('default topology expected (client pod, web pod on node-2)');
+  const lines: string[] = [];
+  const max = o.maxLines ?? Infinity;
+  const tracer = await startTracer({
+    filter: { ...DEFAULT_KERNEL_FILTER, everyPacket: true, proto: 'icmp', netns: st.netns.map((n) => n.inode), from: { cidrs: [{ family: 4, bytes: client.ip.split('.').map(Number), prefix: 32 }], ports: [] } },
+    onEvent: () => {},
+    onLine: (l) => {
+      if (lines.length < max && l.length > 0 && !l.startsWith('P ')) lines.push(l);
+    },
+  });
+  try {
+    await lab.exec('default/client', ['ping', '-f', '-q', '-c', String(o.pings), '-w', String(o.seconds), target.ip], { timeoutMs: (o.seconds + 10) * 1000 });
+    await sleep(1500);
+  } finally {
+    await tracer.stop();
+  }
+  return lines;
+}
+
+/**
+ * A websocket client of the agent on 127.0.0.1:`port`, said hello to; each message is handed
+ * over parsed as plain JSON (validation costs are measured on their own) with the hrtime it
+ * arrived at, which is CLOCK_MONOTONIC like bpftrace's nsecs, so latencies span processes.
+ */
+export function benchClient(port: number, token: string, onMessage: (m: { type: string; journeys?: { startNs: number; hops: unknown[] }[]; count?: number }, nowNs: number) => void): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, { headers: { Authorization: `Bearer ${token}` } });
+    ws.on('open', () => {
+      ws.send(JSON.stringify({ type: 'hello', version: 1 }));
+      resolve(ws);
+    });
+    ws.on('error', reject);
+    ws.on('message', (d) => {
+      const now = Number(process.hrtime.bigint());
+      onMessage(JSON.parse(d.toString()) as Parameters<typeof onMessage>[0], now);
+    });
+  });
+}

@@ -10,6 +10,7 @@ import { pipelineSource } from '../agent/src/server/pipeline-source.ts';
 import { topologyFromModel } from '../agent/src/server/topology.ts';
 import { labUp, loadTopology } from '../agent/src/lab/lab.ts';
 import { parseServerMessage } from '../agent/src/protocol/messages.ts';
+import { benchClient } from './lib.ts';
 
 const args = process.argv.slice(2);
 const arg = (name: string, def: number): number => {
@@ -23,20 +24,9 @@ const SECONDS = Math.min(arg('--seconds', 5), 60);
 const TOKEN = 'bench-token-0123456789abcdef';
 
 function client(port: number, onJourney: (startNs: number, nowNs: number) => void): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, { headers: { Authorization: `Bearer ${TOKEN}` } });
-    ws.on('open', () => {
-      ws.send(JSON.stringify({ type: 'hello', version: 1 }));
-      resolve(ws);
-    });
-    ws.on('error', reject);
-    ws.on('message', (d) => {
-      const now = Number(process.hrtime.bigint());
-      // Plain JSON here: the client shares this process with the server, and schema
-      // validation is measured on its own below.
-      const m = JSON.parse(d.toString()) as { type: string; journeys?: { startNs: number }[] };
-      if (m.type === 'batch') for (const j of m.journeys ?? []) onJourney(j.startNs, now);
-    });
+  // The client shares this process with the server; schema validation is measured below.
+  return benchClient(port, TOKEN, (m, now) => {
+    if (m.type === 'batch') for (const j of m.journeys ?? []) onJourney(j.startNs, now);
   });
 }
 
