@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { int, many, onlyIf, parseFlags, pattern, short, toggle, value } from './flags.ts';
+import { int, many, onlyIf, optional, parseFlags, pattern, short, toggle, UsageError, value } from './flags.ts';
 
 const spec = {
   name: pattern(/^[a-z]+$/, 'a lower-case name'),
@@ -60,7 +60,7 @@ describe('parseFlags', () => {
 
   it('forwards the next parser\'s options as given, values included, in order', () => {
     const argv = ['--port', '4780', '--name', 'a', '--token', '-tok-starting-with-dash', '-h', '--port=1', '--tag', 't'];
-    const { values, rest } = parseFlags(argv, spec, server);
+    const { values, rest } = parseFlags(argv, spec, { forward: server });
     expect(values).toEqual({ name: 'a', tag: ['t'] });
     expect(rest).toEqual(['--port', '4780', '--token', '-tok-starting-with-dash', '-h', '--port=1']);
     // The forwarded part reads the same in the parser it is meant for.
@@ -68,15 +68,32 @@ describe('parseFlags', () => {
   });
 
   it('what is neither its own nor forwarded is still refused; forwarded options still need their value', () => {
-    expect(() => parseFlags(['--bogus'], spec, server)).toThrow('unknown option "--bogus"');
-    expect(() => parseFlags(['--token'], spec, server)).toThrow(/^--token needs a value$/);
-    expect(() => parseFlags(['--token', '--name', 'a'], spec, server)).toThrow(/^--token needs a value$/);
-    expect(() => parseFlags(['-vh'], spec, server)).toThrow('"-vh": give these options one at a time');
+    expect(() => parseFlags(['--bogus'], spec, { forward: server })).toThrow('unknown option "--bogus"');
+    expect(() => parseFlags(['--token'], spec, { forward: server })).toThrow(/^--token needs a value$/);
+    expect(() => parseFlags(['--token', '--name', 'a'], spec, { forward: server })).toThrow(/^--token needs a value$/);
+    expect(() => parseFlags(['-vh'], spec, { forward: server })).toThrow('"-vh": give these options one at a time');
   });
 
   it('its own spec wins over a forwarded option of the same name', () => {
-    const { values, rest } = parseFlags(['--port', '7'], { port: int(1, 9) }, server);
+    const { values, rest } = parseFlags(['--port', '7'], { port: int(1, 9) }, { forward: server });
     expect(values).toEqual({ port: 7 });
     expect(rest).toEqual([]);
+  });
+
+  it('an optional value is taken only from a word that is not an option', () => {
+    const s = { lab: optional(), json: toggle() };
+    expect(parseFlags(['--lab', 'demo', '--json'], s).values).toEqual({ lab: 'demo', json: true });
+    expect(parseFlags(['--lab', '--json'], s).values).toEqual({ lab: '', json: true });
+    expect(parseFlags(['--lab'], s).values).toEqual({ lab: '' });
+    expect(parseFlags(['--lab=x'], s).values).toEqual({ lab: 'x' });
+    expect(() => parseFlags(['--lab', 'a', 'b'], s)).toThrow('unexpected argument "b"');
+    expect(() => parseFlags(['--lab', 'Bad'], { lab: optional(() => { throw new Error('not a lab name'); }) })).toThrow(/^--lab: not a lab name$/);
+  });
+
+  it('positionals: as many as the command takes; a negative number is one, not an unknown option', () => {
+    expect(parseFlags(['web', '-1', '-v'], spec, { positionals: 2 })).toMatchObject({ positionals: ['web', '-1'], values: { verbose: true } });
+    expect(() => parseFlags(['a', 'b', 'c'], spec, { positionals: 2 })).toThrow('unexpected argument "c"');
+    expect(() => parseFlags(['-1'], spec)).toThrow('unknown option "-1"');
+    expect(() => parseFlags(['--bogus'], spec)).toThrow(UsageError);
   });
 });

@@ -1,6 +1,7 @@
-// Command-line options of hopscope serve/start/hub, `hopscope hub trace` and `kubectl hopscope`:
-// each command declares its options once and gets typed values back, and every command words the
-// same mistake the same way, naming the flag as it was typed. Pure.
+// Command-line options of every `hopscope` command and of `kubectl hopscope`: each command
+// declares its options (and whether it takes positional arguments) once and gets typed values
+// back, and every command words the same mistake the same way, naming the flag as it was typed.
+// Pure.
 //
 // node:util parseArgs splits argv (long and short options, `--flag=value`, `-nVALUE`, short
 // groups); the strictness is ours. parseArgs' own strict mode also refuses every value that
@@ -10,10 +11,18 @@
 // missing, empty or is itself one of the command's options (`--node --port 4780`).
 import { parseArgs } from 'node:util';
 
+/** The command line was wrong (as opposed to the work failing): the message names the flag. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
 /** How one option reads; made by the functions below. */
 export interface Flag<T> {
-  /** value: takes a value, the last one given counts; list: repeatable; switch: no value. */
-  readonly kind: 'value' | 'list' | 'switch';
+  /**
+   * value: takes a value, the last one given counts; list: repeatable; switch: no value;
+   * optional: a value if the next word is not an option (`--lab` or `--lab demo`), else "".
+   */
+  readonly kind: 'value' | 'list' | 'switch' | 'optional';
   readonly short?: string;
   /** Why this command refuses it (e.g. "is for open"); said before its value is looked at. */
   readonly refused?: string;
@@ -33,6 +42,16 @@ export interface Parsed<S extends Spec> {
   values: Values<S>;
   /** The forwarded options as they were given (value included), in order. */
   rest: string[];
+  /** Arguments that are not options, in order (only when `positionals` allows them). */
+  positionals: string[];
+}
+
+/** What else a command line may hold besides the spec's options. */
+export interface ParseOptions {
+  /** Options of a parser that runs next: recognised and handed back in `rest` as given. */
+  forward?: Spec;
+  /** How many arguments that are not options the command takes (default 0). */
+  positionals?: number;
 }
 
 /** What a message shows of a value the user typed: enough to recognise it, not a whole paste. */
@@ -64,6 +83,13 @@ export function int(min: number, max: number, what = `${min}-${max}`): Flag<numb
   });
 }
 
+/** An option whose value may be left out (`--lab` alone reads as ""); never takes an option as its value. */
+export function optional(): Flag<string>;
+export function optional<T>(read: (text: string) => T): Flag<T>;
+export function optional(read: (text: string) => unknown = (t) => t): Flag<unknown> {
+  return { kind: 'optional', read };
+}
+
 /** An option without a value. */
 export function toggle(): Flag<true> {
   return { kind: 'switch', read: () => true };
@@ -88,16 +114,21 @@ export function onlyIf<T>(applies: boolean, why: string, f: Flag<T>): Flag<T> {
 /**
  * Read argv against `spec`. Options in `forward` belong to another parser that runs next (e.g.
  * the server's after the agent's): they are recognised (so their values are not mistaken for
- * options) and handed back in `rest` as given. Anything else is an error. Throws Error.
+ * options) and handed back in `rest` as given. Up to `positionals` other arguments are handed
+ * back in `positionals` (a word like "-1" is one of them when it is no option: `scale web -1`
+ * then says what is wrong with -1). Anything else is an error. Throws UsageError.
  */
-export function parseFlags<S extends Spec>(argv: readonly string[], spec: S, forward: Spec = {}): Parsed<S> {
+export function parseFlags<S extends Spec>(argv: readonly string[], spec: S, opts: ParseOptions = {}): Parsed<S> {
   const known = new Map<string, { flag: Flag<unknown>; own: boolean }>();
-  for (const [name, flag] of Object.entries(forward)) known.set(name, { flag, own: false });
+  for (const [name, flag] of Object.entries(opts.forward ?? {})) known.set(name, { flag, own: false });
   for (const [name, flag] of Object.entries(spec)) known.set(name, { flag, own: true });
+  const maxPositionals = opts.positionals ?? 0;
   const shorts = new Set<string>();
   const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {};
   for (const [name, { flag }] of known) {
-    options[name] = { type: flag.kind === 'switch' ? 'boolean' : 'string', ...(flag.short ? { short: flag.short } : {}) };
+    // An optional value is read by hand below: parseArgs would take the next option as it.
+    const type = flag.kind === 'switch' || flag.kind === 'optional' ? 'boolean' : 'string';
+    options[name] = { type, ...(flag.short ? { short: flag.short } : {}) };
     if (flag.short) shorts.add(flag.short);
   }
   const isOption = (v: string): boolean =>
@@ -107,33 +138,56 @@ export function parseFlags<S extends Spec>(argv: readonly string[], spec: S, for
   const values: Record<string, unknown> = {};
   const forwarded = new Set<number>();
   const ownAt = new Set<number>();
-  for (const t of tokens) {
-    if (t.kind !== 'option') throw new Error(`unexpected argument "${clip(argv[t.index]!)}"`);
+  const positionals: string[] = [];
+  const taken = new Set<number>();
+  for (const [at, t] of tokens.entries()) {
+    if (t.kind !== 'option') {
+      if (t.kind === 'positional' && taken.has(t.index)) continue;
+      if (t.kind === 'positional' && positionals.length < maxPositionals) {
+        positionals.push(t.value);
+        continue;
+      }
+      throw new UsageError(`unexpected argument "${clip(argv[t.index]!)}"`);
+    }
     const k = known.get(t.name);
-    if (!k) throw new Error(`unknown option "${clip(t.rawName)}"`);
+    if (!k) {
+      if (/^-\d/.test(argv[t.index]!) && positionals.length < maxPositionals) {
+        positionals.push(argv[t.index]!);
+        continue;
+      }
+      throw new UsageError(`unknown option "${clip(t.rawName)}"`);
+    }
     const { flag } = k;
-    if (flag.refused) throw new Error(`${t.rawName} ${flag.refused}`);
-    if (flag.kind === 'switch') {
-      if (t.value !== undefined) throw new Error(`${t.rawName} takes no value`);
-    } else if (t.value === undefined || t.value === '' || (!t.inlineValue && isOption(t.value))) {
-      throw new Error(`${t.rawName} needs a value`);
+    if (flag.refused) throw new UsageError(`${t.rawName} ${flag.refused}`);
+    let text = t.value;
+    if (flag.kind === 'optional') {
+      const next = tokens[at + 1];
+      if (text === undefined && next?.kind === 'positional' && next.index === t.index + 1) {
+        text = next.value;
+        taken.add(next.index);
+      }
+      text ??= '';
+    } else if (flag.kind === 'switch') {
+      if (t.value !== undefined) throw new UsageError(`${t.rawName} takes no value`);
+    } else if (text === undefined || text === '' || (!t.inlineValue && isOption(text))) {
+      throw new UsageError(`${t.rawName} needs a value`);
     }
     if (!k.own) {
       forwarded.add(t.index);
-      if (t.inlineValue === false) forwarded.add(t.index + 1);
+      if (t.inlineValue === false || taken.has(t.index + 1)) forwarded.add(t.index + 1);
       continue;
     }
     ownAt.add(t.index);
     let v: unknown;
     try {
-      v = flag.read(t.value ?? '');
+      v = flag.kind === 'optional' && text === '' ? '' : flag.read(text ?? '');
     } catch (e) {
-      throw new Error(`${t.rawName}: ${(e as Error).message}`);
+      throw new UsageError(`${t.rawName}: ${(e as Error).message}`);
     }
     if (flag.kind === 'list') ((values[t.name] ??= []) as unknown[]).push(v);
     else values[t.name] = v;
   }
   // Only a group of one-letter options can mix the two (`-hn`); there is no good way to split it.
-  for (const i of forwarded) if (ownAt.has(i)) throw new Error(`"${clip(argv[i]!)}": give these options one at a time`);
-  return { values: values as Values<S>, rest: [...forwarded].sort((a, b) => a - b).map((i) => argv[i]!) };
+  for (const i of forwarded) if (ownAt.has(i)) throw new UsageError(`"${clip(argv[i]!)}": give these options one at a time`);
+  return { values: values as Values<S>, rest: [...forwarded].sort((a, b) => a - b).map((i) => argv[i]!), positionals };
 }

@@ -57,7 +57,7 @@ const HUB_FLAGS = {
 
 /** Pull the hub flags out of argv; the server's flags are left in `rest`. Throws Error naming the flag. */
 export function parseHubFlags(argv: string[]): HubFlags {
-  const { values: v, rest } = parseFlags(argv, HUB_FLAGS, SERVER_FLAGS);
+  const { values: v, rest } = parseFlags(argv, HUB_FLAGS, { forward: SERVER_FLAGS });
   return {
     ...(v.agents ? { agents: v.agents } : {}),
     namespace: v['agent-namespace'] ?? AGENT_DISCOVERY_DEFAULTS.namespace,

@@ -67,7 +67,7 @@ export function parsePluginArgs(argv: string[], env: Record<string, string | und
   } satisfies Spec;
   const own = { ...common, port: onlyIf(command === 'open', 'is for open', int(1, 65535)) };
   // trace's flags (its filter has a --port of its own) go on to the remote trace's parser.
-  const { values: v, rest }: Parsed<typeof own> = command === 'trace' ? parseFlags(args, common, REMOTE_TRACE_FLAGS) : parseFlags(args, own);
+  const { values: v, rest }: Parsed<typeof own> = command === 'trace' ? parseFlags(args, common, { forward: REMOTE_TRACE_FLAGS }) : parseFlags(args, own);
   return {
     command: v.help ? 'help' : command,
     kubectl: v.kubectl ?? (env.KUBECTL || 'kubectl'),

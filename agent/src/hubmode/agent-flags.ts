@@ -46,7 +46,7 @@ const AGENT_FLAGS = {
 
 /** Pull the node flags out of argv; the server's flags are left in `rest`. Throws Error naming the flag. */
 export function parseAgentFlags(argv: string[]): AgentFlags {
-  const { values: v, rest } = parseFlags(argv, AGENT_FLAGS, SERVER_FLAGS);
+  const { values: v, rest } = parseFlags(argv, AGENT_FLAGS, { forward: SERVER_FLAGS });
   const out: AgentFlags = {
     ...(v.node ? { node: v.node } : {}),
     ...(v['proc-root'] ? { procRoot: v['proc-root'] } : {}),
