@@ -1,7 +1,8 @@
 // `hopscope hub`: connect to every node's agent, stitch cross-node journeys, serve the UI for
 // the whole cluster. `hopscope hub trace`: the CLI view streamed from a hub.
 import type { Command } from './main.ts';
-import { SERVER_FLAGS, openUrl, parseServerArgs } from '../server/config.ts';
+import { SERVER_FLAGS, openUrl, parseServerArgs, readTokenFile, tokenWarning } from '../server/config.ts';
+import { CLUSTER_FALLBACKS } from '../identity/cluster-source.ts';
 import { startServer } from '../server/http.ts';
 import { k8sTopology } from '../server/k8s-topology.ts';
 import { validateToken } from '../server/auth.ts';
@@ -9,11 +10,11 @@ import { UI_DIST } from './start.ts';
 import { AGENT_DISCOVERY_DEFAULTS, k8sDiscovery, parseAgentList, staticDiscovery, type Discovery } from '../hubmode/discovery.ts';
 import { hubSource } from '../hubmode/hub-source.ts';
 import { REMOTE_TRACE_FLAGS, remoteTrace, remoteTraceArgs } from '../hubmode/remote-trace.ts';
-import { int, parseFlags, pattern, value, type Spec } from './flags.ts';
+import { int, parseFlags, pattern, UsageError, value, type Spec } from './flags.ts';
 import { stopOnSignal } from './until-signal.ts';
 
 const USAGE = `usage: hopscope hub [options]
-       hopscope hub trace --url <hub url> [--token <t>] [filter] [--json | --oneline] [--count N] [--duration S]
+       hopscope hub trace --url <hub url> [--token-file <f>] [filter] [--json | --oneline] [--count N] [--duration S]
 
 Connects to the agent on every node, stitches journeys that cross nodes (the packet leaving one
 node and arriving at the other become one journey with both lanes) and serves the UI.
@@ -23,16 +24,19 @@ Finding agents (default: the agent DaemonSet's pods through the Kubernetes API):
   --agent-namespace <ns>   namespace of the agent pods (default ${AGENT_DISCOVERY_DEFAULTS.namespace})
   --agent-selector <sel>   label selector (default ${AGENT_DISCOVERY_DEFAULTS.labelSelector})
   --agent-port <n>         port the agents listen on (default ${AGENT_DISCOVERY_DEFAULTS.port})
-  --agent-token <t>        token of the agents (default: the hub's own token)
+  --agent-token-file <f>   token of the agents, from a file (default: the hub's own token)
+  --agent-token <t>        the same on the command line (readable in ps)
   --stitch-wait-ms <n>     how long half a journey waits for the other node's half (default 3000)
 
 Serving:
-  --kubeconfig <file>      cluster credentials (default: in-cluster, $KUBECONFIG, ~/.kube/config)
+  --kubeconfig <file>      cluster credentials (default: ${CLUSTER_FALLBACKS})
   --host <ip>              address to bind (default 127.0.0.1)
   --port <n>               port (default 7070)
-  --token <t>              access token (default: $HOPSCOPE_TOKEN, else a random one)
+  --token-file <f>         access token from a file (default: $HOPSCOPE_TOKEN, else a random one)
+  --token <t>              the token itself (every local user can read it in ps: prefer the two above)
   --ui <dir>               built UI (default ui/dist)
 
+trace: the token from --token-file <f>, else $HOPSCOPE_TOKEN (--token <t> works, readable in ps)
 trace filter: -n <ns>, --pod <name>, --service <name>, --port <n>, --proto tcp|udp|icmp, --only-drops, --only-nat`;
 
 /** Flags of `hopscope hub` (the rest go to the server parser). */
@@ -42,6 +46,8 @@ export interface HubFlags {
   selector: string;
   port: number;
   agentToken?: string;
+  /** --agent-token was given on the command line (worth the same warning as --token). */
+  agentTokenFromFlag: boolean;
   waitMs: number;
   rest: string[];
 }
@@ -52,18 +58,29 @@ const HUB_FLAGS = {
   'agent-selector': pattern(/^[-A-Za-z0-9_./=!,() ]{1,300}$/, 'a label selector'),
   'agent-port': int(1, 65535),
   'agent-token': value(validateToken),
+  'agent-token-file': value(),
   'stitch-wait-ms': int(100, 60_000),
 } satisfies Spec;
+
+function tokenFromFile(flag: string, path: string): string {
+  try {
+    return readTokenFile(path);
+  } catch (e) {
+    throw new UsageError(`${flag}: ${(e as Error).message}`);
+  }
+}
 
 /** Pull the hub flags out of argv; the server's flags are left in `rest`. Throws Error naming the flag. */
 export function parseHubFlags(argv: string[]): HubFlags {
   const { values: v, rest } = parseFlags(argv, HUB_FLAGS, { forward: SERVER_FLAGS });
+  if (v['agent-token'] && v['agent-token-file']) throw new UsageError('--agent-token and --agent-token-file: choose one');
   return {
     ...(v.agents ? { agents: v.agents } : {}),
     namespace: v['agent-namespace'] ?? AGENT_DISCOVERY_DEFAULTS.namespace,
     selector: v['agent-selector'] ?? AGENT_DISCOVERY_DEFAULTS.labelSelector,
     port: v['agent-port'] ?? AGENT_DISCOVERY_DEFAULTS.port,
-    ...(v['agent-token'] ? { agentToken: v['agent-token'] } : {}),
+    ...(v['agent-token'] ? { agentToken: v['agent-token'] } : v['agent-token-file'] ? { agentToken: tokenFromFile('--agent-token-file', v['agent-token-file']) } : {}),
+    agentTokenFromFlag: v['agent-token'] !== undefined,
     waitMs: v['stitch-wait-ms'] ?? 3000,
     rest,
   };
@@ -73,15 +90,19 @@ const HUB_TRACE_FLAGS = {
   ...REMOTE_TRACE_FLAGS,
   url: pattern(/^https?:\/\/[^/?#]+\/?$/, 'http://host:port/'),
   token: value(validateToken),
+  'token-file': value(),
 } satisfies Spec;
 
 async function traceCommand(args: string[]): Promise<number> {
   const { values } = parseFlags(args, HUB_TRACE_FLAGS);
   const t = remoteTraceArgs(values);
   const url = values.url;
-  const token = values.token ?? process.env.HOPSCOPE_TOKEN;
-  if (!url) throw new Error('--url <hub url> is required');
-  if (!token) throw new Error('--token (or $HOPSCOPE_TOKEN) is required');
+  if (values.token && values['token-file']) throw new UsageError('--token and --token-file: choose one');
+  const token = values.token ?? (values['token-file'] ? tokenFromFile('--token-file', values['token-file']) : process.env.HOPSCOPE_TOKEN);
+  if (!url) throw new UsageError('--url <hub url> is required');
+  if (!token) throw new UsageError('--token-file (or $HOPSCOPE_TOKEN) is required');
+  const warning = values.token ? tokenWarning('flag') : undefined;
+  if (warning) console.error(`hopscope: ${warning}`);
   const ac = new AbortController();
   const stop = () => ac.abort();
   process.once('SIGINT', stop);
@@ -117,6 +138,8 @@ export const command: Command = {
       return 0;
     }
     const log = (l: string) => console.error(`hopscope hub: ${l}`);
+    const warning = tokenWarning(cfg.tokenFrom) ?? (hub.agentTokenFromFlag ? tokenWarning('flag')?.replace('--token', '--agent-token') : undefined);
+    if (warning) log(warning);
     const discovery: Discovery = hub.agents
       ? staticDiscovery(parseAgentList(hub.agents))
       : k8sDiscovery({ ...(cfg.kubeconfig ? { kubeconfigPath: cfg.kubeconfig } : {}), namespace: hub.namespace, labelSelector: hub.selector, port: hub.port, log });

@@ -233,8 +233,8 @@ export async function pluginMain(argv: string[], env: Record<string, string | un
         const pf = await portForward(a, 0);
         const ac = new AbortController();
         const stop = () => ac.abort();
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
+        process.on('SIGINT', stop); // on, not once: see cli/until-signal.ts
+        process.on('SIGTERM', stop);
         try {
           await remoteTrace({
             url: `http://127.0.0.1:${pf.port}/`,

@@ -1,4 +1,12 @@
 // The `hopscope` command line: dispatches to one module per command.
+//
+// One exit-code rule for every command (README "Running it"): 0 when the command did what was
+// asked, a long-running one (trace, start, serve, hub, lab up --foreground) stopped by Ctrl-C or
+// SIGTERM included, once it has stopped cleanly; 1 for anything refused or failed, a wrong
+// command line included (the message names the flag); 130 only when a second Ctrl-C gives up
+// waiting for that clean stop.
+import { UsageError } from './flags.ts';
+
 export interface Command {
   summary: string;
   run(args: string[]): Promise<number>;
@@ -23,19 +31,24 @@ async function usage(): Promise<string> {
 /** Entry point; returns the process exit code. */
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h' || name === 'help') {
+  if (name === '--help' || name === '-h' || name === 'help') {
     console.log(await usage());
-    return name ? 0 : 2;
+    return 0;
+  }
+  if (!name) {
+    console.error(await usage());
+    return 1;
   }
   const load = commands[name];
   if (!load) {
     console.error(`hopscope: unknown command "${name}"\n${await usage()}`);
-    return 2;
+    return 1;
   }
   try {
     return await (await load()).run(rest);
   } catch (e) {
-    console.error(`hopscope ${name}: ${(e as Error).message}`);
+    const hint = e instanceof UsageError ? `\n(see "hopscope ${name} --help")` : '';
+    console.error(`hopscope ${name}: ${(e as Error).message}${hint}`);
     return 1;
   }
 }

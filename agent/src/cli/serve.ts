@@ -2,23 +2,25 @@
 // the UI. No lab: the traffic buttons are not offered.
 import type { Command } from './main.ts';
 import { checkPrerequisites, refusalMessage } from '../tracer/preflight.ts';
-import { parseServerArgs, openUrl } from '../server/config.ts';
+import { parseServerArgs, openUrl, tokenWarning } from '../server/config.ts';
 import { startServer } from '../server/http.ts';
 import { pipelineSource } from '../server/pipeline-source.ts';
 import { k8sTopology } from '../server/k8s-topology.ts';
 import { UI_DIST } from './start.ts';
 import { AGENT_FLAGS_HELP, parseAgentFlags, scopeInodes } from '../hubmode/agent-flags.ts';
-import { readLabState } from '../lab/state.ts';
+import { readLabState, watchLabGone } from '../lab/state.ts';
+import { CLUSTER_FALLBACKS } from '../identity/cluster-source.ts';
 import { stopOnSignal } from './until-signal.ts';
 
 const USAGE = `usage: hopscope serve [options]
 
 Traces this node and serves the UI; pods, Services and nodes are named from the Kubernetes API.
 
-  --kubeconfig <file> cluster credentials (default: in-cluster, $KUBECONFIG, ~/.kube/config)
+  --kubeconfig <file> cluster credentials (default: the lab's with --lab, else ${CLUSTER_FALLBACKS})
   --host <ip>         address to bind (default 127.0.0.1)
   --port <n>          port (default 7070)
-  --token <t>         access token (default: $HOPSCOPE_TOKEN, else a random one)
+  --token-file <f>    access token from a file (default: $HOPSCOPE_TOKEN, else a random one)
+  --token <t>         the token itself (every local user can read it in ps: prefer the two above)
   --ui <dir>          built UI (default ui/dist)
 ${AGENT_FLAGS_HELP}
   -h, --help`;
@@ -38,6 +40,8 @@ export const command: Command = {
       return 1;
     }
     const log = (l: string) => console.error(`hopscope: ${l}`);
+    const warning = tokenWarning(cfg.tokenFrom);
+    if (warning) log(warning);
     // A lab on this machine: its API names things, and a scope stands for one node of it.
     const labState = agent.lab ? readLabState(agent.lab) : undefined;
     const kubeconfig = cfg.kubeconfig ?? labState?.api?.kubeconfig;
@@ -65,9 +69,20 @@ export const command: Command = {
       lab: null,
     });
     console.log(`hopscope is up: ${openUrl(server.url, cfg.token)}`);
-    return stopOnSignal(log, () => {
+    const stop = () => {
       topo.stop();
       return server.close();
+    };
+    if (!agent.lab) return stopOnSignal(log, stop);
+    // The lab is all this agent traces: when it goes down there is nothing left to serve.
+    const lab = agent.lab;
+    let unwatch = () => {};
+    const gone = new Promise<number>((resolve) => {
+      unwatch = watchLabGone(lab, () => {
+        log(`lab ${lab} went down: stopping`);
+        void stop().then(() => resolve(1));
+      });
     });
+    return Promise.race([stopOnSignal(log, stop), gone]).finally(unwatch);
   },
 };

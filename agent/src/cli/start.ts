@@ -5,7 +5,7 @@ import type { Command } from './main.ts';
 import { checkPrerequisites, refusalMessage } from '../tracer/preflight.ts';
 import { labUp, loadTopology, type LabHandle } from '../lab/lab.ts';
 import { teardownLab } from '../lab/teardown.ts';
-import { parseServerArgs, openUrl } from '../server/config.ts';
+import { parseServerArgs, openUrl, tokenWarning } from '../server/config.ts';
 import { startServer, type RunningServer } from '../server/http.ts';
 import { pipelineSource } from '../server/pipeline-source.ts';
 import { topologyFromModel } from '../server/topology.ts';
@@ -25,7 +25,8 @@ the UI. Prints the URL with its access token. Ctrl-C tears everything down.
   --name <name>       lab name (default: the topology's)
   --host <ip>         address to bind (default 127.0.0.1; anything else exposes the UI)
   --port <n>          port (default 7070; 0 picks a free one)
-  --token <t>         access token (default: $HOPSCOPE_TOKEN, else a random one)
+  --token-file <f>    access token from a file (default: $HOPSCOPE_TOKEN, else a random one)
+  --token <t>         the token itself (every local user can read it in ps: prefer the two above)
   --ui <dir>          built UI (default ui/dist)
   -h, --help`;
 
@@ -57,6 +58,8 @@ export const command: Command = {
     }
     const topology = loadTopology(cfg.topology);
     const log = (l: string) => console.error(`hopscope: ${l}`);
+    const warning = tokenWarning(cfg.tokenFrom);
+    if (warning) log(warning);
     log(`bringing up lab ${cfg.labName ?? topology.name} ...`);
     // We own the signal handling (server and bpftrace go first); the lab still cleans up on crash.
     const lab = await labUp(topology, { ...(cfg.labName ? { name: cfg.labName } : {}), cleanupOnExit: false, cleanupOnCrash: true, log });
@@ -83,7 +86,8 @@ export const command: Command = {
           downed = true;
           process.exit(130);
         }
-        void stop(sig).then(() => resolve(sig === 'SIGINT' ? 130 : 143));
+        // Ctrl-C is how start is meant to end: a clean stop is a success (README "Running it").
+        void stop(sig).then(() => resolve(0));
       };
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);

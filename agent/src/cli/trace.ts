@@ -1,29 +1,78 @@
 // `hopscope trace`: follow packets through the cluster (or the lab) and print each packet's
-// journey as a story, or as JSON lines. Stops on Ctrl-C, after --count journeys or --duration.
+// journey as a story, or as JSON lines. Stops on Ctrl-C, after --count journeys or --duration,
+// and prints its counters whichever way it stops.
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
 import type { Command } from './main.ts';
 import type { Journey } from '../protocol/events.ts';
-import { FILTER_FLAGS_HELP, FilterError, parseFilterArgs, type FilterSpec } from '../tracer/filter.ts';
-import { defaultLab, startTracePipeline, type PipelineStatus } from '../journeys/pipeline.ts';
+import { FilterError, parseFilterSpec, type FilterSpec } from '../tracer/filter.ts';
+import { DEFAULT_KERNEL_FILTER } from '../tracer/kernel-filter.ts';
+import { defaultLab, startTracePipeline, type PipelineStatus, type TracePipeline } from '../journeys/pipeline.ts';
 import { renderJson, renderOneLine, renderStory } from '../journeys/story.ts';
-import { listLabNames } from '../lab/state.ts';
+import { listLabNames, readLabState, watchLabGone } from '../lab/state.ts';
+import { CLUSTER_FALLBACKS, describeCluster, findCluster } from '../identity/cluster-source.ts';
+import { clip, int, many, optional, parseFlags, short, toggle, UsageError, value, type Values } from './flags.ts';
+
+/** The --kubeconfig fallbacks, as help and README say them. */
+export const KUBECONFIG_HELP = `the lab's API when tracing a lab, else ${CLUSTER_FALLBACKS}; with none, addresses only`;
 
 const USAGE = `usage: hopscope trace [options]
 
 Where:
-  --lab [name]           trace a lab (default when one is up and no --kubeconfig is given)
-  --kubeconfig <file>    the cluster to name things from (default: the lab's, else $KUBECONFIG)
+  --lab [name]           trace a lab (default when one is up and no --kubeconfig is given;
+                         the name may be left out when one lab is up)
+  --kubeconfig <file>    the cluster that names things (default: ${KUBECONFIG_HELP})
 
 What (filter, applied in the kernel):
-${FILTER_FLAGS_HELP}
+  --from <endpoint>      sender: pod, ns/pod, svc/name, svc/ns/name, ip, ip:port or cidr
+  --to <endpoint>        receiver (same forms); replies are shown too
+  -n, --namespace <ns>   namespace of pod and Service names given without one (default "default")
+  --port <n>             either side uses this port (repeatable)
+  --proto tcp|udp|icmp
+  --netns <inode>        only this network namespace (repeatable)
+  --every-packet         print every matching packet (use with a narrow filter)
+  --first-packets <n>    packets shown per flow and hop before sampling (default ${DEFAULT_KERNEL_FILTER.firstPackets})
+  --sample-every <k>     then 1 packet in k (default ${DEFAULT_KERNEL_FILTER.sampleEvery}, 0 = none)
+  --print-budget <n>     hop lines a second before sampling harder (k doubles; default ${DEFAULT_KERNEL_FILTER.printBudget})
 
 Output:
   --json                 one journey per line, JSON (schema in README "Tracing")
   --oneline              one journey per line, hops joined by arrows
   --count <n>            stop after n journeys
-  --duration <s>         stop after s seconds
-  -h, --help`;
+  --duration <s>         stop s seconds after the command started (startup included)
+  -h, --help
 
-/** Parsed `trace` options (the filter is parsed by the tracer's own flag parser). */
+Counters print on stderr when it stops (Ctrl-C, --count, --duration).`;
+
+const LAB_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+const TRACE_FLAGS = {
+  lab: optional((t) => {
+    if (!LAB_NAME.test(t)) throw new Error(`"${clip(t, 40)}" is not a lab name`);
+    return t;
+  }),
+  kubeconfig: value(),
+  from: value(),
+  to: value(),
+  namespace: short('n', value()),
+  port: many(int(1, 65535)),
+  proto: value(),
+  netns: many(int(1, 0xffffffff, 'an inode number')),
+  'every-packet': toggle(),
+  'first-packets': int(0, 1_000_000),
+  'sample-every': int(0, 1_000_000),
+  'print-budget': int(1, 10_000_000),
+  json: toggle(),
+  oneline: toggle(),
+  count: int(1, 1_000_000, 'a whole number 1-1000000'),
+  duration: value((t) => {
+    if (!/^\d{1,6}(\.\d{1,3})?$/.test(t) || Number(t) <= 0 || Number(t) > 86_400) throw new Error(`expected seconds, more than 0 and at most 86400, got "${clip(t, 20)}"`);
+    return Number(t);
+  }),
+  help: short('h', toggle()),
+};
+
+/** Parsed `trace` options. */
 export interface TraceArgs {
   /** undefined: not asked; '': asked without a name (the one that is up). */
   lab?: string;
@@ -35,64 +84,44 @@ export interface TraceArgs {
   filter: FilterSpec;
 }
 
-const LAB_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-
-/** Parse argv of `hopscope trace`. Throws Error/FilterError with a clear message. Pure. */
-export function parseTraceArgs(argv: string[]): TraceArgs {
-  const { spec, rest } = parseFilterArgs(argv);
-  const out: TraceArgs = { output: 'story', help: false, filter: spec };
-  const positive = (flag: string, v: string | undefined, max: number): number => {
-    if (v === undefined) throw new Error(`${flag} needs a value`);
-    if (!/^\d+(\.\d+)?$/.test(v) || Number(v) <= 0 || Number(v) > max) throw new Error(`${flag}: expected a number in (0, ${max}], got "${v.slice(0, 40)}"`);
-    return Number(v);
+function filterOf(v: Values<typeof TRACE_FLAGS>): FilterSpec {
+  const raw = {
+    from: v.from,
+    to: v.to,
+    namespace: v.namespace,
+    port: v.port,
+    proto: v.proto,
+    netns: v.netns,
+    everyPacket: v['every-packet'],
+    firstPackets: v['first-packets'],
+    sampleEvery: v['sample-every'],
+    printBudget: v['print-budget'],
   };
-  for (let i = 0; i < rest.length; i++) {
-    const a = rest[i]!;
-    const eq = a.startsWith('--') ? a.indexOf('=') : -1;
-    const flag = eq > 0 ? a.slice(0, eq) : a;
-    const inline = eq > 0 ? a.slice(eq + 1) : undefined;
-    const value = () => inline ?? rest[++i];
-    switch (flag) {
-      case '--lab': {
-        // The name is optional: take the next word only if it is not another flag.
-        const next = inline ?? (rest[i + 1] !== undefined && !rest[i + 1]!.startsWith('-') ? rest[++i] : undefined);
-        if (next !== undefined && !LAB_NAME.test(next)) throw new Error(`--lab: "${next.slice(0, 40)}" is not a lab name`);
-        out.lab = next ?? '';
-        break;
-      }
-      case '--kubeconfig': {
-        const v = value();
-        if (!v) throw new Error('--kubeconfig needs a file');
-        out.kubeconfig = v;
-        break;
-      }
-      case '--json':
-        out.output = 'json';
-        break;
-      case '--oneline':
-        out.output = 'oneline';
-        break;
-      case '--count': {
-        const n = positive(flag, value(), 1_000_000);
-        if (!Number.isInteger(n)) throw new Error(`--count: expected a whole number, got ${n}`);
-        out.count = n;
-        break;
-      }
-      case '--duration':
-        out.durationS = positive(flag, value(), 86_400);
-        break;
-      case '-h':
-      case '--help':
-        out.help = true;
-        break;
-      default:
-        throw new Error(`unknown option "${a.slice(0, 60)}"`);
-    }
+  try {
+    return parseFilterSpec(Object.fromEntries(Object.entries(raw).filter(([, x]) => x !== undefined)));
+  } catch (e) {
+    if (e instanceof FilterError) throw new UsageError(e.message);
+    throw e;
   }
-  return out;
 }
 
-function statusLine(s: PipelineStatus): string {
+/** Parse argv of `hopscope trace`. Throws UsageError naming the flag. Pure. */
+export function parseTraceArgs(argv: readonly string[]): TraceArgs {
+  const { values: v } = parseFlags(argv, TRACE_FLAGS);
+  if (v.json && v.oneline) throw new UsageError('--json and --oneline: choose one');
+  return {
+    ...(v.lab !== undefined ? { lab: v.lab } : {}),
+    ...(v.kubeconfig ? { kubeconfig: v.kubeconfig } : {}),
+    output: v.json ? 'json' : v.oneline ? 'oneline' : 'story',
+    ...(v.count !== undefined ? { count: v.count } : {}),
+    ...(v.duration !== undefined ? { durationS: v.duration } : {}),
+    help: v.help ?? false,
+    filter: filterOf(v),
+  };
+}
+
+function statusLine(s: PipelineStatus | undefined): string {
+  if (!s) return '0 journeys: stopped before tracing started';
   const c = s.counters;
   return (
     `${c.journeys} journeys from ${c.events} events; lost ${c.lost}, rejected ${c.rejections}, gaps ${c.gaps}, ` +
@@ -119,26 +148,53 @@ export const command: Command = {
   },
 };
 
-async function runTrace(argv: string[]): Promise<number> {
-  let args: TraceArgs;
-  try {
-    args = parseTraceArgs(argv);
-  } catch (e) {
-    console.error(`hopscope trace: ${(e as Error).message}\n\n${USAGE}`);
-    return 2;
+/** What is traced and what names it, said before the (seconds-long) start. */
+interface Target {
+  lab?: string;
+  kubeconfig?: string;
+  noCluster: boolean;
+  says: string;
+}
+
+function target(args: TraceArgs): Target {
+  let lab: string | undefined;
+  if (args.lab !== undefined) lab = args.lab || defaultLab();
+  else if (!args.kubeconfig && listLabNames().length > 0) lab = defaultLab();
+  if (lab) {
+    const s = readLabState(lab);
+    const names = args.kubeconfig ? `names from the cluster in ${args.kubeconfig} (--kubeconfig)` : `names from the lab's API (${s.api?.kubeconfig ?? 'none'})`;
+    return { lab, ...(args.kubeconfig ? { kubeconfig: args.kubeconfig } : {}), noCluster: false, says: `tracing lab ${lab} (its ${s.netns.length} network namespaces); ${names}` };
   }
+  const c = findCluster(args.kubeconfig, process.env, homedir(), existsSync);
+  if (c.kind === 'kubeconfig' && !existsSync(c.path)) throw new Error(`${c.from}: no such file ${c.path}`);
+  const all = `every network namespace on this node${listLabNames().length === 0 && !args.kubeconfig ? ' (no lab is up)' : ''}`;
+  return {
+    ...(c.kind === 'kubeconfig' ? { kubeconfig: c.path } : {}),
+    noCluster: c.kind === 'none',
+    says: `tracing ${all}; ${describeCluster(c)}${c.kind === 'none' ? ', pods named only where /proc tells' : ''}`,
+  };
+}
+
+async function runTrace(argv: string[]): Promise<number> {
+  const args = parseTraceArgs(argv);
   if (args.help) {
     console.log(USAGE);
     return 0;
   }
-  let lab: string | undefined;
-  if (args.lab !== undefined) lab = args.lab || defaultLab();
-  else if (!args.kubeconfig && listLabNames().length > 0) lab = defaultLab();
+  const t = target(args);
+  console.error(`hopscope trace: ${t.says}`);
 
   const abort = new AbortController();
   let printed = 0;
+  let code = 0;
+  let stopWhy: string | undefined;
   let done!: () => void;
   const finished = new Promise<void>((r) => (done = r));
+  const stopFor = (why: string, exitCode = 0) => {
+    stopWhy ??= why;
+    if (code === 0) code = exitCode;
+    done();
+  };
   const print = (j: Journey) => {
     if (args.count !== undefined && printed >= args.count) return;
     printed++;
@@ -157,40 +213,55 @@ async function runTrace(argv: string[]): Promise<number> {
         return never;
       }
     }
-    if (args.count !== undefined && printed >= args.count) done();
+    if (args.count !== undefined && printed >= args.count) stopFor(`${args.count} journeys`);
   };
-  const onSignal = () => done();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  const timer = args.durationS !== undefined ? setTimeout(done, args.durationS * 1000) : undefined;
+  // NOTE: process.on, not once: execa's signal-exit (it stops bpftrace on a signal) re-raises a
+  // signal that no other listener is registered for, and a `once` listener is already removed
+  // when it looks, so the process died with 130 before printing its counters or removing its
+  // program dir. The second Ctrl-C gives up waiting; the exit hooks still stop bpftrace.
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (++signals > 1) process.exit(130);
+    stopFor(sig);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const timer = args.durationS !== undefined ? setTimeout(() => stopFor(`--duration ${args.durationS}`), args.durationS * 1000) : undefined;
+  const unwatch = t.lab ? watchLabGone(t.lab, () => stopFor(`lab ${t.lab} went down`, 1)) : undefined;
+  let pipeline: TracePipeline | undefined;
   try {
-    let pipeline;
-    try {
-      pipeline = await startTracePipeline({
-        ...(lab ? { lab } : {}),
-        ...(args.kubeconfig ? { kubeconfigPath: args.kubeconfig } : {}),
-        filter: args.filter,
-        onJourney: print,
-        signal: abort.signal,
-      });
-    } catch (e) {
-      if (e instanceof FilterError) {
-        console.error(`hopscope trace: ${e.message}`);
-        return 2;
-      }
-      throw e;
+    const starting = startTracePipeline({
+      ...(t.lab ? { lab: t.lab } : {}),
+      ...(t.kubeconfig ? { kubeconfigPath: t.kubeconfig } : {}),
+      ...(t.noCluster ? { noCluster: true } : {}),
+      filter: args.filter,
+      onJourney: print,
+      signal: abort.signal,
+    });
+    const first = await Promise.race([starting.then((p) => ({ p })), finished.then(() => undefined)]);
+    if (first) {
+      pipeline = first.p;
+      const s = pipeline.status();
+      console.error(
+        `hopscope trace: attached with ${s.probeSet} (${s.sampling.description})` +
+          `${s.identitySynced ? '' : '; the cluster has not answered yet, names may be missing'}; Ctrl-C to stop`,
+      );
+      await finished;
+    } else {
+      // Stopped while starting: let the start finish (or fail) and stop what it started.
+      abort.abort();
+      pipeline = await starting.catch(() => undefined);
     }
-    const s = pipeline.status();
-    console.error(
-      `tracing ${lab ? `lab ${lab}` : 'this node'} with ${s.probeSet} (${s.sampling.description})` +
-        `${s.identitySynced ? '' : '; identity index not synced yet, names may be missing'}; Ctrl-C to stop`,
-    );
-    await finished;
-    await pipeline.stop();
-    console.error(statusLine(pipeline.status()));
-    return 0;
+    await pipeline?.stop();
+    if (stopWhy && !stopWhy.startsWith('SIG') && !stopWhy.endsWith('journeys')) console.error(`hopscope trace: ${stopWhy}: stopping`);
+    console.error(statusLine(pipeline?.status()));
+    return code;
+  } catch (e) {
+    if (e instanceof FilterError) throw new UsageError(e.message);
+    throw e;
   } finally {
     if (timer) clearTimeout(timer);
+    unwatch?.();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     abort.abort();

@@ -40,9 +40,10 @@ export interface IdentityIndex extends IdentityLookup {
 
 /** Options of createIdentityIndex. */
 export interface IdentityIndexOptions {
-  /** Kubeconfig file; default: in-cluster service account, then $KUBECONFIG / ~/.kube/config. */
+  /** Kubeconfig file; default as client-node finds one: $KUBECONFIG, ~/.kube/config, the in-cluster service account. */
   kubeconfigPath?: string;
-  kubeConfig?: KubeConfig;
+  /** null: there is no cluster to ask (nothing is watched; only netns owners name things). */
+  kubeConfig?: KubeConfig | null;
   netns: NetnsSource;
   /** Wait at most this long for the first full sync before resolving unsynced. Default 10 s. */
   initialSyncTimeoutMs?: number;
@@ -74,8 +75,11 @@ function isAuthError(e: unknown): boolean {
 
 /** Build the index and wait (bounded) for its first sync. Rejects on bad credentials. */
 export async function createIdentityIndex(opts: IdentityIndexOptions): Promise<IdentityIndex> {
+  // NOTE: with no cluster, client-node's default is http://localhost:8080, which would make
+  // every start wait the whole initial sync time for an API that is not there.
+  const noCluster = opts.kubeConfig === null;
   const kc = opts.kubeConfig ?? new KubeConfig();
-  if (!opts.kubeConfig) {
+  if (!opts.kubeConfig && !noCluster) {
     try {
       if (opts.kubeconfigPath) kc.loadFromFile(opts.kubeconfigPath);
       else kc.loadFromDefault();
@@ -84,13 +88,14 @@ export async function createIdentityIndex(opts: IdentityIndexOptions): Promise<I
     }
     if (!kc.getCurrentCluster()) throw new Error(`identity index: kubeconfig ${opts.kubeconfigPath ?? '(default)'} names no current cluster`);
   }
-  const core = kc.makeApiClient(CoreV1Api);
-  const discovery = kc.makeApiClient(DiscoveryV1Api);
+  // Made only when a lister runs: with no cluster none does (and makeApiClient would throw).
+  let clients: { core: CoreV1Api; discovery: DiscoveryV1Api } | undefined;
+  const api = () => (clients ??= { core: kc.makeApiClient(CoreV1Api), discovery: kc.makeApiClient(DiscoveryV1Api) });
   const listers: Record<WatchedKind, () => Promise<KubernetesListObject<KubernetesObject>>> = {
-    pods: () => core.listPodForAllNamespaces(),
-    services: () => core.listServiceForAllNamespaces(),
-    endpointslices: () => discovery.listEndpointSliceForAllNamespaces(),
-    nodes: () => core.listNode(),
+    pods: () => api().core.listPodForAllNamespaces(),
+    services: () => api().core.listServiceForAllNamespaces(),
+    endpointslices: () => api().discovery.listEndpointSliceForAllNamespaces(),
+    nodes: () => api().core.listNode(),
   };
   const backoff = opts.backoffMs ?? { initial: 250, max: 5000 };
 
@@ -252,7 +257,8 @@ export async function createIdentityIndex(opts: IdentityIndexOptions): Promise<I
   }
 
   const reflectors = Object.fromEntries(WATCHED_KINDS.map((k) => [k, new Reflector(k)])) as Record<WatchedKind, Reflector>;
-  const allSynced = (): boolean => !closed && WATCHED_KINDS.every((k) => reflectors[k].synced);
+  // Without a cluster there is nothing to be out of date with: names are as complete as they get.
+  const allSynced = (): boolean => !closed && (noCluster || WATCHED_KINDS.every((k) => reflectors[k].synced));
 
   const index: IdentityIndex = {
     get synced() {
@@ -292,7 +298,7 @@ export async function createIdentityIndex(opts: IdentityIndexOptions): Promise<I
     },
   };
 
-  for (const k of WATCHED_KINDS) reflectors[k].start();
+  if (!noCluster) for (const k of WATCHED_KINDS) reflectors[k].start();
   const deadline = Date.now() + (opts.initialSyncTimeoutMs ?? 10_000);
   while (!allSynced() && Date.now() < deadline) {
     const authErr = WATCHED_KINDS.map((k) => reflectors[k].firstError).find(isAuthError);

@@ -60,8 +60,10 @@ export interface TracePipeline {
 export interface TracePipelineOptions {
   /** Trace this lab: its netns only, named from its state file, its API's kubeconfig. */
   lab?: string;
-  /** Kubeconfig of the cluster; default the lab's, else in-cluster / $KUBECONFIG / ~/.kube/config. */
+  /** Kubeconfig of the cluster; default the lab's, else $KUBECONFIG / ~/.kube/config / in-cluster. */
   kubeconfigPath?: string;
+  /** There is no cluster: do not ask one (names only from what the netns source knows). */
+  noCluster?: boolean;
   filter: FilterSpec;
   /** Without a lab: the host's /proc (an agent in a container mounts it elsewhere) and this node's name. */
   procRoot?: string;
@@ -110,7 +112,7 @@ export async function startTracePipeline(opts: TracePipelineOptions): Promise<Tr
     kubeconfigPath = api.kubeconfig;
   }
   const identity = await createIdentityIndex({
-    ...(kubeconfigPath ? { kubeconfigPath } : {}),
+    ...(kubeconfigPath ? { kubeconfigPath } : opts.noCluster ? { kubeConfig: null } : {}),
     netns: lab
       ? labNetnsSource(lab)
       : procNetnsSource({ ...(opts.procRoot ? { procRoot: opts.procRoot } : {}), ...(opts.nodeName ? { nodeName: opts.nodeName } : {}) }),
@@ -120,6 +122,8 @@ export async function startTracePipeline(opts: TracePipelineOptions): Promise<Tr
   let unsubscribe: (() => void) | undefined;
   let stopped = false;
   try {
+    // Stopped while the index synced: no bpftrace may start with no one left to stop it.
+    if (opts.signal?.aborted) throw new Error('stopped before tracing started');
     // A lab shares the kernel with everything else on the machine (other labs use the same
     // addresses): without a netns list of its own, the filter is narrowed to the lab's netns.
     const compile = (spec: FilterSpec): KernelFilter => {

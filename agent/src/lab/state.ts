@@ -109,3 +109,19 @@ export function findPodNetns(state: LabState, pod: string): LabNetns {
   } else if (hit) return hit;
   throw new Error(`no pod "${pod}" in lab ${state.name}; pods: ${pods.map((p) => p.owner).join(', ') || 'none'}`);
 }
+
+/**
+ * Calls `onGone` once when the lab's state file disappears (`hopscope lab down` removes it last),
+ * so whatever traces or serves the lab can say so and stop instead of tracing nothing on. Checks
+ * every `everyMs`; returns a function that stops watching. The timer does not keep Node alive.
+ */
+export function watchLabGone(name: string, onGone: () => void, everyMs = 500): () => void {
+  const path = statePath(name);
+  const timer = setInterval(() => {
+    if (existsSync(path)) return;
+    clearInterval(timer);
+    onGone();
+  }, everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}

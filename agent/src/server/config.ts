@@ -1,7 +1,9 @@
-// Flags and environment of `hopscope start` / `hopscope serve`, validated in one place. Pure.
+// Flags and environment of `hopscope start` / `hopscope serve`, validated in one place. Pure
+// but for reading --token-file (through the `readText` passed in).
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { generateToken, validateToken } from './auth.ts';
-import { clip, int, onlyIf, parseFlags, pattern, short, toggle, value, type Spec } from '../cli/flags.ts';
+import { clip, int, onlyIf, parseFlags, pattern, short, toggle, UsageError, value, type Spec } from '../cli/flags.ts';
 
 /** Server settings shared by start and serve. */
 export interface ServerConfig {
@@ -10,6 +12,8 @@ export interface ServerConfig {
   token: string;
   /** True when the token was generated for this run (print it). */
   tokenGenerated: boolean;
+  /** Where the token came from (a --token on the command line is worth a warning). */
+  tokenFrom: TokenFrom;
   uiDir: string;
   /** start: topology file (default: built-in); serve: unused. */
   topology?: string;
@@ -18,6 +22,28 @@ export interface ServerConfig {
   /** serve: kubeconfig (default: in-cluster / $KUBECONFIG / ~/.kube/config). */
   kubeconfig?: string;
   help: boolean;
+}
+
+/** Where a token came from. */
+export type TokenFrom = 'flag' | 'file' | 'env' | 'generated';
+
+/**
+ * Why --token on the command line is discouraged: every local user can read a process's
+ * arguments (`ps`, /proc/<pid>/cmdline), but not its environment or a 0600 file.
+ */
+export function tokenWarning(from: TokenFrom): string | undefined {
+  return from === 'flag' ? '--token on the command line can be read by every local user (ps, /proc/<pid>/cmdline); prefer $HOPSCOPE_TOKEN or --token-file' : undefined;
+}
+
+/** The token in a file (trailing newline allowed), validated. Throws Error saying what is wrong. */
+export function readTokenFile(path: string, readText: (path: string) => string = (p) => readFileSync(p, 'utf8')): string {
+  let text: string;
+  try {
+    text = readText(path);
+  } catch (e) {
+    throw new Error(`cannot read ${clip(path)}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  return validateToken(text.replace(/\r?\n$/, ''));
 }
 
 const LAB_NAME = /^[a-z0-9]([-a-z0-9]{0,18}[a-z0-9])?$/;
@@ -30,6 +56,7 @@ export const SERVER_FLAGS = {
   }),
   port: int(0, 65535),
   token: value(validateToken),
+  'token-file': value(),
   ui: value(),
   topology: value(),
   name: pattern(LAB_NAME, 'a lab name (1-20 of a-z 0-9 "-")'),
@@ -38,20 +65,41 @@ export const SERVER_FLAGS = {
 } satisfies Spec;
 
 /** Parse argv + env; throws Error with a message naming the flag. */
-export function parseServerArgs(argv: string[], env: Record<string, string | undefined>, defaults: { uiDir: string; port: number }, mode: 'start' | 'serve'): ServerConfig {
-  const envToken = env.HOPSCOPE_TOKEN ? validateToken(env.HOPSCOPE_TOKEN) : undefined;
+export function parseServerArgs(
+  argv: string[],
+  env: Record<string, string | undefined>,
+  defaults: { uiDir: string; port: number },
+  mode: 'start' | 'serve',
+  readText?: (path: string) => string,
+): ServerConfig {
   const { values: v } = parseFlags(argv, {
     ...SERVER_FLAGS,
     topology: onlyIf(mode === 'start', 'is for `hopscope start`', SERVER_FLAGS.topology),
     name: onlyIf(mode === 'start', 'is for `hopscope start`', SERVER_FLAGS.name),
     kubeconfig: onlyIf(mode === 'serve', 'is for `hopscope serve`', SERVER_FLAGS.kubeconfig),
   });
-  const token = v.token ?? envToken;
+  if (v.token && v['token-file']) throw new UsageError('--token and --token-file: choose one');
+  let fileToken: string | undefined;
+  if (v['token-file']) {
+    try {
+      fileToken = readTokenFile(v['token-file'], readText);
+    } catch (e) {
+      throw new UsageError(`--token-file: ${(e as Error).message}`);
+    }
+  }
+  let envToken: string | undefined;
+  try {
+    envToken = env.HOPSCOPE_TOKEN ? validateToken(env.HOPSCOPE_TOKEN) : undefined;
+  } catch (e) {
+    throw new UsageError(`$HOPSCOPE_TOKEN: ${(e as Error).message}`);
+  }
+  const [token, tokenFrom]: [string | undefined, TokenFrom] = v.token ? [v.token, 'flag'] : fileToken ? [fileToken, 'file'] : envToken ? [envToken, 'env'] : [undefined, 'generated'];
   return {
     host: v.host ?? '127.0.0.1',
     port: v.port ?? defaults.port,
     token: token ?? generateToken(),
     tokenGenerated: token === undefined,
+    tokenFrom,
     uiDir: v.ui ?? defaults.uiDir,
     ...(v.topology ? { topology: v.topology } : {}),
     ...(v.name ? { labName: v.name } : {}),

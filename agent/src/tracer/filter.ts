@@ -16,8 +16,8 @@ const port = z.number().int().min(1).max(65535);
 
 /**
  * The user's filter. Endpoints (`from`, `to`) are one of: "ns/name" (a pod), "name" (a pod in
- * `namespace`), "svc/ns/name" or "svc/name" (a Service), "10.0.0.1", "10.0.0.1:80",
- * "10.0.0.0/24", "fd00::1", "[fd00::1]:80", "fd00::/64".
+ * `namespace`, default "default" as kubectl's), "svc/ns/name" or "svc/name" (a Service),
+ * "10.0.0.1", "10.0.0.1:80", "10.0.0.0/24", "fd00::1", "[fd00::1]:80", "fd00::/64".
  */
 export const FilterSpecSchema = z
   .object({
@@ -61,6 +61,9 @@ export function parseFilterSpec(input: unknown): FilterSpec {
   }
   return r.data;
 }
+
+/** The namespace of names given without one (kubectl's default). */
+export const DEFAULT_NAMESPACE = 'default';
 
 const K8S_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 const K8S_NS = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -142,9 +145,11 @@ export function compileEndpoint(text: string, what: string, namespace: string | 
     return { cidrs: [cidrOf(text.slice(0, colon), what)], ports: [portOf(text.slice(colon + 1), what)] };
   }
   const parts = text.split('/');
+  // A name without a namespace is in `namespace`, else in "default", as kubectl reads it.
+  const inNs = namespace ?? DEFAULT_NAMESPACE;
   if (parts[0] === 'svc') {
-    const [ns, svc] = parts.length === 3 ? [parts[1]!, parts[2]!] : parts.length === 2 && namespace ? [namespace, parts[1]!] : [undefined, undefined];
-    if (ns === undefined || svc === undefined) throw new FilterError(`${what}: a Service is "svc/namespace/name" (or "svc/name" with a namespace)`);
+    const [ns, svc] = parts.length === 3 ? [parts[1]!, parts[2]!] : parts.length === 2 ? [inNs, parts[1]!] : [undefined, undefined];
+    if (ns === undefined || svc === undefined) throw new FilterError(`${what}: a Service is "svc/name" (in -n's namespace, default "default") or "svc/namespace/name"`);
     name(ns, K8S_NS, what, 'namespace');
     name(svc, K8S_NAME, what, 'Service name');
     const ips = resolve.serviceIps(ns, svc);
@@ -155,9 +160,9 @@ export function compileEndpoint(text: string, what: string, namespace: string | 
       ports: [...new Set(all.map((x) => x.port).filter((p) => Number.isInteger(p) && p >= 1 && p <= 65535))],
     };
   }
-  const [ns, pod] = parts.length === 2 ? [parts[0]!, parts[1]!] : parts.length === 1 && namespace ? [namespace, parts[0]!] : [undefined, undefined];
+  const [ns, pod] = parts.length === 2 ? [parts[0]!, parts[1]!] : parts.length === 1 ? [inNs, parts[0]!] : [undefined, undefined];
   if (ns === undefined || pod === undefined) {
-    throw new FilterError(`${what}: "${clip(text)}" is not an IP, CIDR, "namespace/pod" or "svc/namespace/name"`);
+    throw new FilterError(`${what}: "${clip(text)}" is not a pod ("pod" in -n's namespace, default "default", or "namespace/pod"), a Service ("svc/name" or "svc/namespace/name"), an IP, ip:port or a CIDR`);
   }
   name(ns, K8S_NS, what, 'namespace');
   name(pod, K8S_NAME, what, 'pod name');
@@ -181,57 +186,4 @@ export function compileFilter(spec: FilterSpec, resolve: FilterResolver): Kernel
     sampleEvery: s.sampleEvery ?? DEFAULT_KERNEL_FILTER.sampleEvery,
     printBudget: s.printBudget ?? DEFAULT_KERNEL_FILTER.printBudget,
   };
-}
-
-/** Flags `parseFilterArgs` understands, for help texts. */
-export const FILTER_FLAGS_HELP = `  --from <endpoint>      sender: ns/pod, svc/ns/name, ip, ip:port or cidr
-  --to <endpoint>        receiver (same forms); replies are shown too
-  --port <n>             either side uses this port (repeatable)
-  --proto tcp|udp|icmp
-  -n, --namespace <ns>   namespace for pod/Service names given without one
-  --netns <inode>        only this network namespace (repeatable)
-  --every-packet         print every matching packet (use with a narrow filter)
-  --first-packets <n>    packets shown per flow and hop before sampling (default ${DEFAULT_KERNEL_FILTER.firstPackets})
-  --sample-every <k>     then 1 packet in k (default ${DEFAULT_KERNEL_FILTER.sampleEvery}, 0 = none)
-  --print-budget <n>     hop lines a second before sampling harder (k doubles; default ${DEFAULT_KERNEL_FILTER.printBudget})`;
-
-function intArg(flag: string, v: string): number {
-  if (!/^\d{1,10}$/.test(v)) throw new FilterError(`${flag}: expected a number, got "${clip(v)}"`);
-  return Number(v);
-}
-
-/** Parses filter flags out of argv; other arguments are returned in `rest`. Throws FilterError. */
-export function parseFilterArgs(args: string[]): { spec: FilterSpec; rest: string[] } {
-  const raw: Record<string, unknown> = {};
-  const rest: string[] = [];
-  const ports: number[] = [];
-  const netns: number[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    const eq = a.startsWith('--') ? a.indexOf('=') : -1;
-    const flag = eq > 0 ? a.slice(0, eq) : a;
-    const value = (): string => {
-      if (eq > 0) return a.slice(eq + 1);
-      const v = args[++i];
-      if (v === undefined) throw new FilterError(`${flag} needs a value`);
-      return v;
-    };
-    switch (flag) {
-      case '--from': raw.from = value(); break;
-      case '--to': raw.to = value(); break;
-      case '--port': ports.push(intArg(flag, value())); break;
-      case '--proto': raw.proto = value(); break;
-      case '-n':
-      case '--namespace': raw.namespace = value(); break;
-      case '--netns': netns.push(intArg(flag, value())); break;
-      case '--every-packet': raw.everyPacket = true; break;
-      case '--first-packets': raw.firstPackets = intArg(flag, value()); break;
-      case '--sample-every': raw.sampleEvery = intArg(flag, value()); break;
-      case '--print-budget': raw.printBudget = intArg(flag, value()); break;
-      default: rest.push(a);
-    }
-  }
-  if (ports.length > 0) raw.port = ports;
-  if (netns.length > 0) raw.netns = netns;
-  return { spec: parseFilterSpec(raw), rest };
 }

@@ -3,7 +3,7 @@
 // accepted filter may put the marker (or anything but the template and numbers) in the
 // bpftrace program; refused ones throw FilterError and nothing else.
 import { describe, expect, it } from 'vitest';
-import { compileFilter, FilterError, parseFilterArgs, type FilterResolver } from './filter.ts';
+import { compileFilter, FilterError, type FilterResolver, type FilterSpec } from './filter.ts';
 import { loadTemplates, renderProgram } from './program.ts';
 import { seededRandom } from './seeded-random.ts';
 
@@ -27,21 +27,22 @@ describe('fuzz: user text never reaches the bpftrace program', () => {
     let programs = 0;
     const seen = new Set<string>();
     for (let i = 0; i < 10_000; i++) {
-      const argv: string[] = [];
-      if (rnd(2)) argv.push('--from', str());
-      if (rnd(2)) argv.push('--to', str());
-      if (rnd(3) === 0) argv.push('-n', str());
-      if (rnd(4) === 0) argv.push('--proto', str());
+      // The spec as `hopscope trace` builds it from --from, --to, -n and --proto.
+      const spec: Record<string, unknown> = {};
+      if (rnd(2)) spec.from = str();
+      if (rnd(2)) spec.to = str();
+      if (rnd(3) === 0) spec.namespace = str();
+      if (rnd(4) === 0) spec.proto = str();
       let program: string;
       try {
-        const kf = compileFilter(parseFilterArgs(argv).spec, any);
+        const kf = compileFilter(spec as FilterSpec, any);
         program = renderProgram(kf, { probeSet: rnd(2) ? 'tracepoints' : 'kprobes', vxlanPorts: [4789, 8472], templates: t });
       } catch (e) {
         expect(e, String(e)).toBeInstanceOf(FilterError);
         continue;
       }
       accepted++;
-      expect(program, JSON.stringify(argv)).not.toMatch(/qzx/i);
+      expect(program, JSON.stringify(spec)).not.toMatch(/qzx/i);
       if (!seen.has(program)) {
         seen.add(program);
         programs++;
