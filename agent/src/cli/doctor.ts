@@ -4,6 +4,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { execa } from 'execa';
 import { detectCapabilities, type Capabilities, type Check } from '../tracer/capabilities.ts';
 import type { Command } from './main.ts';
+import { parseFlags, short, toggle } from './flags.ts';
 
 /** A device as `ip -j -d link` reports it. */
 interface LinkInfo {
@@ -77,7 +78,7 @@ export function missing(c: Capabilities, setpriv: boolean): string[] {
 export const command: Command = {
   summary: 'check what this machine can trace and which probe set will be used',
   async run(args: string[]): Promise<number> {
-    if (args.includes('--help') || args.includes('-h')) {
+    if (parseFlags(args, { help: short('h', toggle()) }).values.help) {
       console.log('usage: hopscope doctor\n\nPrints kernel, BTF, tracefs, bpftrace, probe sets, CNI devices and what is missing.');
       return 0;
     }

@@ -2,11 +2,12 @@
 // trainer does live (exec, curl, dig, scale, nodeport). The lab logic lives in agent/src/lab/.
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { execa } from 'execa';
 import type { Command } from './main.ts';
+import { parseFlags, pattern, short, toggle, UsageError, value, type Spec } from './flags.ts';
 import { labUp, loadTopology, targetNetns, type ExecTarget } from '../lab/lab.ts';
 import { LABS_DIR, listLabNames, readLabState, type LabState } from '../lab/state.ts';
 import { downAll, downLab } from '../lab/teardown.ts';
@@ -38,41 +39,45 @@ function pickLab(name: string | undefined): LabState {
   throw new Error(`several labs are running (${labs.join(', ')}); pick one with --name`);
 }
 
-type Options = Record<string, { type: 'string' | 'boolean'; short?: string }>;
+const NAME_FLAG = { name: pattern(/^[a-z0-9]([-a-z0-9]{0,18}[a-z0-9])?$/, 'a lab name (1-20 of a-z 0-9 "-")') } satisfies Spec;
+const UP_FLAGS = { ...NAME_FLAG, topology: value(), cni: value(), 'kube-proxy': value() } satisfies Spec;
 
-function parse(args: string[], options: Options): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
-  try {
-    const r = parseArgs({ args, options: { ...options, name: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
-    if (r.values.help) throw new Error('help requested');
-    return { values: r.values as Record<string, string | boolean | undefined>, positionals: r.positionals };
-  } catch (e) {
-    throw new Error(`${(e as Error).message}\n${USAGE}`);
-  }
+/** One subcommand's options (every one takes --name) and how many arguments it takes. */
+function parse<S extends Spec>(args: string[], spec: S, positionals = 0) {
+  return parseFlags(args, { ...NAME_FLAG, ...spec }, { positionals });
 }
 
 function oneOf<T extends string>(what: string, v: string | undefined, allowed: readonly T[]): T | undefined {
   if (v === undefined) return undefined;
-  if (!(allowed as readonly string[]).includes(v)) throw new Error(`--${what} must be one of ${allowed.join(', ')}, got "${v}"`);
+  if (!(allowed as readonly string[]).includes(v)) throw new UsageError(`--${what} must be one of ${allowed.join(', ')}, got "${v}"`);
   return v as T;
 }
 
-function upTopology(values: Record<string, unknown>): Topology {
-  const t = loadTopology(typeof values.topology === 'string' ? resolve(values.topology) : undefined);
-  const name = values.name as string | undefined;
-  if (name !== undefined && (!DNS_LABEL.test(name) || name.length > 20)) throw new Error(`--name must be a DNS-1123 label of at most 20 characters, got "${name}"`);
+function upTopology(values: { topology?: string; name?: string; cni?: string; 'kube-proxy'?: string }): Topology {
+  const t = loadTopology(values.topology !== undefined ? resolve(values.topology) : undefined);
   return {
     ...t,
-    name: name ?? t.name,
-    cni: oneOf('cni', values.cni as string | undefined, cniModes) ?? t.cni,
-    kubeProxy: oneOf('kube-proxy', values['kube-proxy'] as string | undefined, kubeProxyModes) ?? t.kubeProxy,
+    name: values.name ?? t.name,
+    cni: oneOf('cni', values.cni, cniModes) ?? t.cni,
+    kubeProxy: oneOf('kube-proxy', values['kube-proxy'], kubeProxyModes) ?? t.kubeProxy,
   };
+}
+
+/**
+ * The lab's phase as the user should read it: a lab whose controller (or owning process) is gone
+ * is not ready whatever its state file says: its API and workloads went with that process.
+ */
+export function phaseOf(s: Pick<LabState, 'phase' | 'controllerPid'>, isAlive: (pid: number) => boolean = alive): string {
+  return isAlive(s.controllerPid) ? s.phase : 'stale';
 }
 
 /** Human summary of a running lab. */
 export function summary(s: LabState): string {
   const m = s.model;
+  const up = alive(s.controllerPid);
   const lines = [
-    `lab ${s.name} (${s.phase}): cni ${m.cni}, kube-proxy ${m.kubeProxy}, ${s.detached ? 'controller' : 'owner'} pid ${s.controllerPid}${alive(s.controllerPid) ? '' : ' (gone)'}`,
+    `lab ${s.name} (${phaseOf(s)}): cni ${m.cni}, kube-proxy ${m.kubeProxy}, ${s.detached ? 'controller' : 'owner'} pid ${s.controllerPid}${up ? '' : ' (gone)'}`,
+    ...(up ? [] : [`  its ${s.detached ? 'controller' : 'owner'} is gone, and its API and workloads with it: "hopscope lab down --name ${s.name}" removes what is left`]),
     ...(s.api ? [`  API ${s.api.url}`, `  kubeconfig ${s.api.kubeconfig}   (export KUBECONFIG=${s.api.kubeconfig})`] : []),
     '  nodes:',
     ...m.nodes.map((n) => `    ${n.name.padEnd(12)} ${n.address.padEnd(15)} pods ${n.podCIDR}`),
@@ -88,6 +93,19 @@ export function summary(s: LabState): string {
   return lines.join('\n');
 }
 
+/**
+ * Refuses a name the lab cannot resolve: without a kube-dns Service the pods have no resolv.conf
+ * of the lab's and ask the host's resolver, which they cannot reach, so curl and dig only time out.
+ */
+function needsDns(s: LabState, host: string): void {
+  if (isIP(host.replace(/^\[|\]$/g, ''))) return;
+  const dns = s.model.services.find((v) => v.namespace === 'kube-system' && v.name === 'kube-dns');
+  const why = !dns ? 'no kube-system/kube-dns Service' : dns.endpoints.length === 0 ? 'the kube-dns Service has no endpoints' : undefined;
+  if (!why) return;
+  const addrs = s.model.services.filter((v) => v.namespace !== 'kube-system').map((v) => `${v.name} ${v.clusterIP}`);
+  throw new Error(`lab ${s.name} has no cluster DNS (${why}), so "${host}" cannot be resolved; use an address instead${addrs.length ? ` (services: ${addrs.join(', ')})` : ''}`);
+}
+
 async function inLab(s: LabState, target: ExecTarget, cmd: string[]): Promise<number> {
   const ns = targetNetns(s, target);
   const r = await execa('ip', ['netns', 'exec', ns.name, ...cmd], { reject: false, stdio: 'inherit' });
@@ -95,7 +113,7 @@ async function inLab(s: LabState, target: ExecTarget, cmd: string[]): Promise<nu
 }
 
 async function up(args: string[]): Promise<number> {
-  const { values } = parse(args, { topology: { type: 'string' }, cni: { type: 'string' }, 'kube-proxy': { type: 'string' }, foreground: { type: 'boolean' } });
+  const { values } = parse(args, { ...UP_FLAGS, foreground: toggle() });
   const t = upTopology(values);
   if (values.foreground) {
     const lab = await labUp(t, { cleanupOnCrash: true, log: (l) => console.log(l) });
@@ -112,7 +130,7 @@ async function up(args: string[]): Promise<number> {
   const logPath = join(LABS_DIR, `${t.name}.controller.log`);
   mkdirSync(LABS_DIR, { recursive: true, mode: 0o700 });
   const fd = openSync(logPath, 'w', 0o600);
-  const passOn = ['--name', t.name, '--cni', t.cni, '--kube-proxy', t.kubeProxy, ...(typeof values.topology === 'string' ? ['--topology', resolve(values.topology)] : [])];
+  const passOn = ['--name', t.name, '--cni', t.cni, '--kube-proxy', t.kubeProxy, ...(values.topology !== undefined ? ['--topology', resolve(values.topology)] : [])];
   const child = spawn(process.execPath, [bin, 'lab', 'controller', ...passOn], { detached: true, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   child.unref();
@@ -142,7 +160,7 @@ async function up(args: string[]): Promise<number> {
 }
 
 async function controller(args: string[]): Promise<number> {
-  const { values } = parse(args, { topology: { type: 'string' }, cni: { type: 'string' }, 'kube-proxy': { type: 'string' } });
+  const { values } = parse(args, UP_FLAGS);
   const t = upTopology(values);
   const lab = await labUp(t, { detached: true, cleanupOnCrash: true, log: (l) => console.log(`${new Date().toISOString()} ${l}`) });
   console.log(`${new Date().toISOString()} lab ${lab.name} ready`);
@@ -152,12 +170,13 @@ async function controller(args: string[]): Promise<number> {
 }
 
 async function scale(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { namespace: { type: 'string', short: 'n' } });
+  const { values, positionals } = parse(args, { namespace: short('n', value()) }, 2);
   const [deployment, n] = positionals;
-  if (!deployment || n === undefined || !/^\d+$/.test(n)) throw new Error(`usage: hopscope lab scale <deployment> <replicas> [--namespace NS]`);
-  const namespace = (values.namespace as string | undefined) ?? 'default';
-  if (!DNS_LABEL.test(deployment) || !DNS_LABEL.test(namespace)) throw new Error('deployment and namespace must be DNS-1123 labels');
-  const s = pickLab(values.name as string | undefined);
+  if (!deployment || n === undefined) throw new UsageError('usage: hopscope lab scale <deployment> <replicas> [--namespace NS]');
+  if (!/^\d{1,4}$/.test(n)) throw new UsageError(`scale: replicas must be a whole number from 0, got "${n.slice(0, 20)}"`);
+  const namespace = values.namespace ?? 'default';
+  if (!DNS_LABEL.test(deployment) || !DNS_LABEL.test(namespace)) throw new UsageError('deployment and namespace must be DNS-1123 labels');
+  const s = pickLab(values.name);
   if (!s.api) throw new Error(`lab ${s.name} runs without an API`);
   let res: Response;
   try {
@@ -190,27 +209,30 @@ async function runLab(args: string[]): Promise<number> {
   }
   switch (sub) {
     case undefined:
+      console.error(USAGE);
+      return 1;
     case 'help':
     case '--help':
     case '-h':
       console.log(USAGE);
-      return sub ? 0 : 2;
+      return 0;
     case 'up':
       return up(rest);
     case 'controller':
       return controller(rest);
     case 'down': {
-      const { values } = parse(rest, { all: { type: 'boolean' } });
+      const { values } = parse(rest, { all: toggle() });
+      if (values.all && values.name) throw new UsageError('--all and --name: choose one');
       // By name, down also finds a lab whose state file is gone but whose namespaces remain.
-      const name = values.name as string | undefined;
+      const name = values.name;
       const reports = values.all ? await downAll() : [await downLab(name ?? pickLab(undefined).name)];
       for (const r of reports) console.log(`lab ${r.lab} down: ${r.netns.length} namespaces removed, ${r.killed.length} processes stopped`);
       if (reports.length === 0) console.log('no labs');
       return 0;
     }
     case 'status': {
-      const { values } = parse(rest, { json: { type: 'boolean' } });
-      const names = values.name ? [values.name as string] : listLabNames();
+      const { values } = parse(rest, { json: toggle() });
+      const names = values.name ? [values.name] : listLabNames();
       const states = names.map((n) => readLabState(n));
       if (values.json) console.log(JSON.stringify(states.map((s) => ({ ...s, api: s.api ? { url: s.api.url, kubeconfig: s.api.kubeconfig } : undefined })), null, 2));
       else console.log(states.length ? states.map(summary).join('\n\n') : 'no labs running');
@@ -220,41 +242,45 @@ async function runLab(args: string[]): Promise<number> {
       const dash = rest.indexOf('--');
       const before = dash >= 0 ? rest.slice(0, dash) : rest;
       const cmd = dash >= 0 ? rest.slice(dash + 1) : [];
-      const { values, positionals } = parse(before, {});
-      if (positionals.length !== 1 || cmd.length === 0) throw new Error('usage: hopscope lab exec <pod|ns/pod> -- <command...>');
-      return inLab(pickLab(values.name as string | undefined), positionals[0]!, cmd);
+      const { values, positionals } = parse(before, {}, 1);
+      if (positionals.length !== 1 || cmd.length === 0) throw new UsageError('usage: hopscope lab exec <pod|ns/pod> -- <command...>');
+      return inLab(pickLab(values.name), positionals[0]!, cmd);
     }
     case 'curl': {
-      const { values, positionals } = parse(rest, {});
+      const { values, positionals } = parse(rest, {}, 2);
       const [pod, target] = positionals;
-      if (!pod || !target) throw new Error('usage: hopscope lab curl <pod> <url|service[.namespace]>');
+      if (!pod || !target) throw new UsageError('usage: hopscope lab curl <pod> <url|service[.namespace]>');
       let url = target;
       if (!/^https?:\/\//.test(target)) {
-        if (!/^[a-z0-9.-]+(:\d{1,5})?(\/[\w./-]*)?$/.test(target)) throw new Error(`"${target}" is neither a URL nor a service name`);
+        if (!/^[a-z0-9.-]+(:\d{1,5})?(\/[\w./-]*)?$/.test(target)) throw new UsageError(`"${target}" is neither a URL nor a service name`);
         url = `http://${target}${target.includes('/') ? '' : '/'}`;
       }
-      return inLab(pickLab(values.name as string | undefined), pod, ['curl', '-sS', '-m', '5', url]);
+      const s = pickLab(values.name);
+      needsDns(s, new URL(url).hostname);
+      return inLab(s, pod, ['curl', '-sS', '-m', '5', url]);
     }
     case 'dig': {
-      const { values, positionals } = parse(rest, {});
+      const { values, positionals } = parse(rest, {}, 2);
       const [pod, name] = positionals;
-      if (!pod || !name) throw new Error('usage: hopscope lab dig <pod> <name>');
-      if (!/^[A-Za-z0-9.-]+$/.test(name)) throw new Error(`"${name}" is not a DNS name`);
-      return inLab(pickLab(values.name as string | undefined), pod, ['dig', '+search', '+nocmd', '+nostats', name]);
+      if (!pod || !name) throw new UsageError('usage: hopscope lab dig <pod> <name>');
+      if (!/^[A-Za-z0-9.-]+$/.test(name)) throw new UsageError(`"${name}" is not a DNS name`);
+      const s = pickLab(values.name);
+      needsDns(s, name);
+      return inLab(s, pod, ['dig', '+search', '+nocmd', '+nostats', name]);
     }
     case 'scale':
       return scale(rest);
     case 'nodeport': {
-      const { values, positionals } = parse(rest, {});
+      const { values, positionals } = parse(rest, {}, 3);
       const [ext, node, port] = positionals;
-      if (!ext || !node || !port || !/^\d{1,5}$/.test(port)) throw new Error('usage: hopscope lab nodeport <external> <node> <port>');
-      const s = pickLab(values.name as string | undefined);
+      if (!ext || !node || !port || !/^\d{1,5}$/.test(port)) throw new UsageError('usage: hopscope lab nodeport <external> <node> <port>');
+      const s = pickLab(values.name);
       const n = s.model.nodes.find((x) => x.name === node);
       if (!n) throw new Error(`no node "${node}"; nodes: ${s.model.nodes.map((x) => x.name).join(', ')}`);
       return inLab(s, { external: ext }, ['curl', '-sS', '-m', '5', `http://${n.address}:${port}/`]);
     }
     default:
-      throw new Error(`unknown subcommand "${sub}"\n${USAGE}`);
+      throw new UsageError(`unknown subcommand "${sub}"\n${USAGE}`);
   }
 }
 
