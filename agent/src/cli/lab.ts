@@ -10,7 +10,8 @@ import type { Command } from './main.ts';
 import { parseFlags, pattern, short, toggle, UsageError, value, type Spec } from './flags.ts';
 import { labUp, loadTopology, targetNetns, type ExecTarget } from '../lab/lab.ts';
 import { LABS_DIR, listLabNames, readLabState, type LabState } from '../lab/state.ts';
-import { downAll, downLab } from '../lab/teardown.ts';
+import { downAll, downLab, teardownLab } from '../lab/teardown.ts';
+import { stopOnSignal } from './until-signal.ts';
 import { alive } from '../lab/netns.ts';
 import { cniModes, kubeProxyModes, type Topology } from '../lab/topology.ts';
 
@@ -116,11 +117,24 @@ async function up(args: string[]): Promise<number> {
   const { values } = parse(args, { ...UP_FLAGS, foreground: toggle() });
   const t = upTopology(values);
   if (values.foreground) {
-    const lab = await labUp(t, { cleanupOnCrash: true, log: (l) => console.log(l) });
+    // Signals are ours (stopOnSignal: a clean Ctrl-C exits 0, a second one 130); the lab still
+    // cleans up on a crash, and on any exit before its down() finished.
+    const lab = await labUp(t, { cleanupOnExit: false, cleanupOnCrash: true, log: (l) => console.log(l) });
+    let downed = false;
+    const lastResort = () => {
+      if (!downed) teardownLab(lab.name, lab.state());
+    };
+    process.on('exit', lastResort);
     console.log(summary(lab.state()));
     console.log('Ctrl-C tears the lab down.');
-    await new Promise(() => {});
-    return 0;
+    return stopOnSignal(
+      (l) => console.log(l),
+      async () => {
+        await lab.down();
+        downed = true;
+        process.off('exit', lastResort);
+      },
+    );
   }
   if (listLabNames().includes(t.name)) {
     const old = readLabState(t.name);
