@@ -7,7 +7,6 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { readLabState } from '../agent/src/lab/state.ts';
 import { downLab } from '../agent/src/lab/teardown.ts';
 
 const BIN = 'agent/bin/hopscope.mjs';
