@@ -90,12 +90,15 @@ describe('trace with no lab and no cluster', () => {
   it('--count 1 prints one journey and stops, within --duration', async () => {
     const ping = execa('ping', ['-i', '0.2', '127.0.0.1'], { reject: false });
     try {
-      // 9 s: time enough to start (~3 s here) and see a ping, not to wait 10 s for an API first.
-      const r = await hopscope(['trace', '--count', '1', '--duration', '9', '--oneline'], alone);
+      // Time enough to start (~3 s here) and see a ping, not to wait 10 s for an API first: the
+      // first journey came after the duration was over, so the command had printed nothing in it.
+      const t0 = Date.now();
+      const r = await hopscope(['trace', '--count', '1', '--duration', '11', '--oneline'], alone);
+      expect(Date.now() - t0, 'ended by --count, within --duration').toBeLessThan(11_000);
       expect(r.exitCode, r.stderr).toBe(0);
       expect(r.stdout.trim().split('\n')).toHaveLength(1);
       expect(r.stdout).toMatch(/^j\d+ /);
-      expect(r.stderr).not.toContain('--duration 9: stopping');
+      expect(r.stderr).not.toContain('--duration 11: stopping');
     } finally {
       ping.kill();
       await ping;
