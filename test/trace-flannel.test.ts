@@ -268,7 +268,7 @@ describe('trace: flannel-vxlan + iptables', () => {
 
   it('hopscope trace refuses an unknown pod with a clear message', async () => {
     const r = await execa('node', ['agent/bin/hopscope.mjs', 'trace', '--lab', NAME, '--from', 'default/nosuchpod'], { reject: false, timeout: 60_000 });
-    expect(r.exitCode).toBe(2);
+    expect(r.exitCode).toBe(1);
     expect(r.stderr).toContain('pod default/nosuchpod not found');
   });
 });
