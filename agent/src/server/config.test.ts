@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { openUrl, parseServerArgs } from './config.ts';
+import { openUrl, parseServerArgs, tokenWarning } from './config.ts';
 
 const d = { uiDir: '/ui', port: 7070 };
 
@@ -14,6 +14,25 @@ describe('parseServerArgs', () => {
     expect(parseServerArgs(['--token=flag-token-0123456789'], { HOPSCOPE_TOKEN: 'env-token-0123456789' }, d, 'start').token).toBe('flag-token-0123456789');
     // Generated tokens are base64url: one in 64 starts with "-".
     expect(parseServerArgs(['--token', '-k2H_generated-token'], {}, d, 'serve').token).toBe('-k2H_generated-token');
+  });
+  it('takes the token from --token-file before the environment, and says where it came from', () => {
+    const files: Record<string, string> = { '/t': 'file-token-0123456789\n', '/bad': 'not a token\n' };
+    const read = (p: string) => {
+      const t = files[p];
+      if (t === undefined) throw Object.assign(new Error('no such file'), { code: 'ENOENT' });
+      return t;
+    };
+    const c = parseServerArgs(['--token-file', '/t'], { HOPSCOPE_TOKEN: 'env-token-0123456789' }, d, 'serve', read);
+    expect(c).toMatchObject({ token: 'file-token-0123456789', tokenFrom: 'file', tokenGenerated: false });
+    expect(parseServerArgs([], { HOPSCOPE_TOKEN: 'env-token-0123456789' }, d, 'serve', read).tokenFrom).toBe('env');
+    expect(parseServerArgs(['--token', 'flag-token-0123456789'], {}, d, 'serve', read).tokenFrom).toBe('flag');
+    expect(parseServerArgs([], {}, d, 'serve', read).tokenFrom).toBe('generated');
+    expect(() => parseServerArgs(['--token-file', '/nope'], {}, d, 'serve', read)).toThrow(/^--token-file: cannot read \/nope: ENOENT$/);
+    expect(() => parseServerArgs(['--token-file', '/bad'], {}, d, 'serve', read)).toThrow(/^--token-file: token must be/);
+    expect(() => parseServerArgs(['--token-file', '/t', '--token', 'flag-token-0123456789'], {}, d, 'serve', read)).toThrow(/choose one/);
+    expect(tokenWarning('flag')).toMatch(/every local user/);
+    expect(tokenWarning('file')).toBeUndefined();
+    expect(tokenWarning('env')).toBeUndefined();
   });
   it('parses host, port, name and topology', () => {
     expect(parseServerArgs(['--host', '0.0.0.0', '--port', '0', '--name', 'demo-1', '--topology', 'x.yaml'], {}, d, 'start')).toMatchObject({
