@@ -238,19 +238,24 @@ async function runTrace(argv: string[]): Promise<number> {
       onJourney: print,
       signal: abort.signal,
     });
+    const attached = (p: TracePipeline, more: string) => {
+      const s = p.status();
+      console.error(
+        `hopscope trace: attached with ${s.probeSet} (${s.sampling.description})` +
+          `${s.identitySynced ? '' : '; the cluster has not answered yet, names may be missing'}${more}`,
+      );
+    };
     const first = await Promise.race([starting.then((p) => ({ p })), finished.then(() => undefined)]);
     if (first) {
       pipeline = first.p;
-      const s = pipeline.status();
-      console.error(
-        `hopscope trace: attached with ${s.probeSet} (${s.sampling.description})` +
-          `${s.identitySynced ? '' : '; the cluster has not answered yet, names may be missing'}; Ctrl-C to stop`,
-      );
+      attached(pipeline, '; Ctrl-C to stop');
       await finished;
     } else {
-      // Stopped while starting: let the start finish (or fail) and stop what it started.
+      // Stopped while starting (--count can be reached by the first journeys, before the start
+      // returns): let the start finish (or fail) and stop what it started.
       abort.abort();
       pipeline = await starting.catch(() => undefined);
+      if (pipeline) attached(pipeline, '');
     }
     await pipeline?.stop();
     if (stopWhy && !stopWhy.startsWith('SIG') && !stopWhy.endsWith('journeys')) console.error(`hopscope trace: ${stopWhy}: stopping`);
