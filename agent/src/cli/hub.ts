@@ -9,7 +9,7 @@ import { UI_DIST } from './start.ts';
 import { AGENT_DISCOVERY_DEFAULTS, k8sDiscovery, parseAgentList, staticDiscovery, type Discovery } from '../hubmode/discovery.ts';
 import { hubSource } from '../hubmode/hub-source.ts';
 import { REMOTE_TRACE_FLAGS, remoteTrace, remoteTraceArgs } from '../hubmode/remote-trace.ts';
-import { int, parseFlags, pattern, value, type Spec } from './flags.ts';
+import { int, parseFlags, pattern, value, type Spec } from '../config/flags.ts';
 import { stopOnSignal } from './until-signal.ts';
 
 const USAGE = `usage: hopscope hub [options]

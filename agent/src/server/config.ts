@@ -1,7 +1,7 @@
 // Flags and environment of `hopscope start` / `hopscope serve`, validated in one place. Pure.
 import { isIP } from 'node:net';
 import { generateToken, validateToken } from './auth.ts';
-import { clip, int, onlyIf, parseFlags, pattern, short, toggle, value, type Spec } from '../cli/flags.ts';
+import { clip, int, onlyIf, parseFlags, pattern, short, toggle, value, type Spec } from '../config/flags.ts';
 
 /** Server settings shared by start and serve. */
 export interface ServerConfig {
