@@ -7,7 +7,7 @@
 // (heap snapshot written, answered with {type:'snapshotted'}), {type:'stop'}. Child → parent:
 // {type:'ready', port}, {type:'counters', counters, open, tracer} every 100 ms, {type:'error'}.
 import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
-import { startTracePipeline, type PipelineStatus, type TracePipeline } from '../agent/src/journeys/pipeline.ts';
+import { startTracePipeline, type PipelineStatus, type TracePipeline } from '../agent/src/wiring/pipeline.ts';
 import type { Journey, TraceEvent } from '../agent/src/protocol/events.ts';
 import type { JourneySource, SourceSink, SourceStatus } from '../agent/src/server/source.ts';
 import { startServer, type RunningServer } from '../agent/src/server/http.ts';

@@ -3,7 +3,7 @@
 import type { Command } from './main.ts';
 import type { Journey } from '../protocol/events.ts';
 import { FILTER_FLAGS_HELP, FilterError, parseFilterArgs, type FilterSpec } from '../tracer/filter.ts';
-import { defaultLab, startTracePipeline, type PipelineStatus } from '../journeys/pipeline.ts';
+import { defaultLab, startTracePipeline, type PipelineStatus } from '../wiring/pipeline.ts';
 import { renderJson, renderOneLine, renderStory } from '../journeys/story.ts';
 import { listLabNames } from '../lab/state.ts';
 

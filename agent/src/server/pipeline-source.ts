@@ -1,6 +1,6 @@
 // The real trace pipeline as a JourneySource: status mapped to the protocol's AgentStatus,
 // client filter unions turned into the part the kernel filter can apply safely.
-import { startTracePipeline, type PipelineStatus, type TracePipeline } from '../journeys/pipeline.ts';
+import { startTracePipeline, type PipelineStatus, type TracePipeline } from '../wiring/pipeline.ts';
 import { detectCapabilities, type Capabilities } from '../tracer/capabilities.ts';
 import type { FilterSpec } from '../tracer/filter.ts';
 import type { FilterUnion } from './filter.ts';
