@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { ConntrackTuples, DeviceEvent, IpPacket } from '../protocol/events.ts';
 import { buildJourney, type DeviceInfo } from './classify.ts';
-import { NS, device, fakeIdentity, flannelDevices, hop, resetSeq, tcp } from './testdata.ts';
+import { NS, device, fakeIdentity, flannelDevices, hop, resetSeq, tcp } from './__tests__/testdata.ts';
 
 function devicesOf(list: DeviceEvent[]) {
   const m = new Map<string, DeviceInfo>(list.map((d) => [`${d.netns}:${d.ifindex}`, { kind: d.kind, masterIfindex: d.masterIfindex, dev: d.dev }]));

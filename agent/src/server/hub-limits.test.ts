@@ -2,7 +2,7 @@
 // never say hello, and clients that stop reading. Each is closed with a reason; others go on.
 import { describe, expect, it } from 'vitest';
 import { Hub } from './hub.ts';
-import { FakeSocket, runningStatus } from './hub-test-kit.ts';
+import { FakeSocket, runningStatus } from './__tests__/hub-test-kit.ts';
 import { syntheticJourney } from './synthetic.ts';
 
 const status = runningStatus;
