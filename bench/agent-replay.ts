@@ -13,7 +13,7 @@ import { createLineSplitter } from '../agent/src/tracer/line-splitter.ts';
 import { createIdentityIndex, labNetnsSource, type IdentityIndex } from '../agent/src/identity/index.ts';
 import { createCorrelator } from '../agent/src/journeys/correlate.ts';
 import type { Journey, TraceEvent } from '../agent/src/protocol/events.ts';
-import { Hub, type HubSocket } from '../agent/src/server/hub.ts';
+import { Hub, type HubSocket } from '../agent/src/server/fanout.ts';
 import { figure, median, numArg, QUICK, recordFloodLines, report, withLab } from './lib.ts';
 
 const SECONDS = Math.round(numArg('--seconds', QUICK ? 3 : 6, 60));

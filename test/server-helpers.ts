@@ -1,4 +1,4 @@
-// Shared by the server integration tests (server-hub, security-server): the agent server on
+// Shared by the server integration tests (server-fanout, security-server): the agent server on
 // loopback for the whole file, fed by synthetic journeys (the tracer is not under test), with a
 // stand-in UI and the default lab's topology.
 import { afterAll, beforeAll } from 'vitest';

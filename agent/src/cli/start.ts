@@ -11,7 +11,7 @@ import { pipelineSource } from '../server/pipeline-source.ts';
 import { topologyFromModel } from '../server/topology.ts';
 import { planAction } from '../server/actions.ts';
 import { withKubeProxyChains } from '../server/chains.ts';
-import type { ActionOutcome } from '../server/hub.ts';
+import type { ActionOutcome } from '../server/fanout.ts';
 import type { LabAction } from '../protocol/messages.ts';
 
 export const UI_DIST = fileURLToPath(new URL('../../../ui/dist', import.meta.url));

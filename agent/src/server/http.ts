@@ -8,7 +8,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { MAX_CLIENT_MESSAGE_BYTES, PROTOCOL_VERSION, type AgentStatus, type LabAction, type StatusResponse, type TopologyView } from '../protocol/messages.ts';
 import type { Journey } from '../protocol/events.ts';
 import { hostAllowed, originAllowed, presentedToken, tokenCookie, tokenEquals } from './auth.ts';
-import { Hub, type ActionOutcome, type HubOptions } from './hub.ts';
+import { Hub, type ActionOutcome, type HubOptions } from './fanout.ts';
 import { renderMetrics, type Metric } from './metrics.ts';
 import type { JourneySource, SourceStatus } from './source.ts';
 import { identitiesFromTopology } from './topology.ts';

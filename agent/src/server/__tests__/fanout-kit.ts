@@ -1,6 +1,6 @@
 // For the hub's unit tests: a socket that records what the hub does to it, and the status of a
 // running tracepoint agent. Not used outside tests.
-import type { HubSocket } from '../hub.ts';
+import type { HubSocket } from '../fanout.ts';
 import { parseServerMessage, type AgentStatus, type ServerMessage } from '../../protocol/messages.ts';
 
 export class FakeSocket implements HubSocket {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Hub } from './hub.ts';
-import { FakeSocket, runningStatus } from './__tests__/hub-test-kit.ts';
+import { Hub } from './fanout.ts';
+import { FakeSocket, runningStatus } from './__tests__/fanout-kit.ts';
 import { syntheticJourney } from './synthetic.ts';
 
 const status = runningStatus;

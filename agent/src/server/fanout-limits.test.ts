@@ -1,8 +1,8 @@
 // The hub's limits on abusive clients, on a clock the test drives: message floods, clients that
 // never say hello, and clients that stop reading. Each is closed with a reason; others go on.
 import { describe, expect, it } from 'vitest';
-import { Hub } from './hub.ts';
-import { FakeSocket, runningStatus } from './__tests__/hub-test-kit.ts';
+import { Hub } from './fanout.ts';
+import { FakeSocket, runningStatus } from './__tests__/fanout-kit.ts';
 import { syntheticJourney } from './synthetic.ts';
 
 const status = runningStatus;
