@@ -3,7 +3,7 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { execa } from 'execa';
 import { detectCapabilities, type Capabilities, type Check } from '../tracer/capabilities.ts';
-import type { Command } from './main.ts';
+import type { Command } from './command.ts';
 
 /** A device as `ip -j -d link` reports it. */
 interface LinkInfo {

@@ -1,6 +1,6 @@
 // `hopscope hub`: connect to every node's agent, stitch cross-node journeys, serve the UI for
 // the whole cluster. `hopscope hub trace`: the CLI view streamed from a hub.
-import type { Command } from './main.ts';
+import type { Command } from './command.ts';
 import { SERVER_FLAGS, openUrl, parseServerArgs } from '../server/config.ts';
 import { startServer } from '../server/http.ts';
 import { k8sTopology } from '../server/k8s-topology.ts';

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
-import type { Command } from './main.ts';
+import type { Command } from './command.ts';
 import { labUp, loadTopology, targetNetns, type ExecTarget } from '../lab/lab.ts';
 import { LABS_DIR, listLabNames, readLabState, type LabState } from '../lab/state.ts';
 import { downAll, downLab } from '../lab/teardown.ts';

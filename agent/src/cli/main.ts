@@ -1,8 +1,5 @@
 // The `hopscope` command line: dispatches to one module per command.
-export interface Command {
-  summary: string;
-  run(args: string[]): Promise<number>;
-}
+import type { Command } from './command.ts';
 
 const commands: Record<string, () => Promise<Command>> = {
   doctor: async () => (await import('./doctor.ts')).command,

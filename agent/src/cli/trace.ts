@@ -1,6 +1,6 @@
 // `hopscope trace`: follow packets through the cluster (or the lab) and print each packet's
 // journey as a story, or as JSON lines. Stops on Ctrl-C, after --count journeys or --duration.
-import type { Command } from './main.ts';
+import type { Command } from './command.ts';
 import type { Journey } from '../protocol/events.ts';
 import { FILTER_FLAGS_HELP, FilterError, parseFilterArgs, type FilterSpec } from '../tracer/filter.ts';
 import { defaultLab, startTracePipeline, type PipelineStatus } from '../wiring/pipeline.ts';
