@@ -1,5 +1,5 @@
 // Synthetic journeys shaped like design.md's measured sample (client on node-1 → ClusterIP
-// 10.96.0.20:80 → web pod on node-2 over flannel VXLAN). For exercising the hub in tests and
+// 10.96.0.20:80 → web pod on node-2 over flannel VXLAN). For exercising the websocket fan-out in tests and
 // the websocket benchmark only: never served by `hopscope start` or `serve`.
 import type { Hop, IpPacket, Journey } from '../protocol/events.ts';
 import type { JourneySource, SourceSink, SourceStatus } from './source.ts';
