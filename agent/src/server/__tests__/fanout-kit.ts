@@ -1,5 +1,5 @@
-// For the fan-out's unit tests: a socket that records what the fan-out does to it, and the status of a
-// running tracepoint agent. Not used outside tests.
+// For the fan-out's unit tests: a socket that records what the fan-out does to it, and the
+// status of a running tracepoint agent. Not used outside tests.
 import type { FanoutSocket } from '../fanout.ts';
 import { parseServerMessage, type AgentStatus, type ServerMessage } from '../../protocol/messages.ts';
 
