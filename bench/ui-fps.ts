@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { startServer } from '../agent/src/server/http.ts';
-import { SyntheticSource, syntheticJourney } from '../agent/src/server/synthetic.ts';
+import { SyntheticSource, syntheticJourney } from '../agent/src/server/__tests__/synthetic.ts';
 import { figure, numArg, QUICK, report, sleep } from './lib.ts';
 
 const RATE_ARG = process.argv.includes('--rate') ? Math.round(numArg('--rate', 5000, 100_000)) : null;

@@ -5,7 +5,7 @@
 // Run as root: `npx tsx bench/ws-bench.ts [--rate N] [--seconds S] [--no-lab]`.
 import WebSocket from 'ws';
 import { startServer } from '../agent/src/server/http.ts';
-import { SyntheticSource, syntheticJourney } from '../agent/src/server/synthetic.ts';
+import { SyntheticSource, syntheticJourney } from '../agent/src/server/__tests__/synthetic.ts';
 import { pipelineSource } from '../agent/src/server/pipeline-source.ts';
 import { topologyFromModel } from '../agent/src/server/topology.ts';
 import { labUp, loadTopology } from '../agent/src/lab/lab.ts';

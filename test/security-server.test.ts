@@ -8,7 +8,7 @@ import { request } from 'node:http';
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import { API_ROUTES, PUBLIC_ROUTES } from '../agent/src/server/http.ts';
-import { SyntheticSource } from '../agent/src/server/synthetic.ts';
+import { SyntheticSource } from '../agent/src/server/__tests__/synthetic.ts';
 import { parseServerArgs } from '../agent/src/server/config.ts';
 import { tokenEquals } from '../agent/src/server/auth.ts';
 import { refusedUpgrade, serverForFile, until } from './server-helpers.ts';

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import { startServer } from '../agent/src/server/http.ts';
-import { SyntheticSource } from '../agent/src/server/synthetic.ts';
+import { SyntheticSource } from '../agent/src/server/__tests__/synthetic.ts';
 import { parseServerMessage, type ServerMessage } from '../agent/src/protocol/messages.ts';
 import { DEFAULT_TOPOLOGY, refusedUpgrade, serverForFile, until } from './server-helpers.ts';
 

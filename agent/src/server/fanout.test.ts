@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Fanout } from './fanout.ts';
 import { FakeSocket, runningStatus } from './__tests__/fanout-kit.ts';
-import { syntheticJourney } from './synthetic.ts';
+import { syntheticJourney } from './__tests__/synthetic.ts';
 
 const status = runningStatus;
 
