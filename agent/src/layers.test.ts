@@ -153,6 +153,25 @@ describe('layers of agent/src', () => {
     expect(bad).toEqual([]);
   });
 
+  // A module only tests (or benches) reach is a test kit, and test kits live in __tests__/.
+  it('every module outside __tests__/ is reached from the launchers in agent/bin', () => {
+    const bin = resolve(SRC, '../bin');
+    const roots = readdirSync(bin)
+      .filter((f) => f.endsWith('.mjs'))
+      .flatMap((f) => edgesOf(join(bin, f)))
+      .map((e) => e.target)
+      .filter((t): t is string => !!t && graph.has(t));
+    expect(roots.map(show).sort()).toEqual(['agent/src/cli/kubectl-plugin.ts', 'agent/src/cli/main.ts']);
+    const reached = new Set<string>();
+    const visit = (file: string): void => {
+      if (reached.has(file)) return;
+      reached.add(file);
+      for (const e of graph.get(file) ?? []) if (e.target && graph.has(e.target)) visit(e.target);
+    };
+    roots.forEach(visit);
+    expect(agentFiles.filter((f) => !isTestCode(f) && !reached.has(f)).map(show)).toEqual([]);
+  });
+
   it('production code never imports a test kit or a test', () => {
     const bad: string[] = [];
     for (const file of [...agentFiles, ...sourceFiles(UI_SRC)]) {
