@@ -1,6 +1,6 @@
-// The agent's layering, read from the real import graph of agent/src (and ui/src for the test
-// kits): arrows point one way. cli/ is the top (only it knows the commands), journeys/ is pure
-// logic (nothing it reaches at run time does I/O), and test kits are never reached from
+// The layering, read from the real import graph of agent/src and ui/src: arrows point one way.
+// cli/ is the top (only it knows the commands), journeys/ and the UI's domain/ are pure logic
+// (nothing journeys/ reaches at run time does I/O), and test kits are never reached from
 // production code.
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
@@ -170,6 +170,18 @@ describe('layers of agent/src', () => {
     };
     roots.forEach(visit);
     expect(agentFiles.filter((f) => !isTestCode(f) && !reached.has(f)).map(show)).toEqual([]);
+  });
+
+  it("the UI's domain/ is pure: it imports no transport, store or component", () => {
+    const domain = join(UI_SRC, 'domain');
+    const bad: string[] = [];
+    for (const file of sourceFiles(domain)) {
+      if (isTestCode(file)) continue;
+      for (const e of edgesOf(file)) {
+        if (e.target ? !e.target.startsWith(domain + sep) && !isTestCode(e.target) : !/^(@hopscope\/agent\/protocol\/|elkjs\/)/.test(e.spec)) bad.push(`${show(file)} → ${e.spec}`);
+      }
+    }
+    expect(bad).toEqual([]);
   });
 
   it('production code never imports a test kit or a test', () => {
