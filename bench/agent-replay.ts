@@ -2,7 +2,7 @@
 // cores: records a few seconds of real tracer output under a ping flood (the real program,
 // --every-packet, ICMP from the client pod), then replays those bytes through the agent's own
 // stages in this process, with the lab's live identity index: decoding (split in 64 KiB chunks
-// as the runner reads them), + correlation (the correlator and its journey building), + the hub
+// as the runner reads them), + correlation (the correlator and its journey building), + the fan-out
 // (one client: filter, batch, JSON, frame) writing to a socket that only counts. Each stage is
 // timed cumulatively; the difference between two is what the later one costs. bench/e2e.ts is
 // the end-to-end figure; this one says which stage to work on.
@@ -13,17 +13,17 @@ import { createLineSplitter } from '../agent/src/tracer/line-splitter.ts';
 import { createIdentityIndex, labNetnsSource, type IdentityIndex } from '../agent/src/identity/index.ts';
 import { createCorrelator } from '../agent/src/journeys/correlate.ts';
 import type { Journey, TraceEvent } from '../agent/src/protocol/events.ts';
-import { Hub, type HubSocket } from '../agent/src/server/hub.ts';
+import { Fanout, type FanoutSocket } from '../agent/src/server/fanout.ts';
 import { figure, median, numArg, QUICK, recordFloodLines, report, withLab } from './lib.ts';
 
 const SECONDS = Math.round(numArg('--seconds', QUICK ? 3 : 6, 60));
 const REPS = Math.round(numArg('--reps', QUICK ? 5 : 9, 50));
 const CHUNK = 65536;
-/** Journeys per hub flush: a 50 ms batch at ~5k journeys/s, as under the e2e flood. */
+/** Journeys per fan-out flush: a 50 ms batch at ~5k journeys/s, as under the e2e flood. */
 const FLUSH_EVERY = 250;
 
-type Stage = 'decode' | 'correlate' | 'hub';
-const STAGES: Stage[] = ['decode', 'correlate', 'hub'];
+type Stage = 'decode' | 'correlate' | 'fanout';
+const STAGES: Stage[] = ['decode', 'correlate', 'fanout'];
 
 interface Pass {
   ms: number;
@@ -38,7 +38,7 @@ function pass(bytes: Buffer, reasonNames: Map<number, string>, identity: Identit
   let hops = 0;
   let journeys = 0;
   let bytesOut = 0;
-  const sock: HubSocket = {
+  const sock: FanoutSocket = {
     bufferedAmount: 0,
     readyState: 1,
     send: (data: string) => {
@@ -46,18 +46,18 @@ function pass(bytes: Buffer, reasonNames: Map<number, string>, identity: Identit
     },
     close: () => {},
   };
-  const hub = new Hub({ status: () => ({}) as never });
-  const id = hub.addClient(sock);
-  hub.handleMessage(id, JSON.stringify({ type: 'hello', version: 1 }));
+  const fanout = new Fanout({ status: () => ({}) as never });
+  const id = fanout.addClient(sock);
+  fanout.handleMessage(id, JSON.stringify({ type: 'hello', version: 1 }));
   let sinceFlush = 0;
   const onJourney = (j: Journey): void => {
     journeys++;
     hops += j.hops.length;
-    if (upTo !== 'hub') return;
-    hub.publish(j);
+    if (upTo !== 'fanout') return;
+    fanout.publish(j);
     if (++sinceFlush >= FLUSH_EVERY) {
       sinceFlush = 0;
-      hub.flush();
+      fanout.flush();
     }
   };
   const correlator = createCorrelator({ identity, onJourney });
@@ -86,7 +86,7 @@ function pass(bytes: Buffer, reasonNames: Map<number, string>, identity: Identit
   for (let at = 0; at < bytes.length; at += CHUNK) sp.push(bytes.subarray(at, at + CHUNK));
   sp.end();
   if (upTo !== 'decode') for (const j of correlator.flush()) onJourney(j);
-  if (upTo === 'hub') hub.flush();
+  if (upTo === 'fanout') fanout.flush();
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   return { ms, hops, journeys, bytesOut };
 }
@@ -100,21 +100,21 @@ await withLab('replay', async (lab) => {
     const reasonNames = await readDropReasons();
     // Warm-up: the JIT settles on the shapes it will see.
     for (const s of STAGES) pass(bytes, reasonNames, identity, s);
-    const runs: Record<Stage, Pass[]> = { decode: [], correlate: [], hub: [] };
+    const runs: Record<Stage, Pass[]> = { decode: [], correlate: [], fanout: [] };
     for (let r = 0; r < REPS; r++) for (const s of STAGES) runs[s].push(pass(bytes, reasonNames, identity, s));
-    const hub = runs.hub[0]!;
-    const usPerHop = (s: Stage): number[] => runs[s].map((p) => (p.ms * 1000) / hub.hops);
-    const stageUs = (s: Stage, prev: Stage | undefined): number[] => runs[s].map((p, i) => ((p.ms - (prev ? runs[prev][i]!.ms : 0)) * 1000) / hub.hops);
-    console.log(`${lines.length} lines (${(bytes.length / 2 ** 20).toFixed(1)} MB) recorded in ${SECONDS} s; a pass makes ${hub.journeys} journeys, ${hub.hops} hops, ${(hub.bytesOut / 2 ** 20).toFixed(1)} MB of frames`);
+    const fanout = runs.fanout[0]!;
+    const usPerHop = (s: Stage): number[] => runs[s].map((p) => (p.ms * 1000) / fanout.hops);
+    const stageUs = (s: Stage, prev: Stage | undefined): number[] => runs[s].map((p, i) => ((p.ms - (prev ? runs[prev][i]!.ms : 0)) * 1000) / fanout.hops);
+    console.log(`${lines.length} lines (${(bytes.length / 2 ** 20).toFixed(1)} MB) recorded in ${SECONDS} s; a pass makes ${fanout.journeys} journeys, ${fanout.hops} hops, ${(fanout.bytesOut / 2 ** 20).toFixed(1)} MB of frames`);
     report(
       'agent-replay',
       [
         figure('decode, µs per hop delivered', 'µs', stageUs('decode', undefined)),
         figure('correlate (incl. journey building), µs per hop', 'µs', stageUs('correlate', 'decode')),
-        figure('hub (filter, batch, JSON, frame), µs per hop', 'µs', stageUs('hub', 'correlate')),
-        figure('all stages, µs per hop', 'µs', usPerHop('hub')),
+        figure('hub (filter, batch, JSON, frame), µs per hop', 'µs', stageUs('fanout', 'correlate')),
+        figure('all stages, µs per hop', 'µs', usPerHop('fanout')),
       ],
-      { setup: `${SECONDS} s of ping -f traced (every packet, ICMP from the client pod), replayed ${REPS} times per stage`, lines: lines.length, hops: hub.hops, journeys: hub.journeys, medianPassMs: median(runs.hub.map((p) => p.ms)) },
+      { setup: `${SECONDS} s of ping -f traced (every packet, ICMP from the client pod), replayed ${REPS} times per stage`, lines: lines.length, hops: fanout.hops, journeys: fanout.journeys, medianPassMs: median(runs.fanout.map((p) => p.ms)) },
     );
   } finally {
     await identity.close();

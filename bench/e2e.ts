@@ -106,7 +106,7 @@ export async function runE2e(): Promise<void> {
         stages.push({ pingsSent: ping.sent, pingsAnswered: ping.received, ...d, kernelPrintedNotDecoded: lostHops });
         console.log(
           `run ${run + 1}/${RUNS}: ${ping.sent} pings in ${floodSecs.toFixed(1)} s; kernel printed ${d.kernelPrinted} hops, bpftrace lost ${d.kernelLost}, decoded ${d.decodedHops}; ` +
-            `journeys ${d.journeysMade} (${d.hopsInJourneys} hops), evicted ${d.correlatorEvicted}; hub dropped ${d.hubDroppedPending}+${d.hubDroppedSlowClient}; ` +
+            `journeys ${d.journeysMade} (${d.hopsInJourneys} hops), evicted ${d.correlatorEvicted}; fan-out dropped ${d.fanoutDroppedPending}+${d.fanoutDroppedSlowClient}; ` +
             `client got ${d.clientJourneys} journeys / ${d.clientHops} hops, told of ${d.clientMissed} missed; ${Math.round(during.clientHops / floodSecs)} hops/s during the flood; p99 ${percentile(lat, 99).toFixed(0)} ms; CPU % of a core: agent ${agentCpu.at(-1)!.toFixed(0)} (${agentUsPerHop.at(-1)!.toFixed(1)} µs/hop delivered), bpftrace ${bpftraceCpu.at(-1)!.toFixed(0)}${cpu1.bpftraceRuns > cpu0.bpftraceRuns ? ` (it restarted ${cpu1.bpftraceRuns - cpu0.bpftraceRuns}x)` : ''}, client ${clientCpu.at(-1)!.toFixed(0)}; agent RSS max ${(rss / MB).toFixed(0)} MB; at its peak sample ${JSON.stringify(peak ? breakdown(peak) : {})}`,
         );
       }
@@ -126,7 +126,7 @@ export async function runE2e(): Promise<void> {
         {
           setup: `ping -f (<= ${SECONDS} s) client pod (node-1) -> web pod (node-2) across VXLAN, filter from=<client> proto=icmp everyPacket, ${RUNS} runs`,
           stages,
-          lossFreeRuns: stages.filter((s) => s.kernelLost === 0 && s.kernelPrintedNotDecoded === 0 && s.hubDroppedPending === 0 && s.hubDroppedSlowClient === 0 && s.correlatorEvicted === 0).length,
+          lossFreeRuns: stages.filter((s) => s.kernelLost === 0 && s.kernelPrintedNotDecoded === 0 && s.fanoutDroppedPending === 0 && s.fanoutDroppedSlowClient === 0 && s.correlatorEvicted === 0).length,
           medianPingsPerRun: median(stages.map((s) => s.pingsSent ?? 0)),
           agentNodeFlags: NODE_FLAGS,
           agentLoader: LOADER,

@@ -7,7 +7,7 @@
 // (heap snapshot written, answered with {type:'snapshotted'}), {type:'stop'}. Child → parent:
 // {type:'ready', port}, {type:'counters', counters, open, tracer} every 100 ms, {type:'error'}.
 import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
-import { startTracePipeline, type PipelineStatus, type TracePipeline } from '../agent/src/journeys/pipeline.ts';
+import { startTracePipeline, type PipelineStatus, type TracePipeline } from '../agent/src/wiring/pipeline.ts';
 import type { Journey, TraceEvent } from '../agent/src/protocol/events.ts';
 import type { JourneySource, SourceSink, SourceStatus } from '../agent/src/server/source.ts';
 import { startServer, type RunningServer } from '../agent/src/server/http.ts';
@@ -36,16 +36,16 @@ export interface AgentCounters {
   decodedEvents: number;
   /** Lines the decoder rejected. */
   rejected: number;
-  /** Journeys the correlator completed (handed to the hub). */
+  /** Journeys the correlator completed (handed to the fan-out). */
   journeysMade: number;
   /** Hops in those journeys. */
   hopsInJourneys: number;
   /** Open journeys dropped by the correlator's bounds. */
   correlatorEvicted: number;
-  /** Hub: journeys in, dropped before any client (pending bound), dropped for this slow client. */
-  hubIn: number;
-  hubDroppedPending: number;
-  hubDroppedSlowClient: number;
+  /** Fanout: journeys in, dropped before any client (pending bound), dropped for this slow client. */
+  fanoutIn: number;
+  fanoutDroppedPending: number;
+  fanoutDroppedSlowClient: number;
 }
 
 /** process.memoryUsage() and V8's heap spaces (bytes), as the agent process sees itself. */
@@ -80,7 +80,7 @@ async function main(cfg: FloodAgentConfig): Promise<void> {
   };
   const c: AgentCounters = {
     kernelPrinted: 0, reports: 0, lastReportPrinted: -1, kernelLost: 0, decodedHops: 0, decodedEvents: 0, rejected: 0,
-    journeysMade: 0, hopsInJourneys: 0, correlatorEvicted: 0, hubIn: 0, hubDroppedPending: 0, hubDroppedSlowClient: 0,
+    journeysMade: 0, hopsInJourneys: 0, correlatorEvicted: 0, fanoutIn: 0, fanoutDroppedPending: 0, fanoutDroppedSlowClient: 0,
   };
   let pipeline: TracePipeline | undefined;
   let last: PipelineStatus | undefined;
@@ -133,12 +133,12 @@ async function main(cfg: FloodAgentConfig): Promise<void> {
     source,
     topology: () => null,
     lab: null,
-    ...(cfg.maxQueue ? { hub: { maxQueue: cfg.maxQueue } } : {}),
+    ...(cfg.maxQueue ? { fanout: { maxQueue: cfg.maxQueue } } : {}),
   });
   const counters = (): AgentMessage => {
-    c.hubIn = server.hub.counters.journeysIn;
-    c.hubDroppedPending = server.hub.counters.droppedPending;
-    c.hubDroppedSlowClient = server.hub.counters.droppedSlowClient;
+    c.fanoutIn = server.fanout.counters.journeysIn;
+    c.fanoutDroppedPending = server.fanout.counters.droppedPending;
+    c.fanoutDroppedSlowClient = server.fanout.counters.droppedSlowClient;
     return { type: 'counters', counters: { ...c }, open: last?.correlator.open ?? 0, tracer: last?.tracer ?? 'starting' };
   };
   const ticker = setInterval(() => send(counters()), 100);

@@ -1,7 +1,7 @@
 // A bounded ICMP flood on the lab, traced with --every-packet on a narrow filter, served to
 // one websocket client, with every stage's counters: what the kernel printed (the sampler's
 // @prn), what bpftrace reported lost, what the decoder read or rejected, what the correlator
-// made of it, what the hub delivered or dropped, and what the client received. The agent (real
+// made of it, what the fan-out delivered or dropped, and what the client received. The agent (real
 // pipeline + real server, bench/flood-agent.ts) runs in a child process so its memory is its
 // own; the websocket client stays here. Shared by bench/e2e.ts, test/loss-accounting.test.ts
 // and test/memory-flood.test.ts.
@@ -57,7 +57,7 @@ export interface FloodRig {
 
 /** Options of startFloodRig. */
 export interface FloodRigOptions {
-  /** The hub's per-client backlog bound. */
+  /** The fan-out's per-client backlog bound. */
   maxQueue?: number;
   /** Node flags for the agent process on top of the launcher's (experiments: heap sizes). */
   nodeFlags?: string[];
@@ -136,7 +136,7 @@ export async function startFloodRig(lab: LabHandle, opts: FloodRigOptions = {}):
   // Counters of the agent as last reported (every 100 ms), and the client's own.
   let agent: AgentCounters = {
     kernelPrinted: 0, reports: 0, lastReportPrinted: -1, kernelLost: 0, decodedHops: 0, decodedEvents: 0, rejected: 0,
-    journeysMade: 0, hopsInJourneys: 0, correlatorEvicted: 0, hubIn: 0, hubDroppedPending: 0, hubDroppedSlowClient: 0,
+    journeysMade: 0, hopsInJourneys: 0, correlatorEvicted: 0, fanoutIn: 0, fanoutDroppedPending: 0, fanoutDroppedSlowClient: 0,
   };
   let agentOpen = 0;
   let agentTracer = 'starting';
@@ -270,8 +270,8 @@ export async function startFloodRig(lab: LabHandle, opts: FloodRigOptions = {}):
         }
         // Only a report of the agent's counters taken since the last look is evidence.
         if (reportsSeen === seen) continue;
-        const hubDone = agent.hubIn === cl.clientJourneys + cl.clientMissed + agent.hubDroppedPending;
-        if (quiet >= 2 && agentOpen === 0 && hubDone) return;
+        const fanoutDone = agent.fanoutIn === cl.clientJourneys + cl.clientMissed + agent.fanoutDroppedPending;
+        if (quiet >= 2 && agentOpen === 0 && fanoutDone) return;
       }
     },
     async stop() {

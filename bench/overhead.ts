@@ -7,7 +7,7 @@ import { execa, type ResultPromise } from 'execa';
 import { createInterface } from 'node:readline';
 import type { LabHandle } from '../agent/src/lab/lab.ts';
 import { targetNetns } from '../agent/src/lab/lab.ts';
-import { startTracePipeline } from '../agent/src/journeys/pipeline.ts';
+import { startTracePipeline } from '../agent/src/wiring/pipeline.ts';
 import type { FilterSpec } from '../agent/src/tracer/filter.ts';
 import { figure, median, numArg, QUICK, report, sleep, withLab } from './lib.ts';
 

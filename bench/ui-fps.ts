@@ -4,7 +4,7 @@
 // arrive. Two loads, one after the other: 5k hop events/s (the goal as written: ~560 journeys/s),
 // and 5k journeys/s (45k hop events/s, nine times the goal). Every run also says how many
 // journeys were offered, written to the page's socket, and counted by the page itself (its
-// status bar), and how many the hub dropped for it as too slow.
+// status bar), and how many the fan-out dropped for it as too slow.
 // Run: `npx tsx bench/ui-fps.ts [--quick] [--rate N] [--seconds S]`.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { startServer } from '../agent/src/server/http.ts';
-import { SyntheticSource, syntheticJourney } from '../agent/src/server/synthetic.ts';
+import { SyntheticSource, syntheticJourney } from '../agent/src/server/__tests__/synthetic.ts';
 import { figure, numArg, QUICK, report, sleep } from './lib.ts';
 
 const RATE_ARG = process.argv.includes('--rate') ? Math.round(numArg('--rate', 5000, 100_000)) : null;
@@ -61,7 +61,7 @@ export async function runUiFps(): Promise<void> {
       const dropped: number[] = [];
       const pageCount = async () => Number(await page.getByTestId('received').getAttribute('data-received'));
       for (let i = 0; i < RUNS; i++) {
-        const before = { ...server.hub.counters };
+        const before = { ...server.fanout.counters };
         const pageBefore = await pageCount();
         // A string, not a function: tsx would wrap a function in helpers the page does not have.
         const r = (await page.evaluate(`new Promise((done) => {
@@ -77,7 +77,7 @@ export async function runUiFps(): Promise<void> {
           };
           requestAnimationFrame(step);
         })`)) as { fps: number; p95: number };
-        const c = server.hub.counters;
+        const c = server.fanout.counters;
         const rate = (k: 'journeysIn' | 'journeysOut' | 'droppedSlowClient') => Math.round((c[k] - before[k]) / SECONDS);
         const got = Math.round(((await pageCount()) - pageBefore) / SECONDS);
         fps.push(r.fps);

@@ -1,11 +1,11 @@
 // Websocket delivery benchmark. Prints:
-//  1. journeys/s delivered to one websocket client by the hub (synthetic source on loopback);
+//  1. journeys/s delivered to one websocket client by the fan-out (synthetic source on loopback);
 //  2. packet→UI latency p50/p99 on the real lab: the kernel timestamp of a journey's first hop
 //     (bpftrace nsecs, CLOCK_MONOTONIC) against the client's monotonic clock on arrival.
 // Run as root: `npx tsx bench/ws-bench.ts [--rate N] [--seconds S] [--no-lab]`.
 import WebSocket from 'ws';
 import { startServer } from '../agent/src/server/http.ts';
-import { SyntheticSource, syntheticJourney } from '../agent/src/server/synthetic.ts';
+import { SyntheticSource, syntheticJourney } from '../agent/src/server/__tests__/synthetic.ts';
 import { pipelineSource } from '../agent/src/server/pipeline-source.ts';
 import { topologyFromModel } from '../agent/src/server/topology.ts';
 import { labUp, loadTopology } from '../agent/src/lab/lab.ts';
@@ -44,7 +44,7 @@ async function throughput(): Promise<void> {
   const t0 = Date.now();
   await new Promise((r) => setTimeout(r, SECONDS * 1000 + 500));
   const secs = (Date.now() - t0) / 1000;
-  const missed = server.hub.clientStats()[0]?.missedTotal ?? 0;
+  const missed = server.fanout.clientStats()[0]?.missedTotal ?? 0;
   console.log(`synthetic: offered ${RATE}/s for ${SECONDS}s, generated ${source.emitted}; delivered ${got} journeys = ${Math.round(got / secs)}/s to one client (${Math.round(JSON.stringify(syntheticJourney(1)).length / 100) / 10} kB each); dropped for it ${missed}`);
   ws.close();
   await server.close();

@@ -1,7 +1,7 @@
 // No silent loss: under a bounded flood on the lab (ping -f between pods on two nodes, traced
 // with --every-packet), every hop event the kernel printed is either decoded or counted as
 // lost by bpftrace, and every journey the pipeline made is either received by the websocket
-// client or counted by the hub (pending bound, slow client) and announced to the client.
+// client or counted by the fan-out (pending bound, slow client) and announced to the client.
 // Real bpftrace, real netns, real server and websocket.
 import { describe, expect, it } from 'vitest';
 import type { StageCounters } from '../bench/flood.ts';
@@ -16,12 +16,12 @@ function kernelStageAddsUp(c: StageCounters): void {
   if (c.kernelLost === 0 && c.rejected === 0) expect(c.decodedHops).toBe(c.kernelPrinted);
 }
 
-/** Agent → client: every journey made was received, or dropped and counted by the hub. */
-function hubStageAddsUp(c: StageCounters): void {
-  expect(c.hubIn).toBe(c.journeysMade);
-  expect(c.clientJourneys + c.hubDroppedSlowClient + c.hubDroppedPending).toBe(c.hubIn);
-  // What the hub dropped for this client, it told the client about.
-  expect(c.clientMissed).toBe(c.hubDroppedSlowClient);
+/** Agent → client: every journey made was received, or dropped and counted by the fan-out. */
+function fanoutStageAddsUp(c: StageCounters): void {
+  expect(c.fanoutIn).toBe(c.journeysMade);
+  expect(c.clientJourneys + c.fanoutDroppedSlowClient + c.fanoutDroppedPending).toBe(c.fanoutIn);
+  // What the fan-out dropped for this client, it told the client about.
+  expect(c.clientMissed).toBe(c.fanoutDroppedSlowClient);
 }
 
 describe('loss accounting under a bounded flood', () => {
@@ -37,7 +37,7 @@ describe('loss accounting under a bounded flood', () => {
     expect(c.kernelLost).toBe(before.kernelLost);
     expect(c.decodedHops - before.decodedHops).toBe(c.kernelPrinted - before.kernelPrinted);
     kernelStageAddsUp(c);
-    hubStageAddsUp(c);
+    fanoutStageAddsUp(c);
   }, 60_000);
 
   it('a ping -f flood: the counts still add up, whatever was lost is counted at its stage', async () => {
@@ -49,8 +49,8 @@ describe('loss accounting under a bounded flood', () => {
     // VXLAN, underlay, and back in on the other node), each printed by the kernel.
     expect(c.kernelPrinted).toBeGreaterThanOrEqual(ping.received * 2 * 8);
     kernelStageAddsUp(c);
-    hubStageAddsUp(c);
+    fanoutStageAddsUp(c);
     console.log(`loss accounting: ${ping.sent} pings; kernel printed ${c.kernelPrinted} hops, bpftrace lost ${c.kernelLost}, decoded ${c.decodedHops}, rejected ${c.rejected}; ` +
-      `journeys ${c.journeysMade} (evicted ${c.correlatorEvicted}); client received ${c.clientJourneys}, hub dropped ${c.hubDroppedPending} pending + ${c.hubDroppedSlowClient} slow (announced ${c.clientMissed})`);
+      `journeys ${c.journeysMade} (evicted ${c.correlatorEvicted}); client received ${c.clientJourneys}, fan-out dropped ${c.fanoutDroppedPending} pending + ${c.fanoutDroppedSlowClient} slow (announced ${c.clientMissed})`);
   }, 60_000);
 });

@@ -11,7 +11,7 @@ import { expandTopology, scaleDeployment, type ClusterModel } from '../agent/src
 import { parseTopology } from '../agent/src/lab/topology.ts';
 import { createIdentityIndex, type IdentityIndex, type NetnsSource } from '../agent/src/identity/index.ts';
 import { createCorrelator, type Correlator } from '../agent/src/journeys/correlate.ts';
-import { free, hop, tcp } from '../agent/src/journeys/testdata.ts';
+import { free, hop, tcp } from '../agent/src/journeys/__tests__/testdata.ts';
 import type { Journey } from '../agent/src/protocol/events.ts';
 
 const TOKEN = `reliability-identity-${process.pid}`;

@@ -8,7 +8,7 @@ import { request } from 'node:http';
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import { API_ROUTES, PUBLIC_ROUTES } from '../agent/src/server/http.ts';
-import { SyntheticSource } from '../agent/src/server/synthetic.ts';
+import { SyntheticSource } from '../agent/src/server/__tests__/synthetic.ts';
 import { parseServerArgs } from '../agent/src/server/config.ts';
 import { tokenEquals } from '../agent/src/server/auth.ts';
 import { refusedUpgrade, serverForFile, until } from './server-helpers.ts';
@@ -26,7 +26,7 @@ const srv = serverForFile('shell', () => new SyntheticSource(40, 10, 200_000), {
   token: cfg.token,
   lab: null,
   maxClients: MAX_CLIENTS,
-  hub: { maxQueue: 500, maxBufferedBytes: MAX_BUFFERED, maxStallMs: STALL_MS, helloTimeoutMs: 1500, maxMessagesPerSecond: 20, messageBurst: 100 },
+  fanout: { maxQueue: 500, maxBufferedBytes: MAX_BUFFERED, maxStallMs: STALL_MS, helloTimeoutMs: 1500, maxMessagesPerSecond: 20, messageBurst: 100 },
   statusMs: 200,
 });
 
@@ -165,15 +165,15 @@ describe('websocket abuse', () => {
       stuck.ws.terminate();
     });
     (stuck.ws as unknown as { _socket: Socket })._socket.pause();
-    const closedBefore = srv.server.hub.counters.clientsClosedStalled;
+    const closedBefore = srv.server.fanout.counters.clientsClosedStalled;
     const start = srv.source.emitted;
     const fastStart = fast.journeys;
     const rss0 = process.memoryUsage().rss;
     let maxBacklog = 0;
     let maxBuffered = 0;
     const t0 = Date.now();
-    while (srv.server.hub.counters.clientsClosedStalled === closedBefore && Date.now() - t0 < STALL_MS + 5000) {
-      for (const s of srv.server.hub.clientStats()) {
+    while (srv.server.fanout.counters.clientsClosedStalled === closedBefore && Date.now() - t0 < STALL_MS + 5000) {
+      for (const s of srv.server.fanout.clientStats()) {
         maxBacklog = Math.max(maxBacklog, s.backlog);
         maxBuffered = Math.max(maxBuffered, s.buffered);
       }
@@ -183,7 +183,7 @@ describe('websocket abuse', () => {
     // The stuck client was offered ten times what its backlog may hold (4000/s nominal over the
     // 2.5 s stall; a loaded CI machine runs the source's timer late, hence not 10000).
     expect(produced).toBeGreaterThan(10 * 500);
-    expect(srv.server.hub.counters.clientsClosedStalled).toBe(closedBefore + 1);
+    expect(srv.server.fanout.counters.clientsClosedStalled).toBe(closedBefore + 1);
     expect(maxBacklog).toBeLessThanOrEqual(500);
     // Nothing new is written past the bound: at most one batch frame (500 journeys) over it.
     expect(maxBuffered).toBeLessThan(MAX_BUFFERED + 500 * 2048);
@@ -223,14 +223,14 @@ describe('websocket abuse', () => {
   });
 
   it('too many connections: the extra ones are refused before upgrading, the connected ones go on', async () => {
-    await until(() => srv.server.hub.clientCount === 0, 5000, 'earlier clients gone');
+    await until(() => srv.server.fanout.clientCount === 0, 5000, 'earlier clients gone');
     const cs = await Promise.all(Array.from({ length: MAX_CLIENTS }, () => client()));
     const refused = await Promise.all(Array.from({ length: 20 }, () => upgradeStatus({ Authorization: `Bearer ${TOKEN}` })));
     expect(new Set(refused)).toEqual(new Set([503]));
     const before = cs.map((c) => c.journeys);
     await until(() => cs.every((c, i) => c.journeys > before[i]! + 200), 5000, 'every connected client receiving');
     cs[0]!.ws.close();
-    await until(() => srv.server.hub.clientCount === MAX_CLIENTS - 1);
+    await until(() => srv.server.fanout.clientCount === MAX_CLIENTS - 1);
     const again = await client();
     expect(again.types).toContain('welcome');
     for (const c of [...cs, again]) c.ws.close();

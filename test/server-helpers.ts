@@ -1,4 +1,4 @@
-// Shared by the server integration tests (server-hub, security-server): the agent server on
+// Shared by the server integration tests (server-fanout, security-server): the agent server on
 // loopback for the whole file, fed by synthetic journeys (the tracer is not under test), with a
 // stand-in UI and the default lab's topology.
 import { afterAll, beforeAll } from 'vitest';
@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { startServer, type RunningServer, type ServerOptions } from '../agent/src/server/http.ts';
-import type { SyntheticSource } from '../agent/src/server/synthetic.ts';
+import type { SyntheticSource } from '../agent/src/server/__tests__/synthetic.ts';
 import { topologyFromModel } from '../agent/src/server/topology.ts';
 import { expandTopology } from '../agent/src/lab/model.ts';
 import { parseTopology } from '../agent/src/lab/topology.ts';

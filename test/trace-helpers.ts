@@ -4,7 +4,7 @@ import { afterAll, beforeAll } from 'vitest';
 import { labUp, loadTopology, type LabHandle } from '../agent/src/lab/lab.ts';
 import type { Topology } from '../agent/src/lab/topology.ts';
 import type { ModelPod } from '../agent/src/lab/model.ts';
-import { startTracePipeline, type TracePipeline } from '../agent/src/journeys/pipeline.ts';
+import { startTracePipeline, type TracePipeline } from '../agent/src/wiring/pipeline.ts';
 import type { Hop, IpPacket, Journey } from '../agent/src/protocol/events.ts';
 import { journeySchema } from '../agent/src/protocol/messages.ts';
 

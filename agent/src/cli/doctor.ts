@@ -3,8 +3,8 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { execa } from 'execa';
 import { detectCapabilities, type Capabilities, type Check } from '../tracer/capabilities.ts';
-import type { Command } from './main.ts';
-import { parseFlags, short, toggle } from './flags.ts';
+import type { Command } from './command.ts';
+import { parseFlags, short, toggle } from '../config/flags.ts';
 
 /** A device as `ip -j -d link` reports it. */
 interface LinkInfo {

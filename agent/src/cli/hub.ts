@@ -1,6 +1,6 @@
 // `hopscope hub`: connect to every node's agent, stitch cross-node journeys, serve the UI for
 // the whole cluster. `hopscope hub trace`: the CLI view streamed from a hub.
-import type { Command } from './main.ts';
+import type { Command } from './command.ts';
 import { SERVER_FLAGS, openUrl, parseServerArgs, readTokenFile, tokenWarning } from '../server/config.ts';
 import { CLUSTER_FALLBACKS } from '../identity/cluster-source.ts';
 import { startServer } from '../server/http.ts';
@@ -10,7 +10,7 @@ import { UI_DIST } from './start.ts';
 import { AGENT_DISCOVERY_DEFAULTS, k8sDiscovery, parseAgentList, staticDiscovery, type Discovery } from '../hubmode/discovery.ts';
 import { hubSource } from '../hubmode/hub-source.ts';
 import { REMOTE_TRACE_FLAGS, remoteTrace, remoteTraceArgs } from '../hubmode/remote-trace.ts';
-import { int, parseFlags, pattern, UsageError, value, type Spec } from './flags.ts';
+import { int, parseFlags, pattern, UsageError, value, type Spec } from '../config/flags.ts';
 import { stopOnSignal } from './until-signal.ts';
 
 const USAGE = `usage: hopscope hub [options]

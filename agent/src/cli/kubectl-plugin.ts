@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateToken, validateToken } from '../server/auth.ts';
 import { REMOTE_TRACE_FLAGS, parseRemoteTraceArgs, remoteTrace } from '../hubmode/remote-trace.ts';
-import { clip, int, onlyIf, parseFlags, pattern, short, toggle, value, type Parsed, type Spec } from './flags.ts';
+import { clip, int, onlyIf, parseFlags, pattern, short, toggle, value, type Parsed, type Spec } from '../config/flags.ts';
 
 /** Where the manifests are (the repository's, or /app/manifests in the image). */
 export const MANIFESTS_DIR = fileURLToPath(new URL('../../../manifests', import.meta.url));

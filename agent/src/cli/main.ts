@@ -5,12 +5,8 @@
 // SIGTERM included, once it has stopped cleanly; 1 for anything refused or failed, a wrong
 // command line included (the message names the flag); 130 only when a second Ctrl-C gives up
 // waiting for that clean stop.
-import { UsageError } from './flags.ts';
-
-export interface Command {
-  summary: string;
-  run(args: string[]): Promise<number>;
-}
+import { UsageError } from '../config/flags.ts';
+import type { Command } from './command.ts';
 
 const commands: Record<string, () => Promise<Command>> = {
   doctor: async () => (await import('./doctor.ts')).command,

@@ -1,6 +1,6 @@
 // `hopscope serve`: trace this node of a real cluster (names from the Kubernetes API) and serve
 // the UI. No lab: the traffic buttons are not offered.
-import type { Command } from './main.ts';
+import type { Command } from './command.ts';
 import { checkPrerequisites, refusalMessage } from '../tracer/preflight.ts';
 import { parseServerArgs, openUrl, tokenWarning } from '../server/config.ts';
 import { startServer } from '../server/http.ts';

@@ -1,7 +1,7 @@
 // `hopscope start`: the built-in lab, the trace pipeline against it and the server with the
 // UI, in one process; Ctrl-C/SIGTERM tears down server, bpftrace and lab, in that order.
 import { fileURLToPath } from 'node:url';
-import type { Command } from './main.ts';
+import type { Command } from './command.ts';
 import { checkPrerequisites, refusalMessage } from '../tracer/preflight.ts';
 import { labUp, loadTopology, type LabHandle } from '../lab/lab.ts';
 import { teardownLab } from '../lab/teardown.ts';
@@ -11,7 +11,7 @@ import { pipelineSource } from '../server/pipeline-source.ts';
 import { topologyFromModel } from '../server/topology.ts';
 import { planAction } from '../server/actions.ts';
 import { withKubeProxyChains } from '../server/chains.ts';
-import type { ActionOutcome } from '../server/hub.ts';
+import type { ActionOutcome } from '../server/fanout.ts';
 import type { LabAction } from '../protocol/messages.ts';
 
 export const UI_DIST = fileURLToPath(new URL('../../../ui/dist', import.meta.url));

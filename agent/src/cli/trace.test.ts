@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseTraceArgs } from './trace.ts';
-import { UsageError } from './flags.ts';
+import { UsageError } from '../config/flags.ts';
 
 describe('hopscope trace arguments', () => {
   it('parses where, what and output together', () => {

@@ -3,15 +3,15 @@
 // and prints its counters whichever way it stops.
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
-import type { Command } from './main.ts';
+import type { Command } from './command.ts';
 import type { Journey } from '../protocol/events.ts';
 import { FilterError, parseFilterSpec, type FilterSpec } from '../tracer/filter.ts';
 import { DEFAULT_KERNEL_FILTER } from '../tracer/kernel-filter.ts';
-import { defaultLab, startTracePipeline, type PipelineStatus, type TracePipeline } from '../journeys/pipeline.ts';
+import { defaultLab, startTracePipeline, type PipelineStatus, type TracePipeline } from '../wiring/pipeline.ts';
 import { renderJson, renderOneLine, renderStory } from '../journeys/story.ts';
 import { listLabNames, readLabState, watchLabGone } from '../lab/state.ts';
 import { CLUSTER_FALLBACKS, describeCluster, findCluster } from '../identity/cluster-source.ts';
-import { clip, int, many, optional, parseFlags, short, toggle, UsageError, value, type Values } from './flags.ts';
+import { clip, int, many, optional, parseFlags, short, toggle, UsageError, value, type Values } from '../config/flags.ts';
 
 /** The --kubeconfig fallbacks, as help and README say them. */
 export const KUBECONFIG_HELP = `the lab's API when tracing a lab, else ${CLUSTER_FALLBACKS}; with none, addresses only`;

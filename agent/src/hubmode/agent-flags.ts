@@ -2,7 +2,7 @@
 // the network namespaces it traces (its scope: "this node"). Parsing and scope resolution are
 // pure; the lab state is passed in.
 import type { LabState } from '../lab/state.ts';
-import { clip, int, many, parseFlags, pattern, value, type Spec } from '../cli/flags.ts';
+import { clip, int, many, parseFlags, pattern, value, type Spec } from '../config/flags.ts';
 import { SERVER_FLAGS } from '../server/config.ts';
 
 /** Node flags of `hopscope serve`; the rest of argv goes to the server's own parser. */

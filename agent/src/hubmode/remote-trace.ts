@@ -4,7 +4,7 @@ import WebSocket from 'ws';
 import { PROTOCOL_VERSION, clientFilterSchema, parseServerMessage, type ClientFilter } from '../protocol/messages.ts';
 import type { Journey } from '../protocol/events.ts';
 import { renderJson, renderOneLine, renderStory } from '../journeys/story.ts';
-import { int, parseFlags, short, toggle, value, type Spec, type Values } from '../cli/flags.ts';
+import { int, parseFlags, short, toggle, value, type Spec, type Values } from '../config/flags.ts';
 
 /** Output formats of the remote trace. */
 export type RemoteFormat = 'story' | 'oneline' | 'json';

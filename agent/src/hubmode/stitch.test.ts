@@ -2,7 +2,7 @@
 // node (what two agents scoped to one node each see) and run through two real correlators.
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createCorrelator } from '../journeys/correlate.ts';
-import { NS, fakeIdentity, flannelDevices, free, resetSeq, synAckPath, synPath, udp, hop } from '../journeys/testdata.ts';
+import { NS, fakeIdentity, flannelDevices, free, resetSeq, synAckPath, synPath, udp, hop } from '../journeys/__tests__/testdata.ts';
 import type { Journey, TraceEvent } from '../protocol/events.ts';
 import { createStitcher, mergeHalves, nodesOf, tagJourney, whole, type AgentLiveness } from './stitch.ts';
 

@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { ConntrackTuples, DeviceEvent, IpPacket } from '../protocol/events.ts';
 import { buildJourney, type DeviceInfo } from './classify.ts';
-import { NS, device, fakeIdentity, flannelDevices, hop, resetSeq, tcp } from './testdata.ts';
+import { NS, device, fakeIdentity, flannelDevices, hop, resetSeq, tcp } from './__tests__/testdata.ts';
 
 function devicesOf(list: DeviceEvent[]) {
   const m = new Map<string, DeviceInfo>(list.map((d) => [`${d.netns}:${d.ifindex}`, { kind: d.kind, masterIfindex: d.masterIfindex, dev: d.dev }]));
@@ -10,16 +10,19 @@ function devicesOf(list: DeviceEvent[]) {
 
 beforeEach(() => resetSeq());
 
+/** node-1's conntrack entry for an outside host's call to the NodePort, SNATed to flannel.1's address. */
+const ctNodePort: ConntrackTuples = {
+  proto: 'tcp',
+  orig: { src: '10.0.0.100', dst: '10.0.0.1', sport: 33000, dport: 30080 },
+  reply: { src: '10.244.2.3', dst: '10.244.1.0', sport: 8080, dport: 61000 },
+};
+
 describe('classification', () => {
   it('NodePort from an external host: DNAT and masquerade at one event, then the encap', () => {
     const identity = fakeIdentity();
     const inbound = tcp('10.0.0.100', 33000, '10.0.0.1', 30080);
     const natted = tcp('10.244.1.0', 61000, '10.244.2.3', 8080);
-    const ct: ConntrackTuples = {
-      proto: 'tcp',
-      orig: { src: '10.0.0.100', dst: '10.0.0.1', sport: 33000, dport: 30080 },
-      reply: { src: '10.244.2.3', dst: '10.244.1.0', sport: 8080, dport: 61000 },
-    };
+    const ct = ctNodePort;
     const j = buildJourney(
       {
         id: 'j1',
@@ -54,11 +57,7 @@ describe('classification', () => {
     const identity = fakeIdentity();
     const back = tcp('10.244.2.3', 8080, '10.244.1.0', 61000, { flags: 'SA' });
     const out = tcp('10.0.0.1', 30080, '10.0.0.100', 33000, { flags: 'SA' });
-    const ct: ConntrackTuples = {
-      proto: 'tcp',
-      orig: { src: '10.0.0.100', dst: '10.0.0.1', sport: 33000, dport: 30080 },
-      reply: { src: '10.244.2.3', dst: '10.244.1.0', sport: 8080, dport: 61000 },
-    };
+    const ct = ctNodePort;
     const j = buildJourney(
       {
         id: 'j2',

@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { Journey, TraceEvent } from '../protocol/events.ts';
 import { createCorrelator } from './correlate.ts';
-import { NS, drop, fakeIdentity, flannelDevices, free, hop, resetSeq, synAckPath, synPath, tcp, udp } from './testdata.ts';
+import { NS, drop, fakeIdentity, flannelDevices, free, hop, resetSeq, synAckPath, synPath, tcp, udp } from './__tests__/testdata.ts';
 
 function run(events: TraceEvent[], opts: { synced?: boolean; maxOpen?: number; tickAt?: number } = {}) {
   const out: Journey[] = [];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ConntrackTuples, IpPacket, L4Header, L4Proto } from '../protocol/events.ts';
-import { seededRandom } from '../tracer/seeded-random.ts';
+import { seededRandom } from '../tracer/__tests__/seeded-random.ts';
 import {
   ctDirection,
   ctKey,

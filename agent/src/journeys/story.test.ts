@@ -2,7 +2,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import type { Journey } from '../protocol/events.ts';
 import { createCorrelator } from './correlate.ts';
 import { renderJson, renderOneLine, renderStory } from './story.ts';
-import { drop, fakeIdentity, flannelDevices, free, hop, NS, resetSeq, synAckPath, synPath, tcp } from './testdata.ts';
+import { drop, fakeIdentity, flannelDevices, free, hop, NS, resetSeq, synAckPath, synPath, tcp } from './__tests__/testdata.ts';
 
 function journeys(events: Parameters<ReturnType<typeof createCorrelator>['push']>[0][]): Journey[] {
   const out: Journey[] = [];

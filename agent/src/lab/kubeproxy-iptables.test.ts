@@ -1,22 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { expandTopology } from './model.ts';
-import { validateTopology } from './topology.ts';
+import { twoNodesWithWeb } from './__tests__/two-nodes.ts';
 import { portProtoHash, probability, renderIptablesNat, sepChain, svcChain } from './kubeproxy-iptables.ts';
 
-const model = expandTopology(
-  validateTopology({
-    name: 't',
-    nodes: [
-      { name: 'node-1', podCIDR: '10.244.1.0/24', address: '10.0.0.1' },
-      { name: 'node-2', podCIDR: '10.244.2.0/24', address: '10.0.0.2' },
-    ],
-    deployments: [{ name: 'web', replicas: 2, labels: { app: 'web' }, containers: [{ name: 'web', run: { kind: 'http' } }] }],
-    services: [
-      { name: 'web', type: 'NodePort', clusterIP: '10.96.0.20', selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080 }] },
-      { name: 'empty', clusterIP: '10.96.0.21', selector: { app: 'none' }, ports: [{ port: 80, targetPort: 80 }] },
-    ],
-  }),
-);
+const model = twoNodesWithWeb([{ name: 'empty', clusterIP: '10.96.0.21', selector: { app: 'none' }, ports: [{ port: 80, targetPort: 80 }] }]);
 
 describe('kube-proxy chain names', () => {
   it('hash like kube-proxy (names seen on real clusters and in proxier_test.go)', () => {

@@ -1,22 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { expandTopology } from './model.ts';
-import { validateTopology } from './topology.ts';
+import { twoNodesWithWeb } from './__tests__/two-nodes.ts';
 import { nftEndpointChain, nftExternalChain, nftServiceChain, renderNftables } from './kubeproxy-nft.ts';
 
-const model = expandTopology(
-  validateTopology({
-    name: 't',
-    nodes: [
-      { name: 'node-1', podCIDR: '10.244.1.0/24', address: '10.0.0.1' },
-      { name: 'node-2', podCIDR: '10.244.2.0/24', address: '10.0.0.2' },
-    ],
-    deployments: [{ name: 'web', replicas: 2, labels: { app: 'web' }, containers: [{ name: 'web', run: { kind: 'http' } }] }],
-    services: [
-      { name: 'web', type: 'NodePort', clusterIP: '10.96.0.20', selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080 }] },
-      { name: 'dns', clusterIP: '10.96.0.10', selector: { app: 'web' }, ports: [{ protocol: 'UDP', port: 53, targetPort: 53 }] },
-    ],
-  }),
-);
+const model = twoNodesWithWeb([{ name: 'dns', clusterIP: '10.96.0.10', selector: { app: 'web' }, ports: [{ protocol: 'UDP', port: 53, targetPort: 53 }] }]);
 
 describe('renderNftables', () => {
   const text = renderNftables(model);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { filterKey, parseClientMessage, parseServerMessage } from './messages.ts';
-import { syntheticJourney } from '../server/synthetic.ts';
+import { syntheticJourney } from '../server/__tests__/synthetic.ts';
 
 describe('client messages', () => {
   it('accepts hello, subscribe with defaults, pause, resume and actions', () => {

@@ -92,7 +92,7 @@ export const agentStatusSchema = z.object({
     /** bpftrace's own "Lost N events" (perf ring overflow), cumulative. */
     lostEvents: z.number(),
     bpftraceRestarts: z.number(),
-    /** Journeys dropped by stage: "hub" (slow clients), "pipeline" (correlation bounds), ... */
+    /** Journeys dropped by stage: "hub-slow-client" and "hub-pending" (the websocket fan-out; labels kept from before it had that name), "pipeline" (correlation bounds), ... */
     dropped: z.record(z.string(), z.number()),
     clients: z.number(),
   }),
@@ -255,7 +255,7 @@ export const statusResponseSchema = z.object({
 /** GET /api/status body. */
 export type StatusResponse = z.infer<typeof statusResponseSchema>;
 
-// Per-client filtering lives with the filter's definition so the agent's hub and the UI's
+// Per-client filtering lives with the filter's definition so the agent's websocket fan-out and the UI's
 // local list apply exactly the same rule.
 function podMatches(ep: Endpoint | undefined, pod: string, namespace: string | undefined): boolean {
   const p = ep?.pod;

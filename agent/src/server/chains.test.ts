@@ -5,7 +5,7 @@ import { parseTopology } from '../lab/topology.ts';
 import { renderIptablesNat } from '../lab/kubeproxy-iptables.ts';
 import { renderNftables } from '../lab/kubeproxy-nft.ts';
 import { withKubeProxyChains } from './chains.ts';
-import { syntheticJourney } from './synthetic.ts';
+import { syntheticJourney } from './__tests__/synthetic.ts';
 import type { Journey } from '../protocol/events.ts';
 
 const model = expandTopology(parseTopology(readFileSync(new URL('../lab/topologies/default.yaml', import.meta.url), 'utf8')));

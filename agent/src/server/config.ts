@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { generateToken, validateToken } from './auth.ts';
-import { clip, int, onlyIf, parseFlags, pattern, short, toggle, UsageError, value, type Spec } from '../cli/flags.ts';
+import { clip, int, onlyIf, parseFlags, pattern, short, toggle, UsageError, value, type Spec } from '../config/flags.ts';
 
 /** Server settings shared by start and serve. */
 export interface ServerConfig {

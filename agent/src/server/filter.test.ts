@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { matchJourney, unionFilters } from './filter.ts';
-import { syntheticJourney } from './synthetic.ts';
+import { syntheticJourney } from './__tests__/synthetic.ts';
 import type { ClientFilter } from '../protocol/messages.ts';
 
 const f = (x: Partial<ClientFilter>): ClientFilter => ({ onlyDrops: false, onlyNat: false, ...x });

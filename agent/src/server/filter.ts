@@ -1,5 +1,5 @@
 // Per-client journey filtering (pure), and the union of all clients' filters that the tracer
-// can apply in the kernel. The kernel filter is a superset: the hub still filters per client.
+// can apply in the kernel. The kernel filter is a superset: the websocket fan-out still filters per client.
 import type { L4Proto } from '../protocol/events.ts';
 import { matchJourney, type ClientFilter } from '../protocol/messages.ts';
 

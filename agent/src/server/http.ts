@@ -8,7 +8,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { MAX_CLIENT_MESSAGE_BYTES, PROTOCOL_VERSION, type AgentStatus, type LabAction, type StatusResponse, type TopologyView } from '../protocol/messages.ts';
 import type { Journey } from '../protocol/events.ts';
 import { hostAllowed, originAllowed, presentedToken, tokenCookie, tokenEquals } from './auth.ts';
-import { Hub, type ActionOutcome, type HubOptions } from './hub.ts';
+import { Fanout, type ActionOutcome, type FanoutOptions } from './fanout.ts';
 import { renderMetrics, type Metric } from './metrics.ts';
 import type { JourneySource, SourceStatus } from './source.ts';
 import { identitiesFromTopology } from './topology.ts';
@@ -25,7 +25,7 @@ export interface ServerOptions {
   topology(): TopologyView | null;
   lab: AgentStatus['lab'];
   onAction?(a: LabAction): Promise<ActionOutcome>;
-  hub?: Partial<Omit<HubOptions, 'status' | 'onAction' | 'onFilterUnion' | 'checkToken'>>;
+  fanout?: Partial<Omit<FanoutOptions, 'status' | 'onAction' | 'onFilterUnion' | 'checkToken'>>;
   /** Ping period for finding dead peers (ms). */
   pingMs?: number;
   /** Status broadcast period (ms). */
@@ -40,7 +40,7 @@ export interface ServerOptions {
 export interface RunningServer {
   url: string;
   port: number;
-  hub: Hub;
+  fanout: Fanout;
   status(): AgentStatus;
   close(): Promise<void>;
 }
@@ -97,16 +97,18 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       ...sourceStatus.counters,
       dropped: {
         ...sourceStatus.counters.dropped,
-        'hub-slow-client': hub.counters.droppedSlowClient,
-        'hub-pending': hub.counters.droppedPending,
+        // NOTE: these stage labels predate the fan-out's name and stay as they are: they reach
+        // users in /metrics (hopscope_dropped_total{stage=…}) and in every client's status.
+        'hub-slow-client': fanout.counters.droppedSlowClient,
+        'hub-pending': fanout.counters.droppedPending,
       },
-      journeysOut: hub.counters.journeysOut,
-      clients: hub.clientCount,
+      journeysOut: fanout.counters.journeysOut,
+      clients: fanout.clientCount,
     },
     lab: opts.lab,
   });
-  const hub: Hub = new Hub({
-    ...opts.hub,
+  const fanout: Fanout = new Fanout({
+    ...opts.fanout,
     status,
     onFilterUnion: (u) => opts.source.setFilter(u),
     checkToken: (t) => tokenEquals(t, opts.token),
@@ -125,21 +127,21 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const c = (name: string, help: string, value: number): Metric => ({ name, help, type: 'counter', samples: [{ value }] });
     return renderMetrics([
       c('hopscope_events_in_total', 'Trace events decoded from bpftrace.', s.counters.eventsIn),
-      c('hopscope_journeys_in_total', 'Journeys produced by the pipeline.', hub.counters.journeysIn),
-      c('hopscope_journeys_out_total', 'Journeys sent to websocket clients (summed over clients).', hub.counters.journeysOut),
-      c('hopscope_frames_out_total', 'Websocket batch frames sent.', hub.counters.framesOut),
+      c('hopscope_journeys_in_total', 'Journeys produced by the pipeline.', fanout.counters.journeysIn),
+      c('hopscope_journeys_out_total', 'Journeys sent to websocket clients (summed over clients).', fanout.counters.journeysOut),
+      c('hopscope_frames_out_total', 'Websocket batch frames sent.', fanout.counters.framesOut),
       {
         name: 'hopscope_dropped_total',
         help: 'Journeys or events dropped, by stage.',
         type: 'counter',
         samples: Object.entries(s.counters.dropped).map(([stage, value]) => ({ labels: { stage }, value })),
       },
-      { name: 'hopscope_clients', help: 'Connected websocket clients.', type: 'gauge', samples: [{ value: hub.clientCount }] },
+      { name: 'hopscope_clients', help: 'Connected websocket clients.', type: 'gauge', samples: [{ value: fanout.clientCount }] },
       c('hopscope_bpftrace_restarts_total', 'Times bpftrace was restarted after exiting.', s.counters.bpftraceRestarts),
       c('hopscope_lost_events_total', 'Events bpftrace reported lost (perf ring overflow).', s.counters.lostEvents),
-      c('hopscope_clients_closed_malformed_total', 'Clients closed for malformed messages.', hub.counters.clientsClosedMalformed),
-      c('hopscope_clients_closed_abusive_total', 'Clients closed for flooding messages or not saying hello.', hub.counters.clientsClosedAbusive),
-      c('hopscope_clients_closed_stalled_total', 'Clients dropped for not reading.', hub.counters.clientsClosedStalled),
+      c('hopscope_clients_closed_malformed_total', 'Clients closed for malformed messages.', fanout.counters.clientsClosedMalformed),
+      c('hopscope_clients_closed_abusive_total', 'Clients closed for flooding messages or not saying hello.', fanout.counters.clientsClosedAbusive),
+      c('hopscope_clients_closed_stalled_total', 'Clients dropped for not reading.', fanout.counters.clientsClosedStalled),
       c('hopscope_clients_refused_total', 'Websocket upgrades refused because the client limit was reached.', refusedFull),
     ]);
   };
@@ -238,23 +240,23 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       return refuse(socket, 503, 'Service Unavailable: too many clients');
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const id = hub.addClient(ws);
+      const id = fanout.addClient(ws);
       alive.set(ws, true);
       ws.on('pong', () => alive.set(ws, true));
       ws.on('message', (data, isBinary) => {
         if (isBinary) {
-          hub.removeClient(id);
+          fanout.removeClient(id);
           return ws.close(1003, 'binary frames are not accepted');
         }
         if ((data as Buffer).length > MAX_CLIENT_MESSAGE_BYTES) {
-          hub.removeClient(id);
+          fanout.removeClient(id);
           return ws.close(1009, `message over ${MAX_CLIENT_MESSAGE_BYTES} bytes`);
         }
-        hub.handleMessage(id, data.toString());
+        fanout.handleMessage(id, data.toString());
       });
-      ws.on('close', () => hub.removeClient(id));
+      ws.on('close', () => fanout.removeClient(id));
       // maxPayload overruns and protocol errors arrive here; ws closes the socket itself.
-      ws.on('error', () => hub.removeClient(id));
+      ws.on('error', () => fanout.removeClient(id));
     });
   });
 
@@ -268,7 +270,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       ws.ping();
     }
   }, opts.pingMs ?? 15_000);
-  const statusTimer = setInterval(() => hub.broadcast({ type: 'status', status: status() }), opts.statusMs ?? 1000);
+  const statusTimer = setInterval(() => fanout.broadcast({ type: 'status', status: status() }), opts.statusMs ?? 1000);
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -277,9 +279,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       resolve();
     });
   });
-  hub.start();
+  fanout.start();
   await opts.source.start({
-    onJourney: (j: Journey) => hub.publish(opts.enrich ? opts.enrich(j) : j),
+    onJourney: (j: Journey) => fanout.publish(opts.enrich ? opts.enrich(j) : j),
     onStatus: (s) => {
       sourceStatus = s;
     },
@@ -293,13 +295,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   return {
     url: `http://${hostForUrl}:${port}/`,
     port,
-    hub,
+    fanout,
     status,
     close() {
       closed ??= (async () => {
         clearInterval(pinger);
         clearInterval(statusTimer);
-        hub.stop();
+        fanout.stop();
         for (const ws of wss.clients) ws.close(1001, 'agent shutting down');
         await opts.source.stop().catch(() => undefined);
         await new Promise<void>((resolve) => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { kernelSpecFor, sourceStatusFrom } from './pipeline-source.ts';
 import { unionFilters } from './filter.ts';
 import type { ClientFilter } from '../protocol/messages.ts';
-import type { PipelineStatus } from '../journeys/pipeline.ts';
+import type { PipelineStatus } from '../wiring/pipeline.ts';
 
 const f = (x: Partial<ClientFilter>): ClientFilter => ({ onlyDrops: false, onlyNat: false, ...x });
 

@@ -1,6 +1,6 @@
 // The real trace pipeline as a JourneySource: status mapped to the protocol's AgentStatus,
 // client filter unions turned into the part the kernel filter can apply safely.
-import { startTracePipeline, type PipelineStatus, type TracePipeline } from '../journeys/pipeline.ts';
+import { startTracePipeline, type PipelineStatus, type TracePipeline } from '../wiring/pipeline.ts';
 import { detectCapabilities, type Capabilities } from '../tracer/capabilities.ts';
 import type { FilterSpec } from '../tracer/filter.ts';
 import type { FilterUnion } from './filter.ts';
@@ -10,7 +10,7 @@ import type { JourneySource, SourceSink, SourceStatus } from './source.ts';
  * The kernel filter a union allows. Only the protocol, and only when every client wants the
  * same one: ports and pod/Service addresses change along a journey (DNAT turns :80 into
  * :8080, VXLAN wraps everything in UDP), so narrowing on them in the kernel would cut hops
- * out of the journeys the client asked for. The hub filters the rest per client.
+ * out of the journeys the client asked for. The websocket fan-out filters the rest per client.
  */
 export function kernelSpecFor(u: FilterUnion, base: FilterSpec): FilterSpec {
   const spec: FilterSpec = { ...base };

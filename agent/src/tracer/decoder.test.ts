@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { HopEvent } from '../protocol/events.ts';
 import { createDecoder, type DecodeResult } from './decoder.ts';
 import { createLineSplitter } from './line-splitter.ts';
-import { seededRandom } from './seeded-random.ts';
+import { seededRandom } from './__tests__/seeded-random.ts';
 
 // Recorded from bpftrace 0.17 on Linux 6.18 running bpf/datapath.bt.tmpl: `ping -c1 10.99.0.2`
 // from netns A (10.99.0.1, veth hsxa) to netns B (veth hsxb enslaved to bridge br0, 10.99.0.2).

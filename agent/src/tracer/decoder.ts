@@ -65,70 +65,104 @@ export interface Decoder {
   reset(): void;
 }
 
-// Scratch outputs of parseHex (avoids allocating a pair per field).
-let HI = 0;
-let LO = 0;
-
-/** Parses up to 16 hex digits into HI (upper 32 bits) and LO (lower 32). False if invalid. */
-function parseHex(s: string): boolean {
-  const n = s.length;
-  if (n === 0 || n > 16) return false;
-  let hi = 0;
-  let lo = 0;
-  const split = n - 8;
-  for (let i = 0; i < n; i++) {
-    const c = s.charCodeAt(i);
-    let v: number;
-    if (c >= 48 && c <= 57) v = c - 48;
-    else if (c >= 97 && c <= 102) v = c - 87;
-    else if (c >= 65 && c <= 70) v = c - 55;
-    else return false;
-    if (i < split) hi = hi * 16 + v;
-    else lo = lo * 16 + v;
-  }
-  HI = hi;
-  LO = lo;
-  return true;
-}
-
-// The hop line being read: bytes BUF[POS..END) (bpftrace's stdout is read as bytes, and a
-// byte loop is about twice as fast as charCodeAt on a sliced string).
-let BUF: Uint8Array = new Uint8Array(0);
-let END = 0;
-let POS = 0;
-
 /**
- * Parses the hex field of BUF that starts at POS (up to the next space or END) into HI/LO, as
- * parseHex does, and moves POS past it. Hop lines are read this way rather than split: 17
- * substrings a line were a third of the decoding time. One pass: digits shift through lo into
- * hi, so the field's end need not be found first.
+ * One decoder's read cursor and scratch outputs: the hop line being read is buf[pos..end)
+ * (bpftrace's stdout is read as bytes, and a byte loop is about twice as fast as charCodeAt on a
+ * sliced string), and each hex field parsed lands in hi (upper 32 bits) and lo (lower 32), so no
+ * pair is allocated per field. Each decoder has its own: two decoders (the runner restarting,
+ * a test, a bench beside the agent) never share a position.
  */
-function hexField(): boolean {
-  const b = BUF;
-  const end = END;
-  const start = POS;
-  let i = start;
-  let hi = 0;
-  let lo = 0;
-  for (; i < end; i++) {
-    const c = b[i]!;
-    if (c === 32) break;
-    const v = HEX_VALUE[c]!;
-    if (v < 0) {
-      skipFields(1);
-      return false;
+class Cursor {
+  buf: Uint8Array = new Uint8Array(0);
+  end = 0;
+  pos = 0;
+  hi = 0;
+  lo = 0;
+  /** One packet's four packed fields (w0|w1, w2|src, dst|a, b|c), lo and hi of each (see quadAt). */
+  readonly quad = new Float64Array(8);
+  /** Hop lines that arrive as text are encoded here (at most 4096 characters, 3 bytes each). */
+  readonly scratch = new Uint8Array(3 * 4096);
+
+  /** Parses up to 16 hex digits of `s` into hi/lo. False if invalid. */
+  parseHex(s: string): boolean {
+    const n = s.length;
+    if (n === 0 || n > 16) return false;
+    let hi = 0;
+    let lo = 0;
+    const split = n - 8;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      let v: number;
+      if (c >= 48 && c <= 57) v = c - 48;
+      else if (c >= 97 && c <= 102) v = c - 87;
+      else if (c >= 65 && c <= 70) v = c - 55;
+      else return false;
+      if (i < split) hi = hi * 16 + v;
+      else lo = lo * 16 + v;
     }
-    // Int32 arithmetic throughout (a field has at most 16 digits, so hi never overflows);
-    // made unsigned once at the end.
-    hi = (hi << 4) | (lo >>> 28);
-    lo = (lo << 4) | v;
+    this.hi = hi;
+    this.lo = lo;
+    return true;
   }
-  POS = i + 1;
-  const n = i - start;
-  if (n === 0 || n > 16) return false;
-  HI = hi >>> 0;
-  LO = lo >>> 0;
-  return true;
+
+  /**
+   * Parses the hex field that starts at pos (up to the next space or end) into hi/lo, as
+   * parseHex does, and moves pos past it. Hop lines are read this way rather than split: 17
+   * substrings a line were a third of the decoding time. One pass: digits shift through lo into
+   * hi, so the field's end need not be found first.
+   */
+  hexField(): boolean {
+    const b = this.buf;
+    const end = this.end;
+    const start = this.pos;
+    let i = start;
+    let hi = 0;
+    let lo = 0;
+    for (; i < end; i++) {
+      const c = b[i]!;
+      if (c === 32) break;
+      const v = HEX_VALUE[c]!;
+      if (v < 0) {
+        this.skipFields(1);
+        return false;
+      }
+      // Int32 arithmetic throughout (a field has at most 16 digits, so hi never overflows);
+      // made unsigned once at the end.
+      hi = (hi << 4) | (lo >>> 28);
+      lo = (lo << 4) | v;
+    }
+    this.pos = i + 1;
+    const n = i - start;
+    if (n === 0 || n > 16) return false;
+    this.hi = hi >>> 0;
+    this.lo = lo >>> 0;
+    return true;
+  }
+
+  /** Reads four hex fields at pos into quad (lo, hi of each). False if any is invalid (all four are consumed). */
+  quadAt(): boolean {
+    const q = this.quad;
+    let ok = true;
+    for (let k = 0; k < 4; k++) {
+      if (this.hexField()) {
+        q[2 * k] = this.lo;
+        q[2 * k + 1] = this.hi;
+      } else ok = false;
+    }
+    return ok;
+  }
+
+  /** Skips n fields at pos. */
+  skipFields(n: number): void {
+    const b = this.buf;
+    const end = this.end;
+    let i = this.pos;
+    for (let k = 0; k < n; k++) {
+      while (i < end && b[i] !== 32) i++;
+      i++;
+    }
+    this.pos = i;
+  }
 }
 
 // Value of each hex digit's byte, -1 for any other byte (256 entries: no range check).
@@ -147,43 +181,15 @@ function fieldCount(s: string): number {
 }
 
 const ENCODER = new TextEncoder();
-// Lines longer than 4096 characters are rejected before they get here; 3 bytes a character at most.
-const SCRATCH = new Uint8Array(3 * 4096);
 const bytesView = (b: Uint8Array, from: number, to: number): Buffer => Buffer.from(b.buffer, b.byteOffset + from, to - from);
 const latin1 = (b: Uint8Array, from: number, to: number): string => bytesView(b, from, to).toString('latin1');
 const utf8 = (b: Uint8Array, from: number, to: number): string => bytesView(b, from, to).toString('utf8');
 /**
- * The hop line being read, for a rejection: `text` when the caller had it, else from BUF. (Not a
- * closure made in hop(): under tsx, which keeps function names, making one per line cost a
- * defineProperty each and halved the decoder's rate.)
+ * The hop line being read, for a rejection: `text` when the caller had it, else from the
+ * cursor's bytes. (Not a closure made in hop(): under tsx, which keeps function names, making
+ * one per line cost a defineProperty each and halved the decoder's rate.)
  */
-const lineText = (start: number, text: string | null): string => text ?? utf8(BUF, start, END);
-
-// Scratch words of one packet's four packed fields (w0|w1, w2|src, dst|a, b|c).
-const QUAD = new Float64Array(8);
-
-/** Reads four hex fields at POS into QUAD (lo, hi of each). False if any is invalid (all four are consumed). */
-function quadAt(): boolean {
-  let ok = true;
-  for (let k = 0; k < 4; k++) {
-    if (hexField()) {
-      QUAD[2 * k] = LO;
-      QUAD[2 * k + 1] = HI;
-    } else ok = false;
-  }
-  return ok;
-}
-
-/** Skips n fields at POS. */
-function skipFields(n: number): void {
-  const b = BUF;
-  let i = POS;
-  for (let k = 0; k < n; k++) {
-    while (i < END && b[i] !== 32) i++;
-    i++;
-  }
-  POS = i;
-}
+const lineText = (c: Cursor, start: number, text: string | null): string => text ?? utf8(c.buf, start, c.end);
 
 function parseDec(s: string): number {
   const n = s.length;
@@ -246,16 +252,16 @@ function l4Name(proto: number, icmpProto: number): L4Proto {
   return proto === 6 ? 'tcp' : proto === 17 ? 'udp' : proto === icmpProto ? 'icmp' : 'other';
 }
 
-/** IPv4 packet from QUAD (see quadAt), as ipv4Packet does from four strings. */
-function ipv4FromQuad(flags: number): IpPacket | null {
-  const w0 = QUAD[0]!;
-  const w1 = QUAD[1]!;
-  const w2 = QUAD[2]!;
-  const src = QUAD[3]!;
-  const dst = QUAD[4]!;
-  const a = QUAD[5]!;
-  const b = QUAD[6]!;
-  const c = QUAD[7]!;
+/** IPv4 packet from the cursor's quad (see quadAt), as ipv4Packet does from four strings. */
+function ipv4FromQuad(q: Float64Array, flags: number): IpPacket | null {
+  const w0 = q[0]!;
+  const w1 = q[1]!;
+  const w2 = q[2]!;
+  const src = q[3]!;
+  const dst = q[4]!;
+  const a = q[5]!;
+  const b = q[6]!;
+  const c = q[7]!;
   if ((w0 & 0xf0) !== 0x40) return null;
   const proto = (w2 >>> 8) & 0xff;
   return {
@@ -270,13 +276,13 @@ function ipv4FromQuad(flags: number): IpPacket | null {
 }
 
 /** IPv6 address from two raw little-endian 64-bit words (hex) of network-order bytes. */
-function ipv6(hiHex: string, loHex: string): string | null {
+function ipv6(c: Cursor, hiHex: string, loHex: string): string | null {
   const groups: number[] = [];
   for (const h of [hiHex, loHex]) {
-    if (!parseHex(h)) return null;
+    if (!c.parseHex(h)) return null;
     // Memory byte i is bits 8i..8i+7 of the little-endian word.
-    const lo = LO;
-    const hi = HI;
+    const lo = c.lo;
+    const hi = c.hi;
     groups.push(((lo & 0xff) << 8) | ((lo >>> 8) & 0xff), (((lo >>> 16) & 0xff) << 8) | (lo >>> 24));
     groups.push(((hi & 0xff) << 8) | ((hi >>> 8) & 0xff), (((hi >>> 16) & 0xff) << 8) | (hi >>> 24));
   }
@@ -300,11 +306,11 @@ function reject(reason: string, line: string): Rejection {
   return { type: 'rejected', reason, line: line.length > 200 ? line.slice(0, 200) : line };
 }
 
-function kindString(k0: string, k1: string): string | null {
+function kindString(c: Cursor, k0: string, k1: string): string | null {
   let out = '';
   for (const w of [k0, k1]) {
-    if (!parseHex(w)) return null;
-    for (const word of [LO, HI]) {
+    if (!c.parseHex(w)) return null;
+    for (const word of [c.lo, c.hi]) {
       for (let i = 0; i < 4; i++) {
         const ch = (word >>> (8 * i)) & 0xff;
         if (ch === 0) return out;
@@ -325,6 +331,7 @@ function badHop(line: string, reason: string): Rejection {
 /** Creates a decoder. `reasonNames` maps kfree_skb reason codes to the kernel's names. */
 export function createDecoder(opts: { reasonNames: Map<number, string> }): Decoder {
   let seq = 0;
+  const cur = new Cursor();
   const st: DecoderStats = { lines: 0, events: 0, rejections: 0, lost: 0 };
   const names = new Map<number, Map<number, string>>(); // netns -> ifindex -> device name
   let pendingSuppressed = -1;
@@ -360,59 +367,59 @@ export function createDecoder(opts: { reasonNames: Map<number, string> }): Decod
   const skbText = (hi: number, lo: number, from: number, to: number): string => {
     const h = (Math.imul(lo ^ Math.imul(hi, 0x85ebca6b), 0x9e3779b1) >>> 20) & (SKB_SLOTS - 1);
     if (skbLo[h] === lo && skbHi[h] === hi) return skbVal[h]!;
-    const t = latin1(BUF, from, to);
+    const t = latin1(cur.buf, from, to);
     skbHi[h] = hi;
     skbLo[h] = lo;
     skbVal[h] = t;
     return t;
   };
 
-  /** The IPv4 hop line in BUF[start..END); `text` is the line when the caller has it. */
+  /** The IPv4 hop line in cur.buf[start..cur.end); `text` is the line when the caller has it. */
   function hop(start: number, text: string | null): DecodeResult {
     // Fields are read in place; the field count is checked at the end, and on any error first
     // (a wrong count is the better reason), so the count costs nothing on good lines.
     // "H <hook> ": the hook is one digit.
-    const hc = BUF[start + 2];
-    const hook: HookPoint | null = END - start < 4 || BUF[start + 3] !== 32 ? null : hc === 49 ? 'recv' : hc === 50 ? 'xmit' : null;
-    if (hook === null) return badHop(lineText(start, text), 'unknown hook');
-    POS = start + 4;
-    if (!hexField()) return badHop(lineText(start, text), 'bad timestamp');
-    const tsNs = HI * 4294967296 + LO;
-    if (!hexField()) return badHop(lineText(start, text), 'bad netns/ifindex');
-    const netns = LO;
-    const ifindex = HI;
-    const skbAt = POS;
-    if (!hexField()) return badHop(lineText(start, text), 'bad skb address');
-    const skb = skbText(HI, LO, skbAt, POS - 1);
-    const outerOk = quadAt();
-    if (!hexField()) return badHop(lineText(start, text), 'bad flags field');
-    const flags = LO & 0xff;
-    const ek = (LO >>> 8) & 0xff;
-    const iflags = (LO >>> 16) & 0xff;
-    const ctProto = LO >>> 24;
-    const vniRaw = HI >>> 8;
-    const packet = outerOk ? ipv4FromQuad(flags) : null;
-    if (!packet) return badHop(lineText(start, text), 'bad IPv4 header');
+    const hc = cur.buf[start + 2];
+    const hook: HookPoint | null = cur.end - start < 4 || cur.buf[start + 3] !== 32 ? null : hc === 49 ? 'recv' : hc === 50 ? 'xmit' : null;
+    if (hook === null) return badHop(lineText(cur, start, text), 'unknown hook');
+    cur.pos = start + 4;
+    if (!cur.hexField()) return badHop(lineText(cur, start, text), 'bad timestamp');
+    const tsNs = cur.hi * 4294967296 + cur.lo;
+    if (!cur.hexField()) return badHop(lineText(cur, start, text), 'bad netns/ifindex');
+    const netns = cur.lo;
+    const ifindex = cur.hi;
+    const skbAt = cur.pos;
+    if (!cur.hexField()) return badHop(lineText(cur, start, text), 'bad skb address');
+    const skb = skbText(cur.hi, cur.lo, skbAt, cur.pos - 1);
+    const outerOk = cur.quadAt();
+    if (!cur.hexField()) return badHop(lineText(cur, start, text), 'bad flags field');
+    const flags = cur.lo & 0xff;
+    const ek = (cur.lo >>> 8) & 0xff;
+    const iflags = (cur.lo >>> 16) & 0xff;
+    const ctProto = cur.lo >>> 24;
+    const vniRaw = cur.hi >>> 8;
+    const packet = outerOk ? ipv4FromQuad(cur.quad, flags) : null;
+    if (!packet) return badHop(lineText(cur, start, text), 'bad IPv4 header');
     let encap: Encapsulation | undefined;
     if (ek === 1 || ek === 2) {
-      const inner = quadAt() ? ipv4FromQuad(iflags) : null;
-      if (!inner) return badHop(lineText(start, text), 'bad inner IPv4 header');
+      const inner = cur.quadAt() ? ipv4FromQuad(cur.quad, iflags) : null;
+      if (!inner) return badHop(lineText(cur, start, text), 'bad inner IPv4 header');
       const vni = ((vniRaw & 0xff) << 16) | (vniRaw & 0xff00) | ((vniRaw >>> 16) & 0xff);
       encap = ek === 1 ? { kind: 'vxlan', vni, inner } : { kind: 'ipip', inner };
     } else if (ek !== 0) {
-      return badHop(lineText(start, text), 'unknown encapsulation');
+      return badHop(lineText(cur, start, text), 'unknown encapsulation');
     } else {
-      skipFields(4);
+      cur.skipFields(4);
     }
     let ct: ConntrackTuples | null = null;
     if (ctProto !== 0) {
       ct = tuplesAt(ctProto);
-      if (!ct) return badHop(lineText(start, text), 'bad conntrack fields');
+      if (!ct) return badHop(lineText(cur, start, text), 'bad conntrack fields');
     } else {
-      skipFields(3);
+      cur.skipFields(3);
     }
     // Exactly 17 fields: the last one ended the line.
-    if (POS !== END + 1 || BUF[END - 1] === 32) return badHop(lineText(start, text), 'bad hop line');
+    if (cur.pos !== cur.end + 1 || cur.buf[cur.end - 1] === 32) return badHop(lineText(cur, start, text), 'bad hop line');
     // One object literal per shape (rather than adding keys later), so V8 sees few shapes.
     const dev = devName(netns, ifindex);
     const s = ++seq;
@@ -426,28 +433,28 @@ export function createDecoder(opts: { reasonNames: Map<number, string> }): Decod
       : ({ type: 'hop', seq: s, tsNs, hook, netns, ifindex, dev, skb, packet, encap, ct } satisfies HopEvent);
   }
 
-  /** Conntrack tuples from the three fields at POS (see tuples). */
+  /** Conntrack tuples from the three fields at cur.pos (see tuples). */
   function tuplesAt(proto: number): ConntrackTuples | null {
-    if (!hexField()) return null;
-    const os = LO;
-    const od = HI;
-    if (!hexField()) return null;
-    const op = LO;
-    const rs = HI;
-    if (!hexField()) return null;
-    return tupleOf(proto, os, od, op, rs, LO, HI);
+    if (!cur.hexField()) return null;
+    const os = cur.lo;
+    const od = cur.hi;
+    if (!cur.hexField()) return null;
+    const op = cur.lo;
+    const rs = cur.hi;
+    if (!cur.hexField()) return null;
+    return tupleOf(proto, os, od, op, rs, cur.lo, cur.hi);
   }
 
   // c2 = orig src | orig dst << 32, c3 = orig ports | reply src << 32, c4 = reply dst | reply ports << 32
   function tuples(proto: number, c2: string, c3: string, c4: string): ConntrackTuples | null {
-    if (!parseHex(c2)) return null;
-    const os = LO;
-    const od = HI;
-    if (!parseHex(c3)) return null;
-    const op = LO;
-    const rs = HI;
-    if (!parseHex(c4)) return null;
-    return tupleOf(proto, os, od, op, rs, LO, HI);
+    if (!cur.parseHex(c2)) return null;
+    const os = cur.lo;
+    const od = cur.hi;
+    if (!cur.parseHex(c3)) return null;
+    const op = cur.lo;
+    const rs = cur.hi;
+    if (!cur.parseHex(c4)) return null;
+    return tupleOf(proto, os, od, op, rs, cur.lo, cur.hi);
   }
 
   // Raw words: orig src, orig dst, orig ports, reply src, reply dst, reply ports.
@@ -476,24 +483,24 @@ export function createDecoder(opts: { reasonNames: Map<number, string> }): Decod
     if (t.length !== 12) return reject(`IPv6 hop line has ${t.length} fields, expected 12`, line);
     const hook: HookPoint | null = t[1] === '1' ? 'recv' : t[1] === '2' ? 'xmit' : null;
     if (hook === null) return reject('unknown hook', line);
-    if (!parseHex(t[2]!)) return reject('bad timestamp', line);
-    const tsNs = HI * 4294967296 + LO;
-    if (!parseHex(t[3]!)) return reject('bad netns/ifindex', line);
-    const netns = LO;
-    const ifindex = HI;
+    if (!cur.parseHex(t[2]!)) return reject('bad timestamp', line);
+    const tsNs = cur.hi * 4294967296 + cur.lo;
+    if (!cur.parseHex(t[3]!)) return reject('bad netns/ifindex', line);
+    const netns = cur.lo;
+    const ifindex = cur.hi;
     const skb = t[4]!;
-    if (!parseHex(skb)) return reject('bad skb address', line);
-    if (!parseHex(t[5]!)) return reject('bad IPv6 header', line);
-    const w0 = LO;
-    const flags = HI & 0xff;
-    const src = ipv6(t[6]!, t[7]!);
-    const dst = ipv6(t[8]!, t[9]!);
+    if (!cur.parseHex(skb)) return reject('bad skb address', line);
+    if (!cur.parseHex(t[5]!)) return reject('bad IPv6 header', line);
+    const w0 = cur.lo;
+    const flags = cur.hi & 0xff;
+    const src = ipv6(cur, t[6]!, t[7]!);
+    const dst = ipv6(cur, t[8]!, t[9]!);
     if (src === null || dst === null) return reject('bad IPv6 address', line);
-    if (!parseHex(t[10]!)) return reject('bad L4 header', line);
-    const a = LO;
-    const b = HI;
-    if (!parseHex(t[11]!)) return reject('bad L4 header', line);
-    const c = LO;
+    if (!cur.parseHex(t[10]!)) return reject('bad L4 header', line);
+    const a = cur.lo;
+    const b = cur.hi;
+    if (!cur.parseHex(t[11]!)) return reject('bad L4 header', line);
+    const c = cur.lo;
     const proto = (w0 >>> 16) & 0xff;
     const packet: IpPacket = { family: 6, src, dst, ipId: 0, ttl: w0 >>> 24, len: swap16(w0 & 0xffff) + 40, l4: l4(proto, a, b, c, flags, 58) };
     const ev: HopEvent = { type: 'hop', seq: ++seq, tsNs, hook, netns, ifindex, dev: devName(netns, ifindex), skb, packet };
@@ -502,12 +509,12 @@ export function createDecoder(opts: { reasonNames: Map<number, string> }): Decod
 
   function device(t: string[], line: string): DecodeResult {
     if (t.length !== 6) return reject(`device line has ${t.length} fields, expected 6`, line);
-    if (!parseHex(t[1]!)) return reject('bad netns/ifindex', line);
-    const netns = LO;
-    const ifindex = HI;
+    if (!cur.parseHex(t[1]!)) return reject('bad netns/ifindex', line);
+    const netns = cur.lo;
+    const ifindex = cur.hi;
     const master = parseDec(t[2]!);
     if (master < 0) return reject('bad master ifindex', line);
-    const kind = kindString(t[3]!, t[4]!);
+    const kind = kindString(cur, t[3]!, t[4]!);
     if (kind === null) return reject('bad device kind', line);
     const dev = t[5]!;
     let inNs = names.get(netns);
@@ -524,7 +531,7 @@ export function createDecoder(opts: { reasonNames: Map<number, string> }): Decod
     const netns = parseDec(t[2]!);
     const ifindex = parseDec(t[3]!);
     const code = parseDec(t[6]!);
-    if (tsNs < 0 || netns < 0 || ifindex < 0 || code < 0 || !parseHex(t[4]!)) return reject('bad drop fields', line);
+    if (tsNs < 0 || netns < 0 || ifindex < 0 || code < 0 || !cur.parseHex(t[4]!)) return reject('bad drop fields', line);
     const ev: DropEvent = {
       type: 'drop',
       seq: ++seq,
@@ -542,20 +549,20 @@ export function createDecoder(opts: { reasonNames: Map<number, string> }): Decod
 
   function free(t: string[], line: string): DecodeResult {
     const tsNs = t.length === 3 ? parseDec(t[1]!) : -1;
-    if (tsNs < 0 || !parseHex(t[2]!)) return reject('bad free line', line);
+    if (tsNs < 0 || !cur.parseHex(t[2]!)) return reject('bad free line', line);
     const ev: FreeEvent = { type: 'free', seq: ++seq, tsNs, skb: t[2]! };
     return ev;
   }
 
   function nat(t: string[], line: string): DecodeResult {
     if (t.length !== 8) return reject(`nat line has ${t.length} fields, expected 8`, line);
-    if (!parseHex(t[1]!)) return reject('bad timestamp', line);
-    const tsNs = HI * 4294967296 + LO;
-    if (!parseHex(t[2]!)) return reject('bad netns', line);
-    const netns = LO;
-    if (!parseHex(t[3]!) || !parseHex(t[4]!)) return reject('bad nat fields', line);
-    const manip = LO & 0xff;
-    const proto = (LO >>> 8) & 0xff;
+    if (!cur.parseHex(t[1]!)) return reject('bad timestamp', line);
+    const tsNs = cur.hi * 4294967296 + cur.lo;
+    if (!cur.parseHex(t[2]!)) return reject('bad netns', line);
+    const netns = cur.lo;
+    if (!cur.parseHex(t[3]!) || !cur.parseHex(t[4]!)) return reject('bad nat fields', line);
+    const manip = cur.lo & 0xff;
+    const proto = (cur.lo >>> 8) & 0xff;
     const ct = tuples(proto, t[5]!, t[6]!, t[7]!);
     if (!ct || (manip !== 0 && manip !== 1)) return reject('bad nat fields', line);
     const ev: NatEvent = { type: 'nat', seq: ++seq, tsNs, netns, skb: t[3]!, manip: manip === 0 ? 'src' : 'dst', ct };
@@ -613,9 +620,9 @@ export function createDecoder(opts: { reasonNames: Map<number, string> }): Decod
     if (line.charCodeAt(1) === 32) {
       if (c === 72) {
         // H: the hot path, read in place from bytes (decodeBytes hands them over directly).
-        const { written } = ENCODER.encodeInto(line, SCRATCH);
-        BUF = SCRATCH;
-        END = written;
+        const { written } = ENCODER.encodeInto(line, cur.scratch);
+        cur.buf = cur.scratch;
+        cur.end = written;
         return hop(0, line);
       }
       const t = line.split(' ');
@@ -668,8 +675,8 @@ export function createDecoder(opts: { reasonNames: Map<number, string> }): Decod
       st.lines++;
       try {
         if (end - start > 1 && end - start <= 4096 && buf[start] === 72 && buf[start + 1] === 32) {
-          BUF = buf;
-          END = end;
+          cur.buf = buf;
+          cur.end = end;
           return tally(hop(start, null));
         }
         // The flush padding is 8 KB of dots: no need to make a string of it.

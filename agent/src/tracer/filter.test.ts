@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { compileFilter, FilterError, parseFilterSpec, parseIp, type FilterResolver, type FilterSpec } from './filter.ts';
 import { renderHoles, renderProgram } from './program.ts';
-import { seededRandom } from './seeded-random.ts';
+import { seededRandom } from './__tests__/seeded-random.ts';
 
 const resolver: FilterResolver = {
   podIps: (ns, name) => (ns === 'shop' && name === 'web-1' ? ['10.244.1.2'] : []),

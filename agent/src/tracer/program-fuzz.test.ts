@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { compileFilter, FilterError, type FilterResolver, type FilterSpec } from './filter.ts';
 import { loadTemplates, renderProgram } from './program.ts';
-import { seededRandom } from './seeded-random.ts';
+import { seededRandom } from './__tests__/seeded-random.ts';
 
 describe('fuzz: user text never reaches the bpftrace program', () => {
   it('10k random filters: the program has no trace of the input, only template text and numbers', () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Journey } from '@hopscope/agent/protocol/events.ts';
 import { parseServerMessage } from '@hopscope/agent/protocol/messages.ts';
 import { parseFrame, verifyJourney, verifySelection } from './frames.ts';
-import { dropped, reply, request } from '../testdata.ts';
+import { dropped, reply, request } from '../__tests__/testdata.ts';
 
 const batch = (journeys: unknown[]) => JSON.stringify({ type: 'batch', seq: 1, dropped: 0, journeys });
 /** `request` with one hop's field replaced (by JSON, so nothing is shared with testdata). */

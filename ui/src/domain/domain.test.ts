@@ -4,7 +4,7 @@ import { explainHop } from './explain.ts';
 import { journeyStory, storyText, duration } from './format.ts';
 import { buildTopologyGraph } from './topologyGraph.ts';
 import { layoutDiagram } from './layout.ts';
-import { dropped, loopback, reply, request, socketDiscard } from '../testdata.ts';
+import { dropped, loopback, reply, request, socketDiscard } from '../__tests__/testdata.ts';
 import type { TopologyView } from '@hopscope/agent/protocol/messages.ts';
 
 describe('story', () => {

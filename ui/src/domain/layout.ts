@@ -12,6 +12,16 @@ export interface Positioned {
   boxes: Record<string, { x: number; y: number; width: number; height: number }>;
 }
 
+/** Where ELK put each lane (`lane:<id>` at the top level) and each box inside one. */
+function positioned(out: ElkNode): Positioned {
+  const res: Positioned = { lanes: {}, boxes: {} };
+  for (const lane of out.children ?? []) {
+    res.lanes[lane.id.slice(5)] = { x: lane.x ?? 0, y: lane.y ?? 0, width: lane.width ?? 0, height: lane.height ?? 0 };
+    for (const b of lane.children ?? []) res.boxes[b.id] = { x: b.x ?? 0, y: b.y ?? 0, width: b.width ?? 0, height: b.height ?? 0 };
+  }
+  return res;
+}
+
 /** Lay out a diagram model. */
 export async function layoutDiagram(m: DiagramModel): Promise<Positioned> {
   const graph: ElkNode = {
@@ -41,13 +51,7 @@ export async function layoutDiagram(m: DiagramModel): Promise<Positioned> {
     // Lane-to-lane edges only order the columns; hop edges are drawn by React Flow.
     edges: m.laneOrder.map(([a, b], k) => ({ id: `order${k}`, sources: [`lane:${a}`], targets: [`lane:${b}`] })),
   };
-  const out = await elk.layout(graph);
-  const res: Positioned = { lanes: {}, boxes: {} };
-  for (const lane of out.children ?? []) {
-    res.lanes[lane.id.slice(5)] = { x: lane.x ?? 0, y: lane.y ?? 0, width: lane.width ?? 0, height: lane.height ?? 0 };
-    for (const b of lane.children ?? []) res.boxes[b.id] = { x: b.x ?? 0, y: b.y ?? 0, width: b.width ?? 0, height: b.height ?? 0 };
-  }
-  return res;
+  return positioned(await elk.layout(graph));
 }
 
 /** Lay out the topology: node groups, the Services group and outside hosts. */
@@ -68,11 +72,5 @@ export async function layoutTopology(g: TopoGraph): Promise<Positioned> {
     })),
     edges: g.edges.map((e) => ({ id: e.id, sources: [e.source], targets: [e.target] })),
   };
-  const out = await elk.layout(graph);
-  const res: Positioned = { lanes: {}, boxes: {} };
-  for (const lane of out.children ?? []) {
-    res.lanes[lane.id.slice(5)] = { x: lane.x ?? 0, y: lane.y ?? 0, width: lane.width ?? 0, height: lane.height ?? 0 };
-    for (const b of lane.children ?? []) res.boxes[b.id] = { x: b.x ?? 0, y: b.y ?? 0, width: b.width ?? 0, height: b.height ?? 0 };
-  }
-  return res;
+  return positioned(await elk.layout(graph));
 }

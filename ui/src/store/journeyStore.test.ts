@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Journey } from '@hopscope/agent/protocol/events.ts';
 import { appendRows, Coalescer, JourneyStore, toRow, type JourneyRow } from './journeyStore.ts';
-import { dropped, loopback, reply, request, socketDiscard } from '../testdata.ts';
+import { dropped, loopback, reply, request, socketDiscard } from '../__tests__/testdata.ts';
 
 const ids = (xs: readonly { id: string }[]) => xs.map((x) => x.id);
 /** A store whose frames are the parsed batches themselves (the worker keeps text and parses again). */

@@ -3,7 +3,7 @@ import type { AgentStatus } from '@hopscope/agent/protocol/messages.ts';
 import type { WorkerEvent } from '../api/workerProtocol.ts';
 import { initialState, reduce, MAX_JOURNEYS, selectedJourney, visibleJourneys, type UiAction, type UiState } from './reducer.ts';
 import { toRow, type Selection } from './journeyStore.ts';
-import { dropped, reply, request } from '../testdata.ts';
+import { dropped, reply, request } from '../__tests__/testdata.ts';
 
 const status: AgentStatus = {
   tracer: 'running', probeSet: 'tracepoints', bpftraceVersion: 'v0.17.0',

@@ -6,7 +6,7 @@ import type { Journey, ProbeSet, TraceEvent } from '../protocol/events.ts';
 import { compileFilter, type FilterSpec } from '../tracer/filter.ts';
 import type { KernelFilter } from '../tracer/kernel-filter.ts';
 import { startTracer, type Tracer, type TracerStatus } from '../tracer/runner.ts';
-import { createCorrelator, type CorrelatorStats } from './correlate.ts';
+import { createCorrelator, type CorrelatorStats } from '../journeys/correlate.ts';
 
 /** What the pipeline reports about itself. */
 export interface PipelineStatus {

@@ -1,9 +1,9 @@
-// For the hub's unit tests: a socket that records what the hub does to it, and the status of a
-// running tracepoint agent. Not used outside tests.
-import type { HubSocket } from './hub.ts';
-import { parseServerMessage, type AgentStatus, type ServerMessage } from '../protocol/messages.ts';
+// For the fan-out's unit tests: a socket that records what the fan-out does to it, and the
+// status of a running tracepoint agent. Not used outside tests.
+import type { FanoutSocket } from '../fanout.ts';
+import { parseServerMessage, type AgentStatus, type ServerMessage } from '../../protocol/messages.ts';
 
-export class FakeSocket implements HubSocket {
+export class FakeSocket implements FanoutSocket {
   bufferedAmount = 0;
   readyState = 1;
   sent: string[] = [];

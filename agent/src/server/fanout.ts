@@ -1,6 +1,6 @@
-// The websocket hub: per-client filters, 50 ms batches, bounded per-client backlogs. A slow
+// The websocket fan-out: per-client filters, 50 ms batches, bounded per-client backlogs. A slow
 // client loses journeys (counted and told), never memory and never the others' rate. Sockets
-// are abstracted to what the hub needs so it is unit-tested without a network.
+// are abstracted to what the fan-out needs so it is unit-tested without a network.
 import type { Journey } from '../protocol/events.ts';
 import {
   MATCH_ALL,
@@ -14,8 +14,8 @@ import {
 } from '../protocol/messages.ts';
 import { matchJourney, sameUnion, unionFilters, type FilterUnion } from './filter.ts';
 
-/** The part of a websocket the hub uses. */
-export interface HubSocket {
+/** The part of a websocket the fan-out uses. */
+export interface FanoutSocket {
   /** Bytes queued in user space and not yet handed to the kernel. */
   readonly bufferedAmount: number;
   /** 1 = open (WebSocket.OPEN). */
@@ -35,8 +35,8 @@ export interface ActionOutcome {
   topologyChanged?: boolean;
 }
 
-/** Hub tuning and hooks. */
-export interface HubOptions {
+/** Fanout tuning and hooks. */
+export interface FanoutOptions {
   /** Batch period (ms). */
   batchMs: number;
   /** Most journeys one client may have waiting; older ones are dropped first. */
@@ -81,7 +81,7 @@ export const DEFAULT_HUB_OPTIONS = {
 
 interface Client {
   id: string;
-  sock: HubSocket;
+  sock: FanoutSocket;
   helloed: boolean;
   paused: boolean;
   filter: ClientFilter;
@@ -99,8 +99,8 @@ interface Client {
   stalledSince: number | null;
 }
 
-/** Counters the hub keeps (for /metrics and status). */
-export interface HubCounters {
+/** Counters the fan-out keeps (for /metrics and status). */
+export interface FanoutCounters {
   journeysIn: number;
   journeysOut: number;
   framesOut: number;
@@ -117,14 +117,14 @@ export interface HubCounters {
   clientsClosedStalled: number;
 }
 
-export class Hub {
-  readonly opts: HubOptions;
+export class Fanout {
+  readonly opts: FanoutOptions;
   private clients = new Map<string, Client>();
   private pending: Journey[] = [];
   private nextId = 1;
   private timer: NodeJS.Timeout | undefined;
   private lastUnion: FilterUnion | undefined;
-  readonly counters: HubCounters = {
+  readonly counters: FanoutCounters = {
     journeysIn: 0,
     journeysOut: 0,
     framesOut: 0,
@@ -136,7 +136,7 @@ export class Hub {
     clientsClosedStalled: 0,
   };
 
-  constructor(opts: Partial<HubOptions> & Pick<HubOptions, 'status'>) {
+  constructor(opts: Partial<FanoutOptions> & Pick<FanoutOptions, 'status'>) {
     this.opts = { ...DEFAULT_HUB_OPTIONS, ...opts };
   }
 
@@ -159,7 +159,7 @@ export class Hub {
   }
 
   /** Register a connected (already authenticated) socket; returns its id. */
-  addClient(sock: HubSocket): string {
+  addClient(sock: FanoutSocket): string {
     const id = `c${this.nextId++}`;
     const now = this.now();
     this.clients.set(id, {

@@ -1,94 +1,94 @@
-// The hub's limits on abusive clients, on a clock the test drives: message floods, clients that
+// The fan-out's limits on abusive clients, on a clock the test drives: message floods, clients that
 // never say hello, and clients that stop reading. Each is closed with a reason; others go on.
 import { describe, expect, it } from 'vitest';
-import { Hub } from './hub.ts';
-import { FakeSocket, runningStatus } from './hub-test-kit.ts';
-import { syntheticJourney } from './synthetic.ts';
+import { Fanout } from './fanout.ts';
+import { FakeSocket, runningStatus } from './__tests__/fanout-kit.ts';
+import { syntheticJourney } from './__tests__/synthetic.ts';
 
 const status = runningStatus;
 
-function setup(over: Partial<ConstructorParameters<typeof Hub>[0]> = {}) {
+function setup(over: Partial<ConstructorParameters<typeof Fanout>[0]> = {}) {
   let t = 1_000_000;
   const unions: unknown[] = [];
-  const hub = new Hub({ status, now: () => t, maxMessagesPerSecond: 10, messageBurst: 50, helloTimeoutMs: 5000, maxStallMs: 3000, maxBufferedBytes: 1000, onFilterUnion: (u) => unions.push(u), ...over });
+  const fanout = new Fanout({ status, now: () => t, maxMessagesPerSecond: 10, messageBurst: 50, helloTimeoutMs: 5000, maxStallMs: 3000, maxBufferedBytes: 1000, onFilterUnion: (u) => unions.push(u), ...over });
   const connect = (hello = true) => {
     const sock = new FakeSocket();
-    const id = hub.addClient(sock);
-    if (hello) hub.handleMessage(id, JSON.stringify({ type: 'hello', version: 1 }));
+    const id = fanout.addClient(sock);
+    if (hello) fanout.handleMessage(id, JSON.stringify({ type: 'hello', version: 1 }));
     return { id, sock };
   };
-  return { hub, connect, unions, advance: (ms: number) => (t += ms) };
+  return { fanout, connect, unions, advance: (ms: number) => (t += ms) };
 }
 
 const sub = (port: number) => JSON.stringify({ type: 'subscribe', filter: { port, onlyDrops: false, onlyNat: false } });
 
-describe('hub limits', () => {
+describe('fan-out limits', () => {
   it('closes a client that floods subscriptions (1008, reason) and keeps serving the others', () => {
-    const { hub, connect, unions } = setup();
+    const { fanout, connect, unions } = setup();
     const good = connect();
     const abuser = connect();
-    for (let i = 0; i < 5000 && !abuser.sock.closed; i++) hub.handleMessage(abuser.id, sub(1 + (i % 60000)));
+    for (let i = 0; i < 5000 && !abuser.sock.closed; i++) fanout.handleMessage(abuser.id, sub(1 + (i % 60000)));
     expect(abuser.sock.closed).toEqual({ code: 1008, reason: 'too many messages (limit 10/s, burst 50)' });
     // The burst (hello + 49 subscribes) went through, nothing after it.
     expect(unions.length).toBeLessThanOrEqual(51);
-    expect(hub.counters.clientsClosedAbusive).toBe(1);
-    expect(hub.clientCount).toBe(1);
-    hub.publish(syntheticJourney(1));
-    hub.flush();
+    expect(fanout.counters.clientsClosedAbusive).toBe(1);
+    expect(fanout.clientCount).toBe(1);
+    fanout.publish(syntheticJourney(1));
+    fanout.flush();
     expect(good.sock.sent.some((m) => m.startsWith('{"type":"batch"'))).toBe(true);
     expect(good.sock.closed).toBeUndefined();
   });
 
   it('allows a steady rate under the limit indefinitely', () => {
-    const { hub, connect, advance } = setup();
+    const { fanout, connect, advance } = setup();
     const c = connect();
     for (let i = 0; i < 1000; i++) {
       advance(150); // under 10/s
-      hub.handleMessage(c.id, sub(80 + (i % 2)));
+      fanout.handleMessage(c.id, sub(80 + (i % 2)));
     }
     expect(c.sock.closed).toBeUndefined();
   });
 
   it('closes a client that never says hello', () => {
-    const { hub, connect, advance } = setup();
+    const { fanout, connect, advance } = setup();
     const silent = connect(false);
     const talker = connect(true);
     advance(4000);
-    hub.flush();
+    fanout.flush();
     expect(silent.sock.closed).toBeUndefined();
     advance(1001);
-    hub.flush();
+    fanout.flush();
     expect(silent.sock.closed).toEqual({ code: 1008, reason: 'no hello within 5000 ms' });
     expect(talker.sock.closed).toBeUndefined();
   });
 
   it('drops a client whose socket stays over its buffer bound, not one that catches up', () => {
-    const { hub, connect, advance } = setup();
+    const { fanout, connect, advance } = setup();
     const stuck = connect();
     const slowButReading = connect();
     stuck.sock.bufferedAmount = 5000;
     slowButReading.sock.bufferedAmount = 5000;
-    hub.flush();
+    fanout.flush();
     advance(2000);
     slowButReading.sock.bufferedAmount = 0; // it read
-    hub.flush();
+    fanout.flush();
     slowButReading.sock.bufferedAmount = 5000;
     advance(1500);
-    hub.flush();
+    fanout.flush();
     expect(stuck.sock.closed).toEqual({ code: 1008, reason: 'too slow: not reading for 3000 ms' });
     expect(stuck.sock.terminated).toBe(true);
     expect(slowButReading.sock.closed).toBeUndefined();
-    expect(hub.counters.clientsClosedStalled).toBe(1);
-    expect(hub.clientCount).toBe(1);
+    expect(fanout.counters.clientsClosedStalled).toBe(1);
+    expect(fanout.clientCount).toBe(1);
   });
 
   it('queues no status snapshots behind a socket that is not reading', () => {
-    const { hub, connect } = setup();
+    const { fanout, connect } = setup();
     const stuck = connect();
     const ok = connect();
     stuck.sock.bufferedAmount = 5000;
     const before = stuck.sock.sent.length;
-    for (let i = 0; i < 10; i++) hub.broadcast({ type: 'status', status: status() });
+    for (let i = 0; i < 10; i++) fanout.broadcast({ type: 'status', status: status() });
     expect(stuck.sock.sent.length).toBe(before);
     expect(ok.sock.sent.filter((m) => m.startsWith('{"type":"status"')).length).toBe(10);
   });

@@ -1,27 +1,27 @@
 import { describe, expect, it } from 'vitest';
-import { Hub } from './hub.ts';
-import { FakeSocket, runningStatus } from './hub-test-kit.ts';
-import { syntheticJourney } from './synthetic.ts';
+import { Fanout } from './fanout.ts';
+import { FakeSocket, runningStatus } from './__tests__/fanout-kit.ts';
+import { syntheticJourney } from './__tests__/synthetic.ts';
 
 const status = runningStatus;
 
-function connect(hub: Hub, filter?: object): { id: string; sock: FakeSocket } {
+function connect(fanout: Fanout, filter?: object): { id: string; sock: FakeSocket } {
   const sock = new FakeSocket();
-  const id = hub.addClient(sock);
-  hub.handleMessage(id, JSON.stringify({ type: 'hello', version: 1 }));
-  if (filter) hub.handleMessage(id, JSON.stringify({ type: 'subscribe', filter }));
+  const id = fanout.addClient(sock);
+  fanout.handleMessage(id, JSON.stringify({ type: 'hello', version: 1 }));
+  if (filter) fanout.handleMessage(id, JSON.stringify({ type: 'subscribe', filter }));
   return { id, sock };
 }
 
-describe('Hub', () => {
+describe('Fanout', () => {
   it('welcomes, then batches matching journeys per client filter', () => {
-    const hub = new Hub({ status });
-    const all = connect(hub);
-    const drops = connect(hub, { onlyDrops: true });
+    const fanout = new Fanout({ status });
+    const all = connect(fanout);
+    const drops = connect(fanout, { onlyDrops: true });
     expect(all.sock.messages()[0]).toMatchObject({ type: 'welcome', version: 1 });
-    hub.publish(syntheticJourney(1));
-    hub.publish(syntheticJourney(2, { dropped: true }));
-    hub.flush();
+    fanout.publish(syntheticJourney(1));
+    fanout.publish(syntheticJourney(2, { dropped: true }));
+    fanout.flush();
     expect(all.sock.journeys()).toEqual(['syn-1', 'syn-2']);
     expect(drops.sock.journeys()).toEqual(['syn-2']);
     const batches = all.sock.messages().filter((m) => m.type === 'batch');
@@ -30,112 +30,112 @@ describe('Hub', () => {
   });
 
   it('serialises once per filter group', () => {
-    const hub = new Hub({ status });
-    for (let i = 0; i < 5; i++) connect(hub);
-    connect(hub, { port: 53 });
-    hub.publish(syntheticJourney(1));
-    hub.flush();
-    expect(hub.counters.serialisations).toBe(1); // the port-53 group matched nothing and sent nothing
-    expect(hub.counters.journeysOut).toBe(5);
+    const fanout = new Fanout({ status });
+    for (let i = 0; i < 5; i++) connect(fanout);
+    connect(fanout, { port: 53 });
+    fanout.publish(syntheticJourney(1));
+    fanout.flush();
+    expect(fanout.counters.serialisations).toBe(1); // the port-53 group matched nothing and sent nothing
+    expect(fanout.counters.journeysOut).toBe(5);
   });
 
   it('sends nothing before hello and nothing while paused', () => {
-    const hub = new Hub({ status });
+    const fanout = new Fanout({ status });
     const early = new FakeSocket();
-    hub.addClient(early);
-    const p = connect(hub);
-    hub.handleMessage(p.id, '{"type":"pause"}');
-    hub.publish(syntheticJourney(1));
-    hub.flush();
+    fanout.addClient(early);
+    const p = connect(fanout);
+    fanout.handleMessage(p.id, '{"type":"pause"}');
+    fanout.publish(syntheticJourney(1));
+    fanout.flush();
     expect(early.sent).toEqual([]);
     expect(p.sock.journeys()).toEqual([]);
-    hub.handleMessage(p.id, '{"type":"resume"}');
-    hub.publish(syntheticJourney(2));
-    hub.flush();
+    fanout.handleMessage(p.id, '{"type":"resume"}');
+    fanout.publish(syntheticJourney(2));
+    fanout.flush();
     expect(p.sock.journeys()).toEqual(['syn-2']);
   });
 
   it('bounds a slow client backlog, counts and tells the drops, and keeps others whole', () => {
-    const hub = new Hub({ status, maxQueue: 10, maxBufferedBytes: 1000 });
-    const slow = connect(hub);
-    const fast = connect(hub);
+    const fanout = new Fanout({ status, maxQueue: 10, maxBufferedBytes: 1000 });
+    const slow = connect(fanout);
+    const fast = connect(fanout);
     slow.sock.bufferedAmount = 5000; // the peer stopped reading
-    for (let i = 0; i < 25; i++) hub.publish(syntheticJourney(i));
-    hub.flush();
-    for (let i = 25; i < 30; i++) hub.publish(syntheticJourney(i));
-    hub.flush();
+    for (let i = 0; i < 25; i++) fanout.publish(syntheticJourney(i));
+    fanout.flush();
+    for (let i = 25; i < 30; i++) fanout.publish(syntheticJourney(i));
+    fanout.flush();
     expect(fast.sock.journeys()).toHaveLength(30);
     expect(slow.sock.journeys()).toHaveLength(0);
-    const s = hub.clientStats().find((c) => c.id === slow.id)!;
+    const s = fanout.clientStats().find((c) => c.id === slow.id)!;
     expect(s.backlog).toBe(10);
     expect(s.missedTotal).toBe(20);
     // The peer catches up: it gets the newest 10 and a notice of the 20 it missed.
     slow.sock.bufferedAmount = 0;
-    hub.flush();
+    fanout.flush();
     const msgs = slow.sock.messages();
     expect(msgs.find((m) => m.type === 'missed')).toEqual({ type: 'missed', count: 20, total: 20 });
     const batch = msgs.find((m) => m.type === 'batch');
     expect(batch).toMatchObject({ dropped: 20 });
     expect(slow.sock.journeys()).toEqual(Array.from({ length: 10 }, (_, k) => `syn-${20 + k}`));
-    expect(hub.counters.droppedSlowClient).toBe(20);
+    expect(fanout.counters.droppedSlowClient).toBe(20);
   });
 
   it('closes only the client that sent a malformed message, with 1008 and a reason', () => {
-    const hub = new Hub({ status });
-    const bad = connect(hub);
-    const good = connect(hub);
-    hub.handleMessage(bad.id, '{"type":"subscribe","filter":{"port":"eighty"}}');
+    const fanout = new Fanout({ status });
+    const bad = connect(fanout);
+    const good = connect(fanout);
+    fanout.handleMessage(bad.id, '{"type":"subscribe","filter":{"port":"eighty"}}');
     expect(bad.sock.closed?.code).toBe(1008);
     expect(bad.sock.closed?.reason).toMatch(/filter\.port/);
     expect(good.sock.closed).toBeUndefined();
-    hub.publish(syntheticJourney(1));
-    hub.flush();
+    fanout.publish(syntheticJourney(1));
+    fanout.flush();
     expect(good.sock.journeys()).toEqual(['syn-1']);
-    expect(hub.clientCount).toBe(1);
+    expect(fanout.clientCount).toBe(1);
   });
 
   it('refuses a wrong protocol version and messages before hello', () => {
-    const hub = new Hub({ status });
+    const fanout = new Fanout({ status });
     const a = new FakeSocket();
-    hub.handleMessage(hub.addClient(a), '{"type":"hello","version":2}');
+    fanout.handleMessage(fanout.addClient(a), '{"type":"hello","version":2}');
     expect(a.closed).toEqual({ code: 1008, reason: 'unsupported protocol version 2 (want 1)' });
     const b = new FakeSocket();
-    hub.handleMessage(hub.addClient(b), '{"type":"pause"}');
+    fanout.handleMessage(fanout.addClient(b), '{"type":"pause"}');
     expect(b.closed?.reason).toBe('expected hello first');
   });
 
   it('closes a client whose hello carries a wrong token', () => {
-    const hub = new Hub({ status, checkToken: (t) => t === 'right-token' });
+    const fanout = new Fanout({ status, checkToken: (t) => t === 'right-token' });
     const a = new FakeSocket();
-    hub.handleMessage(hub.addClient(a), '{"type":"hello","version":1,"token":"wrong"}');
+    fanout.handleMessage(fanout.addClient(a), '{"type":"hello","version":1,"token":"wrong"}');
     expect(a.closed).toEqual({ code: 1008, reason: 'wrong token' });
     const b = new FakeSocket();
-    hub.handleMessage(hub.addClient(b), '{"type":"hello","version":1,"token":"right-token"}');
+    fanout.handleMessage(fanout.addClient(b), '{"type":"hello","version":1,"token":"right-token"}');
     expect(b.closed).toBeUndefined();
     expect(b.messages()[0]?.type).toBe('welcome');
   });
 
   it('reports the union of filters when it changes', () => {
     const unions: unknown[] = [];
-    const hub = new Hub({ status, onFilterUnion: (u) => unions.push(u) });
-    const a = connect(hub, { port: 80 });
-    connect(hub, { port: 53 });
+    const fanout = new Fanout({ status, onFilterUnion: (u) => unions.push(u) });
+    const a = connect(fanout, { port: 80 });
+    connect(fanout, { port: 53 });
     expect(unions.at(-1)).toMatchObject({ ports: [53, 80] });
-    hub.removeClient(a.id);
+    fanout.removeClient(a.id);
     expect(unions.at(-1)).toMatchObject({ ports: [53] });
   });
 
   it('runs actions one at a time per client and reports the outcome', async () => {
     let release!: () => void;
-    const hub = new Hub({
+    const fanout = new Fanout({
       status,
       onAction: () => new Promise((r) => (release = () => r({ ok: true, output: '200 in 0.01s', topologyChanged: true }))),
     });
-    const c = connect(hub);
-    const other = connect(hub);
+    const c = connect(fanout);
+    const other = connect(fanout);
     const act = '{"type":"action","id":"a1","action":{"kind":"scale","namespace":"default","deployment":"web","replicas":3}}';
-    hub.handleMessage(c.id, act);
-    hub.handleMessage(c.id, act.replace('a1', 'a2'));
+    fanout.handleMessage(c.id, act);
+    fanout.handleMessage(c.id, act.replace('a1', 'a2'));
     await Promise.resolve();
     release();
     await new Promise((r) => setTimeout(r, 0));

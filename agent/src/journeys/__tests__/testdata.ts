@@ -1,8 +1,8 @@
 // Hand-made TraceEvents for the unit tests, modelled on design.md's measured sample: a SYN from
 // the client pod on node-1 to the web ClusterIP, DNATed to a backend on node-2 over flannel
 // VXLAN, and its SYN-ACK with the reverse NAT on node-1. Inodes and ifindexes are invented.
-import type { NetnsOwner, IdentityLookup } from '../identity/types.ts';
-import type { ConntrackTuples, DeviceEvent, DropEvent, FreeEvent, HopEvent, IpPacket, PodRef, ServiceRef } from '../protocol/events.ts';
+import type { NetnsOwner, IdentityLookup } from '../../identity/types.ts';
+import type { ConntrackTuples, DeviceEvent, DropEvent, FreeEvent, HopEvent, IpPacket, PodRef, ServiceRef } from '../../protocol/events.ts';
 
 export const NS = { client: 4026532001, web: 4026532002, sidecar: 4026532003, node1: 4026532101, node2: 4026532102, underlay: 4026532200, ext: 4026532300 };
 

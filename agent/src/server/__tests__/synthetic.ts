@@ -1,8 +1,8 @@
 // Synthetic journeys shaped like design.md's measured sample (client on node-1 → ClusterIP
-// 10.96.0.20:80 → web pod on node-2 over flannel VXLAN). For exercising the hub in tests and
+// 10.96.0.20:80 → web pod on node-2 over flannel VXLAN). For exercising the websocket fan-out in tests and
 // the websocket benchmark only: never served by `hopscope start` or `serve`.
-import type { Hop, IpPacket, Journey } from '../protocol/events.ts';
-import type { JourneySource, SourceSink, SourceStatus } from './source.ts';
+import type { Hop, IpPacket, Journey } from '../../protocol/events.ts';
+import type { JourneySource, SourceSink, SourceStatus } from '../source.ts';
 
 const CLIENT = { ip: '10.244.1.2', pod: { namespace: 'default', name: 'client', node: 'node-1' } };
 const BACKEND = { ip: '10.244.2.3', pod: { namespace: 'default', name: 'web-5d4b8c7f9x-abcde', node: 'node-2' } };

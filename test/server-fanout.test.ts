@@ -1,10 +1,10 @@
 // The agent server on loopback with real ws clients, fed by synthetic journeys at a bounded
-// rate: tests the hub, auth and routes (not the tracer).
+// rate: tests the fan-out, auth and routes (not the tracer).
 import { describe, expect, it } from 'vitest';
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import { startServer } from '../agent/src/server/http.ts';
-import { SyntheticSource } from '../agent/src/server/synthetic.ts';
+import { SyntheticSource } from '../agent/src/server/__tests__/synthetic.ts';
 import { parseServerMessage, type ServerMessage } from '../agent/src/protocol/messages.ts';
 import { DEFAULT_TOPOLOGY, refusedUpgrade, serverForFile, until } from './server-helpers.ts';
 
@@ -16,7 +16,7 @@ const srv = serverForFile('hopscope test shell', () => new SyntheticSource(20, 1
   port: 0,
   token: TOKEN,
   lab: { name: 'synthetic', nodes: ['node-1', 'node-2'], cni: 'flannel-vxlan' },
-  hub: { maxQueue: MAX_QUEUE, maxBufferedBytes: 64 * 1024 },
+  fanout: { maxQueue: MAX_QUEUE, maxBufferedBytes: 64 * 1024 },
   statusMs: 500,
 });
 
@@ -113,7 +113,7 @@ describe('auth on every route', () => {
   });
 });
 
-describe('hub over real sockets', () => {
+describe('fan-out over real sockets', () => {
   it('closes only the client that sends malformed messages, with 1008 and a reason', async () => {
     const good = await client();
     const bad1 = await client();
@@ -144,12 +144,12 @@ describe('hub over real sockets', () => {
     let maxBacklog = 0;
     const t0 = Date.now();
     while (Date.now() - t0 < 4000) {
-      const s = srv.server.hub.clientStats();
+      const s = srv.server.fanout.clientStats();
       maxBacklog = Math.max(maxBacklog, ...s.map((x) => x.backlog));
       await new Promise((r) => setTimeout(r, 50));
     }
     const produced = srv.source.emitted - start;
-    const stats = srv.server.hub.clientStats();
+    const stats = srv.server.fanout.clientStats();
     const slowStats = stats.reduce((a, b) => (b.missedTotal > a.missedTotal ? b : a));
     expect(produced).toBeGreaterThan(4000);
     expect(maxBacklog).toBeLessThanOrEqual(MAX_QUEUE);
@@ -189,12 +189,12 @@ describe('dead peers', () => {
         });
       const deaf = await connect(false);
       const alive = await connect(true);
-      await until(() => s.hub.clientCount === 2);
+      await until(() => s.fanout.clientCount === 2);
       // terminated without a close frame: 1006 on the client side
       expect(await deaf.closed).toBe(1006);
       await new Promise((r) => setTimeout(r, 600));
       expect(alive.ws.readyState).toBe(WebSocket.OPEN);
-      expect(s.hub.clientCount).toBe(1);
+      expect(s.fanout.clientCount).toBe(1);
       alive.ws.close();
     } finally {
       await s.close();
