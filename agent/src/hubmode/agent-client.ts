@@ -2,6 +2,7 @@
 // everything), every frame validated, reconnecting with backoff when the agent goes away. An
 // agent that says nothing for `staleMs` (it sends status every second) is treated as gone.
 import WebSocket from 'ws';
+import { closeWith } from '../protocol/close-reason.ts';
 import { MATCH_ALL, PROTOCOL_VERSION, parseServerMessage, type AgentStatus } from '../protocol/messages.ts';
 import type { Journey } from '../protocol/events.ts';
 import type { AgentEndpoint } from './discovery.ts';
@@ -19,6 +20,10 @@ export interface AgentLinkInfo {
   journeys: number;
   /** Journeys the agent told us it dropped for this (slow) client. */
   missed: number;
+  /** Frames dropped as invalid (binary, not JSON, not protocol v1). */
+  invalidFrames: number;
+  /** Connections closed (1011) because handling a frame threw. */
+  frameErrors: number;
   lastError?: string;
   status?: AgentStatus;
 }
@@ -43,7 +48,7 @@ export interface AgentLink {
 
 /** Connect to an agent and keep connecting. */
 export function connectAgent(ep: AgentEndpoint, opts: AgentLinkOptions): AgentLink {
-  const info: AgentLinkInfo = { name: ep.name, url: ep.url, state: 'connecting', connects: 0, journeys: 0, missed: 0 };
+  const info: AgentLinkInfo = { name: ep.name, url: ep.url, state: 'connecting', connects: 0, journeys: 0, missed: 0, invalidFrames: 0, frameErrors: 0 };
   const minB = opts.minBackoffMs ?? 250;
   const maxB = opts.maxBackoffMs ?? 5000;
   const staleMs = opts.staleMs ?? 5000;
@@ -85,11 +90,15 @@ export function connectAgent(ep: AgentEndpoint, opts: AgentLinkOptions): AgentLi
       sock.send(JSON.stringify({ type: 'subscribe', filter: MATCH_ALL }));
       armWatchdog();
     });
-    sock.on('message', (data, isBinary) => {
-      if (isBinary) return;
+    const onFrame = (data: WebSocket.RawData, isBinary: boolean): void => {
       armWatchdog();
+      if (isBinary) {
+        info.invalidFrames++;
+        return;
+      }
       const m = parseServerMessage(data.toString());
       if (!m.ok) {
+        info.invalidFrames++;
         info.lastError = `agent sent ${m.reason}`;
         return;
       }
@@ -122,6 +131,17 @@ export function connectAgent(ep: AgentEndpoint, opts: AgentLinkOptions): AgentLi
           const never: never = msg;
           return never;
         }
+      }
+    };
+    sock.on('message', (data, isBinary) => {
+      // An exception thrown here would reach ws's emitter and end the hub: one agent's frame
+      // costs that agent's connection (it reconnects), nothing more.
+      try {
+        onFrame(data, isBinary);
+      } catch (e) {
+        info.frameErrors++;
+        info.lastError = `handling a frame failed: ${(e as Error).message}`;
+        closeWith(sock, 1011, info.lastError);
       }
     });
     sock.on('unexpected-response', (_req, res) => {

@@ -1,6 +1,7 @@
 // The CLI view streamed from a hub (or an agent): a protocol v1 websocket client that prints
 // journeys as `hopscope trace` does. Used by `hopscope hub trace` and `kubectl hopscope trace`.
 import WebSocket from 'ws';
+import { closeWith } from '../protocol/close-reason.ts';
 import { PROTOCOL_VERSION, clientFilterSchema, parseServerMessage, type ClientFilter } from '../protocol/messages.ts';
 import type { Journey } from '../protocol/events.ts';
 import { renderJson, renderOneLine, renderStory } from '../journeys/story.ts';
@@ -96,7 +97,7 @@ export async function remoteTrace(o: RemoteTraceOptions): Promise<number> {
     let timer: NodeJS.Timeout | undefined;
     const done = () => {
       clearTimeout(timer);
-      ws.close(1000, 'done');
+      closeWith(ws, 1000, 'done');
       resolve(printed);
     };
     if (o.durationS) timer = setTimeout(done, o.durationS * 1000);
