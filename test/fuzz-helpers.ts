@@ -103,14 +103,19 @@ const HOLE = '@@fuzz-value@@';
 
 /**
  * JSON text of `valid` with one thing wrong (or, sometimes, nothing): an extra key, a field
- * replaced, removed or re-typed, at the top or one level down. Values go in as raw JSON text, so
+ * replaced, removed or re-typed, at any depth. Values go in as raw JSON text, so
  * they can be what JSON.stringify cannot write (numbers past double range, nesting deeper than
  * its stack, a "__proto__" key).
  */
 export function mutateJson(r: Rng, valid: Record<string, unknown>): string {
   const o: Record<string, unknown> = structuredClone(valid);
-  const nested = Object.values(o).filter((v): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v));
-  const target = nested.length > 0 && r.chance(0.5) ? r.pick(nested) : o;
+  // Walk down a random path (objects and arrays alike) and break something there.
+  let target: Record<string, unknown> = o;
+  for (;;) {
+    const inner = Object.values(target).filter((v): v is Record<string, unknown> => typeof v === 'object' && v !== null);
+    if (inner.length === 0 || r.chance(0.4)) break;
+    target = r.pick(inner);
+  }
   const keys = Object.keys(target);
   let hole: string | undefined;
   switch (r.int(5)) {

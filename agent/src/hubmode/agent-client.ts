@@ -7,6 +7,12 @@ import { MATCH_ALL, PROTOCOL_VERSION, parseServerMessage, type AgentStatus } fro
 import type { Journey } from '../protocol/events.ts';
 import type { AgentEndpoint } from './discovery.ts';
 
+/**
+ * Most bytes in one frame from an agent (ws closes the link 1009 past it, and it reconnects). An
+ * agent's batches hold at most 500 journeys (its hub's maxBatch): far below this.
+ */
+export const MAX_AGENT_FRAME_BYTES = 32 * 1024 * 1024;
+
 /** Connection state of one agent. */
 export type LinkState = 'connecting' | 'up' | 'down';
 
@@ -20,6 +26,8 @@ export interface AgentLinkInfo {
   journeys: number;
   /** Journeys the agent told us it dropped for this (slow) client. */
   missed: number;
+  /** Frames received, valid or not. */
+  frames: number;
   /** Frames dropped as invalid (binary, not JSON, not protocol v1). */
   invalidFrames: number;
   /** Connections closed (1011) because handling a frame threw. */
@@ -48,7 +56,7 @@ export interface AgentLink {
 
 /** Connect to an agent and keep connecting. */
 export function connectAgent(ep: AgentEndpoint, opts: AgentLinkOptions): AgentLink {
-  const info: AgentLinkInfo = { name: ep.name, url: ep.url, state: 'connecting', connects: 0, journeys: 0, missed: 0, invalidFrames: 0, frameErrors: 0 };
+  const info: AgentLinkInfo = { name: ep.name, url: ep.url, state: 'connecting', connects: 0, journeys: 0, missed: 0, frames: 0, invalidFrames: 0, frameErrors: 0 };
   const minB = opts.minBackoffMs ?? 250;
   const maxB = opts.maxBackoffMs ?? 5000;
   const staleMs = opts.staleMs ?? 5000;
@@ -81,7 +89,7 @@ export function connectAgent(ep: AgentEndpoint, opts: AgentLinkOptions): AgentLi
   function open(): void {
     if (closed) return;
     const url = new URL('ws', ep.url.replace(/^http/, 'ws'));
-    const sock = new WebSocket(url, { headers: { Authorization: `Bearer ${opts.token}` }, perMessageDeflate: false, handshakeTimeout: 5000 });
+    const sock = new WebSocket(url, { headers: { Authorization: `Bearer ${opts.token}` }, perMessageDeflate: false, handshakeTimeout: 5000, maxPayload: MAX_AGENT_FRAME_BYTES });
     ws = sock;
     sock.on('open', () => {
       attempt = 0;
@@ -91,6 +99,7 @@ export function connectAgent(ep: AgentEndpoint, opts: AgentLinkOptions): AgentLi
       armWatchdog();
     });
     const onFrame = (data: WebSocket.RawData, isBinary: boolean): void => {
+      info.frames++;
       armWatchdog();
       if (isBinary) {
         info.invalidFrames++;
