@@ -168,3 +168,21 @@ export function heapAfterGc(): number {
   gc();
   return process.memoryUsage().heapUsed;
 }
+
+/**
+ * The longest stretch (ms) of [start, end] with none of `times` in it: how long a well-behaved
+ * client went without what it should keep getting while the fuzzers ran.
+ */
+export function longestGap(times: readonly number[], start: number, end: number): number {
+  let last = start;
+  let longest = 0;
+  for (const t of [...times].sort((a, b) => a - b)) {
+    if (t < start || t > end) continue;
+    longest = Math.max(longest, t - last);
+    last = t;
+  }
+  return Math.max(longest, end - last);
+}
+
+/** Longest gap a well-behaved client may see: its stream runs every 50-100 ms; this is slack for a loaded machine. */
+export const MAX_GAP_MS = 2000;

