@@ -6,6 +6,8 @@
 export const MAX_CLOSE_REASON_BYTES = 123;
 
 const ELLIPSIS = '…';
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 /**
  * `reason` cut to MAX_CLOSE_REASON_BYTES of UTF-8 on a character boundary, ending in "…" when
@@ -13,12 +15,13 @@ const ELLIPSIS = '…';
  */
 export function closeReason(reason: string): string {
   // Lone surrogates encode as U+FFFD: measuring the encoded form measures what ws will send.
-  const bytes = Buffer.from(reason, 'utf8');
-  if (bytes.length <= MAX_CLOSE_REASON_BYTES) return bytes.toString('utf8');
-  let end = MAX_CLOSE_REASON_BYTES - Buffer.byteLength(ELLIPSIS);
+  // (TextEncoder rather than Buffer: src/protocol is shared with the browser.)
+  const bytes = encoder.encode(reason);
+  if (bytes.length <= MAX_CLOSE_REASON_BYTES) return decoder.decode(bytes);
+  let end = MAX_CLOSE_REASON_BYTES - encoder.encode(ELLIPSIS).length;
   // Back off continuation bytes (10xxxxxx) to the lead byte of the character that was split.
   while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--;
-  return bytes.subarray(0, end).toString('utf8') + ELLIPSIS;
+  return decoder.decode(bytes.subarray(0, end)) + ELLIPSIS;
 }
 
 /** Close codes a peer may be sent (RFC 6455 7.4, as ws checks them). */
