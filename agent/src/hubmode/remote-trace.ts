@@ -115,7 +115,7 @@ export async function remoteTrace(o: RemoteTraceOptions): Promise<number> {
       ws.send(JSON.stringify({ type: 'subscribe', filter: o.filter }));
       o.onSubscribed?.();
     });
-    ws.on('message', (data) => {
+    const onFrame = (data: WebSocket.RawData): void => {
       const m = parseServerMessage(data.toString());
       if (!m.ok) return;
       if (m.message.type === 'error') o.write(`hopscope: server error: ${m.message.reason}\n`);
@@ -126,6 +126,16 @@ export async function remoteTrace(o: RemoteTraceOptions): Promise<number> {
         printed++;
       }
       if (o.count !== undefined && printed >= o.count) done();
+    };
+    ws.on('message', (data) => {
+      // Thrown from ws's emitter this would end the process with a stack trace: end the trace with a reason instead.
+      try {
+        onFrame(data);
+      } catch (e) {
+        clearTimeout(timer);
+        closeWith(ws, 1011, 'frame not shown');
+        reject(new Error(`${o.url}: a frame could not be shown: ${(e as Error).message}`));
+      }
     });
     ws.on('close', () => {
       clearTimeout(timer);
