@@ -1,9 +1,10 @@
 // Shared by the server integration tests (server-fanout, security-server): the agent server on
 // loopback for the whole file, fed by synthetic journeys (the tracer is not under test), with a
-// stand-in UI and the default lab's topology.
+// stand-in UI and the default lab's topology; and `hopscope serve` as a child process.
 import { afterAll, beforeAll } from 'vitest';
 import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
@@ -82,4 +83,37 @@ export function refusedUpgrade(url: string, headers: Record<string, string> = {}
     });
     ws.once('error', () => undefined);
   });
+}
+
+/**
+ * `hopscope serve <args>` as a child process, as a user runs it (HOPSCOPE_TOKEN = token, stderr
+ * appended to `log`); resolves once it prints its URL, with the base URL (ending in "/").
+ */
+export async function spawnServe(args: string[], token: string, log: string[]): Promise<{ proc: ChildProcess; base: string }> {
+  const proc = spawn('node', ['agent/bin/hopscope.mjs', 'serve', ...args], {
+    env: { ...process.env, HOPSCOPE_TOKEN: token },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  proc.stderr!.on('data', (d: Buffer) => log.push(d.toString()));
+  const base = await new Promise<string>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`serve did not come up:\n${log.join('')}`)), 60_000);
+    proc.stdout!.on('data', (d: Buffer) => {
+      const m = /hopscope is up: (http:\/\/[^/]+\/)/.exec(d.toString());
+      if (m) {
+        clearTimeout(t);
+        resolve(m[1]!);
+      }
+    });
+    proc.once('exit', (code) => reject(new Error(`serve exited ${code}:\n${log.join('')}`)));
+  });
+  return { proc, base };
+}
+
+/** SIGINT a child still running, and SIGKILL it if it has not exited 20 s later. */
+export async function stopChild(proc: ChildProcess | undefined): Promise<void> {
+  if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  proc.kill('SIGINT');
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))]);
+  if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
 }

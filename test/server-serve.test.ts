@@ -1,8 +1,9 @@
 // `hopscope serve` against a real Kubernetes-compatible API: the lab's, through its kubeconfig,
 // with the real tracer on this node. No lab handle: topology and names come from the API.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import WebSocket from 'ws';
+import { spawnServe, stopChild } from './server-helpers.ts';
 import { labUp, loadTopology, type LabHandle } from '../agent/src/lab/lab.ts';
 import { parseServerMessage, topologySchema, type ServerMessage } from '../agent/src/protocol/messages.ts';
 
@@ -16,31 +17,11 @@ beforeAll(async () => {
   lab = await labUp(loadTopology(), { name: `hssv${process.pid % 100000}` });
   const kubeconfig = lab.state().api?.kubeconfig;
   if (!kubeconfig) throw new Error('lab came up without its API');
-  proc = spawn('node', ['agent/bin/hopscope.mjs', 'serve', '--kubeconfig', kubeconfig, '--port', '0'], {
-    env: { ...process.env, HOPSCOPE_TOKEN: TOKEN },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  proc.stderr!.on('data', (d: Buffer) => log.push(d.toString()));
-  base = await new Promise<string>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`serve did not come up:\n${log.join('')}`)), 60_000);
-    proc!.stdout!.on('data', (d: Buffer) => {
-      const m = /hopscope is up: (http:\/\/[^/]+\/)/.exec(d.toString());
-      if (m) {
-        clearTimeout(t);
-        resolve(m[1]!);
-      }
-    });
-    proc!.once('exit', (code) => reject(new Error(`serve exited ${code}:\n${log.join('')}`)));
-  });
+  ({ proc, base } = await spawnServe(['--kubeconfig', kubeconfig, '--port', '0'], TOKEN, log));
 }, 120_000);
 
 afterAll(async () => {
-  if (proc && proc.exitCode === null) {
-    const exited = new Promise<void>((r) => proc!.once('exit', () => r()));
-    proc.kill('SIGINT');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))]);
-    if (proc.exitCode === null) proc.kill('SIGKILL');
-  }
+  await stopChild(proc);
   await lab?.down();
 }, 60_000);
 

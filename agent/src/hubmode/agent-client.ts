@@ -2,9 +2,16 @@
 // everything), every frame validated, reconnecting with backoff when the agent goes away. An
 // agent that says nothing for `staleMs` (it sends status every second) is treated as gone.
 import WebSocket from 'ws';
+import { closeWith } from '../protocol/close-reason.ts';
 import { MATCH_ALL, PROTOCOL_VERSION, parseServerMessage, type AgentStatus } from '../protocol/messages.ts';
 import type { Journey } from '../protocol/events.ts';
 import type { AgentEndpoint } from './discovery.ts';
+
+/**
+ * Most bytes in one frame from an agent (ws closes the link 1009 past it, and it reconnects). An
+ * agent's batches hold at most 500 journeys (its hub's maxBatch): far below this.
+ */
+export const MAX_AGENT_FRAME_BYTES = 32 * 1024 * 1024;
 
 /** Connection state of one agent. */
 export type LinkState = 'connecting' | 'up' | 'down';
@@ -19,6 +26,12 @@ export interface AgentLinkInfo {
   journeys: number;
   /** Journeys the agent told us it dropped for this (slow) client. */
   missed: number;
+  /** Frames received, valid or not. */
+  frames: number;
+  /** Frames dropped as invalid (binary, not JSON, not protocol v1). */
+  invalidFrames: number;
+  /** Connections closed (1011) because handling a frame threw. */
+  frameErrors: number;
   lastError?: string;
   status?: AgentStatus;
 }
@@ -43,7 +56,7 @@ export interface AgentLink {
 
 /** Connect to an agent and keep connecting. */
 export function connectAgent(ep: AgentEndpoint, opts: AgentLinkOptions): AgentLink {
-  const info: AgentLinkInfo = { name: ep.name, url: ep.url, state: 'connecting', connects: 0, journeys: 0, missed: 0 };
+  const info: AgentLinkInfo = { name: ep.name, url: ep.url, state: 'connecting', connects: 0, journeys: 0, missed: 0, frames: 0, invalidFrames: 0, frameErrors: 0 };
   const minB = opts.minBackoffMs ?? 250;
   const maxB = opts.maxBackoffMs ?? 5000;
   const staleMs = opts.staleMs ?? 5000;
@@ -76,7 +89,7 @@ export function connectAgent(ep: AgentEndpoint, opts: AgentLinkOptions): AgentLi
   function open(): void {
     if (closed) return;
     const url = new URL('ws', ep.url.replace(/^http/, 'ws'));
-    const sock = new WebSocket(url, { headers: { Authorization: `Bearer ${opts.token}` }, perMessageDeflate: false, handshakeTimeout: 5000 });
+    const sock = new WebSocket(url, { headers: { Authorization: `Bearer ${opts.token}` }, perMessageDeflate: false, handshakeTimeout: 5000, maxPayload: MAX_AGENT_FRAME_BYTES });
     ws = sock;
     sock.on('open', () => {
       attempt = 0;
@@ -85,11 +98,16 @@ export function connectAgent(ep: AgentEndpoint, opts: AgentLinkOptions): AgentLi
       sock.send(JSON.stringify({ type: 'subscribe', filter: MATCH_ALL }));
       armWatchdog();
     });
-    sock.on('message', (data, isBinary) => {
-      if (isBinary) return;
+    const onFrame = (data: WebSocket.RawData, isBinary: boolean): void => {
+      info.frames++;
       armWatchdog();
+      if (isBinary) {
+        info.invalidFrames++;
+        return;
+      }
       const m = parseServerMessage(data.toString());
       if (!m.ok) {
+        info.invalidFrames++;
         info.lastError = `agent sent ${m.reason}`;
         return;
       }
@@ -122,6 +140,17 @@ export function connectAgent(ep: AgentEndpoint, opts: AgentLinkOptions): AgentLi
           const never: never = msg;
           return never;
         }
+      }
+    };
+    sock.on('message', (data, isBinary) => {
+      // An exception thrown here would reach ws's emitter and end the hub: one agent's frame
+      // costs that agent's connection (it reconnects), nothing more.
+      try {
+        onFrame(data, isBinary);
+      } catch (e) {
+        info.frameErrors++;
+        info.lastError = `handling a frame failed: ${(e as Error).message}`;
+        closeWith(sock, 1011, info.lastError);
       }
     });
     sock.on('unexpected-response', (_req, res) => {

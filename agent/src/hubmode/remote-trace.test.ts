@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { parseRemoteTraceArgs } from './remote-trace.ts';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer } from 'ws';
+import { parseRemoteTraceArgs, remoteTrace } from './remote-trace.ts';
+import { syntheticJourney } from '../server/__tests__/synthetic.ts';
 
 describe('remote trace flags', () => {
   it('builds the filter and the output the hub is asked for', () => {
@@ -22,5 +25,35 @@ describe('remote trace flags', () => {
     expect(() => parseRemoteTraceArgs(['--json', '--oneline'])).toThrow('--json and --oneline: choose one');
     expect(() => parseRemoteTraceArgs(['--url', 'http://h/'])).toThrow('unknown option "--url"');
     expect(() => parseRemoteTraceArgs(['-n'])).toThrow(/^-n needs a value$/);
+  });
+});
+
+describe('remote trace stream', () => {
+  it('ends with an error naming the frame it could not show, instead of throwing from the socket', async () => {
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise((r) => wss.once('listening', r));
+    const closed = new Promise<number>((resolve) =>
+      wss.once('connection', (ws) => {
+        ws.send(JSON.stringify({ type: 'batch', seq: 1, dropped: 0, journeys: [syntheticJourney(1)] }));
+        ws.on('close', (code) => resolve(code));
+      }),
+    );
+    try {
+      const url = `http://127.0.0.1:${(wss.address() as AddressInfo).port}/`;
+      const trace = remoteTrace({
+        url,
+        token: 't',
+        filter: { onlyDrops: false, onlyNat: false },
+        format: 'oneline',
+        write: () => {
+          throw new Error('EPIPE: stdout went away');
+        },
+      });
+      await expect(trace).rejects.toThrow(`${url}: a frame could not be shown: EPIPE: stdout went away`);
+      expect(await closed).toBe(1011);
+    } finally {
+      for (const c of wss.clients) c.terminate();
+      await new Promise((r) => wss.close(r));
+    }
   });
 });

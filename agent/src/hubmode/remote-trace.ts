@@ -1,6 +1,7 @@
 // The CLI view streamed from a hub (or an agent): a protocol v1 websocket client that prints
 // journeys as `hopscope trace` does. Used by `hopscope hub trace` and `kubectl hopscope trace`.
 import WebSocket from 'ws';
+import { closeWith } from '../protocol/close-reason.ts';
 import { PROTOCOL_VERSION, clientFilterSchema, parseServerMessage, type ClientFilter } from '../protocol/messages.ts';
 import type { Journey } from '../protocol/events.ts';
 import { renderJson, renderOneLine, renderStory } from '../journeys/story.ts';
@@ -96,7 +97,7 @@ export async function remoteTrace(o: RemoteTraceOptions): Promise<number> {
     let timer: NodeJS.Timeout | undefined;
     const done = () => {
       clearTimeout(timer);
-      ws.close(1000, 'done');
+      closeWith(ws, 1000, 'done');
       resolve(printed);
     };
     if (o.durationS) timer = setTimeout(done, o.durationS * 1000);
@@ -114,7 +115,7 @@ export async function remoteTrace(o: RemoteTraceOptions): Promise<number> {
       ws.send(JSON.stringify({ type: 'subscribe', filter: o.filter }));
       o.onSubscribed?.();
     });
-    ws.on('message', (data) => {
+    const onFrame = (data: WebSocket.RawData): void => {
       const m = parseServerMessage(data.toString());
       if (!m.ok) return;
       if (m.message.type === 'error') o.write(`hopscope: server error: ${m.message.reason}\n`);
@@ -125,6 +126,16 @@ export async function remoteTrace(o: RemoteTraceOptions): Promise<number> {
         printed++;
       }
       if (o.count !== undefined && printed >= o.count) done();
+    };
+    ws.on('message', (data) => {
+      // Thrown from ws's emitter this would end the process with a stack trace: end the trace with a reason instead.
+      try {
+        onFrame(data);
+      } catch (e) {
+        clearTimeout(timer);
+        closeWith(ws, 1011, 'frame not shown');
+        reject(new Error(`${o.url}: a frame could not be shown: ${(e as Error).message}`));
+      }
     });
     ws.on('close', () => {
       clearTimeout(timer);

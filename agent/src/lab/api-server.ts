@@ -57,6 +57,15 @@ class HttpError extends Error {
   }
 }
 
+/** One path segment, percent-decoded; a bad escape is the client's error (400), not ours. */
+function decodeSegment(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw new HttpError(400, 'BadRequest', `path segment "${s.slice(0, 100)}" is not valid percent-encoded UTF-8`);
+  }
+}
+
 function status(code: number, reason: string, message: string): Record<string, unknown> {
   return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code };
 }
@@ -135,6 +144,18 @@ async function readBody(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** A client's value quoted in an error: short, and safe for any depth (JSON.stringify recurses). */
+function brief(v: unknown): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(v);
+  } catch {
+    text = undefined;
+  }
+  if (text === undefined) return typeof v;
+  return text.length > 100 ? `${text.slice(0, 100)}…` : text;
+}
+
 /** replicas from a Scale PUT, a merge/strategic/apply patch or a JSON patch. */
 export function replicasFromScaleBody(method: string, contentType: string, body: string): number {
   let parsed: unknown;
@@ -146,15 +167,16 @@ export function replicasFromScaleBody(method: string, contentType: string, body:
   let value: unknown;
   if (method === 'PATCH' && contentType.startsWith('application/json-patch+json')) {
     if (!Array.isArray(parsed)) throw new HttpError(400, 'BadRequest', 'a JSON patch must be an array of operations');
-    for (const op of parsed as { op?: unknown; path?: unknown; value?: unknown }[]) {
-      if ((op.op === 'replace' || op.op === 'add') && op.path === '/spec/replicas') value = op.value;
-      else throw new HttpError(422, 'Invalid', `only replace/add of /spec/replicas is supported, got ${JSON.stringify(op)}`);
+    for (const op of parsed as unknown[]) {
+      const o = typeof op === 'object' && op !== null ? (op as { op?: unknown; path?: unknown; value?: unknown }) : {};
+      if ((o.op === 'replace' || o.op === 'add') && o.path === '/spec/replicas') value = o.value;
+      else throw new HttpError(422, 'Invalid', `only replace/add of /spec/replicas is supported, got ${brief(op)}`);
     }
   } else {
     value = (parsed as { spec?: { replicas?: unknown } } | null)?.spec?.replicas;
   }
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0)
-    throw new HttpError(422, 'Invalid', `spec.replicas must be a non-negative integer, got ${JSON.stringify(value)}`);
+    throw new HttpError(422, 'Invalid', `spec.replicas must be a non-negative integer, got ${brief(value)}`);
   return value;
 }
 
@@ -299,7 +321,7 @@ export async function startLabApi(opts: LabApiOptions): Promise<LabApi> {
     const auth = tokenDigest(String(req.headers.authorization ?? ''));
     if (!timingSafeEqual(auth, wantToken)) throw new HttpError(401, 'Unauthorized', 'Unauthorized');
     const url = new URL(req.url ?? '/', 'http://lab');
-    const parts = url.pathname.split('/').filter((s) => s.length > 0).map(decodeURIComponent);
+    const parts = url.pathname.split('/').filter((s) => s.length > 0).map(decodeSegment);
     const q = url.searchParams;
     const isGet = req.method === 'GET';
     const path = `/${parts.join('/')}`;

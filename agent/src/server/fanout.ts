@@ -12,6 +12,7 @@ import {
   type LabAction,
   type ServerMessage,
 } from '../protocol/messages.ts';
+import { closeWith } from '../protocol/close-reason.ts';
 import { matchJourney, sameUnion, unionFilters, type FilterUnion } from './filter.ts';
 
 /** The part of a websocket the fan-out uses. */
@@ -115,6 +116,8 @@ export interface FanoutCounters {
   clientsClosedAbusive: number;
   /** Clients dropped for not reading (stalled over maxBufferedBytes for maxStallMs). */
   clientsClosedStalled: number;
+  /** Clients closed (1011) because handling their frame threw: a bug, contained to that client. */
+  clientsClosedError: number;
 }
 
 export class Fanout {
@@ -134,6 +137,7 @@ export class Fanout {
     clientsClosedMalformed: 0,
     clientsClosedAbusive: 0,
     clientsClosedStalled: 0,
+    clientsClosedError: 0,
   };
 
   constructor(opts: Partial<FanoutOptions> & Pick<FanoutOptions, 'status'>) {
@@ -190,10 +194,39 @@ export class Fanout {
     return [...this.clients.values()].map((c) => ({ id: c.id, backlog: c.backlog.length, missedTotal: c.missedTotal, seq: c.seq, buffered: c.sock.bufferedAmount }));
   }
 
-  /** One frame from a client: validated; anything malformed closes that client only. */
+  /**
+   * One frame from a client: validated; anything malformed closes that client only, and so does
+   * any exception while handling it (1011, counted): no frame reaches the process.
+   */
   handleMessage(id: string, text: string): void {
     const c = this.clients.get(id);
     if (!c) return;
+    try {
+      this.handleFrame(c, text);
+    } catch (e) {
+      this.failClient(id, e);
+    }
+  }
+
+  /**
+   * Close a client whose frame could not be handled (an exception, ours): 1011, counted. Public
+   * for the transport, whose own per-frame code is guarded the same way.
+   */
+  failClient(id: string, error: unknown): void {
+    const c = this.clients.get(id);
+    this.counters.clientsClosedError++;
+    if (!c) return;
+    this.clients.delete(id);
+    closeWith(c.sock, 1011, `internal error: ${error instanceof Error ? error.message : String(error)}`);
+    // The union is recomputed from the remaining clients; if that is what threw, they keep the last one.
+    try {
+      this.updateUnion();
+    } catch {
+      // Nothing of this client's is left to retry with.
+    }
+  }
+
+  private handleFrame(c: Client, text: string): void {
     const now = this.now();
     c.tokens = Math.min(this.opts.messageBurst, c.tokens + ((now - c.refilledAt) * this.opts.maxMessagesPerSecond) / 1000);
     c.refilledAt = now;
@@ -224,7 +257,8 @@ export class Fanout {
         c.paused = false;
         return;
       case 'action':
-        return void this.runAction(c, m.id, m.action);
+        // After its await the action is outside handleMessage's guard: contain it here.
+        return void this.runAction(c, m.id, m.action).catch((e: unknown) => this.failClient(c.id, e));
       default: {
         const never: never = m;
         throw new Error(`unhandled client message ${JSON.stringify(never)}`);
@@ -235,9 +269,8 @@ export class Fanout {
   private reject(c: Client, reason: string, why: 'malformed' | 'abusive' = 'malformed'): void {
     if (why === 'malformed') this.counters.clientsClosedMalformed++;
     else this.counters.clientsClosedAbusive++;
-    // Close reasons are limited to 123 bytes by RFC 6455.
-    c.sock.close(1008, Buffer.from(reason).subarray(0, 123).toString());
     this.clients.delete(c.id);
+    closeWith(c.sock, 1008, reason);
     this.updateUnion();
   }
 
@@ -310,7 +343,7 @@ export class Fanout {
       if (now - c.stalledSince < this.opts.maxStallMs) continue;
       this.counters.clientsClosedStalled++;
       // The close frame would wait behind everything the peer is not reading: terminate too.
-      c.sock.close(1008, `too slow: not reading for ${this.opts.maxStallMs} ms`);
+      closeWith(c.sock, 1008, `too slow: not reading for ${this.opts.maxStallMs} ms`);
       c.sock.terminate?.();
       this.clients.delete(c.id);
       this.updateUnion();

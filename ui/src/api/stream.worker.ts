@@ -4,6 +4,7 @@
 // gets rows at most every ROWS_MS, so it renders ten times a second however fast journeys come.
 import type { Journey } from '@hopscope/agent/protocol/events.ts';
 import { PROTOCOL_VERSION, type ClientMessage } from '@hopscope/agent/protocol/messages.ts';
+import { closeReason } from '@hopscope/agent/protocol/close-reason.ts';
 import { Coalescer, JourneyStore, MAX_JOURNEYS, type JourneyRow, type Selection } from '../store/journeyStore.ts';
 import { parseFrame, verifySelection } from './frames.ts';
 import type { WorkerCommand, WorkerEvent } from './workerProtocol.ts';
@@ -132,7 +133,7 @@ scope.onmessage = (e) => {
     case 'close':
       closed = true;
       if (timer) clearTimeout(timer);
-      if (ws && ws.readyState !== WebSocket.CLOSED) ws.close(1000, 'page closed');
+      if (ws && ws.readyState !== WebSocket.CLOSED) ws.close(1000, closeReason('page closed'));
       else scope.close();
       return;
     default: {

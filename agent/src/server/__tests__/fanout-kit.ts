@@ -1,6 +1,7 @@
 // For the fan-out's unit tests: a socket that records what the fan-out does to it, and the
 // status of a running tracepoint agent. Not used outside tests.
 import type { FanoutSocket } from '../fanout.ts';
+import { MAX_CLOSE_REASON_BYTES, isValidCloseCode } from '../../protocol/close-reason.ts';
 import { parseServerMessage, type AgentStatus, type ServerMessage } from '../../protocol/messages.ts';
 
 export class FakeSocket implements FanoutSocket {
@@ -12,7 +13,11 @@ export class FakeSocket implements FanoutSocket {
   send(d: string): void {
     this.sent.push(d);
   }
+  /** As ws's close(): a no-op once closing, and the same throws for what ws refuses. */
   close(code: number, reason: string): void {
+    if (this.readyState === 2 || this.readyState === 3) return;
+    if (!isValidCloseCode(code)) throw new TypeError('First argument must be a valid error code number');
+    if (Buffer.byteLength(reason) > MAX_CLOSE_REASON_BYTES) throw new RangeError('The message must not be greater than 123 bytes');
     this.closed = { code, reason };
     this.readyState = 2;
   }
