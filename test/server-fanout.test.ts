@@ -154,10 +154,10 @@ describe('fan-out over real sockets', () => {
     expect(produced).toBeGreaterThan(4000);
     expect(maxBacklog).toBeLessThanOrEqual(MAX_QUEUE);
     expect(slowStats.missedTotal).toBeGreaterThan(0);
-    // The fast clients got everything produced meanwhile (minus what is still in the current batch).
-    await new Promise((r) => setTimeout(r, 200));
-    expect(fast.journeys - fastStart).toBeGreaterThanOrEqual(produced);
-    expect(filtered.journeys).toBeGreaterThanOrEqual(produced);
+    // The fast clients get everything produced meanwhile. NOTE: not within a fixed wait: on a
+    // loaded machine the batch in flight took longer than 200 ms to arrive (8052 of 8122 seen);
+    // nothing is missing once it has (missedTotal stays 0 below).
+    await until(() => fast.journeys - fastStart >= produced && filtered.journeys >= produced, 10_000);
     const fastStats = stats.filter((s) => s !== slowStats);
     expect(fastStats.every((s) => s.missedTotal === 0)).toBe(true);
     // Reading again: the slow client is told how many it missed.
