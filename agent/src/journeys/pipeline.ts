@@ -109,24 +109,27 @@ export async function startTracePipeline(opts: TracePipelineOptions): Promise<Tr
     if (!api) throw new Error(`lab ${lab} runs without its API (no kubeconfig): names cannot be resolved`);
     kubeconfigPath = api.kubeconfig;
   }
-  const identity = await createIdentityIndex({
-    ...(kubeconfigPath ? { kubeconfigPath } : {}),
-    netns: lab
-      ? labNetnsSource(lab)
-      : procNetnsSource({ ...(opts.procRoot ? { procRoot: opts.procRoot } : {}), ...(opts.nodeName ? { nodeName: opts.nodeName } : {}) }),
-  });
+  const netnsSource = lab
+    ? labNetnsSource(lab)
+    : procNetnsSource({ ...(opts.procRoot ? { procRoot: opts.procRoot } : {}), ...(opts.nodeName ? { nodeName: opts.nodeName } : {}) });
+  const identity = await createIdentityIndex({ ...(kubeconfigPath ? { kubeconfigPath } : {}), netns: netnsSource });
+  // The namespaces this agent traces when the filter names none: a lab's own, or, on a node
+  // whose kernel other nodes share (kind, a lab), this node's (its own and its pods').
+  const sharedNode = !lab && netnsSource.node?.sharedKernel() ? netnsSource.node.name : undefined;
+  const scope: (() => number[]) | undefined = lab ? () => labInodes(lab) : sharedNode ? () => identity.nodeNetns(sharedNode) : undefined;
   let tracer: Tracer | undefined;
   let timer: NodeJS.Timeout | undefined;
   let unsubscribe: (() => void) | undefined;
   let stopped = false;
   try {
     // A lab shares the kernel with everything else on the machine (other labs use the same
-    // addresses): without a netns list of its own, the filter is narrowed to the lab's netns.
+    // addresses): without a netns list of its own, the filter is narrowed to the lab's netns
+    // (closed: nothing links them to the rest), or to this node's on a shared kernel.
     const compile = (spec: FilterSpec): KernelFilter => {
       const kf = compileFilter(spec, identity);
-      if (lab && kf.netns.length === 0) {
-        kf.netns = labInodes(lab);
-        kf.netnsClosed = true;
+      if (scope && kf.netns.length === 0) {
+        kf.netns = scope();
+        kf.netnsClosed = !!lab;
       }
       return kf;
     };
@@ -222,15 +225,15 @@ export async function startTracePipeline(opts: TracePipelineOptions): Promise<Tr
     }, opts.tickMs ?? 100);
     timer.unref();
 
-    // Pods added by a scale get new namespaces: follow them when the netns list is the lab's.
+    // New pods get new namespaces: follow them when the netns list is the scope's.
     let restarting: Promise<void> = Promise.resolve();
-    if (lab) {
+    if (scope) {
       unsubscribe = identity.onChange(() => {
         if (stopped || spec.netns?.length) return;
         restarting = restarting.then(async () => {
           let inodes: number[];
           try {
-            inodes = labInodes(lab);
+            inodes = scope();
           } catch {
             return; // the lab is going down; stop() will follow
           }
