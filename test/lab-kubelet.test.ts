@@ -222,11 +222,27 @@ describe('hopscope serve on node-1, as the DaemonSet runs it: in-cluster config,
   });
 });
 
+describe('kubectl scale', () => {
+  it('scales the Deployment through the lab API: the new pod runs in its cgroup', async () => {
+    const r = await execa('kubectl', ['--kubeconfig', api.kubeconfig, 'scale', 'deploy/web', '--replicas', '3', '-v=6'], { reject: false });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe('deployment.apps/web scaled');
+    expect(statuses(r.stderr).filter((l) => !l.endsWith(' 200'))).toEqual([]);
+    const now = lab.state();
+    const web = now.model.pods.filter((p) => p.deployment?.name === 'web');
+    expect(web).toHaveLength(3);
+    const added = web.find((p) => !s.model.pods.some((q) => q.uid === p.uid))!;
+    const w = now.workloads.find((x) => x.pod === `default/${added.name}`)!;
+    expect(readFileSync(`/proc/${w.pid}/cgroup`, 'utf8')).toContain(containerCgroupPath('systemd', 'BestEffort', added.uid, containerId(added.uid, w.container)));
+  });
+});
+
 describe('lab down', () => {
-  it('stops the forwarder and removes the socket, CA, kubeconfigs and service-account folder', async () => {
+  it('stops the forwarder and removes the socket, CA, kubeconfigs, service-account folder and cgroups', async () => {
+    const now = lab.state();
     await lab.down();
-    expectGone(NAME, [api.inLab.forwarderPid, ...s.workloads.map((w) => w.pid), ...s.sandboxes!.map((x) => x.pid)], s.netns.map((n) => n.name));
-    for (const root of s.cgroups!.roots) expect(existsSync(root), root).toBe(false);
+    expectGone(NAME, [api.inLab.forwarderPid, ...now.workloads.map((w) => w.pid), ...now.sandboxes!.map((x) => x.pid)], now.netns.map((n) => n.name));
+    for (const root of now.cgroups!.roots) expect(existsSync(root), root).toBe(false);
     for (const f of [api.socket, api.caFile, api.kubeconfig, api.inLab.kubeconfig, api.serviceAccountDir]) expect(existsSync(f), f).toBe(false);
   });
 });
