@@ -215,6 +215,7 @@ describe('hopscope serve on node-1, as the DaemonSet runs it: in-cluster config,
       expect(node2Scope.has(h.netns)).toBe(false);
     }
     expect(journeys.some((x) => x.hops.some((h) => h.where.pod?.name === remoteWeb.name))).toBe(false);
+    expect(out.join('')).toMatch(/kernel is shared with other nodes .*tracing only node-1's network namespaces/);
     // No lab state was used: the agent said nothing of a lab, and its status names none.
     const st = await execa('ip', ['netns', 'exec', node1, 'curl', '-sS', '-H', `Authorization: Bearer ${TOKEN}`, `${url}api/status`]);
     const status = JSON.parse(st.stdout) as { status: { lab: unknown; filter?: { netns: number[] } } };

@@ -67,6 +67,8 @@ export interface TracePipelineOptions {
   procRoot?: string;
   nodeName?: string;
   onJourney: (j: Journey) => void;
+  /** Lines for the operator (e.g. which namespaces are traced and why). */
+  log?: (line: string) => void;
   onEvent?: (e: TraceEvent) => void;
   onStatus?: (s: PipelineStatus) => void;
   signal?: AbortSignal;
@@ -117,6 +119,8 @@ export async function startTracePipeline(opts: TracePipelineOptions): Promise<Tr
   // whose kernel other nodes share (kind, a lab), this node's (its own and its pods').
   const sharedNode = !lab && netnsSource.node?.sharedKernel() ? netnsSource.node.name : undefined;
   const scope: (() => number[]) | undefined = lab ? () => labInodes(lab) : sharedNode ? () => identity.nodeNetns(sharedNode) : undefined;
+  if (sharedNode)
+    opts.log?.(`this node's kernel is shared with other nodes (its netns is not the kernel's first one): tracing only ${sharedNode}'s network namespaces (${identity.nodeNetns(sharedNode).length} now: its own and its pods')`);
   let tracer: Tracer | undefined;
   let timer: NodeJS.Timeout | undefined;
   let unsubscribe: (() => void) | undefined;
