@@ -9,6 +9,9 @@ declare -A NEED=(
   [ip]=iproute2 [iptables]=iptables [nft]=nftables [conntrack]=conntrack
   [bpftrace]=bpftrace [curl]=curl [iperf3]=iperf3 [tcpdump]=tcpdump
   [tcpreplay]=tcpreplay [ping]=iputils-ping [setpriv]=util-linux [dig]=dnsutils [chromium]=chromium [pgrep]=procps
+  [unshare]=util-linux [mountpoint]=util-linux
+  # The real client the lab API is tested with (Debian's is 1.20; any kubectl already present is kept).
+  [kubectl]=kubernetes-client
 )
 missing=()
 for cmd in "${!NEED[@]}"; do

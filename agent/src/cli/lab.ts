@@ -6,6 +6,7 @@ import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import { Agent, fetch as httpsFetch, type Response } from 'undici';
 import type { Command } from './command.ts';
 import { parseFlags, pattern, short, toggle, UsageError, value, type Spec } from '../config/flags.ts';
 import { labUp, loadTopology, targetNetns, type ExecTarget } from '../lab/lab.ts';
@@ -14,12 +15,15 @@ import { downAll, downLab, teardownLab } from '../lab/teardown.ts';
 import { stopOnSignal } from './until-signal.ts';
 import { alive } from '../lab/netns.ts';
 import { cniModes, kubeProxyModes, type Topology } from '../lab/topology.ts';
+import { cgroupDrivers } from '../lab/kubelet.ts';
 
 const USAGE = `usage: hopscope lab <subcommand> [options]
 
-  up [--topology FILE] [--name N] [--cni MODE] [--kube-proxy MODE] [--foreground]
+  up [--topology FILE] [--name N] [--cni MODE] [--kube-proxy MODE] [--cgroup-driver D] [--foreground]
         bring a lab up (default: the built-in two-node topology); detached unless --foreground
         cni: ${cniModes.join(', ')}; kube-proxy: ${kubeProxyModes.join(', ')}
+        cgroup-driver: ${cgroupDrivers.join(', ')} (default cgroupfs): pod processes live in the
+        cgroups kubelet and containerd make with that driver; none: no cgroups
   down [--name N | --all]       remove a lab: processes, namespaces, /etc/netns, state
   status [--name N] [--json]    what is running
   exec <pod|ns/pod> -- <cmd...> run a command in a pod's network namespace
@@ -41,7 +45,7 @@ function pickLab(name: string | undefined): LabState {
 }
 
 const NAME_FLAG = { name: pattern(/^[a-z0-9]([-a-z0-9]{0,18}[a-z0-9])?$/, 'a lab name (1-20 of a-z 0-9 "-")') } satisfies Spec;
-const UP_FLAGS = { ...NAME_FLAG, topology: value(), cni: value(), 'kube-proxy': value() } satisfies Spec;
+const UP_FLAGS = { ...NAME_FLAG, topology: value(), cni: value(), 'kube-proxy': value(), 'cgroup-driver': value() } satisfies Spec;
 
 /** One subcommand's options (every one takes --name) and how many arguments it takes. */
 function parse<S extends Spec>(args: string[], spec: S, positionals = 0) {
@@ -77,9 +81,15 @@ export function summary(s: LabState): string {
   const m = s.model;
   const up = alive(s.controllerPid);
   const lines = [
-    `lab ${s.name} (${phaseOf(s)}): cni ${m.cni}, kube-proxy ${m.kubeProxy}, ${s.detached ? 'controller' : 'owner'} pid ${s.controllerPid}${up ? '' : ' (gone)'}`,
+    `lab ${s.name} (${phaseOf(s)}): cni ${m.cni}, kube-proxy ${m.kubeProxy}, cgroup driver ${s.cgroups?.driver ?? 'none'}, ${s.detached ? 'controller' : 'owner'} pid ${s.controllerPid}${up ? '' : ' (gone)'}`,
     ...(up ? [] : [`  its ${s.detached ? 'controller' : 'owner'} is gone, and its API and workloads with it: "hopscope lab down --name ${s.name}" removes what is left`]),
-    ...(s.api ? [`  API ${s.api.url}`, `  kubeconfig ${s.api.kubeconfig}   (export KUBECONFIG=${s.api.kubeconfig})`] : []),
+    ...(s.api
+      ? [
+          `  API ${s.api.url}   (inside the lab: ${s.api.inLab.url})`,
+          `  kubeconfig ${s.api.kubeconfig}   (export KUBECONFIG=${s.api.kubeconfig})`,
+          `  service account ${s.api.serviceAccountDir}   (mount at /var/run/secrets/kubernetes.io/serviceaccount)`,
+        ]
+      : []),
     '  nodes:',
     ...m.nodes.map((n) => `    ${n.name.padEnd(12)} ${n.address.padEnd(15)} pods ${n.podCIDR}`),
     '  pods:',
@@ -116,10 +126,11 @@ async function inLab(s: LabState, target: ExecTarget, cmd: string[]): Promise<nu
 async function up(args: string[]): Promise<number> {
   const { values } = parse(args, { ...UP_FLAGS, foreground: toggle() });
   const t = upTopology(values);
+  const cgroupDriver = oneOf('cgroup-driver', values['cgroup-driver'] as string | undefined, cgroupDrivers) ?? 'cgroupfs';
   if (values.foreground) {
     // Signals are ours (stopOnSignal: a clean Ctrl-C exits 0, a second one 130); the lab still
     // cleans up on a crash, and on any exit before its down() finished.
-    const lab = await labUp(t, { cleanupOnExit: false, cleanupOnCrash: true, log: (l) => console.log(l) });
+    const lab = await labUp(t, { cleanupOnExit: false, cleanupOnCrash: true, cgroupDriver, log: (l) => console.log(l) });
     let downed = false;
     const lastResort = () => {
       if (!downed) teardownLab(lab.name, lab.state());
@@ -144,7 +155,7 @@ async function up(args: string[]): Promise<number> {
   const logPath = join(LABS_DIR, `${t.name}.controller.log`);
   mkdirSync(LABS_DIR, { recursive: true, mode: 0o700 });
   const fd = openSync(logPath, 'w', 0o600);
-  const passOn = ['--name', t.name, '--cni', t.cni, '--kube-proxy', t.kubeProxy, ...(values.topology !== undefined ? ['--topology', resolve(values.topology)] : [])];
+  const passOn = ['--name', t.name, '--cni', t.cni, '--kube-proxy', t.kubeProxy, '--cgroup-driver', cgroupDriver, ...(values.topology !== undefined ? ['--topology', resolve(values.topology)] : [])];
   const child = spawn(process.execPath, [bin, 'lab', 'controller', ...passOn], { detached: true, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   child.unref();
@@ -176,7 +187,8 @@ async function up(args: string[]): Promise<number> {
 async function controller(args: string[]): Promise<number> {
   const { values } = parse(args, UP_FLAGS);
   const t = upTopology(values);
-  const lab = await labUp(t, { detached: true, cleanupOnCrash: true, log: (l) => console.log(`${new Date().toISOString()} ${l}`) });
+  const cgroupDriver = oneOf('cgroup-driver', values['cgroup-driver'] as string | undefined, cgroupDrivers) ?? 'cgroupfs';
+  const lab = await labUp(t, { detached: true, cleanupOnCrash: true, cgroupDriver, log: (l) => console.log(`${new Date().toISOString()} ${l}`) });
   console.log(`${new Date().toISOString()} lab ${lab.name} ready`);
   // The API server keeps this process alive; SIGTERM/SIGINT tear the lab down (labUp's handlers).
   await new Promise(() => {});
@@ -193,18 +205,23 @@ async function scale(args: string[]): Promise<number> {
   const s = pickLab(values.name);
   if (!s.api) throw new Error(`lab ${s.name} runs without an API`);
   let res: Response;
+  // The lab API speaks HTTPS with the lab's own CA: trust exactly that CA for this call.
+  const dispatcher = new Agent({ connect: { ca: readFileSync(s.api.caFile, 'utf8') } });
   try {
-    res = await fetch(`${s.api.url}/apis/apps/v1/namespaces/${namespace}/deployments/${deployment}/scale`, {
+    res = await httpsFetch(`${s.api.url}/apis/apps/v1/namespaces/${namespace}/deployments/${deployment}/scale`, {
       method: 'PATCH',
       headers: { authorization: `Bearer ${s.api.token}`, 'content-type': 'application/merge-patch+json' },
       body: JSON.stringify({ spec: { replicas: Number(n) } }),
       signal: AbortSignal.timeout(60_000),
+      dispatcher,
     });
   } catch (e) {
+    await dispatcher.close();
     const cause = (e as { cause?: { code?: string; message?: string } }).cause;
     throw new Error(`cannot reach the lab API at ${s.api.url} (${cause?.code ?? cause?.message ?? (e as Error).message}); is the lab controller (pid ${s.controllerPid}) running?`);
   }
   const body = (await res.json()) as { message?: string; spec?: { replicas: number } };
+  await dispatcher.close();
   if (!res.ok) throw new Error(`scale ${namespace}/${deployment}: ${body.message ?? res.statusText}`);
   const after = readLabState(s.name);
   const svcs = after.model.services.filter((v) => v.endpoints.length > 0);
@@ -240,7 +257,10 @@ async function runLab(args: string[]): Promise<number> {
       // By name, down also finds a lab whose state file is gone but whose namespaces remain.
       const name = values.name;
       const reports = values.all ? await downAll() : [await downLab(name ?? pickLab(undefined).name)];
-      for (const r of reports) console.log(`lab ${r.lab} down: ${r.netns.length} namespaces removed, ${r.killed.length} processes stopped`);
+      for (const r of reports) {
+        console.log(`lab ${r.lab} down: ${r.netns.length} namespaces removed, ${r.killed.length} processes stopped`);
+        for (const c of r.cgroupsLeft) console.error(`lab ${r.lab}: could not remove cgroup ${c}`);
+      }
       if (reports.length === 0) console.log('no labs');
       return 0;
     }
@@ -248,7 +268,7 @@ async function runLab(args: string[]): Promise<number> {
       const { values } = parse(rest, { json: toggle() });
       const names = values.name ? [values.name] : listLabNames();
       const states = names.map((n) => readLabState(n));
-      if (values.json) console.log(JSON.stringify(states.map((s) => ({ ...s, api: s.api ? { url: s.api.url, kubeconfig: s.api.kubeconfig } : undefined })), null, 2));
+      if (values.json) console.log(JSON.stringify(states.map((s) => ({ ...s, api: s.api ? { url: s.api.url, kubeconfig: s.api.kubeconfig, caFile: s.api.caFile, inLab: s.api.inLab, serviceAccountDir: s.api.serviceAccountDir } : undefined })), null, 2));
       else console.log(states.length ? states.map(summary).join('\n\n') : 'no labs running');
       return 0;
     }

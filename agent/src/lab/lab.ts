@@ -13,9 +13,14 @@ import { namerFor, planLab, planPod } from './netplan.ts';
 import { applyKubeProxy, applyPlan, deleteNetns, ipipUnsupported, killPids, netnsInode, netnsPids } from './netns.ts';
 import { LABS_DIR, findPodNetns, listLabNames, readLabState, writeLabState, type LabNetns, type LabState } from './state.ts';
 import { dnsRecords } from './dns.ts';
-import { startWorkloads } from './workloads.ts';
+import { startApiForwarder, startSandbox, startWorkloads } from './workloads.ts';
+import { containerCgroupPath, containerId, labPodQos, podCgroupPath, sandboxId, type CgroupDriver } from './kubelet.ts';
+import { cgroupRootsFor, placeInCgroup, removeCgroupTree } from './cgroups.ts';
 import { teardownLab } from './teardown.ts';
 import { startLabApi, writeKubeconfig, type LabApi } from './api-server.ts';
+import { KUBERNETES_SERVICE_NAMES, makeLabTls } from './tls.ts';
+import { API_SERVER_PORT } from './netplan.ts';
+import { controlPlaneAddress } from './model.ts';
 import { alive } from './netns.ts';
 
 /** The built-in topology: two nodes, flannel VXLAN, kube-proxy iptables. */
@@ -42,6 +47,11 @@ export interface LabUpOptions {
   name?: string;
   cni?: Topology['cni'];
   kubeProxy?: Topology['kubeProxy'];
+  /**
+   * Put pod processes in the cgroups kubelet and containerd make with this driver (default
+   * cgroupfs), each pod with a sandbox process; `none`: no cgroups, no sandboxes.
+   */
+  cgroupDriver?: CgroupDriver;
   /** Start the Kubernetes-compatible API and write a kubeconfig (default true). */
   api?: boolean;
   /** Tear down on exit, SIGINT and SIGTERM of this process (default true). */
@@ -109,7 +119,8 @@ export async function labUp(topology: Topology, opts: LabUpOptions = {}): Promis
         : 'cni calico-ipip: this kernel has IP-in-IP, but the lab only builds flannel-vxlan, calico-routed and calico-vxlan; use one of those',
     );
   }
-  const model0 = expandTopology(t);
+  const model0 = expandTopology(t, { uidSeed: prefix });
+  const driver = opts.cgroupDriver ?? 'cgroupfs';
   const logDir = join(LABS_DIR, t.name);
   mkdirSync(logDir, { recursive: true, mode: 0o700 });
   let state: LabState = {
@@ -125,6 +136,8 @@ export async function labUp(topology: Topology, opts: LabUpOptions = {}): Promis
     workloads: [],
     logDir,
     model: model0,
+    // The roots are recorded before any group is made in them, so a crash leaves them findable.
+    ...(driver === 'none' ? {} : { cgroups: { driver, roots: cgroupRootsFor(prefix) }, sandboxes: [] }),
   };
   writeLabState(state);
   let api: LabApi | undefined;
@@ -172,11 +185,41 @@ export async function labUp(topology: Topology, opts: LabUpOptions = {}): Promis
   const fillInodes = () => {
     for (const n of state.netns) if (n.inode === 0) n.inode = netnsInode(n.name);
   };
-  const podWorkloads = async (model: ClusterModel, pods: ModelPod[]) =>
-    startWorkloads(
+  // A pod as kubelet and containerd run it: the sandbox first (it holds the netns), then the
+  // containers, each process in the cgroup named by the pod's QoS class, uid and container id.
+  const podWorkloads = async (model: ClusterModel, pods: ModelPod[]) => {
+    const cg = state.cgroups;
+    if (cg) {
+      for (const p of pods) {
+        const netns = ns('pod', `${p.namespace}/${p.name}`);
+        const id = sandboxId(p.uid);
+        const pid = startSandbox(netns);
+        state.sandboxes = [...(state.sandboxes ?? []), { pod: `${p.namespace}/${p.name}`, id, pid, netns }];
+        writeLabState(state);
+        placeInCgroup(cg.roots, containerCgroupPath(cg.driver, labPodQos(), p.uid, id), pid);
+      }
+    }
+    const started = await startWorkloads(
       pods.map((p) => ({ pod: p, netns: ns('pod', `${p.namespace}/${p.name}`) })),
       { logDir, dnsRecordsPath: recordsPath },
     );
+    if (cg) {
+      const byKey = new Map(pods.map((p) => [`${p.namespace}/${p.name}`, p]));
+      for (const w of started) {
+        const p = byKey.get(w.pod)!;
+        placeInCgroup(cg.roots, containerCgroupPath(cg.driver, labPodQos(), p.uid, containerId(p.uid, w.container)), w.pid);
+      }
+    }
+    return started;
+  };
+  /** Stop removed pods' sandboxes and remove their cgroups (their containers are killed by then). */
+  const dropPods = (pods: ModelPod[]) => {
+    const keys = new Set(pods.map((p) => `${p.namespace}/${p.name}`));
+    killPids((state.sandboxes ?? []).filter((x) => keys.has(x.pod)).map((x) => x.pid));
+    if (state.sandboxes) state.sandboxes = state.sandboxes.filter((x) => !keys.has(x.pod));
+    const cg = state.cgroups;
+    if (cg) for (const p of pods) for (const root of cg.roots) removeCgroupTree(`${root}/${podCgroupPath(cg.driver, labPodQos(), p.uid)}`);
+  };
 
   try {
     const started = Date.now();
@@ -198,6 +241,36 @@ export async function labUp(topology: Topology, opts: LabUpOptions = {}): Promis
     throw e;
   }
 
+  // The API over HTTPS with this run's CA: on loopback for this machine, and inside the lab at
+  // the control-plane address through a forwarder in the underlay namespace to its Unix socket.
+  const startApi = async (): Promise<NonNullable<LabState['api']>> => {
+    const token = randomBytes(24).toString('base64url');
+    const host = controlPlaneAddress(state.model.underlayCIDR);
+    const tls = makeLabTls({ commonName: `${t.name} ${runId}`, ips: ['127.0.0.1', host], dnsNames: ['localhost', ...KUBERNETES_SERVICE_NAMES] });
+    const socket = join(logDir, 'api.sock');
+    api = await startLabApi({ model: state.model, token, host: '127.0.0.1', port: 0, tls, socketPath: socket, onScale: (n, d, r) => scale(n, d, r) });
+    const caFile = join(logDir, 'ca.crt');
+    writeFileSync(caFile, tls.caPem, { mode: 0o644 });
+    const kubeconfig = join(LABS_DIR, `${t.name}.kubeconfig`);
+    writeKubeconfig(kubeconfig, { url: api.url, token, ca: tls.caPem }, `hopscope-${t.name}`);
+    const inLabUrl = `https://${host}:${API_SERVER_PORT}`;
+    const inLabKubeconfig = join(logDir, 'in-lab.kubeconfig');
+    writeKubeconfig(inLabKubeconfig, { url: inLabUrl, token, ca: tls.caPem }, `hopscope-${t.name}`);
+    // What the kubelet mounts into a pod of the hopscope ServiceAccount (manifests/rbac.yaml).
+    const serviceAccountDir = join(logDir, 'serviceaccount');
+    mkdirSync(serviceAccountDir, { recursive: true, mode: 0o755 });
+    writeFileSync(join(serviceAccountDir, 'token'), token, { mode: 0o644 });
+    writeFileSync(join(serviceAccountDir, 'ca.crt'), tls.caPem, { mode: 0o644 });
+    writeFileSync(join(serviceAccountDir, 'namespace'), 'hopscope', { mode: 0o644 });
+    const underlay = state.netns.find((n) => n.kind === 'underlay')!.name;
+    const forwarderLog = join(logDir, 'api-forwarder.log');
+    // NOTE: it runs in the underlay namespace, so teardown finds it there even if it never
+    // reported its pid (a start that failed half-way).
+    const info = { url: api.url, token, kubeconfig, caFile, socket, serviceAccountDir, inLab: { host, port: API_SERVER_PORT, url: inLabUrl, kubeconfig: inLabKubeconfig, forwarderPid: 0, forwarderLog } };
+    info.inLab.forwarderPid = await startApiForwarder({ netns: underlay, host, port: API_SERVER_PORT, socket, log: forwarderLog });
+    return info;
+  };
+
   let queue: Promise<unknown> = Promise.resolve();
   const scaleNow = async (namespace: string, deployment: string, replicas: number): Promise<ClusterModel> => {
     if (downed) throw new Error(`lab ${t.name} is down`);
@@ -212,6 +285,7 @@ export async function labUp(topology: Topology, opts: LabUpOptions = {}): Promis
       // Leave the lab as it was: the half-built pods go, the model stays the old one.
       killPids(fresh.map((w) => w.pid));
       for (const n of addedNetns) killPids(netnsPids(n));
+      dropPods(added);
       deleteNetns([...addedNetns]);
       state = { ...state, netns: state.netns.filter((n) => !addedNetns.has(n.name)) };
       writeLabState(state);
@@ -221,6 +295,7 @@ export async function labUp(topology: Topology, opts: LabUpOptions = {}): Promis
     applyKubeProxy(model, nodeNetns());
     const goneNetns = new Set(removed.map((p) => ns('pod', `${p.namespace}/${p.name}`)));
     killPids(state.workloads.filter((w) => goneNetns.has(w.netns)).map((w) => w.pid));
+    dropPods(removed);
     deleteNetns([...goneNetns]);
     state = {
       ...state,
@@ -247,16 +322,12 @@ export async function labUp(topology: Topology, opts: LabUpOptions = {}): Promis
   };
 
   if (opts.api ?? true) {
-    const token = randomBytes(24).toString('base64url');
     try {
-      api = await startLabApi({ model: state.model, token, host: '127.0.0.1', port: 0, onScale: (n, d, r) => scale(n, d, r) });
+      state.api = await startApi();
     } catch (e) {
       teardownSync();
       throw e;
     }
-    const kubeconfig = join(LABS_DIR, `${t.name}.kubeconfig`);
-    writeKubeconfig(kubeconfig, { url: api.url, token }, `hopscope-${t.name}`);
-    state.api = { url: api.url, token, kubeconfig };
   }
   state.phase = 'ready';
   writeLabState(state);

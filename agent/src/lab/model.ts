@@ -71,6 +71,11 @@ export interface ClusterModel {
   clusterDomain: string;
   serviceCIDR: string;
   underlayCIDR: string;
+  /**
+   * Mixed into pod uids, so two runs of a lab (or two labs on one machine) never share a pod uid,
+   * as real uids are random: the agent finds pods by the uid in a process's cgroup.
+   */
+  uidSeed?: string;
   nodes: ModelNode[];
   pods: ModelPod[];
   services: ModelService[];
@@ -82,6 +87,10 @@ export interface ClusterModel {
 /** Short stable hex digest, for names and uids derived from identity. */
 export function shortHash(s: string, len = 10): string {
   return createHash('sha256').update(s).digest('hex').slice(0, len);
+}
+
+function podUid(model: Pick<ClusterModel, 'uidSeed'>, namespace: string, name: string): string {
+  return uid('pod', model.uidSeed ? `${model.uidSeed}/${namespace}/${name}` : `${namespace}/${name}`);
 }
 
 function uid(kind: string, id: string): string {
@@ -111,6 +120,17 @@ function cidrRange(cidr: string): { first: number; last: number } {
   const size = 2 ** (32 - Number(bits));
   const net = ipToInt(base!) - (ipToInt(base!) % size);
   return { first: net, last: net + size - 1 };
+}
+
+/**
+ * The lab's control-plane address: the last host address of the underlay (10.0.0.254 in a /24),
+ * held by the underlay bridge, where the API forwarder listens, as a control-plane node's
+ * address is on a real cluster's node network.
+ */
+export function controlPlaneAddress(underlayCIDR: string): string {
+  const { first, last } = cidrRange(underlayCIDR);
+  if (last - first < 3) throw new Error(`underlayCIDR ${underlayCIDR} is too small for a control-plane address`);
+  return intToIp(last - 1);
 }
 
 const KUBE_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
@@ -171,7 +191,7 @@ function deploymentPod(
   return {
     namespace: d.namespace,
     name,
-    uid: uid('pod', `${d.namespace}/${name}`),
+    uid: podUid(model, d.namespace, name),
     node: nodeName,
     ip: allocateIp(model, node),
     labels: { ...d.labels, 'pod-template-hash': podTemplateHash },
@@ -183,7 +203,7 @@ function deploymentPod(
 }
 
 /** Expand a validated topology into the cluster model. Throws if addresses run out or collide. */
-export function expandTopology(t: Topology): ClusterModel {
+export function expandTopology(t: Topology, opts: { uidSeed?: string } = {}): ClusterModel {
   const nodes: ModelNode[] = t.nodes.map((n) => ({
     name: n.name,
     uid: uid('node', n.name),
@@ -199,6 +219,9 @@ export function expandTopology(t: Topology): ClusterModel {
   }
   for (const e of t.externals)
     if (!inCidr(e.address, t.underlayCIDR)) throw new Error(`external ${e.name}: address ${e.address} is outside underlayCIDR ${t.underlayCIDR}`);
+  const controlPlane = controlPlaneAddress(t.underlayCIDR);
+  for (const h of [...t.nodes, ...t.externals])
+    if (h.address === controlPlane) throw new Error(`${h.name}: address ${h.address} is the lab's control-plane address (the API server); use another`);
   for (const s of t.services)
     if (!inCidr(s.clusterIP, t.serviceCIDR)) throw new Error(`service ${s.name}: clusterIP ${s.clusterIP} is outside serviceCIDR ${t.serviceCIDR}`);
 
@@ -209,6 +232,7 @@ export function expandTopology(t: Topology): ClusterModel {
     clusterDomain: t.clusterDomain,
     serviceCIDR: t.serviceCIDR,
     underlayCIDR: t.underlayCIDR,
+    ...(opts.uidSeed ? { uidSeed: opts.uidSeed } : {}),
     nodes,
     pods: [],
     services: t.services.map((s) => ({
@@ -230,7 +254,7 @@ export function expandTopology(t: Topology): ClusterModel {
     const pod: ModelPod = {
       namespace: p.namespace,
       name: p.name,
-      uid: uid('pod', `${p.namespace}/${p.name}`),
+      uid: podUid(model, p.namespace, p.name),
       node: p.node,
       ip: allocateIp(model, node),
       labels: p.labels,

@@ -6,6 +6,7 @@ import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync, exists
 import { join } from 'node:path';
 import type { ClusterModel } from './model.ts';
 import type { NetnsKind } from './naming.ts';
+import type { CgroupDriver } from './kubelet.ts';
 
 /** Directory holding state files, kubeconfigs and workload logs. */
 export const LABS_DIR = process.env.HOPSCOPE_LABS_DIR ?? '/run/hopscope/labs';
@@ -33,11 +34,46 @@ export interface LabWorkload {
   log: string;
 }
 
-/** The Kubernetes-compatible API of the lab, when one runs. */
+/** A pod's sandbox: the process holding its network namespace, as the pause container does. */
+export interface LabSandbox {
+  /** "namespace/pod". */
+  pod: string;
+  /** containerd's sandbox id (kubelet.ts sandboxId). */
+  id: string;
+  pid: number;
+  netns: string;
+}
+
+/** The Kubernetes-compatible API of the lab, when one runs. It speaks HTTPS only. */
 export interface LabApiInfo {
+  /** For this machine's root namespace: https://127.0.0.1:<port>. */
   url: string;
   token: string;
+  /** Kubeconfig for `url`, with the CA inline (kubectl and client-node verify it). */
   kubeconfig: string;
+  /** PEM of the lab CA that signed the API's certificate. */
+  caFile: string;
+  /** The API's Unix socket, what the in-lab forwarder relays to. */
+  socket: string;
+  /**
+   * The API as the lab's nodes reach it, like a real control-plane address: a forwarder process
+   * in the underlay namespace listens on `host:port` and relays to `socket`. Use it from a node's
+   * namespace: KUBERNETES_SERVICE_HOST=host, KUBERNETES_SERVICE_PORT=port.
+   */
+  inLab: {
+    host: string;
+    port: number;
+    url: string;
+    /** Kubeconfig with `url` as its server, for kubectl inside a node's namespace. */
+    kubeconfig: string;
+    forwarderPid: number;
+    forwarderLog: string;
+  };
+  /**
+   * What a pod's service account sees (`token`, `ca.crt`, `namespace`): mount this folder at
+   * /var/run/secrets/kubernetes.io/serviceaccount for in-cluster configuration.
+   */
+  serviceAccountDir: string;
 }
 
 /** Everything a lab run consists of. */
@@ -56,6 +92,13 @@ export interface LabState {
   detached: boolean;
   netns: LabNetns[];
   workloads: LabWorkload[];
+  /** One per pod while a cgroup driver is in use (absent in labs without one). */
+  sandboxes?: LabSandbox[];
+  /**
+   * The kubelet-shaped cgroup trees: the driver imitated and the tree's root directory in each
+   * cgroup hierarchy (recorded before anything is created in them; teardown removes them).
+   */
+  cgroups?: { driver: Exclude<CgroupDriver, 'none'>; roots: string[] };
   api?: LabApiInfo;
   logDir: string;
   model: ClusterModel;
