@@ -6,7 +6,7 @@
 // code naming what was wrong (never a 500, never a dropped connection), and a well-behaved
 // client beside them keeps listing and keeps its watch fed with the scales it makes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Agent, request } from 'node:http';
+import { Agent, request } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { startLabApi, type LabApi } from '../agent/src/lab/api-server.ts';
 import { expandTopology, scaleDeployment, type ClusterModel } from '../agent/src/lab/model.ts';
@@ -49,7 +49,7 @@ interface Answer {
 function send(agent: Agent, q: Req, watch = false): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const u = new URL(api.url);
-    const req = request({ agent, host: u.hostname, port: u.port, method: q.method, path: q.path, headers: q.headers }, (res) => {
+    const req = request({ agent, ca: api.ca, host: u.hostname, port: u.port, method: q.method, path: q.path, headers: q.headers }, (res) => {
       const chunks: Buffer[] = [];
       // A watch streams until its timeout: its status and first line say enough.
       if (watch && res.statusCode === 200) {
@@ -222,7 +222,7 @@ describe('lab API fuzz', () => {
     // The well-behaved client's watch on deployments: it must see the scales it makes below.
     const modified: number[] = [];
     let watchBuf = '';
-    const watchReq = request(`${api.url}/apis/apps/v1/namespaces/default/deployments?watch=true`, { headers: auth }, (res) => {
+    const watchReq = request(`${api.url}/apis/apps/v1/namespaces/default/deployments?watch=true`, { headers: auth, ca: api.ca }, (res) => {
       res.on('data', (d: Buffer) => {
         watchBuf += d.toString();
         let nl: number;
