@@ -256,7 +256,11 @@ describe('identity index over the lab API', () => {
     const missing = await createIdentityIndex({ kubeconfigPath: kubeconfig, netns: labNetnsSource(`${LAB}-missing`) });
     try {
       expect(missing.synced).toBe(true);
-      expect(missing.stats().netns).toMatchObject({ owners: 0, errors: 1, lastError: expect.stringContaining(`no lab "${LAB}-missing"`) });
+      // Every read failed. How many there were depends on timing: the pods' list schedules a
+      // read 100 ms on, which comes before or after the first one (errors 2 rather than 1).
+      const netns = missing.stats().netns;
+      expect(netns).toMatchObject({ owners: 0, reads: 0, lastError: expect.stringContaining(`no lab "${LAB}-missing"`) });
+      expect(netns.errors).toBeGreaterThanOrEqual(1);
     } finally {
       await missing.close();
     }
