@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppsV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listenBelowEphemeral } from './ports.ts';
 import type { LabApi } from '../agent/src/lab/api-server.ts';
 import { expandTopology, scaleDeployment, type ClusterModel } from '../agent/src/lab/model.ts';
 import { parseTopology } from '../agent/src/lab/topology.ts';
@@ -65,8 +66,8 @@ const startApi = async (p?: number) =>
 
 beforeAll(async () => {
   model = expandTopology(parseTopology(readFileSync(new URL('../agent/src/lab/topologies/default.yaml', import.meta.url), 'utf8')));
-  api = await startApi();
-  port = Number(new URL(api.url).port);
+  // The restart test listens on this port again after closing it.
+  ({ value: api, port } = await listenBelowEphemeral(startApi));
   writeKubeconfig(kubeconfig, { url: api.url, token: TOKEN }, LAB);
   for (const n of Object.values(NETNS)) execFileSync('ip', ['netns', 'add', n]);
   const inode = (n: string) => statSync(`/run/netns/${n}`).ino;
