@@ -16,6 +16,7 @@ import type { Journey } from '../agent/src/protocol/events.ts';
 import { requests } from './lab-helpers.ts';
 import { remoteTrace } from '../agent/src/hubmode/remote-trace.ts';
 import { fakeKubectl } from './fake-kubectl.ts';
+import { listenBelowEphemeral } from './ports.ts';
 import { k8sDiscovery, type AgentEndpoint } from '../agent/src/hubmode/discovery.ts';
 
 const LAB = `hshb${process.pid % 100000}`;
@@ -34,16 +35,15 @@ let page: Page;
 const logs: string[] = [];
 const auth = { Authorization: `Bearer ${TOKEN}` };
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const p = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(p));
+/** A port free now, for an agent to listen on (and again after a restart): below the ephemeral range, see ports.ts. */
+async function freePort(): Promise<number> {
+  const probe = (port: number) =>
+    new Promise<void>((resolve, reject) => {
+      const s = createServer();
+      s.once('error', reject);
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve()));
     });
-  });
+  return (await listenBelowEphemeral(probe)).port;
 }
 
 /** Start a child and resolve with the first stdout match of `re`. */

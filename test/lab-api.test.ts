@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppsV1Api, CoreV1Api, DiscoveryV1Api, KubeConfig, Watch, makeInformer, type V1EndpointSlice, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listenBelowEphemeral } from './ports.ts';
 import { startLabApi, writeKubeconfig, type LabApi } from '../agent/src/lab/api-server.ts';
 import { makeLabTls } from '../agent/src/lab/tls.ts';
 import { caFetch } from './api-helpers.ts';
@@ -256,7 +257,8 @@ describe('lab API with @kubernetes/client-node', () => {
 describe('resourceVersion expiry', () => {
   it('answers a stale resourceVersion with 410 Gone, and an informer relists', async () => {
     let m = base();
-    const small = await startLabApi({ model: m, token: TOKEN, tls: TLS, historyLimit: 4 });
+    // Restarted on its port below: one no outgoing connection can take meanwhile.
+    const { value: small, port } = await listenBelowEphemeral((p) => startLabApi({ model: m, token: TOKEN, tls: TLS, historyLimit: 4, port: p }));
     stoppers.push(() => small.close());
     const cfg = new KubeConfig();
     cfg.loadFromString(readFileSync(join(dir, 'kubeconfig'), 'utf8').replace(api.url, small.url));
@@ -288,7 +290,6 @@ describe('resourceVersion expiry', () => {
     stoppers.push(() => inf.stop());
     await inf.start();
     await until('first list', () => inf.list().length === m.pods.length);
-    const port = Number(new URL(small.url).port);
     await small.close();
     await until('watch error after the server went away', () => errors.length > 0);
     m = scaleDeployment(m, 'default', 'web', 3).model;

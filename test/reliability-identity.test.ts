@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listenBelowEphemeral } from './ports.ts';
 import { startLabApi, writeKubeconfig, type LabApi } from '../agent/src/lab/api-server.ts';
 import { makeLabTls } from '../agent/src/lab/tls.ts';
 import { expandTopology, scaleDeployment, type ClusterModel } from '../agent/src/lab/model.ts';
@@ -62,8 +63,8 @@ const correct = (gone: string[] = []) =>
 
 beforeAll(async () => {
   model = expandTopology(parseTopology(readFileSync('agent/src/lab/topologies/default.yaml', 'utf8')));
-  api = await startApi();
-  port = Number(new URL(api.url).port);
+  // The restart test listens on this port again after closing it.
+  ({ value: api, port } = await listenBelowEphemeral(startApi));
   writeKubeconfig(kubeconfig, { url: api.url, token: TOKEN, ca: api.ca }, 'relid');
   index = await createIdentityIndex({ kubeconfigPath: kubeconfig, netns: noNetns, backoffMs: { initial: 100, max: 1000 } });
   correlator = createCorrelator({ identity: index, onJourney: (j) => out.push(j) });

@@ -8,6 +8,7 @@ import { labUp, loadTopology, type LabHandle } from '../agent/src/lab/lab.ts';
 import { startTracer, type Tracer } from '../agent/src/tracer/runner.ts';
 import { DEFAULT_KERNEL_FILTER } from '../agent/src/tracer/kernel-filter.ts';
 import type { HopEvent, SampledEvent, TraceEvent } from '../agent/src/protocol/events.ts';
+import { waitFor } from './trace-helpers.ts';
 
 let lab: LabHandle | undefined;
 let tracer: Tracer | undefined;
@@ -45,7 +46,11 @@ describe('kernel sampler under a flood', () => {
     const r = await lab!.exec('default/client', ['ping', '-f', '-q', '-c', '5000', '-w', '4', target.ip], { timeoutMs: 20_000 });
     const sent = Number(/(\d+) packets transmitted/.exec(r.stdout)?.[1] ?? 0);
     expect(sent).toBeGreaterThan(1000);
-    await new Promise((res) => setTimeout(res, 2500)); // two sampler reports
+    // Two sampler reports after the flood: the second counts all of it, and every hop line
+    // printed before it has been read (one stdout). Waited for, not slept: a loaded machine
+    // reads bpftrace's output late.
+    const after = events.length;
+    await waitFor('two sampler reports after the flood', () => events.slice(after).filter((e) => e.type === 'sampled').length >= 2, 20_000);
     const hops = events.filter((e): e is HopEvent => e.type === 'hop' && e.packet.l4.proto === 'icmp');
     const requestsAt = (ns: number, hook: 'xmit' | 'recv'): number[] =>
       hops.filter((h) => h.netns === ns && h.hook === hook && h.packet.l4.proto === 'icmp' && h.packet.l4.icmpType === 8).map((h) => h.packet.ipId);

@@ -1,10 +1,12 @@
 // The runner's exit paths with a real agent process: however the agent dies, its bpftrace
 // goes with it (setpriv --pdeathsig for SIGKILL, signal hooks for SIGTERM/SIGINT).
+import { getEventListeners } from 'node:events';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_KERNEL_FILTER } from '../agent/src/tracer/kernel-filter.ts';
+import { ProgramError } from '../agent/src/tracer/program.ts';
 import { removeStaleProgramDirs, startTracer } from '../agent/src/tracer/runner.ts';
 
 const CHILD = new URL('./fixtures/tracer/agent-child.ts', import.meta.url).pathname;
@@ -80,7 +82,8 @@ describe('runner exit paths', () => {
         .map(Number);
     const netns = [statSync('/proc/self/ns/net').ino];
     const states: string[] = [];
-    const t = await startTracer({ filter: { ...DEFAULT_KERNEL_FILTER, netns }, onEvent: () => {}, onStatus: (st) => states.push(st.state) });
+    const abort = new AbortController();
+    const t = await startTracer({ filter: { ...DEFAULT_KERNEL_FILTER, netns }, onEvent: () => {}, onStatus: (st) => states.push(st.state), signal: abort.signal });
     try {
       const first = t.pid();
       expect(first).not.toBeNull();
@@ -97,8 +100,23 @@ describe('runner exit paths', () => {
       expect(states.at(-1)).toBe('stopped');
       expect(t.pid()).toBeNull();
       expect(mine()).toEqual([]);
+      // The caller's signal outlives the tracer: stop() took its listener back.
+      expect(getEventListeners(abort.signal, 'abort')).toEqual([]);
     } finally {
       for (const p of mine()) process.kill(p, 'SIGKILL');
     }
+  });
+
+  it('an invalid filter is refused before anything is made: no program dir, exit hook or abort listener is left', async () => {
+    const dirs = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith(`hopscope-bpf-${process.pid}-`));
+    const dirsBefore = dirs();
+    const exitHooks = process.listenerCount('exit');
+    const abort = new AbortController();
+    for (const filter of [{ ...DEFAULT_KERNEL_FILTER, ports: [70000] }, { ...DEFAULT_KERNEL_FILTER, netns: 'x' as never }]) {
+      await expect(startTracer({ filter, probeSet: 'tracepoints', onEvent: () => {}, signal: abort.signal })).rejects.toThrow(ProgramError);
+    }
+    expect(dirs()).toEqual(dirsBefore);
+    expect(process.listenerCount('exit')).toBe(exitHooks);
+    expect(getEventListeners(abort.signal, 'abort')).toEqual([]);
   });
 });

@@ -135,8 +135,8 @@ describe('hopscope UI on the live lab', () => {
     const box = diagram.locator('[data-kind=dnat]').first();
     const before = (await box.boundingBox())!.width;
     await box.click();
-    await page.waitForTimeout(500);
-    expect((await box.boundingBox())!.width).toBeGreaterThan(before * 1.5);
+    // The zoom is a 300 ms animation, which a loaded machine renders late: wait for its result.
+    await expect.poll(async () => (await box.boundingBox())!.width, { timeout: 5000 }).toBeGreaterThan(before * 1.5);
     await shot('live-zoom');
   });
 

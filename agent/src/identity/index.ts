@@ -1,7 +1,7 @@
 // The identity index: Kubernetes informers (list + watch) for pods, services, EndpointSlices and
 // nodes feeding the pure index (index-state.ts), plus a netns owner source. Thin I/O: relists on
 // 410 (the informer does), restarts with backoff after errors, and reports `synced` honestly.
-import { CoreV1Api, DiscoveryV1Api, KubeConfig, makeInformer, type Informer, type KubernetesListObject, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
+import { CoreV1Api, DiscoveryV1Api, KubeConfig, ListWatch, Watch, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import type { PodRef, ServiceRef } from '../protocol/events.ts';
 import { WATCHED_KINDS, applyList, applyUpdate, buildLookups, emptyState, lookupService, type IndexState, type Lookups, type WatchedKind } from './index-state.ts';
 import { nodeNetnsInodes, type NetnsSource } from './netns.ts';
@@ -55,7 +55,57 @@ export interface IdentityIndexOptions {
   backoffMs?: { initial: number; max: number };
 }
 
-type AnyInformer = Informer<KubernetesObject> & ObjectCache<KubernetesObject>;
+/**
+ * A Watch that can be shut for good. client-node 1.4's ListWatch holds a watch's request only
+ * once its fetch has answered, and it opens a watch after its list even when stopped meanwhile:
+ * a stop() while it relists or re-watches (its first start, after a cut watch, after a 410)
+ * finds nothing to abort, and the watch then opens and stays open. So every watch goes through
+ * here: shut() aborts those open and those still connecting once they answer, and opens none after.
+ */
+class ShuttableWatch extends Watch {
+  private readonly open = new Set<AbortController>();
+  private readonly connecting = new Set<Promise<AbortController>>();
+  private isShut = false;
+
+  override async watch(...[path, query, callback, done]: Parameters<Watch['watch']>): Promise<AbortController> {
+    // The informer then waits on a request that never ends: it stays idle, as a stopped one should.
+    if (this.isShut) return new AbortController();
+    let ended = false;
+    let mine: AbortController | undefined;
+    const connect = super.watch(path, query, callback, (err: unknown) => {
+      ended = true;
+      if (mine) this.open.delete(mine);
+      done(err);
+    });
+    this.connecting.add(connect);
+    let controller: AbortController;
+    try {
+      controller = await connect;
+    } finally {
+      this.connecting.delete(connect);
+    }
+    if (this.isShut) controller.abort();
+    else if (!ended) this.open.add((mine = controller));
+    return controller;
+  }
+
+  /**
+   * Resolves once no watch is connecting either (at most `graceMs`: the fetch itself cannot be
+   * aborted from here, and a server that never answers must not hold a shutdown up).
+   */
+  async shut(graceMs: number): Promise<void> {
+    this.isShut = true;
+    for (const c of this.open) c.abort();
+    this.open.clear();
+    if (this.connecting.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled([...this.connecting]), new Promise((r) => (timer = setTimeout(r, graceMs)))]);
+    clearTimeout(timer);
+  }
+}
+
+/** Longest close() waits for a watch that is still connecting (a live API server answers in ms). */
+const SHUT_GRACE_MS = 2000;
 
 const PATHS: Record<WatchedKind, string> = {
   pods: '/api/v1/pods',
@@ -168,11 +218,10 @@ export async function createIdentityIndex(opts: IdentityIndexOptions): Promise<I
   class Reflector {
     synced = false;
     stats: KindStats = { synced: false, objects: 0, lists: 0, events: 0, stale: 0, errors: 0 };
-    private informer?: AnyInformer;
+    private informer?: { inf: ListWatch<KubernetesObject>; watch: ShuttableWatch };
     private generation = 0;
     private failures = 0;
     private timer?: NodeJS.Timeout;
-    private started: Promise<void> = Promise.resolve();
     firstError?: unknown;
 
     constructor(private readonly kind: WatchedKind) {}
@@ -191,7 +240,8 @@ export async function createIdentityIndex(opts: IdentityIndexOptions): Promise<I
       const kind = this.kind;
       // NOTE: the list goes through us, so a relist (first start, after 410, after an error)
       // replaces the kind wholesale and `synced` is false exactly while it runs.
-      const inf = makeInformer(kc, PATHS[kind], async () => {
+      const watch = new ShuttableWatch(kc);
+      const inf = new ListWatch<KubernetesObject>(PATHS[kind], watch, async () => {
         if (live()) this.setSynced(false);
         const list = await listers[kind]();
         if (live()) {
@@ -203,7 +253,7 @@ export async function createIdentityIndex(opts: IdentityIndexOptions): Promise<I
           this.setSynced(true);
         }
         return list;
-      }) as AnyInformer;
+      }, false);
       const onEvent = (type: 'ADDED' | 'MODIFIED' | 'DELETED') => (obj: KubernetesObject) => {
         if (!live()) return;
         this.stats.events++;
@@ -218,21 +268,17 @@ export async function createIdentityIndex(opts: IdentityIndexOptions): Promise<I
       inf.on('error', (err: unknown) => {
         if (live()) this.fail(err);
       });
-      this.informer = inf;
-      this.started = inf.start().catch((err: unknown) => {
+      this.informer = { inf, watch };
+      inf.start().catch((err: unknown) => {
         if (live()) this.fail(err);
       });
     }
 
-    /**
-     * NOTE: client-node 1.4 keeps the watch request only once its fetch has answered, so a
-     * stop() while the watch is connecting leaves that socket open (and the process alive).
-     * Stopping again when start() settles closes it.
-     */
-    private halt(inf: AnyInformer | undefined, started: Promise<void>): Promise<void> {
-      if (!inf) return Promise.resolve();
-      void started.finally(() => inf.stop().catch(() => undefined));
-      return inf.stop().catch(() => undefined);
+    private async halt(informer: Reflector['informer']): Promise<void> {
+      if (!informer) return;
+      const shut = informer.watch.shut(SHUT_GRACE_MS); // first: no watch opens from here on
+      await informer.inf.stop().catch(() => undefined);
+      await shut;
     }
 
     /** The informer gives up after an error: start a fresh one (which relists) after a backoff. */
@@ -242,7 +288,7 @@ export async function createIdentityIndex(opts: IdentityIndexOptions): Promise<I
       this.firstError ??= err;
       this.setSynced(false);
       this.generation++; // silence the old informer before stopping it (stop reports an abort)
-      void this.halt(this.informer, this.started);
+      void this.halt(this.informer);
       this.informer = undefined;
       const delay = Math.min(backoff.max, backoff.initial * 2 ** this.failures++);
       clearTimeout(this.timer);
@@ -252,9 +298,9 @@ export async function createIdentityIndex(opts: IdentityIndexOptions): Promise<I
     async stop(): Promise<void> {
       this.generation++;
       clearTimeout(this.timer);
-      const inf = this.informer;
+      const informer = this.informer;
       this.informer = undefined;
-      await this.halt(inf, this.started);
+      await this.halt(informer);
     }
   }
 

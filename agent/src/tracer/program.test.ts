@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_KERNEL_FILTER, type KernelFilter } from './kernel-filter.ts';
-import { ProgramError, rawPort, renderHoles, renderProgram } from './program.ts';
+import { loadTemplates, ProgramError, rawPort, renderHoles, renderProgram } from './program.ts';
 
 const opts = { probeSet: 'tracepoints' as const, vxlanPorts: [4789, 8472] };
 
@@ -14,6 +14,15 @@ describe('renderProgram', () => {
     expect(p).toContain('printf("H 2 ');
     expect(p).not.toContain('kprobe:');
     expect(renderProgram(DEFAULT_KERNEL_FILTER, { ...opts, probeSet: 'kprobes' })).toContain('kprobe:nf_nat_manip_pkt');
+  });
+
+  it('pads the flush line past stdio\'s 8 KiB buffer, as long as the template\'s format comment says', () => {
+    const pad = /printf\("P (\.+)\\n"\)/.exec(renderProgram(DEFAULT_KERNEL_FILTER, opts))?.[1];
+    expect(pad).toBeDefined();
+    // glibc's BUFSIZ: a shorter line could sit in bpftrace's buffer with the events it should flush.
+    expect(`P ${pad}\n`.length).toBeGreaterThan(8192);
+    const documented = /^\/\/\s+P <(\d+) dots>/m.exec(loadTemplates().datapath)?.[1];
+    expect(Number(documented)).toBe(pad!.length);
   });
 
   it('writes ports and addresses as the kernel reads them (little-endian of network order)', () => {
@@ -84,5 +93,21 @@ describe('renderProgram', () => {
     expect(bad({ from: { cidrs: [{ family: 4, bytes: [1, 2, 3], prefix: 8 }], ports: [] } })).toThrow(ProgramError);
     expect(bad({ from: { cidrs: [{ family: 4, bytes: [1, 2, 3, 4], prefix: 33 }], ports: [] } })).toThrow(ProgramError);
     expect(() => renderProgram(DEFAULT_KERNEL_FILTER, { ...opts, vxlanPorts: [0] })).toThrow(ProgramError);
+  });
+
+  it('refuses a list field that is not a list with a ProgramError, not a TypeError', () => {
+    const refused = (fn: () => unknown, message: string): void => {
+      expect(fn).toThrow(ProgramError);
+      expect(fn).toThrow(message);
+    };
+    const filter = (f: Record<string, unknown>) => () => renderProgram({ ...DEFAULT_KERNEL_FILTER, ...f } as unknown as KernelFilter, opts);
+    for (const v of ['80', 80, { 0: 80 }, undefined, null]) {
+      refused(filter({ ports: v }), 'ports must be a list');
+      refused(filter({ netns: v }), 'netns must be a list');
+      refused(() => renderProgram(DEFAULT_KERNEL_FILTER, { ...opts, vxlanPorts: v as never }), 'vxlanPorts must be a list');
+      refused(() => renderHoles(DEFAULT_KERNEL_FILTER, { ...opts, vxlanPorts: v as never }), 'vxlanPorts must be a list');
+    }
+    refused(filter({ from: undefined }), 'from must have cidrs and ports');
+    refused(filter({ to: { cidrs: [null], ports: [] } }), 'address must be an object');
   });
 });

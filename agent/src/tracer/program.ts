@@ -74,6 +74,12 @@ function int(value: unknown, min: number, max: number, what: string): number {
   return value;
 }
 
+/** Filters also arrive as untyped JSON: a list field holding anything else is the caller's error (ProgramError), not a TypeError from `.map`. */
+function list(value: unknown, what: string): unknown[] {
+  if (!Array.isArray(value)) throw new ProgramError(`${what} must be a list`);
+  return value;
+}
+
 /** Little-endian read of network-order bytes: how the kernel program sees them. */
 function rawU32(b: number[], off: number): number {
   return ((b[off]! | (b[off + 1]! << 8) | (b[off + 2]! << 16) | (b[off + 3]! << 24)) >>> 0);
@@ -92,6 +98,7 @@ export function rawPort(port: number): number {
 }
 
 function checkedCidr(c: Cidr): Cidr {
+  if (typeof c !== 'object' || c === null) throw new ProgramError('address must be an object');
   if (c.family !== 4 && c.family !== 6) throw new ProgramError('address family must be 4 or 6');
   const len = c.family === 4 ? 4 : 16;
   if (!Array.isArray(c.bytes) || c.bytes.length !== len) throw new ProgramError(`IPv${c.family} address must have ${len} bytes`);
@@ -177,7 +184,7 @@ export function renderHoles(filter: KernelFilter, opts: RenderOptions): Record<s
   const ct4 = flowTest(f, 4, { src: '$os', dst: '$od', sport: '($op & 0xffff)', dport: '($op >> 16)' }, '($cp & 0xff)');
   const match4 = packet4 === '1' ? '1' : or([packet4, ct4 === '0' ? '0' : `($ct != 0 && ${ct4})`].filter((x) => x !== '0'), '0');
   const match6 = flowTest(f, 6, { src: '', dst: '', sport: '$fsp', dport: '$fdp', src6: ['$s6h', '$s6l'], dst6: ['$d6h', '$d6l'] }, '$fpr');
-  const vx = opts.vxlanPorts.map((p) => `($a >> 16) == ${rawPort(p)}`);
+  const vx = list(opts.vxlanPorts, 'vxlanPorts').map((p) => `($a >> 16) == ${rawPort(p as number)}`);
   const sampleK = int(f.sampleEvery, 0, 1_000_000, 'sampleEvery');
   const reportS = int(opts.reportSeconds ?? 1, 1, 3600, 'reportSeconds');
   return {
@@ -215,16 +222,16 @@ function checkedFilter(f: KernelFilter): KernelFilter {
   if (typeof f !== 'object' || f === null) throw new ProgramError('filter must be an object');
   const side = (s: FlowSide | null, what: string): FlowSide | null => {
     if (s === null) return null;
-    if (!Array.isArray(s.cidrs) || !Array.isArray(s.ports)) throw new ProgramError(`${what} must have cidrs and ports`);
+    if (typeof s !== 'object' || !Array.isArray(s.cidrs) || !Array.isArray(s.ports)) throw new ProgramError(`${what} must have cidrs and ports`);
     return { cidrs: s.cidrs.map(checkedCidr), ports: s.ports.map((p) => int(p, 0, 65535, `${what} port`)) };
   };
   if (f.proto !== null && f.proto !== 'tcp' && f.proto !== 'udp' && f.proto !== 'icmp') throw new ProgramError('proto must be tcp, udp or icmp');
   return {
     from: side(f.from, 'from'),
     to: side(f.to, 'to'),
-    ports: f.ports.map((p) => int(p, 0, 65535, 'port')),
+    ports: list(f.ports, 'ports').map((p) => int(p, 0, 65535, 'port')),
     proto: f.proto,
-    netns: f.netns.map((n) => int(n, 1, 0xffffffff, 'netns inode')),
+    netns: list(f.netns, 'netns').map((n) => int(n, 1, 0xffffffff, 'netns inode')),
     netnsClosed: f.netnsClosed === true,
     everyPacket: f.everyPacket === true,
     firstPackets: int(f.firstPackets, 0, 1_000_000, 'firstPackets'),
@@ -244,7 +251,7 @@ function fill(text: string, holes: Record<string, string>): string {
 /** The complete bpftrace program for a filter and probe set. */
 export function renderProgram(filter: KernelFilter, opts: RenderOptions): string {
   if (opts.probeSet !== 'tracepoints' && opts.probeSet !== 'kprobes') throw new ProgramError('probeSet must be tracepoints or kprobes');
-  opts.vxlanPorts.forEach((p) => int(p, 1, 65535, 'VXLAN port'));
+  list(opts.vxlanPorts, 'vxlanPorts').forEach((p) => int(p, 1, 65535, 'VXLAN port'));
   const t = opts.templates ?? loadTemplates();
   // PAD is fixed text, not a filter hole: longer than bpftrace's stdio buffer (BUFSIZ, 8 KiB),
   // so printing it flushes everything before it.

@@ -106,13 +106,22 @@ export async function removeStaleProgramDirs(): Promise<void> {
 /** Starts bpftrace and resolves once it has attached its probes (or rejects if it cannot). */
 export async function startTracer(opts: TracerOptions): Promise<Tracer> {
   const probeSet = opts.probeSet ?? (await detectCapabilities()).probeSet;
+  const render = (f: KernelFilter): string =>
+    renderProgram(f, {
+      probeSet,
+      vxlanPorts: opts.vxlanPorts ?? DEFAULT_VXLAN_PORTS,
+      reportSeconds: opts.reportSeconds,
+      resetSeconds: opts.resetSeconds,
+    });
+  // An invalid filter is refused here, before there is a program dir, an exit hook or an abort
+  // listener to undo.
+  const firstProgram = render(opts.filter);
   const reasonNames = await readDropReasons();
   const decoder: Decoder = createDecoder({ reasonNames });
   await removeStaleProgramDirs();
   const dir = await mkdtemp(join(tmpdir(), `hopscope-bpf-${process.pid}-`));
   const programFile = join(dir, 'program.bt');
   const status = opts.onStatus ?? (() => {});
-
 
   let child: ResultPromise | null = null;
   let childPid: number | null = null;
@@ -124,14 +133,6 @@ export async function startTracer(opts: TracerOptions): Promise<Tracer> {
   let gapFrom: number | null = null;
   let gapReason = '';
   let current: { cancel: AbortController; done: Promise<void> } | null = null;
-
-  const render = (f: KernelFilter): string =>
-    renderProgram(f, {
-      probeSet,
-      vxlanPorts: opts.vxlanPorts ?? DEFAULT_VXLAN_PORTS,
-      reportSeconds: opts.reportSeconds,
-      resetSeconds: opts.resetSeconds,
-    });
 
   const killChild = (sig: NodeJS.Signals): void => {
     if (childPid !== null) {
@@ -151,8 +152,11 @@ export async function startTracer(opts: TracerOptions): Promise<Tracer> {
     rmSync(dir, { recursive: true, force: true });
   };
   process.on('exit', onExit);
+  const onAbort = (): void => void stop();
   const removeHooks = (): void => {
     process.off('exit', onExit);
+    // The caller's signal may outlive this tracer (one per agent, tracers restarted under it).
+    opts.signal?.removeEventListener('abort', onAbort);
   };
 
   /** Launches one bpftrace; resolves when it attached, rejects if it exited first. */
@@ -283,10 +287,10 @@ export async function startTracer(opts: TracerOptions): Promise<Tracer> {
     status({ state: 'stopped' });
   }
 
-  opts.signal?.addEventListener('abort', () => void stop(), { once: true });
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
 
-  await writeFile(programFile, render(opts.filter));
   try {
+    await writeFile(programFile, firstProgram);
     await launch();
   } catch (e) {
     await stop();
