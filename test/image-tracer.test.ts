@@ -89,7 +89,12 @@ describe('the image: bpftrace 0.23.2 with the DaemonSet\'s capabilities', () => 
     expect(r.stdout).toMatch(/^probe set +(tracepoints|kprobes): /m);
     expect(r.stdout).not.toContain('undefined');
     expect(r.stdout).toContain('ip is not installed');
+    expect(r.stdout).toMatch(/^process netns +yes /m);
     expect(r.exitCode).toBe(0);
+    // Without SYS_PTRACE, doctor names what is lost and the capability that gives it back.
+    const lacking = await podman([...runArgs(containerName(), manifestSecurity().caps.filter((c) => c !== 'SYS_PTRACE')), image, 'doctor']);
+    expect(lacking.stdout).toMatch(/^process netns +no +no CAP_SYS_PTRACE: \d+ of \d+ processes/m);
+    expect(lacking.stdout).toMatch(/pods on this node cannot be named; a container needs CAP_SYS_PTRACE/);
   });
 
   // Each capability the manifest grants, removed in turn, breaks something the agent does on a
