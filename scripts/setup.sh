@@ -12,6 +12,10 @@ declare -A NEED=(
   [unshare]=util-linux [mountpoint]=util-linux
   # The real client the lab API is tested with (Debian's is 1.20; any kubectl already present is kept).
   [kubectl]=kubernetes-client
+  # the image (npm run image) and the container tests: podman with runc, the base from mmdebstrap
+  [podman]=podman [buildah]=buildah [runc]=runc [mmdebstrap]=mmdebstrap [flock]=util-linux
+  # a real client for the pcap exports
+  [tshark]=tshark
 )
 missing=()
 for cmd in "${!NEED[@]}"; do
