@@ -75,8 +75,14 @@ else
     echo "image: build failed" >&2
     exit 1
   fi
-  # NOTE: no `podman image prune` here: the build stage's image is dangling once the build is
-  # done, and pruning it loses the layer cache (npm ci) the next build starts from.
+  # NOTE: no plain `podman image prune` here: the build stage's image is dangling once the build
+  # is done, and pruning it loses the layer cache (npm ci) the next build starts from. Only what
+  # is a day old goes, and hash tags beyond the newest three (each source change makes one; their
+  # apt and base layers are shared, the rest is not), so the storage does not grow for ever.
+  podman image prune -f --filter until=24h >/dev/null 2>&1 || true
+  podman images --noheading --sort created --format '{{.Repository}}:{{.Tag}}' "$REPO" \
+    | grep -E "^$REPO:[0-9a-f]{16}\$" | grep -vx "$image" | tail -n +3 \
+    | while read -r old; do podman rmi "$old" >/dev/null 2>&1 || true; done
 fi
 podman tag "$image" "$REPO:dev"
 [ -n "${HOPSCOPE_IMAGE_TAG:-}" ] && podman tag "$image" "$REPO:$HOPSCOPE_IMAGE_TAG"
