@@ -9,6 +9,10 @@ declare -A NEED=(
   [ip]=iproute2 [iptables]=iptables [nft]=nftables [conntrack]=conntrack
   [bpftrace]=bpftrace [curl]=curl [iperf3]=iperf3 [tcpdump]=tcpdump
   [tcpreplay]=tcpreplay [ping]=iputils-ping [setpriv]=util-linux [dig]=dnsutils [chromium]=chromium [pgrep]=procps
+  # the image (npm run image) and the container tests: podman with runc, the base from mmdebstrap
+  [podman]=podman [buildah]=buildah [runc]=runc [mmdebstrap]=mmdebstrap [flock]=util-linux
+  # a real client for the pcap exports
+  [tshark]=tshark
 )
 missing=()
 for cmd in "${!NEED[@]}"; do
