@@ -17,6 +17,7 @@ const node: NodeContext = {
   clusterDns: '10.96.0.10',
   clusterDomain: 'cluster.local',
   grantableCapabilities: new Set(['CAP_BPF', 'CAP_PERFMON', 'CAP_SYS_PTRACE']),
+  missingHostPaths: new Set(),
 };
 
 type AnyObj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -100,6 +101,19 @@ describe('pod-to-podman: the agent DaemonSet', () => {
   it('says what it approximates', () => {
     const fields = run.approximations.map((a) => a.field);
     for (const f of ['hostPID', 'tolerations', 'priorityClassName', 'image', 'livenessProbe', 'serviceAccountName']) expect(fields.some((x) => x.endsWith(f)), f).toBe(true);
+  });
+});
+
+describe('pod-to-podman: a hostPath missing on this machine', () => {
+  it('is an empty tmpfs, said as approximated; with type Directory it is refused', () => {
+    const d = agentDoc();
+    const vol = d.spec.template.spec.volumes.find((v: AnyObj) => v.hostPath);
+    const mount = agentOf(d).volumeMounts.find((m: AnyObj) => m.name === vol.name);
+    const run = podToPodman(d, 'agent', { ...node, missingHostPaths: new Set([vol.hostPath.path]) });
+    expect(flagValues(run.argv, '--mount')).toContain(`type=tmpfs,target=${mount.mountPath},tmpfs-size=1m`);
+    expect(run.approximations.some((a) => a.why.startsWith(`${vol.hostPath.path} does not exist`))).toBe(true);
+    vol.hostPath.type = 'Directory';
+    expect(() => podToPodman(d, 'agent', { ...node, missingHostPaths: new Set([vol.hostPath.path]) })).toThrow(/kubelet would not start/);
   });
 });
 

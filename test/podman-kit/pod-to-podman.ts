@@ -37,6 +37,12 @@ export interface NodeContext {
    * reported as approximated: runc fails to start a container asked for one it cannot give.
    */
   grantableCapabilities: ReadonlySet<string>;
+  /**
+   * hostPath sources missing on this machine. containerd creates a missing hostPath (type "")
+   * as an empty directory on the node; here an empty tmpfs stands in, so nothing is created in
+   * this shared machine's root filesystem.
+   */
+  missingHostPaths: ReadonlySet<string>;
 }
 
 /** An exec probe as kubelet runs it. */
@@ -453,8 +459,15 @@ export function podToPodman(doc: unknown, containerName: string, node: NodeConte
         onlyKeys(hp, ['path', 'type'], `${V}.hostPath`);
         const type = optStr(hp.type, `${V}.hostPath.type`) ?? '';
         if (type !== '' && type !== 'Directory') throw new UnsupportedField(`${V}.hostPath.type`, `hostPath type ${type} is not translated`);
+        const source = str(hp.path, `${V}.hostPath.path`);
+        if (node.missingHostPaths.has(source)) {
+          if (type === 'Directory') throw new UnsupportedField(`${V}.hostPath`, `${source} does not exist (type Directory: kubelet would not start the pod)`);
+          approx(`${V}.hostPath`, `${source} does not exist on this machine: containerd would create it empty, an empty tmpfs stands in`);
+          argv.push('--mount', `type=tmpfs,target=${target},tmpfs-size=1m`);
+          break;
+        }
         // rbind, as kubelet's bind mounts: submounts (e.g. tracefs under debugfs) come along.
-        argv.push('--mount', `type=bind,source=${str(hp.path, `${V}.hostPath.path`)},target=${target},${ro ? 'ro=true,' : ''}bind-propagation=rprivate`);
+        argv.push('--mount', `type=bind,source=${source},target=${target},${ro ? 'ro=true,' : ''}bind-propagation=rprivate`);
         break;
       }
       case 'emptyDir': {
