@@ -15,6 +15,9 @@ import type { IdentityIndex } from '../agent/src/identity/index.ts';
 const dir = mkdtempSync(join(tmpdir(), 'hopscope-identity-'));
 process.env.HOPSCOPE_LABS_DIR = dir;
 const { startLabApi, writeKubeconfig } = await import('../agent/src/lab/api-server.ts');
+const { makeLabTls } = await import('../agent/src/lab/tls.ts');
+// One CA across the API's restarts, as a real API server keeps its certificate.
+const TLS = makeLabTls({ commonName: 'identity-test', ips: ['127.0.0.1'], dnsNames: [] });
 const { writeLabState } = await import('../agent/src/lab/state.ts');
 const { createIdentityIndex, labNetnsSource } = await import('../agent/src/identity/index.ts');
 
@@ -58,6 +61,7 @@ const startApi = async (p?: number) =>
   startLabApi({
     model,
     token: TOKEN,
+    tls: TLS,
     port: p,
     historyLimit: 5,
     onScale: async (ns, name, replicas) => (model = scaleDeployment(model, ns, name, replicas).model),
@@ -67,7 +71,7 @@ beforeAll(async () => {
   model = expandTopology(parseTopology(readFileSync(new URL('../agent/src/lab/topologies/default.yaml', import.meta.url), 'utf8')));
   api = await startApi();
   port = Number(new URL(api.url).port);
-  writeKubeconfig(kubeconfig, { url: api.url, token: TOKEN }, LAB);
+  writeKubeconfig(kubeconfig, { url: api.url, token: TOKEN, ca: api.ca }, LAB);
   for (const n of Object.values(NETNS)) execFileSync('ip', ['netns', 'add', n]);
   const inode = (n: string) => statSync(`/run/netns/${n}`).ino;
   const web = model.pods.find((p) => p.deployment)!;
@@ -86,7 +90,16 @@ beforeAll(async () => {
       { name: NETNS.node, kind: 'node', owner: 'node-1', inode: inode(NETNS.node) },
     ],
     workloads: [],
-    api: { url: api.url, token: TOKEN, kubeconfig },
+    // Only the kubeconfig is read here; the in-lab parts (forwarder, service account) are not run.
+    api: {
+      url: api.url,
+      token: TOKEN,
+      kubeconfig,
+      caFile: join(dir, 'ca.crt'),
+      socket: join(dir, 'api.sock'),
+      serviceAccountDir: join(dir, 'serviceaccount'),
+      inLab: { host: '10.0.0.254', port: 6443, url: 'https://10.0.0.254:6443', kubeconfig, forwarderPid: 0, forwarderLog: join(dir, 'api-forwarder.log') },
+    },
     logDir: dir,
     model,
   });

@@ -5,10 +5,15 @@ import { join } from 'node:path';
 import { AppsV1Api, CoreV1Api, DiscoveryV1Api, KubeConfig, Watch, makeInformer, type V1EndpointSlice, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLabApi, writeKubeconfig, type LabApi } from '../agent/src/lab/api-server.ts';
+import { makeLabTls } from '../agent/src/lab/tls.ts';
+import { caFetch } from './api-helpers.ts';
 import { expandTopology, scaleDeployment, type ClusterModel } from '../agent/src/lab/model.ts';
 import { parseTopology } from '../agent/src/lab/topology.ts';
 
 const TOKEN = `lab-api-test-${process.pid}-${Date.now()}`;
+// One CA for every server of this file: a kubeconfig written for one trusts the others.
+const TLS = makeLabTls({ commonName: 'lab-api-test', ips: ['127.0.0.1'], dnsNames: ['localhost'] });
+const fetch = caFetch(TLS.caPem);
 const base = (): ClusterModel => expandTopology(parseTopology(readFileSync(new URL('../agent/src/lab/topologies/default.yaml', import.meta.url), 'utf8')));
 
 async function until<T>(what: string, f: () => T | undefined | false, ms = 5000): Promise<T> {
@@ -33,9 +38,11 @@ beforeAll(async () => {
   api = await startLabApi({
     model,
     token: TOKEN,
+    tls: TLS,
+    socketPath: join(dir, 'api.sock'),
     onScale: async (ns, name, replicas) => (model = scaleDeployment(model, ns, name, replicas).model),
   });
-  writeKubeconfig(join(dir, 'kubeconfig'), { url: api.url, token: TOKEN }, 'lab-test');
+  writeKubeconfig(join(dir, 'kubeconfig'), { url: api.url, token: TOKEN, ca: api.ca }, 'lab-test');
   kc = new KubeConfig();
   kc.loadFromFile(join(dir, 'kubeconfig'));
 });
@@ -47,9 +54,22 @@ afterAll(async () => {
 });
 
 describe('lab API with @kubernetes/client-node', () => {
-  it('binds loopback and writes a 0600 kubeconfig', () => {
-    expect(api.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+  it('binds loopback over HTTPS and writes a 0600 kubeconfig carrying its CA', () => {
+    expect(api.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     expect(statSync(join(dir, 'kubeconfig')).mode & 0o777).toBe(0o600);
+    expect(readFileSync(join(dir, 'kubeconfig'), 'utf8')).toContain(`certificate-authority-data: ${Buffer.from(TLS.caPem).toString('base64')}`);
+  });
+
+  it('serves the same API on its Unix socket (TLS included), and a client without the CA gets no answer', async () => {
+    expect(statSync(join(dir, 'api.sock')).mode & 0o777).toBe(0o600);
+    const viaSocket = caFetch(TLS.caPem, { socketPath: join(dir, 'api.sock') });
+    const r = await viaSocket(`${api.url}/api/v1/nodes`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(r.status).toBe(200);
+    expect(((await r.json()) as { items: unknown[] }).items).toHaveLength(model.nodes.length);
+    const other = makeLabTls({ commonName: 'not-the-lab', ips: ['127.0.0.1'], dnsNames: [] });
+    await expect(caFetch(other.caPem)(`${api.url}/version`, { headers: { authorization: `Bearer ${TOKEN}` } })).rejects.toMatchObject({
+      cause: { code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' },
+    });
   });
 
   it('lists pods, services, endpointslices and nodes as the model has them', async () => {
@@ -236,7 +256,7 @@ describe('lab API with @kubernetes/client-node', () => {
 describe('resourceVersion expiry', () => {
   it('answers a stale resourceVersion with 410 Gone, and an informer relists', async () => {
     let m = base();
-    const small = await startLabApi({ model: m, token: TOKEN, historyLimit: 4 });
+    const small = await startLabApi({ model: m, token: TOKEN, tls: TLS, historyLimit: 4 });
     stoppers.push(() => small.close());
     const cfg = new KubeConfig();
     cfg.loadFromString(readFileSync(join(dir, 'kubeconfig'), 'utf8').replace(api.url, small.url));
@@ -272,7 +292,7 @@ describe('resourceVersion expiry', () => {
     await small.close();
     await until('watch error after the server went away', () => errors.length > 0);
     m = scaleDeployment(m, 'default', 'web', 3).model;
-    const again = await startLabApi({ model: m, token: TOKEN, port });
+    const again = await startLabApi({ model: m, token: TOKEN, tls: TLS, port });
     stoppers.push(() => again.close());
     await inf.start();
     await until('relist after 410', () => lists === 2 && inf.list().length === m.pods.length);

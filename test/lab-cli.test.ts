@@ -91,7 +91,8 @@ describe('hopscope lab (detached controller)', () => {
     const down = await hopscope('lab', 'down', '--name', NAME);
     expect(down.exitCode).toBe(0);
     expect(down.stdout).toMatch(new RegExp(`lab ${NAME} down: ${s.netns.length} namespaces removed`));
-    expectGone(NAME, [s.controllerPid, ...s.workloads.map((w) => w.pid)], s.netns.map((n) => n.name));
+    expectGone(NAME, [s.controllerPid, s.api!.inLab.forwarderPid, ...s.workloads.map((w) => w.pid)], s.netns.map((n) => n.name));
+    expect(existsSync(s.api!.serviceAccountDir)).toBe(false);
     const again = await hopscope('lab', 'down', '--name', NAME);
     expect(again.exitCode).toBe(1);
     expect(again.stderr).toContain(`no lab "${NAME}"`);

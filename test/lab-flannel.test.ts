@@ -8,6 +8,7 @@ import { readLabState } from '../agent/src/lab/state.ts';
 import { listNetns } from '../agent/src/lab/netns.ts';
 import { parseNetnsName } from '../agent/src/lab/naming.ts';
 import { checkDatapath, expectGone, requests, webPods } from './lab-helpers.ts';
+import { caFetch } from './api-helpers.ts';
 
 const NAME = `tf${process.pid % 10000}`;
 let lab: LabHandle;
@@ -32,7 +33,7 @@ describe('lab: flannel-vxlan + iptables', () => {
       expect(parseNetnsName(n.name)).toEqual({ lab: NAME, runId: s.runId });
     }
     expect(s.workloads.length).toBe(5);
-    expect(s.api?.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(s.api?.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     expect(readFileSync(s.api!.kubeconfig, 'utf8')).toContain(s.api!.url);
     // Pods resolve through the kube-dns ClusterIP with the namespace's search path.
     const client = s.netns.find((n) => n.owner === 'default/client')!;
@@ -91,7 +92,7 @@ describe('lab: flannel-vxlan + iptables', () => {
     const added = web4.filter((p) => !before.some((b) => b.name === p.name));
     for (const p of added) expect(s.netns.find((n) => n.owner === `default/${p.name}`)?.inode).toBeGreaterThan(0);
     // The lab API serves the new model too.
-    const res = await fetch(`${s.api!.url}/apis/apps/v1/namespaces/default/deployments/web`, { headers: { authorization: `Bearer ${s.api!.token}` } });
+    const res = await caFetch(readFileSync(s.api!.caFile, 'utf8'))(`${s.api!.url}/apis/apps/v1/namespaces/default/deployments/web`, { headers: { authorization: `Bearer ${s.api!.token}` } });
     expect(((await res.json()) as { spec: { replicas: number } }).spec.replicas).toBe(4);
 
     const answers = await requests(lab, 'client', 'http://10.96.0.20/', 40);

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLabApi, writeKubeconfig, type LabApi } from '../agent/src/lab/api-server.ts';
+import { makeLabTls } from '../agent/src/lab/tls.ts';
 import { expandTopology, scaleDeployment, type ClusterModel } from '../agent/src/lab/model.ts';
 import { parseTopology } from '../agent/src/lab/topology.ts';
 import { createIdentityIndex, type IdentityIndex, type NetnsSource } from '../agent/src/identity/index.ts';
@@ -29,7 +30,9 @@ const out: Journey[] = [];
 let skb = 0x1000;
 let ts = 1_000_000_000;
 
-const startApi = (p?: number) => startLabApi({ model, token: TOKEN, port: p, historyLimit: 5 });
+// One CA across the API's restarts, as a real API server keeps its certificate.
+const TLS = makeLabTls({ commonName: 'reliability-identity', ips: ['127.0.0.1'], dnsNames: [] });
+const startApi = (p?: number) => startLabApi({ model, token: TOKEN, tls: TLS, port: p, historyLimit: 5 });
 
 /** One packet from the client pod to `dstIp`, through the real correlator; its journey. */
 function packet(dstIp: string): Journey {
@@ -61,7 +64,7 @@ beforeAll(async () => {
   model = expandTopology(parseTopology(readFileSync('agent/src/lab/topologies/default.yaml', 'utf8')));
   api = await startApi();
   port = Number(new URL(api.url).port);
-  writeKubeconfig(kubeconfig, { url: api.url, token: TOKEN }, 'relid');
+  writeKubeconfig(kubeconfig, { url: api.url, token: TOKEN, ca: api.ca }, 'relid');
   index = await createIdentityIndex({ kubeconfigPath: kubeconfig, netns: noNetns, backoffMs: { initial: 100, max: 1000 } });
   correlator = createCorrelator({ identity: index, onJourney: (j) => out.push(j) });
 });

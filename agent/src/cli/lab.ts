@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
+import { Agent, fetch as httpsFetch, type Response } from 'undici';
 import type { Command } from './main.ts';
 import { labUp, loadTopology, targetNetns, type ExecTarget } from '../lab/lab.ts';
 import { LABS_DIR, listLabNames, readLabState, type LabState } from '../lab/state.ts';
@@ -73,7 +74,13 @@ export function summary(s: LabState): string {
   const m = s.model;
   const lines = [
     `lab ${s.name} (${s.phase}): cni ${m.cni}, kube-proxy ${m.kubeProxy}, ${s.detached ? 'controller' : 'owner'} pid ${s.controllerPid}${alive(s.controllerPid) ? '' : ' (gone)'}`,
-    ...(s.api ? [`  API ${s.api.url}`, `  kubeconfig ${s.api.kubeconfig}   (export KUBECONFIG=${s.api.kubeconfig})`] : []),
+    ...(s.api
+      ? [
+          `  API ${s.api.url}   (inside the lab: ${s.api.inLab.url})`,
+          `  kubeconfig ${s.api.kubeconfig}   (export KUBECONFIG=${s.api.kubeconfig})`,
+          `  service account ${s.api.serviceAccountDir}   (mount at /var/run/secrets/kubernetes.io/serviceaccount)`,
+        ]
+      : []),
     '  nodes:',
     ...m.nodes.map((n) => `    ${n.name.padEnd(12)} ${n.address.padEnd(15)} pods ${n.podCIDR}`),
     '  pods:',
@@ -160,18 +167,23 @@ async function scale(args: string[]): Promise<number> {
   const s = pickLab(values.name as string | undefined);
   if (!s.api) throw new Error(`lab ${s.name} runs without an API`);
   let res: Response;
+  // The lab API speaks HTTPS with the lab's own CA: trust exactly that CA for this call.
+  const dispatcher = new Agent({ connect: { ca: readFileSync(s.api.caFile, 'utf8') } });
   try {
-    res = await fetch(`${s.api.url}/apis/apps/v1/namespaces/${namespace}/deployments/${deployment}/scale`, {
+    res = await httpsFetch(`${s.api.url}/apis/apps/v1/namespaces/${namespace}/deployments/${deployment}/scale`, {
       method: 'PATCH',
       headers: { authorization: `Bearer ${s.api.token}`, 'content-type': 'application/merge-patch+json' },
       body: JSON.stringify({ spec: { replicas: Number(n) } }),
       signal: AbortSignal.timeout(60_000),
+      dispatcher,
     });
   } catch (e) {
+    await dispatcher.close();
     const cause = (e as { cause?: { code?: string; message?: string } }).cause;
     throw new Error(`cannot reach the lab API at ${s.api.url} (${cause?.code ?? cause?.message ?? (e as Error).message}); is the lab controller (pid ${s.controllerPid}) running?`);
   }
   const body = (await res.json()) as { message?: string; spec?: { replicas: number } };
+  await dispatcher.close();
   if (!res.ok) throw new Error(`scale ${namespace}/${deployment}: ${body.message ?? res.statusText}`);
   const after = readLabState(s.name);
   const svcs = after.model.services.filter((v) => v.endpoints.length > 0);
@@ -212,7 +224,7 @@ async function runLab(args: string[]): Promise<number> {
       const { values } = parse(rest, { json: { type: 'boolean' } });
       const names = values.name ? [values.name as string] : listLabNames();
       const states = names.map((n) => readLabState(n));
-      if (values.json) console.log(JSON.stringify(states.map((s) => ({ ...s, api: s.api ? { url: s.api.url, kubeconfig: s.api.kubeconfig } : undefined })), null, 2));
+      if (values.json) console.log(JSON.stringify(states.map((s) => ({ ...s, api: s.api ? { url: s.api.url, kubeconfig: s.api.kubeconfig, caFile: s.api.caFile, inLab: s.api.inLab, serviceAccountDir: s.api.serviceAccountDir } : undefined })), null, 2));
       else console.log(states.length ? states.map(summary).join('\n\n') : 'no labs running');
       return 0;
     }

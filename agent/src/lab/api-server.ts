@@ -1,10 +1,13 @@
-// The lab's Kubernetes-compatible API: serves a ClusterModel over HTTP (list, get, watch,
+// The lab's Kubernetes-compatible API: serves a ClusterModel over HTTPS (list, get, watch,
 // Deployment scale) so @kubernetes/client-node and kubectl work against the lab as against a
-// real cluster. Thin HTTP on node:http; objects, selectors and history are pure modules.
+// real cluster. Thin HTTPS on node:https; objects, selectors and history are pure modules.
+// Besides its TCP port it may listen on a Unix socket: the lab's in-namespace forwarder relays
+// connections from inside the lab there (TLS still ends here, so clients verify the lab CA).
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { chmodSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { chmodSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer } from 'node:https';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { release } from 'node:os';
 import { dirname } from 'node:path';
 import { stringify as toYaml } from 'yaml';
@@ -12,11 +15,14 @@ import type { ClusterModel } from './model.ts';
 import { RESOURCES, RESOURCE_NAMES, apiVersionOf, type K8sObject, type ResourceName } from './k8s-objects.ts';
 import { matchFields, matchLabels, parseFieldSelector, parseLabelSelector, type FieldRequirement, type LabelRequirement } from './k8s-selectors.ts';
 import { ObjectStore, type StoreEvent } from './k8s-store.ts';
+import { makeLabTls, type LabTls } from './tls.ts';
 
 /** A running lab API server. */
 export interface LabApi {
-  /** Base URL, e.g. http://127.0.0.1:41234 */
+  /** Base URL, e.g. https://127.0.0.1:41234 */
   url: string;
+  /** PEM of the CA that signed the serving certificate (what a client must trust). */
+  ca: string;
   /** Replace the served model; the differences go out to watches as events. */
   setModel(m: ClusterModel): void;
   /** End every open watch stream (as a restarting API server would); clients re-watch. */
@@ -39,6 +45,10 @@ export interface LabApiOptions {
   onScale?: (namespace: string, name: string, replicas: number) => Promise<ClusterModel>;
   /** Watch events kept for resuming watches; older resourceVersions get 410 Gone. Default 1000. */
   historyLimit?: number;
+  /** Serving certificate and its CA; default a fresh CA and a certificate for the host. */
+  tls?: LabTls;
+  /** Also accept connections on this Unix socket (created mode 0600; removed on close). */
+  socketPath?: string;
 }
 
 const MAX_BODY = 64 * 1024;
@@ -46,6 +56,8 @@ const MAX_BODY = 64 * 1024;
 const MAX_WATCH_BUFFER = 4 * 1024 * 1024;
 /** Open watches at once; more get 429 (each holds a socket and a slot in every broadcast). */
 const MAX_WATCHES = 256;
+/** Connections at once on TCP and the socket together; more are closed at accept. */
+const MAX_CONNECTIONS = 512;
 
 class HttpError extends Error {
   constructor(
@@ -191,6 +203,7 @@ function filteredEvent(w: Watcher, e: StoreEvent): { type: string; object: K8sOb
 /** Start the lab API on loopback. */
 export async function startLabApi(opts: LabApiOptions): Promise<LabApi> {
   if (!opts.token) throw new Error('lab API: a non-empty token is required');
+  const tls = opts.tls ?? makeLabTls({ commonName: 'lab-api', ips: [opts.host ?? '127.0.0.1'], dnsNames: ['localhost'] });
   const wantToken = tokenDigest(`Bearer ${opts.token}`);
   const startTime = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
   // NOTE: resourceVersions start from the clock so that after a restart every version a client
@@ -375,29 +388,53 @@ export async function startLabApi(opts: LabApiOptions): Promise<LabApi> {
     });
   }
 
-  const server = createServer((req, res) => {
+  const server = createServer({ key: tls.keyPem, cert: tls.certPem }, (req, res) => {
     handle(req, res).catch((e: unknown) => {
       const err = e instanceof HttpError ? e : new HttpError(500, 'InternalError', (e as Error).message);
       if (res.headersSent) res.destroy();
       else sendJson(res, err.code, status(err.code, err.reason, err.message));
     });
   });
-  server.on('connection', (s) => {
+  server.maxConnections = MAX_CONNECTIONS;
+  server.on('connection', (s: Socket) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
+  // A handshake that fails (a client not trusting the CA) is the client's problem, not ours.
+  server.on('tlsClientError', (_e, s) => s.destroy());
+  const listen = (srv: { once: NetServer['once']; off: NetServer['off'] }, start: (done: () => void) => void): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      srv.once('error', reject);
+      start(() => {
+        srv.off('error', reject);
+        resolve();
+      });
     });
-  });
+  await listen(server, (done) => server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', done));
+  let unix: NetServer | undefined;
+  if (opts.socketPath) {
+    const path = opts.socketPath;
+    // Connections on the socket are handed to the HTTPS server as if they came in on its port.
+    const u = createNetServer((s) => {
+      if (sockets.size >= MAX_CONNECTIONS) s.destroy();
+      else server.emit('connection', s);
+    });
+    rmSync(path, { force: true });
+    try {
+      await listen(u, (done) => u.listen(path, done));
+      chmodSync(path, 0o600);
+    } catch (e) {
+      await new Promise<void>((r) => server.close(() => r()));
+      throw new Error(`lab API: cannot listen on ${path}: ${(e as Error).message}`);
+    }
+    unix = u;
+  }
   const addr = server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
 
   return {
-    url: `http://${host}:${addr.port}`,
+    url: `https://${host}:${addr.port}`,
+    ca: tls.caPem,
     setModel: (m) => {
       if (!closed) apply(m);
     },
@@ -411,20 +448,20 @@ export async function startLabApi(opts: LabApiOptions): Promise<LabApi> {
       for (const w of watchers) w.res.destroy();
       watchers.clear();
       const done = new Promise<void>((resolve) => server.close(() => resolve()));
+      const unixDone = new Promise<void>((resolve) => (unix ? unix.close(() => resolve()) : resolve()));
       for (const s of sockets) s.destroy();
-      await done;
+      await Promise.all([done, unixDone]);
+      if (opts.socketPath) rmSync(opts.socketPath, { force: true });
     },
   };
 }
 
-/** Write a kubeconfig for the lab API (mode 0600: it holds the token). */
-export function writeKubeconfig(path: string, api: { url: string; token: string }, name: string): void {
+/** Write a kubeconfig for the lab API (mode 0600: it holds the token); it carries the CA inline. */
+export function writeKubeconfig(path: string, api: { url: string; token: string; ca: string }, name: string): void {
   const doc = {
     apiVersion: 'v1',
     kind: 'Config',
-    // NOTE: the lab API speaks plain HTTP on loopback; @kubernetes/client-node refuses http:
-    // servers unless this flag is set (there is no TLS to skip; kubectl accepts it too).
-    clusters: [{ name, cluster: { server: api.url, ...(api.url.startsWith('http:') ? { 'insecure-skip-tls-verify': true } : {}) } }],
+    clusters: [{ name, cluster: { server: api.url, 'certificate-authority-data': Buffer.from(api.ca).toString('base64') } }],
     users: [{ name, user: { token: api.token } }],
     contexts: [{ name, context: { cluster: name, user: name, namespace: 'default' } }],
     'current-context': name,

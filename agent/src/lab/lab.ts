@@ -13,9 +13,12 @@ import { namerFor, planLab, planPod } from './netplan.ts';
 import { applyKubeProxy, applyPlan, deleteNetns, ipipUnsupported, killPids, netnsInode, netnsPids } from './netns.ts';
 import { LABS_DIR, findPodNetns, listLabNames, readLabState, writeLabState, type LabNetns, type LabState } from './state.ts';
 import { dnsRecords } from './dns.ts';
-import { startWorkloads } from './workloads.ts';
+import { startApiForwarder, startWorkloads } from './workloads.ts';
 import { teardownLab } from './teardown.ts';
 import { startLabApi, writeKubeconfig, type LabApi } from './api-server.ts';
+import { KUBERNETES_SERVICE_NAMES, makeLabTls } from './tls.ts';
+import { API_SERVER_PORT } from './netplan.ts';
+import { controlPlaneAddress } from './model.ts';
 import { alive } from './netns.ts';
 
 /** The built-in topology: two nodes, flannel VXLAN, kube-proxy iptables. */
@@ -198,6 +201,36 @@ export async function labUp(topology: Topology, opts: LabUpOptions = {}): Promis
     throw e;
   }
 
+  // The API over HTTPS with this run's CA: on loopback for this machine, and inside the lab at
+  // the control-plane address through a forwarder in the underlay namespace to its Unix socket.
+  const startApi = async (): Promise<NonNullable<LabState['api']>> => {
+    const token = randomBytes(24).toString('base64url');
+    const host = controlPlaneAddress(state.model.underlayCIDR);
+    const tls = makeLabTls({ commonName: `${t.name} ${runId}`, ips: ['127.0.0.1', host], dnsNames: ['localhost', ...KUBERNETES_SERVICE_NAMES] });
+    const socket = join(logDir, 'api.sock');
+    api = await startLabApi({ model: state.model, token, host: '127.0.0.1', port: 0, tls, socketPath: socket, onScale: (n, d, r) => scale(n, d, r) });
+    const caFile = join(logDir, 'ca.crt');
+    writeFileSync(caFile, tls.caPem, { mode: 0o644 });
+    const kubeconfig = join(LABS_DIR, `${t.name}.kubeconfig`);
+    writeKubeconfig(kubeconfig, { url: api.url, token, ca: tls.caPem }, `hopscope-${t.name}`);
+    const inLabUrl = `https://${host}:${API_SERVER_PORT}`;
+    const inLabKubeconfig = join(logDir, 'in-lab.kubeconfig');
+    writeKubeconfig(inLabKubeconfig, { url: inLabUrl, token, ca: tls.caPem }, `hopscope-${t.name}`);
+    // What the kubelet mounts into a pod of the hopscope ServiceAccount (manifests/rbac.yaml).
+    const serviceAccountDir = join(logDir, 'serviceaccount');
+    mkdirSync(serviceAccountDir, { recursive: true, mode: 0o755 });
+    writeFileSync(join(serviceAccountDir, 'token'), token, { mode: 0o644 });
+    writeFileSync(join(serviceAccountDir, 'ca.crt'), tls.caPem, { mode: 0o644 });
+    writeFileSync(join(serviceAccountDir, 'namespace'), 'hopscope', { mode: 0o644 });
+    const underlay = state.netns.find((n) => n.kind === 'underlay')!.name;
+    const forwarderLog = join(logDir, 'api-forwarder.log');
+    // NOTE: it runs in the underlay namespace, so teardown finds it there even if it never
+    // reported its pid (a start that failed half-way).
+    const info = { url: api.url, token, kubeconfig, caFile, socket, serviceAccountDir, inLab: { host, port: API_SERVER_PORT, url: inLabUrl, kubeconfig: inLabKubeconfig, forwarderPid: 0, forwarderLog } };
+    info.inLab.forwarderPid = await startApiForwarder({ netns: underlay, host, port: API_SERVER_PORT, socket, log: forwarderLog });
+    return info;
+  };
+
   let queue: Promise<unknown> = Promise.resolve();
   const scaleNow = async (namespace: string, deployment: string, replicas: number): Promise<ClusterModel> => {
     if (downed) throw new Error(`lab ${t.name} is down`);
@@ -247,16 +280,12 @@ export async function labUp(topology: Topology, opts: LabUpOptions = {}): Promis
   };
 
   if (opts.api ?? true) {
-    const token = randomBytes(24).toString('base64url');
     try {
-      api = await startLabApi({ model: state.model, token, host: '127.0.0.1', port: 0, onScale: (n, d, r) => scale(n, d, r) });
+      state.api = await startApi();
     } catch (e) {
       teardownSync();
       throw e;
     }
-    const kubeconfig = join(LABS_DIR, `${t.name}.kubeconfig`);
-    writeKubeconfig(kubeconfig, { url: api.url, token }, `hopscope-${t.name}`);
-    state.api = { url: api.url, token, kubeconfig };
   }
   state.phase = 'ready';
   writeLabState(state);

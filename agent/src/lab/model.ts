@@ -113,6 +113,17 @@ function cidrRange(cidr: string): { first: number; last: number } {
   return { first: net, last: net + size - 1 };
 }
 
+/**
+ * The lab's control-plane address: the last host address of the underlay (10.0.0.254 in a /24),
+ * held by the underlay bridge, where the API forwarder listens, as a control-plane node's
+ * address is on a real cluster's node network.
+ */
+export function controlPlaneAddress(underlayCIDR: string): string {
+  const { first, last } = cidrRange(underlayCIDR);
+  if (last - first < 3) throw new Error(`underlayCIDR ${underlayCIDR} is too small for a control-plane address`);
+  return intToIp(last - 1);
+}
+
 const KUBE_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
 function kubeSuffix(seed: string, len: number): string {
   const h = createHash('sha256').update(seed).digest();
@@ -199,6 +210,9 @@ export function expandTopology(t: Topology): ClusterModel {
   }
   for (const e of t.externals)
     if (!inCidr(e.address, t.underlayCIDR)) throw new Error(`external ${e.name}: address ${e.address} is outside underlayCIDR ${t.underlayCIDR}`);
+  const controlPlane = controlPlaneAddress(t.underlayCIDR);
+  for (const h of [...t.nodes, ...t.externals])
+    if (h.address === controlPlane) throw new Error(`${h.name}: address ${h.address} is the lab's control-plane address (the API server); use another`);
   for (const s of t.services)
     if (!inCidr(s.clusterIP, t.serviceCIDR)) throw new Error(`service ${s.name}: clusterIP ${s.clusterIP} is outside serviceCIDR ${t.serviceCIDR}`);
 

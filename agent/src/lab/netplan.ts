@@ -2,7 +2,7 @@
 // and forwarding entries realise a ClusterModel in a given CNI style. Pure; netns.ts applies
 // the plan with `ip -n <ns> -batch -`. Everything here comes from the validated model
 // (addresses, DNS-1123 names, hex veth names), never from free text.
-import { intToIp, ipToInt, type ClusterModel, type ModelNode, type ModelPod } from './model.ts';
+import { controlPlaneAddress, intToIp, ipToInt, type ClusterModel, type ModelNode, type ModelPod } from './model.ts';
 import { netnsName, underlayPort, vtepMac, type NetnsKind } from './naming.ts';
 import { renderResolvConf } from './dns.ts';
 
@@ -23,6 +23,9 @@ export const CALICO_GATEWAY = '169.254.1.1';
 export const CALICO_HOST_MAC = 'ee:ee:ee:ee:ee:ee';
 /** MTU of pod interfaces under VXLAN (50 bytes of outer headers off 1500). */
 const VXLAN_MTU = 1450;
+
+/** Port of the lab's control-plane address (kube-apiserver's secure port). */
+export const API_SERVER_PORT = 6443;
 
 /** Name of a node's VXLAN device in this CNI mode, if it has one. */
 export function vxlanDevice(cni: ClusterModel['cni']): { dev: string; vni: number; port: number } | undefined {
@@ -83,6 +86,7 @@ export function planInfrastructure(model: ClusterModel, ns: NetnsNamer): NetStep
   steps.push({ kind: 'ip', ns: ul, cmd: 'link set lo up' });
   steps.push({ kind: 'ip', ns: ul, cmd: `link add ${UNDERLAY_BRIDGE} type bridge` });
   steps.push({ kind: 'ip', ns: ul, cmd: `link set ${UNDERLAY_BRIDGE} up` });
+  steps.push({ kind: 'ip', ns: ul, cmd: `addr add ${controlPlaneAddress(model.underlayCIDR)}/${ulBits} dev ${UNDERLAY_BRIDGE}` });
   // Veth pairs are created from the underlay straight into the other namespace: nothing
   // ever exists in the root namespace, not even for a moment.
   const hosts = [

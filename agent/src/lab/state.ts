@@ -33,11 +33,36 @@ export interface LabWorkload {
   log: string;
 }
 
-/** The Kubernetes-compatible API of the lab, when one runs. */
+/** The Kubernetes-compatible API of the lab, when one runs. It speaks HTTPS only. */
 export interface LabApiInfo {
+  /** For this machine's root namespace: https://127.0.0.1:<port>. */
   url: string;
   token: string;
+  /** Kubeconfig for `url`, with the CA inline (kubectl and client-node verify it). */
   kubeconfig: string;
+  /** PEM of the lab CA that signed the API's certificate. */
+  caFile: string;
+  /** The API's Unix socket, what the in-lab forwarder relays to. */
+  socket: string;
+  /**
+   * The API as the lab's nodes reach it, like a real control-plane address: a forwarder process
+   * in the underlay namespace listens on `host:port` and relays to `socket`. Use it from a node's
+   * namespace: KUBERNETES_SERVICE_HOST=host, KUBERNETES_SERVICE_PORT=port.
+   */
+  inLab: {
+    host: string;
+    port: number;
+    url: string;
+    /** Kubeconfig with `url` as its server, for kubectl inside a node's namespace. */
+    kubeconfig: string;
+    forwarderPid: number;
+    forwarderLog: string;
+  };
+  /**
+   * What a pod's service account sees (`token`, `ca.crt`, `namespace`): mount this folder at
+   * /var/run/secrets/kubernetes.io/serviceaccount for in-cluster configuration.
+   */
+  serviceAccountDir: string;
 }
 
 /** Everything a lab run consists of. */

@@ -35,9 +35,10 @@ export function teardownLab(lab: string, state: LabState | undefined, opts: { ki
   const pids: number[] = [];
   // Recorded workloads are killed only while they still sit in one of the lab's namespaces
   // (a recycled pid belongs to someone else).
-  for (const w of state?.workloads ?? []) {
-    const ino = processNetnsInode(w.pid);
-    if (ino !== undefined && inodes.has(ino)) pids.push(w.pid);
+  const recorded = [...(state?.workloads.map((w) => w.pid) ?? []), ...(state?.api?.inLab?.forwarderPid ? [state.api.inLab.forwarderPid] : [])];
+  for (const pid of recorded) {
+    const ino = processNetnsInode(pid);
+    if (ino !== undefined && inodes.has(ino)) pids.push(pid);
   }
   for (const n of names) pids.push(...netnsPids(n));
   if (opts.killController && state && state.controllerPid !== process.pid && isLabController(state.controllerPid, lab)) pids.push(state.controllerPid);

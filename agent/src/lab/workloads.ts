@@ -52,20 +52,40 @@ async function startPhase(
       const argv = workloadArgv(pod, c.run, opts.dnsRecordsPath);
       if (!argv) continue;
       const log = join(opts.logDir, `${pod.namespace}.${pod.name}.${c.name}.log`);
-      const fd = openSync(log, 'a', 0o600);
-      // A small heap: these processes answer a few requests a second at most.
-      const child = spawn('ip', ['netns', 'exec', netns, process.execPath, '--max-old-space-size=24', ...argv], {
-        detached: true,
-        stdio: ['ignore', fd, fd],
-      });
-      closeSync(fd);
-      child.unref();
-      if (child.pid === undefined) throw new Error(`could not start ${c.run.kind} in pod ${pod.namespace}/${pod.name}`);
-      out.push({ pod: `${pod.namespace}/${pod.name}`, container: c.name, kind: c.run.kind, pid: child.pid, netns, log });
+      const pid = spawnNodeInNetns(netns, argv, log);
+      if (pid === undefined) throw new Error(`could not start ${c.run.kind} in pod ${pod.namespace}/${pod.name}`);
+      out.push({ pod: `${pod.namespace}/${pod.name}`, container: c.name, kind: c.run.kind, pid, netns, log });
     }
   }
   await waitReady(out, opts.readyTimeoutMs ?? 15_000);
   return out;
+}
+
+/** Start a Node script inside a namespace, detached, output to `log`; its pid (or undefined). */
+function spawnNodeInNetns(netns: string, argv: string[], log: string): number | undefined {
+  const fd = openSync(log, 'a', 0o600);
+  // A small heap: these processes answer a few requests a second at most.
+  const child = spawn('ip', ['netns', 'exec', netns, process.execPath, '--max-old-space-size=24', ...argv], {
+    detached: true,
+    stdio: ['ignore', fd, fd],
+  });
+  closeSync(fd);
+  child.unref();
+  return child.pid;
+}
+
+/** Bound on the connections the API forwarder relays at once. */
+export const API_FORWARDER_MAX_CONNECTIONS = 256;
+
+/**
+ * Start the API forwarder in the underlay namespace: `host:port` there → the API's Unix socket.
+ * Resolves once it listens.
+ */
+export async function startApiForwarder(o: { netns: string; host: string; port: number; socket: string; log: string }): Promise<number> {
+  const pid = spawnNodeInNetns(o.netns, [script('api-forwarder'), o.host, String(o.port), o.socket, String(API_FORWARDER_MAX_CONNECTIONS)], o.log);
+  if (pid === undefined) throw new Error(`could not start the API forwarder in ${o.netns}`);
+  await waitReady([{ pod: 'underlay', container: 'api-forwarder', kind: 'api-forwarder', pid, netns: o.netns, log: o.log }], 15_000);
+  return pid;
 }
 
 async function waitReady(ws: LabWorkload[], timeoutMs: number): Promise<void> {
