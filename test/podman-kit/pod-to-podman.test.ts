@@ -127,7 +127,7 @@ describe('pod-to-podman: refuses what it cannot honour', () => {
     ['a missing secret key', (d) => (agentOf(d).env[2].valueFrom.secretKeyRef.key = 'nope'), /has no key nope/],
     ['an unknown fieldRef', (d) => (agentOf(d).env[0].valueFrom.fieldRef.fieldPath = 'metadata.uid'), /fieldRef metadata\.uid/],
     ['a Localhost seccomp profile', (d) => (agentOf(d).securityContext.seccompProfile = { type: 'Localhost' }), /seccomp profile Localhost/],
-    ['pod networking', (d) => (d.spec.template.spec.hostNetwork = false), /only hostNetwork pods/],
+    ['pod networking without a pod namespace', (d) => (d.spec.template.spec.hostNetwork = false), /needs a pod network namespace/],
     ['a mount of no volume', (d) => (agentOf(d).volumeMounts[0].name = 'nosuch'), /no volume named nosuch/],
     ['an unknown quantity', (d) => (agentOf(d).resources.limits.memory = '300MB'), /unsupported quantity/],
   ];
@@ -140,10 +140,14 @@ describe('pod-to-podman: refuses what it cannot honour', () => {
 });
 
 describe('pod-to-podman: the hub Deployment (pod-level securityContext)', () => {
-  it('runs as the pod securityContext user, unprivileged, with the runtime default seccomp', () => {
+  const hubPod = { name: 'hopscope-hub-x', netnsPath: '/run/netns/ds-x-p-hub', ip: '10.244.2.9' };
+  it('runs as the pod securityContext user, unprivileged, with the runtime default seccomp, in its pod netns', () => {
     const d = hubDoc();
-    d.spec.template.spec.hostNetwork = true;
-    const run = podToPodman(d, 'hub', node);
+    const run = podToPodman(d, 'hub', { ...node, pod: hubPod });
+    expect(flagValues(run.argv, '--network')).toEqual([`ns:${hubPod.netnsPath}`]);
+    expect(flagValues(run.argv, '--hostname')).toEqual([hubPod.name]);
+    expect(flagValues(run.argv, '--dns')).toEqual([node.clusterDns]);
+    expect(run.podIP).toBe(hubPod.ip);
     const psc = d.spec.template.spec.securityContext;
     expect(flagValues(run.argv, '--user')).toEqual([`${psc.runAsUser}:${psc.runAsGroup}`]);
     expect(flagValues(run.argv, '--cap-drop')).toEqual(['ALL']);
@@ -154,9 +158,12 @@ describe('pod-to-podman: the hub Deployment (pod-level securityContext)', () => 
 
   it('refuses runAsNonRoot with uid 0 (kubelet would not start it)', () => {
     const d = hubDoc();
-    d.spec.template.spec.hostNetwork = true;
     d.spec.template.spec.securityContext.runAsUser = 0;
-    expect(() => podToPodman(d, 'hub', node)).toThrow(/kubelet refuses/);
+    expect(() => podToPodman(d, 'hub', { ...node, pod: hubPod })).toThrow(/kubelet refuses/);
+  });
+
+  it('refuses a pod-network pod when the lab gives it no pod namespace', () => {
+    expect(() => podToPodman(hubDoc(), 'hub', node)).toThrow(/needs a pod network namespace/);
   });
 });
 

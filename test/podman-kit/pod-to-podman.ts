@@ -17,6 +17,11 @@ export interface NodeContext {
   hostIP: string;
   /** Network namespace file of the node: hostNetwork joins it. */
   netnsPath: string;
+  /**
+   * For a pod that is not hostNetwork: the pod's own network namespace (a lab pod's, standing in
+   * for the sandbox the CNI makes) and its address, and the pod's name (its hostname).
+   */
+  pod?: { name: string; netnsPath: string; ip: string };
   /** Image that stands in for the manifest's (no registry is reachable). */
   image: string;
   /** Name of the podman container. */
@@ -91,6 +96,8 @@ export interface PodmanRun {
   args: string[];
   liveness?: Probe;
   readiness?: Probe;
+  /** The pod's address (the node's under hostNetwork): where httpGet probes and peers reach it. */
+  podIP: string;
   /** Container ports (under hostNetwork they are the node's ports: nothing to publish). */
   ports: { name?: string; containerPort: number; protocol: string }[];
   approximations: Approximation[];
@@ -277,8 +284,9 @@ export function podToPodman(doc: unknown, containerName: string, node: NodeConte
 
   // --- namespaces: hostNetwork joins the lab node's netns, hostPID the (shared) host PID namespace.
   const hostNetwork = optBool(spec.hostNetwork, `${P}.hostNetwork`) ?? false;
-  if (!hostNetwork) throw new UnsupportedField(`${P}.hostNetwork`, 'pod networking (a CNI-made pod netns) is not translated: only hostNetwork pods run here');
-  argv.push('--network', `ns:${node.netnsPath}`);
+  if (!hostNetwork && !node.pod) throw new UnsupportedField(`${P}.hostNetwork`, 'a pod-network pod needs a pod network namespace from the lab (none given)');
+  const podIP = hostNetwork ? node.hostIP : node.pod!.ip;
+  argv.push('--network', `ns:${hostNetwork ? node.netnsPath : node.pod!.netnsPath}`);
   if (optBool(spec.hostPID, `${P}.hostPID`)) {
     argv.push('--pid', 'host');
     approx(`${P}.hostPID`, "the lab's nodes share this machine's PID namespace: the container sees every process of the machine, the lab's pods among them, not one node's only");
@@ -288,11 +296,11 @@ export function podToPodman(doc: unknown, containerName: string, node: NodeConte
   const dnsPolicy = optStr(spec.dnsPolicy, `${P}.dnsPolicy`) ?? 'ClusterFirst';
   switch (dnsPolicy) {
     case 'ClusterFirstWithHostNet':
-      argv.push('--dns', node.clusterDns, '--dns-option', 'ndots:5');
-      for (const d of [`${namespace}.svc.${node.clusterDomain}`, `svc.${node.clusterDomain}`, node.clusterDomain]) argv.push('--dns-search', d);
-      break;
     case 'ClusterFirst':
       // kubelet gives a hostNetwork pod with ClusterFirst the node's resolv.conf.
+      if (dnsPolicy === 'ClusterFirst' && hostNetwork) break;
+      argv.push('--dns', node.clusterDns, '--dns-option', 'ndots:5');
+      for (const d of [`${namespace}.svc.${node.clusterDomain}`, `svc.${node.clusterDomain}`, node.clusterDomain]) argv.push('--dns-search', d);
       break;
     default:
       throw new UnsupportedField(`${P}.dnsPolicy`, `dnsPolicy ${dnsPolicy} is not translated`);
@@ -375,8 +383,7 @@ export function podToPodman(doc: unknown, containerName: string, node: NodeConte
       case 'status.hostIP':
         return node.hostIP;
       case 'status.podIP':
-        // hostNetwork: the pod's address is the node's.
-        return node.hostIP;
+        return podIP;
       case 'metadata.namespace':
         return namespace;
       case 'spec.serviceAccountName':
@@ -544,9 +551,10 @@ export function podToPodman(doc: unknown, containerName: string, node: NodeConte
   const pull = optStr(c.imagePullPolicy, `${C}.imagePullPolicy`);
   if (pull !== undefined && pull !== 'IfNotPresent' && pull !== 'Never') approx(`${C}.imagePullPolicy`, `${pull}: nothing is pulled here (--pull never)`);
   const args = arr(c.args, `${C}.args`).map((a, i) => expandVars(str(a, `${C}.args[${i}]`), containerEnv));
-  argv.push('--hostname', node.nodeName, node.image, ...args);
+  // A hostNetwork pod has the node's hostname (the host UTS namespace), any other pod its name.
+  argv.push('--hostname', hostNetwork ? node.nodeName : node.pod!.name, node.image, ...args);
 
-  return { argv, podmanEnv, containerEnv, args, ...(liveness ? { liveness } : {}), ...(readiness ? { readiness } : {}), ports, approximations };
+  return { argv, podmanEnv, containerEnv, args, podIP, ...(liveness ? { liveness } : {}), ...(readiness ? { readiness } : {}), ports, approximations };
 }
 
 /** "BPF" or "CAP_BPF" → "CAP_BPF"; "ALL" stays "ALL". */
