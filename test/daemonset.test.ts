@@ -6,59 +6,17 @@
 // `hopscope trace --lab` on this machine sees. Its probes run as kubelet runs them.
 // Needs root, podman and the image (built by scripts/image.sh, cached by content).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createInterface } from 'node:readline';
 import { labUp, loadTopology, type LabHandle } from '../agent/src/lab/lab.ts';
 import type { Hop, Journey } from '../agent/src/protocol/events.ts';
 import { podToPodman, type NodeContext, type PodmanRun } from './podman-kit/pod-to-podman.ts';
 import { loadManifest } from './podman-kit/manifests.ts';
-import { containerName, grantableCapabilities, missingHostPaths, leftContainers, probeOnce, probeUntilSuccess, requirePodman, sleep, startContainer, type Container } from './podman-kit/podman.ts';
-import { assertWireValid, curlUntilNode, sent } from './trace-helpers.ts';
+import { buildImage, inNetns, journeyFeed, labNodeContext, type JourneyFeed } from './podman-kit/lab-node.ts';
+import { containerName, leftContainers, probeOnce, probeUntilSuccess, requirePodman, sleep, startContainer, type Container } from './podman-kit/podman.ts';
+import { curlUntilNode, synOf } from './trace-helpers.ts';
 
 const PREFIX = 'ds';
 const NODE = 'node-1';
-
-/** The image of this checkout: scripts/image.sh builds it once per content and prints its name. */
-function buildImage(): string {
-  const r = spawnSync('bash', ['scripts/image.sh'], { encoding: 'utf8', env: { ...process.env, HOPSCOPE_IMAGE_QUIET: '1' }, maxBuffer: 16 << 20 });
-  if (r.status !== 0) throw new Error(`scripts/image.sh failed (${String(r.status)}): ${r.stderr.slice(-2000)}`);
-  const image = r.stdout.trim().split('\n').pop()!;
-  console.log(r.stderr.trim().split('\n').pop());
-  return image;
-}
-
-/** A child process printing journeys as JSON lines; collected as they come. */
-interface JourneyFeed {
-  journeys: Journey[];
-  stderr: string[];
-  child: ChildProcess;
-  stop(): Promise<void>;
-}
-
-function journeyFeed(cmd: string, args: string[], env: NodeJS.ProcessEnv): JourneyFeed {
-  const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const feed: JourneyFeed = {
-    journeys: [],
-    stderr: [],
-    child,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const gone = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await gone;
-      clearTimeout(t);
-    },
-  };
-  createInterface({ input: child.stdout! }).on('line', (l) => {
-    if (l.startsWith('{')) feed.journeys.push(assertWireValid(JSON.parse(l)));
-  });
-  createInterface({ input: child.stderr! }).on('line', (l) => {
-    if (feed.stderr.length < 200) feed.stderr.push(l);
-  });
-  return feed;
-}
 
 /** What makes two hops "the same hop" seen by two tracers of one kernel. */
 const hopKey = (h: Hop): string => {
@@ -66,14 +24,6 @@ const hopKey = (h: Hop): string => {
   return `${h.kind} ${h.hook} ${h.where.label} ${h.dev} ${h.netns} ${p.src}->${p.dst}${h.encap ? ` in ${h.packet.src}->${h.packet.dst}` : ''}`;
 };
 const onNode = (h: Hop, node: string): boolean => h.where.node === node || h.where.pod?.node === node;
-
-/** The SYN journey of a connection (client address and port) in a feed. */
-function synIn(journeys: Journey[], src: string, sport: number): Journey | undefined {
-  return journeys.find((j) => {
-    const p = sent(j);
-    return p.src === src && p.l4.proto === 'tcp' && p.l4.sport === sport && p.l4.flags === 'S';
-  });
-}
 
 describe('the agent DaemonSet, run as written on lab node-1', () => {
   const containerNameOfRun = containerName(PREFIX);
@@ -91,28 +41,9 @@ describe('the agent DaemonSet, run as written on lab node-1', () => {
     console.log(requirePodman());
     const image = buildImage();
     lab = await labUp(loadTopology(), { name: `${PREFIX}-${randomBytes(3).toString('hex')}` });
-    const state = lab.state();
-    const api = state.api;
-    if (!api) throw new Error('the lab runs without its API');
-    const node = state.model.nodes.find((n) => n.name === NODE)!;
-    nodeNetns = state.netns.find((n) => n.kind === 'node' && n.owner === NODE)!.name;
     const manifest = loadManifest('agent-daemonset.yaml', 'DaemonSet');
-    const kubeDns = state.model.services.find((s) => s.namespace === 'kube-system' && s.name === 'kube-dns')!;
-    ctx = {
-      nodeName: node.name,
-      hostIP: node.address,
-      netnsPath: `/run/netns/${nodeNetns}`,
-      image,
-      containerName: containerNameOfRun,
-      secrets: { 'hopscope-token': { token } },
-      serviceAccountDir: api.serviceAccountDir,
-      apiHost: api.inLab.host,
-      apiPort: api.inLab.port,
-      clusterDns: kubeDns.clusterIP,
-      clusterDomain: 'cluster.local',
-      grantableCapabilities: grantableCapabilities(),
-      missingHostPaths: missingHostPaths(manifest),
-    };
+    ctx = labNodeContext(lab, NODE, { manifest, image, containerName: containerNameOfRun, token });
+    nodeNetns = ctx.netnsPath.slice('/run/netns/'.length);
     run = podToPodman(manifest, 'agent', ctx);
     console.log(`podman ${run.argv.join(' ')}`);
     console.log(`approximated:\n${run.approximations.map((a) => `  ${a.field}: ${a.why}`).join('\n')}`);
@@ -133,7 +64,7 @@ describe('the agent DaemonSet, run as written on lab node-1', () => {
     agent = await startContainer(run);
     // Listening: /healthz answers on the node address (the probe below runs on its own schedule).
     for (;;) {
-      const r = spawnSync('ip', ['netns', 'exec', nodeNetns, 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '-m', '1', `http://${ctx.hostIP}:4780/healthz`], { encoding: 'utf8' });
+      const r = inNetns(nodeNetns, ['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '-m', '1', `http://${ctx.hostIP}:4780/healthz`]);
       if (r.stdout === '200') break;
       // pid() throws, with podman's word, once the container has exited.
       await agent.pid().catch(async (e: Error) => {
@@ -178,8 +109,8 @@ describe('the agent DaemonSet, run as written on lab node-1', () => {
       if (a.node !== 'node-2') continue;
       for (let w = 0; w < 30 && !pair; w++) {
         await sleep(100);
-        const inAgent = synIn(tap.journeys, client.ip, a.peerPort);
-        const onHost = synIn(hostTrace.journeys, client.ip, a.peerPort);
+        const inAgent = synOf(tap.journeys, client.ip, a.peerPort);
+        const onHost = synOf(hostTrace.journeys, client.ip, a.peerPort);
         if (inAgent && onHost) pair = [inAgent, onHost];
       }
     }
