@@ -175,7 +175,7 @@ export async function probeUntilSuccess(c: Container, p: Probe, from: { nodeNetn
     if (successes >= p.successThreshold) return { ms: Date.now() - t0, attempts };
     await sleep(p.periodSeconds * 1000);
   }
-  throw new Error(`probe did not pass within ${deadlineMs} ms: ${attempts.join('; ')}`);
+  throw new Error(`probe of ${c.name} did not pass within ${deadlineMs} ms: ${attempts.slice(-3).join('; ')}; its log: ${(await c.logs()).slice(-3000)}`);
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
