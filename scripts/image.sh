@@ -72,8 +72,8 @@ else
     echo "image: build failed" >&2
     exit 1
   fi
-  # Old builds of this repo's images: keep the storage from growing without bound.
-  podman image prune -f --filter "label=org.hopscope.inputs" >/dev/null 2>&1 || true
+  # NOTE: no `podman image prune` here: the build stage's image is dangling once the build is
+  # done, and pruning it loses the layer cache (npm ci) the next build starts from.
 fi
 podman tag "$image" "$REPO:dev"
 [ -n "${HOPSCOPE_IMAGE_TAG:-}" ] && podman tag "$image" "$REPO:$HOPSCOPE_IMAGE_TAG"

@@ -93,7 +93,7 @@ describe('manifests', () => {
     const sc = pod.containers[0]!.securityContext as { privileged: boolean; capabilities: { drop: string[]; add: string[] } };
     expect(sc.privileged).toBe(false);
     expect(sc.capabilities.drop).toEqual(['ALL']);
-    expect(sc.capabilities.add.sort()).toEqual(['BPF', 'PERFMON', 'SYS_PTRACE', 'SYS_RESOURCE']);
+    expect(sc.capabilities.add.sort()).toEqual(['BPF', 'PERFMON', 'SYS_PTRACE']); // each one measured needed: test/image-tracer.test.ts
     expect(pod.containers[0]!.resources.limits).toBeDefined();
   });
 

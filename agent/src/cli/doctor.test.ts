@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Capabilities } from '../tracer/capabilities.ts';
-import { missing } from './doctor.ts';
+import { missing, toolFailure } from './doctor.ts';
 
 const ok = { ok: true, detail: 'ok' };
 const base: Capabilities = {
@@ -17,5 +17,15 @@ describe('doctor: missing', () => {
     expect(m.join('\n')).toMatch(/apt-get install util-linux/);
     expect(m.join('\n')).toMatch(/CONFIG_DEBUG_INFO_BTF/);
     expect(m.join('\n')).toMatch(/NAT is read from conntrack/);
+  });
+});
+
+describe('doctor: toolFailure', () => {
+  it('says a missing tool is not installed and how to get it, never "exited with undefined"', () => {
+    expect(toolFailure('ip', { code: 'ENOENT' }, 'iproute2')).toBe('not listed: ip is not installed (Debian: apt-get install iproute2)');
+    expect(toolFailure('ip', { exitCode: 2 }, 'iproute2')).toBe('ip exited with code 2');
+    expect(toolFailure('ip', { signal: 'SIGKILL' }, 'iproute2')).toBe('ip killed by SIGKILL');
+    expect(toolFailure('ip', { timedOut: true }, 'iproute2')).toBe('ip timed out');
+    expect(toolFailure('ip', { code: 'EACCES' }, 'iproute2')).toBe('ip could not run (EACCES)');
   });
 });

@@ -18,7 +18,7 @@ const CNI_KINDS = new Set(['veth', 'bridge', 'vxlan', 'ipip', 'geneve', 'wiregua
 async function links(netns?: string): Promise<LinkInfo[] | string> {
   const args = netns ? ['-n', netns, '-j', '-d', 'link', 'show'] : ['-j', '-d', 'link', 'show'];
   const r = await execa('ip', args, { reject: false, timeout: 5000 });
-  if (r.exitCode !== 0) return String(r.stderr).trim() || `ip exited with ${r.exitCode}`;
+  if (r.exitCode !== 0) return String(r.stderr).trim() || toolFailure('ip', r, 'iproute2');
   try {
     const raw = JSON.parse(String(r.stdout)) as { ifname?: unknown; ifindex?: unknown; master?: unknown; linkinfo?: { info_kind?: unknown } }[];
     return raw.map((l) => ({
@@ -30,6 +30,23 @@ async function links(netns?: string): Promise<LinkInfo[] | string> {
   } catch {
     return 'unreadable output from ip';
   }
+}
+
+/**
+ * Why a tool gave no answer, in words: not installed (with the Debian package), killed, timed
+ * out or its exit code. Pure.
+ */
+export function toolFailure(
+  cmd: string,
+  r: { exitCode?: number | undefined; code?: string | undefined; signal?: string | undefined; timedOut?: boolean },
+  pkg: string,
+): string {
+  // NOTE: the image does not ship iproute2 (the agent never runs `ip`): doctor there says so.
+  if (r.code === 'ENOENT') return `not listed: ${cmd} is not installed (Debian: apt-get install ${pkg})`;
+  if (r.timedOut) return `${cmd} timed out`;
+  if (r.signal) return `${cmd} killed by ${r.signal}`;
+  if (r.exitCode === undefined) return `${cmd} could not run${r.code ? ` (${r.code})` : ''}`;
+  return `${cmd} exited with code ${r.exitCode}`;
 }
 
 function cniDevices(list: LinkInfo[]): string[] {

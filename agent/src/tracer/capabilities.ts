@@ -50,8 +50,8 @@ export async function ensureTracefs(mount = true, dirs = hostPaths().tracefsDirs
 }
 
 /** bpftrace on PATH and its version. */
-export async function bpftraceVersion(): Promise<Check & { version: string | null }> {
-  const r = await execa('bpftrace', ['--version'], { reject: false, timeout: 5000 });
+export async function bpftraceVersion(bin = 'bpftrace'): Promise<Check & { version: string | null }> {
+  const r = await execa(bin, ['--version'], { reject: false, timeout: 5000 });
   if (r.exitCode !== 0) return { ok: false, detail: 'bpftrace not found (Debian: apt-get install bpftrace)', version: null };
   const m = /v?(\d+\.\d+\.\d+)/.exec(String(r.stdout));
   return { ok: m !== null, detail: String(r.stdout).trim(), version: m ? m[1]! : null };

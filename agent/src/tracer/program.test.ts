@@ -85,4 +85,50 @@ describe('renderProgram', () => {
     expect(bad({ from: { cidrs: [{ family: 4, bytes: [1, 2, 3, 4], prefix: 33 }], ports: [] } })).toThrow(ProgramError);
     expect(() => renderProgram(DEFAULT_KERNEL_FILTER, { ...opts, vxlanPorts: [0] })).toThrow(ProgramError);
   });
+
+  // bpftrace 0.23.2 segfaults compiling a ternary whose arm makes basic blocks of its own (a
+  // nested ternary, && or ||: bpftrace issue 4567). The image test compiles real programs with
+  // 0.23.2; this catches the shape in every rendered form without it.
+  it('renders no ternary with a block-making arm (bpftrace 0.23.2 crashes on one)', () => {
+    const v4 = { family: 4 as const, bytes: [10, 244, 1, 0], prefix: 24 };
+    const v6 = { family: 6 as const, bytes: [0xfd, 0, ...Array<number>(14).fill(0)], prefix: 64 };
+    const filters: Partial<KernelFilter>[] = [
+      {},
+      { everyPacket: true, sampleEvery: 0 },
+      { from: { cidrs: [v4, v6], ports: [80, 443] }, to: { cidrs: [v4], ports: [8080] }, proto: 'tcp' },
+      { ports: [53, 5353], proto: 'udp', netns: [4026532177, 4026532178], netnsClosed: true },
+      { to: { cidrs: [v6], ports: [] }, proto: 'icmp' },
+    ];
+    for (const f of filters) {
+      for (const probeSet of ['tracepoints', 'kprobes'] as const) {
+        expect(blockMakingTernaries(renderProgram({ ...DEFAULT_KERNEL_FILTER, ...f }, { ...opts, probeSet }))).toEqual([]);
+      }
+    }
+    // The checker itself finds the shapes that crash.
+    expect(blockMakingTernaries('$k = ($a == 6) ? $b : (($a == 1 || $a == 58) ? $c : 0);')).toHaveLength(1);
+    expect(blockMakingTernaries('if ($e == 8 ? ($x && $y) : (1)) {')).toHaveLength(1);
+    expect(blockMakingTernaries('$f = ($a == 6 || $a == 17) ? ($b & 0xffff) : 0;')).toEqual([]);
+  });
 });
+
+/** Ternaries (outside comments) whose arms hold `?`, `&&` or `||`. */
+function blockMakingTernaries(program: string): string[] {
+  const code = program.replace(/\/\/.*$/gm, '');
+  const found: string[] = [];
+  for (let q = code.indexOf('?'); q >= 0; q = code.indexOf('?', q + 1)) {
+    // The arms: from the '?' to where the enclosing parenthesis closes or the statement ends.
+    let depth = 0;
+    let end = q + 1;
+    for (; end < code.length; end++) {
+      const c = code[end]!;
+      if (c === '(') depth++;
+      else if (c === ')') {
+        if (depth === 0) break;
+        depth--;
+      } else if ((c === ';' || c === '{') && depth === 0) break;
+    }
+    const arms = code.slice(q + 1, end);
+    if (/\?|&&|\|\|/.test(arms)) found.push(code.slice(Math.max(0, q - 40), end).trim());
+  }
+  return found;
+}

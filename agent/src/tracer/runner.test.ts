@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { explainAttachFailure } from './runner.ts';
+import { bpftraceEnv, explainAttachFailure } from './runner.ts';
 
 describe('explainAttachFailure', () => {
   it('turns LLVM\'s stack-limit advice into what a user can change: the filter', () => {
@@ -15,5 +15,14 @@ describe('explainAttachFailure', () => {
 
   it('passes any other failure on as bpftrace said it', () => {
     expect(explainAttachFailure('SIGKILL', ['ERROR: tracepoint not found: net:nope'])).toBe('bpftrace exited before attaching (code SIGKILL): ERROR: tracepoint not found: net:nope');
+  });
+});
+
+describe('bpftraceEnv', () => {
+  it('names the map bound as each bpftrace version reads it (0.17 the old name, 0.23 the new one, which does not warn)', () => {
+    expect(bpftraceEnv('0.17.0', 65536)).toEqual({ BPFTRACE_MAP_KEYS_MAX: '65536' });
+    expect(bpftraceEnv('0.23.2', 65536)).toEqual({ BPFTRACE_MAX_MAP_KEYS: '65536' });
+    expect(bpftraceEnv('1.0.0', 10)).toEqual({ BPFTRACE_MAX_MAP_KEYS: '10' });
+    expect(bpftraceEnv(null, 10)).toEqual({ BPFTRACE_MAX_MAP_KEYS: '10' });
   });
 });

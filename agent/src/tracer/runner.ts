@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { execa, type ResultPromise } from 'execa';
 import type { ProbeSet, TraceEvent } from '../protocol/events.ts';
-import { detectCapabilities } from './capabilities.ts';
+import { bpftraceVersion, detectCapabilities } from './capabilities.ts';
 import { createDecoder, type Decoder, type DecodeResult, type Rejection } from './decoder.ts';
 import { createLineSplitter } from './line-splitter.ts';
 import { readDropReasons } from './drop-reasons.ts';
@@ -63,7 +63,7 @@ export interface TracerOptions {
   onLine?: (line: string) => void;
   signal?: AbortSignal;
   vxlanPorts?: number[];
-  /** BPFTRACE_MAP_KEYS_MAX: bounds every map of the program. */
+  /** Bounds every map of the program (see bpftraceEnv). */
   mapKeysMax?: number;
   reportSeconds?: number;
   resetSeconds?: number;
@@ -82,6 +82,18 @@ export function explainAttachFailure(code: number | string | undefined, stderr: 
     return `${head}: the filter is too big for one BPF program's 512-byte stack; trace with fewer addresses and ports (e.g. --to a single pod or Service, no --port list), or split it into two traces. bpftrace said: ${said}`;
   }
   return `${head}: ${said}`;
+}
+
+/**
+ * The environment that bounds every map of the program. Pure. Measured: 0.17 reads only
+ * BPFTRACE_MAP_KEYS_MAX; 0.23.2 reads BPFTRACE_MAX_MAP_KEYS and, given the old name, warns on
+ * stderr that it is deprecated. Unknown versions get the new name (bounded by bpftrace's
+ * default if they do not know it).
+ */
+export function bpftraceEnv(version: string | null, mapKeysMax: number): Record<string, string> {
+  const m = version === null ? null : /^(\d+)\.(\d+)/.exec(version);
+  const old = m !== null && Number(m[1]) === 0 && Number(m[2]) < 20;
+  return { [old ? 'BPFTRACE_MAP_KEYS_MAX' : 'BPFTRACE_MAX_MAP_KEYS']: String(mapKeysMax) };
 }
 
 const BACKOFF_MIN_MS = 250;
@@ -107,6 +119,7 @@ export async function removeStaleProgramDirs(): Promise<void> {
 export async function startTracer(opts: TracerOptions): Promise<Tracer> {
   const probeSet = opts.probeSet ?? (await detectCapabilities()).probeSet;
   const reasonNames = await readDropReasons();
+  const env = bpftraceEnv((await bpftraceVersion(opts.bpftrace)).version, opts.mapKeysMax ?? 65536);
   const decoder: Decoder = createDecoder({ reasonNames });
   await removeStaleProgramDirs();
   const dir = await mkdtemp(join(tmpdir(), `hopscope-bpf-${process.pid}-`));
@@ -159,7 +172,6 @@ export async function startTracer(opts: TracerOptions): Promise<Tracer> {
   function launch(): Promise<void> {
     const cancel = new AbortController();
     status({ state: 'starting', probeSet });
-    const env: Record<string, string> = { BPFTRACE_MAP_KEYS_MAX: String(opts.mapKeysMax ?? 65536) };
     // setpriv --pdeathsig: if the agent is SIGKILLed, the kernel kills bpftrace too.
     const sub = execa('setpriv', ['--pdeathsig', 'SIGKILL', '--', opts.bpftrace ?? 'bpftrace', '-B', 'full', programFile], {
       buffer: false,
@@ -221,7 +233,8 @@ export async function startTracer(opts: TracerOptions): Promise<Tracer> {
     err.on('line', (line) => {
       stderrLines++;
       if (stderr.length < 50) stderr.push(line);
-      // Newer bpftrace versions report lost events on stderr.
+      // 0.17 and 0.23.2 report lost events on stdout (measured, test/fixtures/bpftrace-versions);
+      // other versions have been seen to use stderr.
       if (line.includes('Lost ') && line.includes(' events')) handle(decoder.decode(line));
     });
 
