@@ -91,8 +91,11 @@ describe('hopscope lab (detached controller)', () => {
     const down = await hopscope('lab', 'down', '--name', NAME);
     expect(down.exitCode).toBe(0);
     expect(down.stdout).toMatch(new RegExp(`lab ${NAME} down: ${s.netns.length} namespaces removed`));
-    expectGone(NAME, [s.controllerPid, s.api!.inLab.forwarderPid, ...s.workloads.map((w) => w.pid)], s.netns.map((n) => n.name));
+    expectGone(NAME, [s.controllerPid, s.api!.inLab.forwarderPid, ...s.workloads.map((w) => w.pid), ...s.sandboxes!.map((x) => x.pid)], s.netns.map((n) => n.name));
     expect(existsSync(s.api!.serviceAccountDir)).toBe(false);
+    // The killed controller could not remove its cgroups: down did.
+    expect(s.cgroups!.roots.length).toBeGreaterThan(0);
+    for (const root of s.cgroups!.roots) expect(existsSync(root), root).toBe(false);
     const again = await hopscope('lab', 'down', '--name', NAME);
     expect(again.exitCode).toBe(1);
     expect(again.stderr).toContain(`no lab "${NAME}"`);

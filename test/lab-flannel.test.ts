@@ -9,6 +9,7 @@ import { listNetns } from '../agent/src/lab/netns.ts';
 import { parseNetnsName } from '../agent/src/lab/naming.ts';
 import { checkDatapath, expectGone, requests, webPods } from './lab-helpers.ts';
 import { caFetch } from './api-helpers.ts';
+import { containerId } from '../agent/src/lab/kubelet.ts';
 
 const NAME = `tf${process.pid % 10000}`;
 let lab: LabHandle;
@@ -33,6 +34,15 @@ describe('lab: flannel-vxlan + iptables', () => {
       expect(parseNetnsName(n.name)).toEqual({ lab: NAME, runId: s.runId });
     }
     expect(s.workloads.length).toBe(5);
+    // The default cgroup driver, cgroupfs: kubepods/besteffort/pod<uid>/<container id>, below the
+    // run's own directory, in every hierarchy; one sandbox per pod.
+    expect(s.cgroups?.driver).toBe('cgroupfs');
+    expect(s.sandboxes).toHaveLength(s.model.pods.length);
+    for (const w of s.workloads) {
+      const p = s.model.pods.find((x) => `${x.namespace}/${x.name}` === w.pod)!;
+      const lines = readFileSync(`/proc/${w.pid}/cgroup`, 'utf8').trim().split('\n');
+      for (const l of lines) expect(l).toMatch(new RegExp(`${s.prefix.replace('.', '\\.')}kubelet/kubepods/besteffort/pod${p.uid}/${containerId(p.uid, w.container)}$`));
+    }
     expect(s.api?.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     expect(readFileSync(s.api!.kubeconfig, 'utf8')).toContain(s.api!.url);
     // Pods resolve through the kube-dns ClusterIP with the namespace's search path.
@@ -105,6 +115,11 @@ describe('lab: flannel-vxlan + iptables', () => {
     expect(new Set(one.map((a) => a.pod))).toEqual(new Set([web4[0]!.name]));
     for (const n of goneNetns) expect(existsSync(`/run/netns/${n}`)).toBe(false);
     for (const p of gonePids) expect(existsSync(`/proc/${p}/ns/net`)).toBe(false);
+    // Their sandboxes and pod cgroups go with them; the kept pod's stay.
+    const after = readLabState(NAME);
+    expect(after.sandboxes!.map((x) => x.pod).filter((x) => x.startsWith('default/web-'))).toEqual([`default/${web4[0]!.name}`]);
+    for (const root of after.cgroups!.roots)
+      for (const p of web4) expect(existsSync(`${root}/kubepods/besteffort/pod${p.uid}`), `${root} ${p.name}`).toBe(p === web4[0]);
   });
 
   it('refuses calico-ipip before building anything, because this kernel has no IP-in-IP', async () => {
@@ -113,9 +128,10 @@ describe('lab: flannel-vxlan + iptables', () => {
     expect(existsSync(`/run/hopscope/labs/${NAME}-ipip.json`)).toBe(false);
   });
 
-  it('down removes namespaces, processes, /etc/netns and the state file', async () => {
+  it('down removes namespaces, processes, cgroups, /etc/netns and the state file', async () => {
     const s = readLabState(NAME);
     await lab.down();
-    expectGone(NAME, s.workloads.map((w) => w.pid), s.netns.map((n) => n.name));
+    expectGone(NAME, [...s.workloads.map((w) => w.pid), ...s.sandboxes!.map((x) => x.pid)], s.netns.map((n) => n.name));
+    for (const root of s.cgroups!.roots) expect(existsSync(root), root).toBe(false);
   });
 });

@@ -1,10 +1,15 @@
 // The lab as a kubelet-run node sees it: the API over HTTPS with the lab's CA, reached from a
 // node's namespace at the control-plane address (a forwarder in the underlay to the API's Unix
-// socket), a service-account folder for in-cluster configuration, and the real kubectl.
+// socket), a service-account folder for in-cluster configuration, the real kubectl, pod processes
+// in the cgroups kubelet + containerd make (systemd driver here; lab-flannel checks cgroupfs), and
+// `hopscope serve` run on node-1 as a node agent: in-cluster config, no lab flag, no state file.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
+import { execa, type ResultPromise } from 'execa';
+import type { Journey } from '../agent/src/protocol/events.ts';
+import { containerCgroupPath, containerId } from '../agent/src/lab/kubelet.ts';
 import { labUp, loadTopology, type LabHandle } from '../agent/src/lab/lab.ts';
 import type { LabState } from '../agent/src/lab/state.ts';
 import { API_FORWARDER_MAX_CONNECTIONS } from '../agent/src/lab/workloads.ts';
@@ -17,7 +22,7 @@ let api: NonNullable<LabState['api']>;
 let node1: string;
 
 beforeAll(async () => {
-  lab = await labUp(loadTopology(), { name: NAME });
+  lab = await labUp(loadTopology(), { name: NAME, cgroupDriver: 'systemd' });
   s = lab.state();
   api = s.api!;
   node1 = s.netns.find((n) => n.kind === 'node' && n.owner === 'node-1')!.name;
@@ -87,10 +92,158 @@ describe('lab API as a cluster serves it', () => {
   });
 });
 
+describe('pods as kubelet and containerd run them', () => {
+  it('every pod process sits in its kubelet cgroup in every hierarchy, named as the API reports it', async () => {
+    expect(s.cgroups?.driver).toBe('systemd');
+    const r = await execa('kubectl', ['--kubeconfig', api.kubeconfig, 'get', 'pods', '-A', '-o', 'json']);
+    type ApiPod = { metadata: { name: string; namespace: string; uid: string }; status: { hostIP: string; podIP: string; qosClass: string; containerStatuses: { name: string; containerID: string }[] } };
+    const apiPods = new Map((JSON.parse(r.stdout) as { items: ApiPod[] }).items.map((p) => [`${p.metadata.namespace}/${p.metadata.name}`, p]));
+    const hierarchies = readFileSync('/proc/self/cgroup', 'utf8').trim().split('\n').length;
+    const expectIn = (pid: number, path: string) => {
+      const lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n');
+      expect(lines).toHaveLength(hierarchies);
+      for (const l of lines) expect(l, `pid ${pid}`).toMatch(new RegExp(`:/(.+/)?${s.prefix.replace('.', '\\.')}kubelet/${path}$`));
+    };
+    for (const m of s.model.pods) {
+      const p = apiPods.get(`${m.namespace}/${m.name}`)!;
+      expect(p.status).toMatchObject({ podIP: m.ip, hostIP: s.model.nodes.find((n) => n.name === m.node)!.address, qosClass: 'BestEffort' });
+      expect(p.metadata.uid).toBe(m.uid);
+      // The sandbox holds the pod's netns (a pod whose containers run nothing has one too).
+      const sb = s.sandboxes!.find((x) => x.pod === `${m.namespace}/${m.name}`)!;
+      expect(readlinkSync(`/proc/${sb.pid}/ns/net`)).toBe(`net:[${s.netns.find((n) => n.owner === sb.pod)!.inode}]`);
+      expectIn(sb.pid, containerCgroupPath('systemd', 'BestEffort', m.uid, sb.id));
+      for (const w of s.workloads.filter((x) => x.pod === sb.pod)) {
+        const id = p.status.containerStatuses.find((c) => c.name === w.container)!.containerID;
+        expect(id).toBe(`containerd://${containerId(m.uid, w.container)}`);
+        expectIn(w.pid, containerCgroupPath('systemd', 'BestEffort', m.uid, id.slice('containerd://'.length)));
+      }
+    }
+    // Pod uids are this run's own: another lab of the same topology has others.
+    expect(s.model.uidSeed).toBe(s.prefix);
+  });
+});
+
+describe('hopscope serve on node-1, as the DaemonSet runs it: in-cluster config, no lab flag, no state file', () => {
+  const TOKEN = `kubelet-serve-${process.pid}-0123456789`;
+  let serve: ResultPromise | undefined;
+  let client: ResultPromise | undefined;
+  let mnt = '';
+  const out: string[] = [];
+  const journeys: Journey[] = [];
+  let url = '';
+
+  beforeAll(async () => {
+    mnt = mkdtempSync(join(tmpdir(), 'hopscope-kb-sa-'));
+    // A private mount namespace stands for the pod's: the service-account folder where every
+    // in-cluster client looks, /run hidden (no lab state file can be read), tracefs as the
+    // DaemonSet mounts it (ip netns exec remounts /sys without it).
+    const script = [
+      'set -e',
+      `mount --bind ${api.serviceAccountDir} ${mnt}`,
+      'mount -t tmpfs -o size=1m,mode=755 tmpfs /run',
+      'mkdir -p /run/secrets/kubernetes.io/serviceaccount',
+      `mount --bind ${mnt} /run/secrets/kubernetes.io/serviceaccount`,
+      'mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing',
+      `exec ${process.execPath} agent/bin/hopscope.mjs serve --node node-1 --port 0`,
+    ].join('\n');
+    const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: mnt, HOPSCOPE_TOKEN: TOKEN, KUBERNETES_SERVICE_HOST: api.inLab.host, KUBERNETES_SERVICE_PORT: String(api.inLab.port) };
+    serve = execa('ip', ['netns', 'exec', node1, 'unshare', '-m', 'sh', '-c', script], { env, extendEnv: false, reject: false, buffer: false, stdin: 'ignore' });
+    serve.stderr!.on('data', (d: Buffer) => out.push(d.toString()));
+    url = await new Promise<string>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`serve did not come up:\n${out.join('')}`)), 90_000);
+      serve!.stdout!.on('data', (d: Buffer) => {
+        out.push(d.toString());
+        const m = /hopscope is up: (http:\/\/[^/]+\/)/.exec(d.toString());
+        if (m) {
+          clearTimeout(t);
+          resolve(m[1]!);
+        }
+      });
+      void serve!.then((r) => reject(new Error(`serve exited ${r.exitCode}:\n${out.join('')}`)));
+    });
+    client = execa('ip', ['netns', 'exec', node1, process.execPath, 'test/ws-journeys.mjs', `${url.replace('http', 'ws')}ws`, TOKEN], { reject: false, buffer: false, stdin: 'ignore' });
+    let buf = '';
+    await new Promise<void>((resolve, reject) => {
+      client!.stdout!.on('data', (d: Buffer) => {
+        buf += d.toString();
+        let i: number;
+        while ((i = buf.indexOf('\n')) >= 0) {
+          const line = JSON.parse(buf.slice(0, i)) as { open?: true; journey?: Journey };
+          buf = buf.slice(i + 1);
+          if (line.open) resolve();
+          if (line.journey) journeys.push(line.journey);
+        }
+      });
+      void client!.then((r) => reject(new Error(`ws client exited ${r.exitCode}: ${String(r.stderr ?? '')}`)));
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    client?.kill('SIGTERM');
+    if (serve && serve.exitCode === undefined) {
+      serve.kill('SIGINT');
+      await Promise.race([serve, new Promise((r) => setTimeout(r, 20_000))]);
+      if (serve.exitCode === undefined) serve.kill('SIGKILL');
+    }
+    if (mnt) rmSync(mnt, { recursive: true, force: true });
+  }, 60_000);
+
+  it("names node-1's pods from the API through netns → /proc → cgroup, and traces nothing outside node-1", async () => {
+    const inodes = (node: string) => new Set(s.netns.filter((n) => (n.kind === 'node' && n.owner === node) || (n.kind === 'pod' && n.node === node)).map((n) => n.inode));
+    const node1Scope = inodes('node-1');
+    const node2Scope = inodes('node-2');
+    const localWeb = s.model.pods.find((p) => p.deployment?.name === 'web' && p.node === 'node-1')!;
+    const remoteWeb = s.model.pods.find((p) => p.deployment?.name === 'web' && p.node === 'node-2')!;
+    const fromClient = () => journeys.filter((j) => j.hops[0]?.where.pod?.name === 'client');
+    const reachedLocalWeb = () => fromClient().some((j) => j.hops.some((h) => h.where.pod?.name === localWeb.name));
+    for (let i = 0; i < 20 && !(fromClient().length > 0 && reachedLocalWeb()); i++) {
+      await lab.exec('default/client', ['curl', '-s', '-o', '/dev/null', '-m', '2', 'http://10.96.0.20/']);
+      // Traffic wholly on node-2 (its host to its own pod): node-1's agent must not see it.
+      await lab.exec({ node: 'node-2' }, ['curl', '-s', '-o', '/dev/null', '-m', '2', `http://${remoteWeb.ip}:8080/`]);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(fromClient().length, out.join('')).toBeGreaterThan(0);
+    const j = fromClient()[0]!;
+    // The client pod runs no container process: its sandbox names it (pod uid in the cgroup).
+    expect(j.hops[0]!.where).toMatchObject({ pod: { namespace: 'default', name: 'client', node: 'node-1' }, label: 'client (default)' });
+    expect(j.hops.some((h) => h.where.node === 'node-1' && h.where.label === 'node-1' && !h.where.pod)).toBe(true);
+    // The web pod on node-1 is named by its container's id (the API's containerID).
+    expect(reachedLocalWeb()).toBe(true);
+    // netns 0: a drop in the socket layer, after delivery of a packet this journey followed here.
+    for (const x of journeys) for (const h of x.hops.filter((y) => y.netns !== 0)) {
+      expect(node1Scope.has(h.netns), `hop in netns ${h.netns} (${h.where.label})`).toBe(true);
+      expect(node2Scope.has(h.netns)).toBe(false);
+    }
+    expect(journeys.some((x) => x.hops.some((h) => h.where.pod?.name === remoteWeb.name))).toBe(false);
+    expect(out.join('')).toMatch(/kernel is shared with other nodes .*tracing only node-1's network namespaces/);
+    // No lab state was used: the agent said nothing of a lab, and its status names none.
+    const st = await execa('ip', ['netns', 'exec', node1, 'curl', '-sS', '-H', `Authorization: Bearer ${TOKEN}`, `${url}api/status`]);
+    const status = JSON.parse(st.stdout) as { status: { lab: unknown; filter?: { netns: number[] } } };
+    expect(status.status.lab).toBeNull();
+  });
+});
+
+describe('kubectl scale', () => {
+  it('scales the Deployment through the lab API: the new pod runs in its cgroup', async () => {
+    const r = await execa('kubectl', ['--kubeconfig', api.kubeconfig, 'scale', 'deploy/web', '--replicas', '3', '-v=6'], { reject: false });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe('deployment.apps/web scaled');
+    expect(statuses(r.stderr).filter((l) => !l.endsWith(' 200'))).toEqual([]);
+    const now = lab.state();
+    const web = now.model.pods.filter((p) => p.deployment?.name === 'web');
+    expect(web).toHaveLength(3);
+    const added = web.find((p) => !s.model.pods.some((q) => q.uid === p.uid))!;
+    const w = now.workloads.find((x) => x.pod === `default/${added.name}`)!;
+    expect(readFileSync(`/proc/${w.pid}/cgroup`, 'utf8')).toContain(containerCgroupPath('systemd', 'BestEffort', added.uid, containerId(added.uid, w.container)));
+  });
+});
+
 describe('lab down', () => {
-  it('stops the forwarder and removes the socket, CA, kubeconfigs and service-account folder', async () => {
+  it('stops the forwarder and removes the socket, CA, kubeconfigs, service-account folder and cgroups', async () => {
+    const now = lab.state();
     await lab.down();
-    expectGone(NAME, [api.inLab.forwarderPid, ...s.workloads.map((w) => w.pid)], s.netns.map((n) => n.name));
+    expectGone(NAME, [api.inLab.forwarderPid, ...now.workloads.map((w) => w.pid), ...now.sandboxes!.map((x) => x.pid)], now.netns.map((n) => n.name));
+    for (const root of now.cgroups!.roots) expect(existsSync(root), root).toBe(false);
     for (const f of [api.socket, api.caFile, api.kubeconfig, api.inLab.kubeconfig, api.serviceAccountDir]) expect(existsSync(f), f).toBe(false);
   });
 });

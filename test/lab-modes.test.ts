@@ -2,15 +2,16 @@
 // addresses in each: only their namespaces keep them apart), each checked with real traffic;
 // then scaling and tearing down one must not disturb the others.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { labUp, loadTopology, type LabHandle } from '../agent/src/lab/lab.ts';
 import { readLabState } from '../agent/src/lab/state.ts';
 import { checkDatapath, expectGone, requests, webPods } from './lab-helpers.ts';
 
 const tag = process.pid % 10000;
 const combos = [
-  { name: `fn${tag}`, cni: 'flannel-vxlan', kubeProxy: 'nftables' },
-  { name: `cr${tag}`, cni: 'calico-routed', kubeProxy: 'iptables' },
-  { name: `cv${tag}`, cni: 'calico-vxlan', kubeProxy: 'nftables' },
+  { name: `fn${tag}`, cni: 'flannel-vxlan', kubeProxy: 'nftables', cgroupDriver: 'systemd' },
+  { name: `cr${tag}`, cni: 'calico-routed', kubeProxy: 'iptables', cgroupDriver: 'none' },
+  { name: `cv${tag}`, cni: 'calico-vxlan', kubeProxy: 'nftables', cgroupDriver: 'cgroupfs' },
 ] as const;
 const labs = new Map<string, LabHandle>();
 
@@ -26,6 +27,20 @@ describe.each(combos)('lab: $cni + $kubeProxy', (c) => {
     const lab = labs.get(c.name)!;
     expect(lab.state().model).toMatchObject({ cni: c.cni, kubeProxy: c.kubeProxy });
     await checkDatapath(lab);
+  });
+});
+
+describe('cgroup drivers side by side', () => {
+  it('each lab has its own tree in its driver\'s shape (none: no cgroups, no sandboxes), and its own pod uids', () => {
+    const [sd, none, fs] = combos.map((c) => labs.get(c.name)!.state());
+    const pathOf = (pid: number) => readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+    expect(pathOf(sd!.workloads[0]!.pid)).toMatch(new RegExp(`/${sd!.prefix.replace('.', '\\.')}kubelet/kubepods\\.slice/kubepods-besteffort\\.slice/kubepods-besteffort-pod[0-9a-f_]{36}\\.slice/cri-containerd-[0-9a-f]{64}\\.scope\n`));
+    expect(pathOf(fs!.workloads[0]!.pid)).toMatch(new RegExp(`/${fs!.prefix.replace('.', '\\.')}kubelet/kubepods/besteffort/pod[0-9a-f-]{36}/[0-9a-f]{64}\n`));
+    expect(none!.cgroups).toBeUndefined();
+    expect(none!.sandboxes).toBeUndefined();
+    expect(pathOf(none!.workloads[0]!.pid)).not.toContain('kubepods');
+    const uids = (st: typeof sd) => new Set(st!.model.pods.map((p) => p.uid));
+    for (const u of uids(sd)) expect(uids(fs).has(u) || uids(none).has(u)).toBe(false);
   });
 });
 

@@ -13,12 +13,15 @@ import { LABS_DIR, listLabNames, readLabState, type LabState } from '../lab/stat
 import { downAll, downLab } from '../lab/teardown.ts';
 import { alive } from '../lab/netns.ts';
 import { cniModes, kubeProxyModes, type Topology } from '../lab/topology.ts';
+import { cgroupDrivers } from '../lab/kubelet.ts';
 
 const USAGE = `usage: hopscope lab <subcommand> [options]
 
-  up [--topology FILE] [--name N] [--cni MODE] [--kube-proxy MODE] [--foreground]
+  up [--topology FILE] [--name N] [--cni MODE] [--kube-proxy MODE] [--cgroup-driver D] [--foreground]
         bring a lab up (default: the built-in two-node topology); detached unless --foreground
         cni: ${cniModes.join(', ')}; kube-proxy: ${kubeProxyModes.join(', ')}
+        cgroup-driver: ${cgroupDrivers.join(', ')} (default cgroupfs): pod processes live in the
+        cgroups kubelet and containerd make with that driver; none: no cgroups
   down [--name N | --all]       remove a lab: processes, namespaces, /etc/netns, state
   status [--name N] [--json]    what is running
   exec <pod|ns/pod> -- <cmd...> run a command in a pod's network namespace
@@ -40,6 +43,8 @@ function pickLab(name: string | undefined): LabState {
 }
 
 type Options = Record<string, { type: 'string' | 'boolean'; short?: string }>;
+
+const UP_OPTIONS: Options = { topology: { type: 'string' }, cni: { type: 'string' }, 'kube-proxy': { type: 'string' }, 'cgroup-driver': { type: 'string' } };
 
 function parse(args: string[], options: Options): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
   try {
@@ -73,7 +78,7 @@ function upTopology(values: Record<string, unknown>): Topology {
 export function summary(s: LabState): string {
   const m = s.model;
   const lines = [
-    `lab ${s.name} (${s.phase}): cni ${m.cni}, kube-proxy ${m.kubeProxy}, ${s.detached ? 'controller' : 'owner'} pid ${s.controllerPid}${alive(s.controllerPid) ? '' : ' (gone)'}`,
+    `lab ${s.name} (${s.phase}): cni ${m.cni}, kube-proxy ${m.kubeProxy}, cgroup driver ${s.cgroups?.driver ?? 'none'}, ${s.detached ? 'controller' : 'owner'} pid ${s.controllerPid}${alive(s.controllerPid) ? '' : ' (gone)'}`,
     ...(s.api
       ? [
           `  API ${s.api.url}   (inside the lab: ${s.api.inLab.url})`,
@@ -102,10 +107,11 @@ async function inLab(s: LabState, target: ExecTarget, cmd: string[]): Promise<nu
 }
 
 async function up(args: string[]): Promise<number> {
-  const { values } = parse(args, { topology: { type: 'string' }, cni: { type: 'string' }, 'kube-proxy': { type: 'string' }, foreground: { type: 'boolean' } });
+  const { values } = parse(args, { ...UP_OPTIONS, foreground: { type: 'boolean' } });
   const t = upTopology(values);
+  const cgroupDriver = oneOf('cgroup-driver', values['cgroup-driver'] as string | undefined, cgroupDrivers) ?? 'cgroupfs';
   if (values.foreground) {
-    const lab = await labUp(t, { cleanupOnCrash: true, log: (l) => console.log(l) });
+    const lab = await labUp(t, { cleanupOnCrash: true, cgroupDriver, log: (l) => console.log(l) });
     console.log(summary(lab.state()));
     console.log('Ctrl-C tears the lab down.');
     await new Promise(() => {});
@@ -119,7 +125,7 @@ async function up(args: string[]): Promise<number> {
   const logPath = join(LABS_DIR, `${t.name}.controller.log`);
   mkdirSync(LABS_DIR, { recursive: true, mode: 0o700 });
   const fd = openSync(logPath, 'w', 0o600);
-  const passOn = ['--name', t.name, '--cni', t.cni, '--kube-proxy', t.kubeProxy, ...(typeof values.topology === 'string' ? ['--topology', resolve(values.topology)] : [])];
+  const passOn = ['--name', t.name, '--cni', t.cni, '--kube-proxy', t.kubeProxy, '--cgroup-driver', cgroupDriver, ...(typeof values.topology === 'string' ? ['--topology', resolve(values.topology)] : [])];
   const child = spawn(process.execPath, [bin, 'lab', 'controller', ...passOn], { detached: true, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   child.unref();
@@ -149,9 +155,10 @@ async function up(args: string[]): Promise<number> {
 }
 
 async function controller(args: string[]): Promise<number> {
-  const { values } = parse(args, { topology: { type: 'string' }, cni: { type: 'string' }, 'kube-proxy': { type: 'string' } });
+  const { values } = parse(args, UP_OPTIONS);
   const t = upTopology(values);
-  const lab = await labUp(t, { detached: true, cleanupOnCrash: true, log: (l) => console.log(`${new Date().toISOString()} ${l}`) });
+  const cgroupDriver = oneOf('cgroup-driver', values['cgroup-driver'] as string | undefined, cgroupDrivers) ?? 'cgroupfs';
+  const lab = await labUp(t, { detached: true, cleanupOnCrash: true, cgroupDriver, log: (l) => console.log(`${new Date().toISOString()} ${l}`) });
   console.log(`${new Date().toISOString()} lab ${lab.name} ready`);
   // The API server keeps this process alive; SIGTERM/SIGINT tear the lab down (labUp's handlers).
   await new Promise(() => {});
@@ -216,7 +223,10 @@ async function runLab(args: string[]): Promise<number> {
       // By name, down also finds a lab whose state file is gone but whose namespaces remain.
       const name = values.name as string | undefined;
       const reports = values.all ? await downAll() : [await downLab(name ?? pickLab(undefined).name)];
-      for (const r of reports) console.log(`lab ${r.lab} down: ${r.netns.length} namespaces removed, ${r.killed.length} processes stopped`);
+      for (const r of reports) {
+        console.log(`lab ${r.lab} down: ${r.netns.length} namespaces removed, ${r.killed.length} processes stopped`);
+        for (const c of r.cgroupsLeft) console.error(`lab ${r.lab}: could not remove cgroup ${c}`);
+      }
       if (reports.length === 0) console.log('no labs');
       return 0;
     }

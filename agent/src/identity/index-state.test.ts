@@ -77,6 +77,18 @@ describe('buildLookups', () => {
   applyList(s, 'pods', [
     pod('web-1', '10.244.1.4', '1'),
     pod('hostnet', '10.0.0.1', '2', { hostNetwork: true }, 'kube-system'),
+    {
+      ...pod('sidecar', '10.244.1.5', '4'),
+      status: {
+        phase: 'Running',
+        podIP: '10.244.1.5',
+        initContainerStatuses: [{ name: 'init', image: 'i', imageID: '', ready: false, restartCount: 0, containerID: 'containerd://' + 'a'.repeat(64) }],
+        containerStatuses: [
+          { name: 'app', image: 'i', imageID: '', ready: true, restartCount: 0, containerID: 'cri-o://' + 'b'.repeat(64) },
+          { name: 'waiting', image: 'i', imageID: '', ready: false, restartCount: 0 },
+        ],
+      },
+    },
     { ...pod('done', '10.244.1.7', '3'), status: { phase: 'Succeeded', podIP: '10.244.1.7' } },
   ]);
   applyList(s, 'nodes', [node('node-1', '10.0.0.1'), node('node-2', '10.0.0.2')]);
@@ -91,6 +103,13 @@ describe('buildLookups', () => {
     expect(l.nodeByIp.get('10.0.0.1')).toBe('node-1');
     expect(l.podByUid.get('uid-hostnet')).toEqual({ namespace: 'kube-system', name: 'hostnet', node: 'node-1' });
     expect(l.podIps.get('default/web-1')).toEqual(['10.244.1.4']);
+  });
+
+  it('names pods by their containers\' ids, without the runtime prefix', () => {
+    const sidecar = { namespace: 'default', name: 'sidecar', node: 'node-1' };
+    expect(l.podByContainerId.get('a'.repeat(64))).toEqual(sidecar);
+    expect(l.podByContainerId.get('b'.repeat(64))).toEqual(sidecar);
+    expect(l.podByContainerId.size).toBe(2);
   });
 
   it('names a backend known only from its EndpointSlice', () => {

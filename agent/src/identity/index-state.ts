@@ -86,6 +86,8 @@ type Proto = 'tcp' | 'udp';
 export interface Lookups {
   podByIp: Map<string, PodRef>;
   podByUid: Map<string, PodRef>;
+  /** containerd/CRI-O/docker container id (no `runtime://` prefix) → pod, from the container statuses. */
+  podByContainerId: Map<string, PodRef>;
   podIps: Map<string, string[]>;
   nodeByIp: Map<string, string>;
   /** "ip:port/proto" → service, for ClusterIPs, external IPs and load-balancer IPs. */
@@ -108,6 +110,7 @@ export function buildLookups(state: IndexState): Lookups {
   const out: Lookups = {
     podByIp: new Map(),
     podByUid: new Map(),
+    podByContainerId: new Map(),
     podIps: new Map(),
     nodeByIp: new Map(),
     serviceByVip: new Map(),
@@ -126,6 +129,10 @@ export function buildLookups(state: IndexState): Lookups {
     if (!name) continue;
     const ref: PodRef = { namespace, name, ...(p.spec?.nodeName ? { node: p.spec.nodeName } : {}) };
     if (p.metadata?.uid) out.podByUid.set(p.metadata.uid, ref);
+    for (const c of [...(p.status?.containerStatuses ?? []), ...(p.status?.initContainerStatuses ?? []), ...(p.status?.ephemeralContainerStatuses ?? [])]) {
+      const id = c.containerID?.replace(/^[a-z0-9-]+:\/\//, '');
+      if (id) out.podByContainerId.set(id, ref);
+    }
     // NOTE: hostNetwork pods carry their node's address and finished pods' IPs get reused:
     // neither may claim an IP, or node traffic would be named after a pod.
     const phase = p.status?.phase;

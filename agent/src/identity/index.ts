@@ -4,7 +4,7 @@
 import { CoreV1Api, DiscoveryV1Api, KubeConfig, makeInformer, type Informer, type KubernetesListObject, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
 import type { PodRef, ServiceRef } from '../protocol/events.ts';
 import { WATCHED_KINDS, applyList, applyUpdate, buildLookups, emptyState, lookupService, type IndexState, type Lookups, type WatchedKind } from './index-state.ts';
-import type { NetnsSource } from './netns.ts';
+import { nodeNetnsInodes, type NetnsSource } from './netns.ts';
 import type { IdentityLookup, NetnsOwner } from './types.ts';
 
 export { labNetnsSource, procNetnsSource, type NetnsSource } from './netns.ts';
@@ -32,6 +32,8 @@ export interface IdentityStats {
 export interface IdentityIndex extends IdentityLookup {
   /** Called after every change (objects, synced state or netns owners); returns an unsubscribe. */
   onChange(cb: () => void): () => void;
+  /** Network namespaces whose owner is on this node (its own and its pods'), by inode. */
+  nodeNetns(node: string): number[];
   /** Backends of a service from its EndpointSlices. */
   serviceEndpoints(namespace: string, name: string): { ip: string; port: number; proto: 'tcp' | 'udp'; ready: boolean; pod?: PodRef }[];
   close(): Promise<void>;
@@ -130,7 +132,7 @@ export async function createIdentityIndex(opts: IdentityIndexOptions): Promise<I
     }
     netnsReading = true;
     try {
-      const owners = await opts.netns.read({ podByUid: (uid) => tables().podByUid.get(uid) });
+      const owners = await opts.netns.read({ podByUid: (uid) => tables().podByUid.get(uid), podByContainerId: (id) => tables().podByContainerId.get(id) });
       netnsStats.reads++;
       const before = JSON.stringify([...netnsOwners]);
       netnsOwners = owners;
@@ -272,6 +274,7 @@ export async function createIdentityIndex(opts: IdentityIndexOptions): Promise<I
     },
     podIps: (namespace, name) => [...(tables().podIps.get(`${namespace}/${name}`) ?? [])],
     serviceIps: (namespace, name) => [...(tables().serviceIps.get(`${namespace}/${name}`) ?? [])],
+    nodeNetns: (node) => nodeNetnsInodes(netnsOwners, node),
     serviceEndpoints: (namespace, name) => [...(tables().endpoints.get(`${namespace}/${name}`) ?? [])],
     onChange: (cb) => {
       listeners.add(cb);

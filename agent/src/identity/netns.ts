@@ -7,12 +7,24 @@ import type { PodRef } from '../protocol/events.ts';
 import { readLabState, type LabState } from '../lab/state.ts';
 import type { NetnsOwner } from './types.ts';
 
+/** How a real node's netns source names a container process: by its container id, else its pod uid. */
+export interface PodResolver {
+  podByUid(uid: string): PodRef | undefined;
+  podByContainerId(id: string): PodRef | undefined;
+}
+
 /** Where netns owners come from; `read` is called again whenever pods change. */
 export interface NetnsSource {
   /** "lab:<name>" or "proc:<root>", for stats and errors. */
   readonly name: string;
-  /** Current owners by inode. `podByUid` names container processes by their pod uid (real nodes). */
-  read(ctx: { podByUid(uid: string): PodRef | undefined }): Promise<Map<number, NetnsOwner>>;
+  /** Current owners by inode. The resolver names container processes (real nodes). */
+  read(ctx: PodResolver): Promise<Map<number, NetnsOwner>>;
+  /**
+   * A real node's source: this node's name, and whether its kernel is shared with other nodes
+   * (known after the first read): its own network namespace is not the kernel's first one,
+   * as for nodes of kind or of a hopscope lab. Then only this node's namespaces are its to trace.
+   */
+  readonly node?: { name: string; sharedKernel(): boolean };
 }
 
 /** "client (default)": the label style of NetnsOwner. */
@@ -73,6 +85,18 @@ export function podUidFromCgroup(text: string): string | undefined {
   return m ? m[1]!.replace(/_/g, '-') : undefined;
 }
 
+/**
+ * Container id from /proc/<pid>/cgroup: containerd's `cri-containerd-<id>.scope`, CRI-O's
+ * `crio-<id>.scope` and docker's `docker-<id>.scope` (systemd driver), or the group below the pod's
+ * (`…/pod<uid>/<id>`, cgroupfs driver).
+ */
+export function containerIdFromCgroup(text: string): string | undefined {
+  const m =
+    /kubepods[^\n]*?\/(?:cri-containerd|crio|docker)-([0-9a-f]{64})\.scope/.exec(text) ??
+    /kubepods[^\n]*?\/pod[0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12}(?:\.slice)?\/([0-9a-f]{64})(?:\/|$|\n)/.exec(text);
+  return m ? m[1] : undefined;
+}
+
 /** What a process contributes: its netns link and its cgroup file (either may be unreadable). */
 export interface ProcEntry {
   pid: number;
@@ -80,31 +104,39 @@ export interface ProcEntry {
   cgroup?: string;
 }
 
-/** Owners on a real node: the root netns is the node, a netns holding a pod's processes is that pod. */
-export function netnsOwnersFromProc(
-  entries: ProcEntry[],
-  rootNetLink: string | undefined,
-  nodeName: string,
-  podByUid: (uid: string) => PodRef | undefined,
-): Map<number, NetnsOwner> {
+/**
+ * Owners on a real node: the node's own netns (the agent's: it runs with hostNetwork) is the node,
+ * a netns holding a pod's processes is that pod (by container id, else by pod uid).
+ */
+export function netnsOwnersFromProc(entries: ProcEntry[], rootNetLink: string | undefined, nodeName: string, pods: PodResolver): Map<number, NetnsOwner> {
   const out = new Map<number, NetnsOwner>();
   const root = rootNetLink ? parseNetnsLink(rootNetLink) : undefined;
   if (root !== undefined) out.set(root, { node: nodeName, label: nodeName });
   for (const e of entries) {
     const inode = e.netLink ? parseNetnsLink(e.netLink) : undefined;
     if (inode === undefined || inode === root || out.has(inode) || !e.cgroup) continue;
+    const id = containerIdFromCgroup(e.cgroup);
     const uid = podUidFromCgroup(e.cgroup);
-    const pod = uid ? podByUid(uid) : undefined;
+    const pod = (id ? pods.podByContainerId(id) : undefined) ?? (uid ? pods.podByUid(uid) : undefined);
     // hostNetwork pods live in the root netns (skipped above); unknown uids resolve on a later read.
     if (pod) out.set(inode, { pod, node: pod.node ?? nodeName, label: podLabel(pod) });
   }
   return out;
 }
 
+/** The inodes of a node's namespaces: its own and its pods'. Pure. */
+export function nodeNetnsInodes(owners: Map<number, NetnsOwner>, node: string): number[] {
+  return [...owners]
+    .filter(([, o]) => o.node === node)
+    .map(([i]) => i)
+    .sort((a, b) => a - b);
+}
+
 /** Netns of this node from /proc (the agent needs hostPID and CAP_SYS_PTRACE to read them). */
 export function procNetnsSource(opts: { procRoot?: string; nodeName?: string } = {}): NetnsSource {
   const root = opts.procRoot ?? '/proc';
   const nodeName = opts.nodeName ?? process.env.NODE_NAME ?? hostname();
+  let shared = false;
   const tryRead = (f: () => string): string | undefined => {
     try {
       return f();
@@ -114,10 +146,18 @@ export function procNetnsSource(opts: { procRoot?: string; nodeName?: string } =
   };
   return {
     name: `proc:${root}`,
-    read: async ({ podByUid }) => {
-      // NOTE: pid 1 may be unreadable (a sandbox, no CAP_SYS_PTRACE over it); the agent runs with
-      // hostNetwork, so its own netns is the node's too.
-      const rootLink = tryRead(() => readlinkSync(join(root, '1', 'ns', 'net'))) ?? tryRead(() => readlinkSync(join(root, 'self', 'ns', 'net')));
+    node: { name: nodeName, sharedKernel: () => shared },
+    read: async (pods) => {
+      // NOTE: the agent runs with hostNetwork, so its own netns is the node's. Kernel threads
+      // (kthreadd, pid 2) live in the kernel's first netns: the node's own on a node with a kernel
+      // of its own, another where nodes share one (kind, a hopscope lab), whose other namespaces
+      // are then not this node's to trace. pid 1 stands in where pid 2 is not kthreadd; it may
+      // be unreadable (a sandbox's init refuses ptrace access).
+      const selfLink = tryRead(() => readlinkSync(join(root, 'self', 'ns', 'net')));
+      const kthreadd = tryRead(() => readFileSync(join(root, '2', 'comm'), 'utf8').trim()) === 'kthreadd';
+      const initLink = tryRead(() => readlinkSync(join(root, kthreadd ? '2' : '1', 'ns', 'net')));
+      const rootLink = selfLink ?? initLink;
+      shared = selfLink !== undefined && initLink !== undefined && selfLink !== initLink;
       const entries: ProcEntry[] = [];
       const seen = new Set<string>();
       for (const d of readdirSync(root)) {
@@ -129,7 +169,7 @@ export function procNetnsSource(opts: { procRoot?: string; nodeName?: string } =
         if (cgroup && podUidFromCgroup(cgroup)) seen.add(netLink);
         entries.push({ pid: Number(d), netLink, cgroup });
       }
-      return netnsOwnersFromProc(entries, rootLink, nodeName, podByUid);
+      return netnsOwnersFromProc(entries, rootLink, nodeName, pods);
     },
   };
 }

@@ -67,6 +67,8 @@ export interface TracePipelineOptions {
   procRoot?: string;
   nodeName?: string;
   onJourney: (j: Journey) => void;
+  /** Lines for the operator (e.g. which namespaces are traced and why). */
+  log?: (line: string) => void;
   onEvent?: (e: TraceEvent) => void;
   onStatus?: (s: PipelineStatus) => void;
   signal?: AbortSignal;
@@ -109,24 +111,29 @@ export async function startTracePipeline(opts: TracePipelineOptions): Promise<Tr
     if (!api) throw new Error(`lab ${lab} runs without its API (no kubeconfig): names cannot be resolved`);
     kubeconfigPath = api.kubeconfig;
   }
-  const identity = await createIdentityIndex({
-    ...(kubeconfigPath ? { kubeconfigPath } : {}),
-    netns: lab
-      ? labNetnsSource(lab)
-      : procNetnsSource({ ...(opts.procRoot ? { procRoot: opts.procRoot } : {}), ...(opts.nodeName ? { nodeName: opts.nodeName } : {}) }),
-  });
+  const netnsSource = lab
+    ? labNetnsSource(lab)
+    : procNetnsSource({ ...(opts.procRoot ? { procRoot: opts.procRoot } : {}), ...(opts.nodeName ? { nodeName: opts.nodeName } : {}) });
+  const identity = await createIdentityIndex({ ...(kubeconfigPath ? { kubeconfigPath } : {}), netns: netnsSource });
+  // The namespaces this agent traces when the filter names none: a lab's own, or, on a node
+  // whose kernel other nodes share (kind, a lab), this node's (its own and its pods').
+  const sharedNode = !lab && netnsSource.node?.sharedKernel() ? netnsSource.node.name : undefined;
+  const scope: (() => number[]) | undefined = lab ? () => labInodes(lab) : sharedNode ? () => identity.nodeNetns(sharedNode) : undefined;
+  if (sharedNode)
+    opts.log?.(`this node's kernel is shared with other nodes (its netns is not the kernel's first one): tracing only ${sharedNode}'s network namespaces (${identity.nodeNetns(sharedNode).length} now: its own and its pods')`);
   let tracer: Tracer | undefined;
   let timer: NodeJS.Timeout | undefined;
   let unsubscribe: (() => void) | undefined;
   let stopped = false;
   try {
     // A lab shares the kernel with everything else on the machine (other labs use the same
-    // addresses): without a netns list of its own, the filter is narrowed to the lab's netns.
+    // addresses): without a netns list of its own, the filter is narrowed to the lab's netns
+    // (closed: nothing links them to the rest), or to this node's on a shared kernel.
     const compile = (spec: FilterSpec): KernelFilter => {
       const kf = compileFilter(spec, identity);
-      if (lab && kf.netns.length === 0) {
-        kf.netns = labInodes(lab);
-        kf.netnsClosed = true;
+      if (scope && kf.netns.length === 0) {
+        kf.netns = scope();
+        kf.netnsClosed = !!lab;
       }
       return kf;
     };
@@ -222,15 +229,15 @@ export async function startTracePipeline(opts: TracePipelineOptions): Promise<Tr
     }, opts.tickMs ?? 100);
     timer.unref();
 
-    // Pods added by a scale get new namespaces: follow them when the netns list is the lab's.
+    // New pods get new namespaces: follow them when the netns list is the scope's.
     let restarting: Promise<void> = Promise.resolve();
-    if (lab) {
+    if (scope) {
       unsubscribe = identity.onChange(() => {
         if (stopped || spec.netns?.length) return;
         restarting = restarting.then(async () => {
           let inodes: number[];
           try {
-            inodes = labInodes(lab);
+            inodes = scope();
           } catch {
             return; // the lab is going down; stop() will follow
           }

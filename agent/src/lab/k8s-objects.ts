@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import type { ClusterModel, ModelPod, ModelService } from './model.ts';
 import type { Workload } from './topology.ts';
+import { CONTAINER_RUNTIME, containerId, labPodQos } from './kubelet.ts';
 
 /** A rendered Kubernetes object (plain JSON, as on the wire). */
 export interface K8sObject {
@@ -149,7 +150,7 @@ function renderPod(model: ClusterModel, p: ModelPod, o: RenderOptions): K8sObjec
       podIP: p.ip,
       podIPs: [{ ip: p.ip }],
       startTime: o.time,
-      qosClass: 'BestEffort',
+      qosClass: labPodQos(),
       containerStatuses: p.containers.map((c) => ({
         name: c.name,
         ready: true,
@@ -157,7 +158,8 @@ function renderPod(model: ClusterModel, p: ModelPod, o: RenderOptions): K8sObjec
         restartCount: 0,
         image: `hopscope.lab/${c.run.kind}:lab`,
         imageID: `hopscope.lab/${c.run.kind}@sha256:${createHash('sha256').update(c.run.kind).digest('hex')}`,
-        containerID: `netns://${createHash('sha256').update(`${p.uid}/${c.name}`).digest('hex')}`,
+        // The id the container's cgroup is named by (kubelet.ts): the agent matches the two.
+        containerID: `${CONTAINER_RUNTIME}://${containerId(p.uid, c.name)}`,
         state: { running: { startedAt: o.time } },
       })),
     },
@@ -251,7 +253,7 @@ function renderNode(n: ClusterModel['nodes'][number], o: RenderOptions): K8sObje
         bootID: stableUid('node-boot', n.name),
         kernelVersion: o.kernelVersion ?? '',
         osImage: 'hopscope lab (network namespace)',
-        containerRuntimeVersion: 'netns://lab',
+        containerRuntimeVersion: `${CONTAINER_RUNTIME}://hopscope-lab`,
         kubeletVersion: 'v1.31.0-hopscope-lab',
         kubeProxyVersion: 'v1.31.0-hopscope-lab',
         operatingSystem: 'linux',

@@ -13,7 +13,9 @@ import { namerFor, planLab, planPod } from './netplan.ts';
 import { applyKubeProxy, applyPlan, deleteNetns, ipipUnsupported, killPids, netnsInode, netnsPids } from './netns.ts';
 import { LABS_DIR, findPodNetns, listLabNames, readLabState, writeLabState, type LabNetns, type LabState } from './state.ts';
 import { dnsRecords } from './dns.ts';
-import { startApiForwarder, startWorkloads } from './workloads.ts';
+import { startApiForwarder, startSandbox, startWorkloads } from './workloads.ts';
+import { containerCgroupPath, containerId, labPodQos, podCgroupPath, sandboxId, type CgroupDriver } from './kubelet.ts';
+import { cgroupRootsFor, placeInCgroup, removeCgroupTree } from './cgroups.ts';
 import { teardownLab } from './teardown.ts';
 import { startLabApi, writeKubeconfig, type LabApi } from './api-server.ts';
 import { KUBERNETES_SERVICE_NAMES, makeLabTls } from './tls.ts';
@@ -45,6 +47,11 @@ export interface LabUpOptions {
   name?: string;
   cni?: Topology['cni'];
   kubeProxy?: Topology['kubeProxy'];
+  /**
+   * Put pod processes in the cgroups kubelet and containerd make with this driver (default
+   * cgroupfs), each pod with a sandbox process; `none`: no cgroups, no sandboxes.
+   */
+  cgroupDriver?: CgroupDriver;
   /** Start the Kubernetes-compatible API and write a kubeconfig (default true). */
   api?: boolean;
   /** Tear down on exit, SIGINT and SIGTERM of this process (default true). */
@@ -112,7 +119,8 @@ export async function labUp(topology: Topology, opts: LabUpOptions = {}): Promis
         : 'cni calico-ipip: this kernel has IP-in-IP, but the lab only builds flannel-vxlan, calico-routed and calico-vxlan; use one of those',
     );
   }
-  const model0 = expandTopology(t);
+  const model0 = expandTopology(t, { uidSeed: prefix });
+  const driver = opts.cgroupDriver ?? 'cgroupfs';
   const logDir = join(LABS_DIR, t.name);
   mkdirSync(logDir, { recursive: true, mode: 0o700 });
   let state: LabState = {
@@ -128,6 +136,8 @@ export async function labUp(topology: Topology, opts: LabUpOptions = {}): Promis
     workloads: [],
     logDir,
     model: model0,
+    // The roots are recorded before any group is made in them, so a crash leaves them findable.
+    ...(driver === 'none' ? {} : { cgroups: { driver, roots: cgroupRootsFor(prefix) }, sandboxes: [] }),
   };
   writeLabState(state);
   let api: LabApi | undefined;
@@ -175,11 +185,41 @@ export async function labUp(topology: Topology, opts: LabUpOptions = {}): Promis
   const fillInodes = () => {
     for (const n of state.netns) if (n.inode === 0) n.inode = netnsInode(n.name);
   };
-  const podWorkloads = async (model: ClusterModel, pods: ModelPod[]) =>
-    startWorkloads(
+  // A pod as kubelet and containerd run it: the sandbox first (it holds the netns), then the
+  // containers, each process in the cgroup named by the pod's QoS class, uid and container id.
+  const podWorkloads = async (model: ClusterModel, pods: ModelPod[]) => {
+    const cg = state.cgroups;
+    if (cg) {
+      for (const p of pods) {
+        const netns = ns('pod', `${p.namespace}/${p.name}`);
+        const id = sandboxId(p.uid);
+        const pid = startSandbox(netns);
+        state.sandboxes = [...(state.sandboxes ?? []), { pod: `${p.namespace}/${p.name}`, id, pid, netns }];
+        writeLabState(state);
+        placeInCgroup(cg.roots, containerCgroupPath(cg.driver, labPodQos(), p.uid, id), pid);
+      }
+    }
+    const started = await startWorkloads(
       pods.map((p) => ({ pod: p, netns: ns('pod', `${p.namespace}/${p.name}`) })),
       { logDir, dnsRecordsPath: recordsPath },
     );
+    if (cg) {
+      const byKey = new Map(pods.map((p) => [`${p.namespace}/${p.name}`, p]));
+      for (const w of started) {
+        const p = byKey.get(w.pod)!;
+        placeInCgroup(cg.roots, containerCgroupPath(cg.driver, labPodQos(), p.uid, containerId(p.uid, w.container)), w.pid);
+      }
+    }
+    return started;
+  };
+  /** Stop removed pods' sandboxes and remove their cgroups (their containers are killed by then). */
+  const dropPods = (pods: ModelPod[]) => {
+    const keys = new Set(pods.map((p) => `${p.namespace}/${p.name}`));
+    killPids((state.sandboxes ?? []).filter((x) => keys.has(x.pod)).map((x) => x.pid));
+    if (state.sandboxes) state.sandboxes = state.sandboxes.filter((x) => !keys.has(x.pod));
+    const cg = state.cgroups;
+    if (cg) for (const p of pods) for (const root of cg.roots) removeCgroupTree(`${root}/${podCgroupPath(cg.driver, labPodQos(), p.uid)}`);
+  };
 
   try {
     const started = Date.now();
@@ -245,6 +285,7 @@ export async function labUp(topology: Topology, opts: LabUpOptions = {}): Promis
       // Leave the lab as it was: the half-built pods go, the model stays the old one.
       killPids(fresh.map((w) => w.pid));
       for (const n of addedNetns) killPids(netnsPids(n));
+      dropPods(added);
       deleteNetns([...addedNetns]);
       state = { ...state, netns: state.netns.filter((n) => !addedNetns.has(n.name)) };
       writeLabState(state);
@@ -254,6 +295,7 @@ export async function labUp(topology: Topology, opts: LabUpOptions = {}): Promis
     applyKubeProxy(model, nodeNetns());
     const goneNetns = new Set(removed.map((p) => ns('pod', `${p.namespace}/${p.name}`)));
     killPids(state.workloads.filter((w) => goneNetns.has(w.netns)).map((w) => w.pid));
+    dropPods(removed);
     deleteNetns([...goneNetns]);
     state = {
       ...state,

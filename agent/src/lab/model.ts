@@ -71,6 +71,11 @@ export interface ClusterModel {
   clusterDomain: string;
   serviceCIDR: string;
   underlayCIDR: string;
+  /**
+   * Mixed into pod uids, so two runs of a lab (or two labs on one machine) never share a pod uid,
+   * as real uids are random: the agent finds pods by the uid in a process's cgroup.
+   */
+  uidSeed?: string;
   nodes: ModelNode[];
   pods: ModelPod[];
   services: ModelService[];
@@ -82,6 +87,10 @@ export interface ClusterModel {
 /** Short stable hex digest, for names and uids derived from identity. */
 export function shortHash(s: string, len = 10): string {
   return createHash('sha256').update(s).digest('hex').slice(0, len);
+}
+
+function podUid(model: Pick<ClusterModel, 'uidSeed'>, namespace: string, name: string): string {
+  return uid('pod', model.uidSeed ? `${model.uidSeed}/${namespace}/${name}` : `${namespace}/${name}`);
 }
 
 function uid(kind: string, id: string): string {
@@ -182,7 +191,7 @@ function deploymentPod(
   return {
     namespace: d.namespace,
     name,
-    uid: uid('pod', `${d.namespace}/${name}`),
+    uid: podUid(model, d.namespace, name),
     node: nodeName,
     ip: allocateIp(model, node),
     labels: { ...d.labels, 'pod-template-hash': podTemplateHash },
@@ -194,7 +203,7 @@ function deploymentPod(
 }
 
 /** Expand a validated topology into the cluster model. Throws if addresses run out or collide. */
-export function expandTopology(t: Topology): ClusterModel {
+export function expandTopology(t: Topology, opts: { uidSeed?: string } = {}): ClusterModel {
   const nodes: ModelNode[] = t.nodes.map((n) => ({
     name: n.name,
     uid: uid('node', n.name),
@@ -223,6 +232,7 @@ export function expandTopology(t: Topology): ClusterModel {
     clusterDomain: t.clusterDomain,
     serviceCIDR: t.serviceCIDR,
     underlayCIDR: t.underlayCIDR,
+    ...(opts.uidSeed ? { uidSeed: opts.uidSeed } : {}),
     nodes,
     pods: [],
     services: t.services.map((s) => ({
@@ -244,7 +254,7 @@ export function expandTopology(t: Topology): ClusterModel {
     const pod: ModelPod = {
       namespace: p.namespace,
       name: p.name,
-      uid: uid('pod', `${p.namespace}/${p.name}`),
+      uid: podUid(model, p.namespace, p.name),
       node: p.node,
       ip: allocateIp(model, node),
       labels: p.labels,

@@ -6,6 +6,7 @@ import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync, exists
 import { join } from 'node:path';
 import type { ClusterModel } from './model.ts';
 import type { NetnsKind } from './naming.ts';
+import type { CgroupDriver } from './kubelet.ts';
 
 /** Directory holding state files, kubeconfigs and workload logs. */
 export const LABS_DIR = process.env.HOPSCOPE_LABS_DIR ?? '/run/hopscope/labs';
@@ -31,6 +32,16 @@ export interface LabWorkload {
   pid: number;
   netns: string;
   log: string;
+}
+
+/** A pod's sandbox: the process holding its network namespace, as the pause container does. */
+export interface LabSandbox {
+  /** "namespace/pod". */
+  pod: string;
+  /** containerd's sandbox id (kubelet.ts sandboxId). */
+  id: string;
+  pid: number;
+  netns: string;
 }
 
 /** The Kubernetes-compatible API of the lab, when one runs. It speaks HTTPS only. */
@@ -81,6 +92,13 @@ export interface LabState {
   detached: boolean;
   netns: LabNetns[];
   workloads: LabWorkload[];
+  /** One per pod while a cgroup driver is in use (absent in labs without one). */
+  sandboxes?: LabSandbox[];
+  /**
+   * The kubelet-shaped cgroup trees: the driver imitated and the tree's root directory in each
+   * cgroup hierarchy (recorded before anything is created in them; teardown removes them).
+   */
+  cgroups?: { driver: Exclude<CgroupDriver, 'none'>; roots: string[] };
   api?: LabApiInfo;
   logDir: string;
   model: ClusterModel;

@@ -6,6 +6,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { LABS_DIR, listLabNames, readLabState, statePath, type LabState } from './state.ts';
 import { deleteNetns, killPids, listNetns, netnsPids, processNetnsInode } from './netns.ts';
 import { parseNetnsName } from './naming.ts';
+import { findLabCgroupRoots, removeCgroupTree } from './cgroups.ts';
 import { join } from 'node:path';
 
 /** What a teardown removed. */
@@ -13,6 +14,8 @@ export interface TeardownReport {
   lab: string;
   netns: string[];
   killed: number[];
+  /** Cgroup directories that could not be removed (still busy), with the reason. */
+  cgroupsLeft: string[];
 }
 
 function isLabController(pid: number, lab: string): boolean {
@@ -35,7 +38,11 @@ export function teardownLab(lab: string, state: LabState | undefined, opts: { ki
   const pids: number[] = [];
   // Recorded workloads are killed only while they still sit in one of the lab's namespaces
   // (a recycled pid belongs to someone else).
-  const recorded = [...(state?.workloads.map((w) => w.pid) ?? []), ...(state?.api?.inLab?.forwarderPid ? [state.api.inLab.forwarderPid] : [])];
+  const recorded = [
+    ...(state?.workloads.map((w) => w.pid) ?? []),
+    ...(state?.sandboxes?.map((x) => x.pid) ?? []),
+    ...(state?.api?.inLab?.forwarderPid ? [state.api.inLab.forwarderPid] : []),
+  ];
   for (const pid of recorded) {
     const ino = processNetnsInode(pid);
     if (ino !== undefined && inodes.has(ino)) pids.push(pid);
@@ -44,11 +51,15 @@ export function teardownLab(lab: string, state: LabState | undefined, opts: { ki
   if (opts.killController && state && state.controllerPid !== process.pid && isLabController(state.controllerPid, lab)) pids.push(state.controllerPid);
   const killed = [...new Set(pids)].filter((p) => p !== process.pid);
   killPids(killed);
+  // Groups empty once their processes are gone; the roots are the state's plus any the lab's
+  // name finds (a run killed before it wrote its state).
+  const cgroupsLeft: string[] = [];
+  for (const root of new Set([...(state?.cgroups?.roots ?? []), ...findLabCgroupRoots(lab)])) cgroupsLeft.push(...removeCgroupTree(root));
   deleteNetns([...names]);
   rmSync(statePath(lab), { force: true });
   rmSync(join(LABS_DIR, `${lab}.kubeconfig`), { force: true });
   rmSync(state?.logDir ?? join(LABS_DIR, lab), { recursive: true, force: true });
-  return { lab, netns: [...names], killed };
+  return { lab, netns: [...names], killed, cgroupsLeft };
 }
 
 /** `lab down --name`: ask a live controller to stop, then sweep whatever is left. */

@@ -74,6 +74,17 @@ function spawnNodeInNetns(netns: string, argv: string[], log: string): number | 
   return child.pid;
 }
 
+/**
+ * Start a pod's sandbox process: it only holds the pod's network namespace, as the pause
+ * container does, so even a pod whose containers run nothing has a process there.
+ */
+export function startSandbox(netns: string): number {
+  const child = spawn('ip', ['netns', 'exec', netns, 'sleep', 'infinity'], { detached: true, stdio: 'ignore' });
+  child.unref();
+  if (child.pid === undefined) throw new Error(`could not start the sandbox process in ${netns}`);
+  return child.pid;
+}
+
 /** Bound on the connections the API forwarder relays at once. */
 export const API_FORWARDER_MAX_CONNECTIONS = 256;
 

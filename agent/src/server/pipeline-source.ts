@@ -89,6 +89,7 @@ export function pipelineSource(opts: PipelineSourceOptions): JourneySource {
           ...(opts.kubeconfigPath ? { kubeconfigPath: opts.kubeconfigPath } : {}),
           ...(opts.procRoot ? { procRoot: opts.procRoot } : {}),
           ...(opts.nodeName ? { nodeName: opts.nodeName } : {}),
+          log,
           filter: base,
           onJourney: (j) => sink.onJourney(j),
           onStatus: (s) => {
