@@ -35,6 +35,7 @@ describe('the agent DaemonSet, run as written on lab node-1', () => {
   let hostTrace: JourneyFeed | undefined;
   let tap: JourneyFeed | undefined;
   const figures: Record<string, string> = {};
+  let startedAt = 0;
   const token = randomBytes(18).toString('base64url');
 
   beforeAll(async () => {
@@ -60,7 +61,7 @@ describe('the agent DaemonSet, run as written on lab node-1', () => {
   }, 120_000);
 
   it('starts with the manifest settings and passes its readiness probe', async () => {
-    const t0 = Date.now();
+    const t0 = (startedAt = Date.now());
     agent = await startContainer(run);
     // Listening: /healthz answers on the node address (the probe below runs on its own schedule).
     for (;;) {
@@ -101,6 +102,7 @@ describe('the agent DaemonSet, run as written on lab node-1', () => {
       if (tap.stderr.includes('tracer unavailable')) throw new Error(`the agent in the container cannot trace: ${why}`);
       if (Date.now() - t0 > 120_000) throw new Error(`the agent's tracer is not running after 120 s (${tap.stderr.join(' | ')}); ${why}`);
     }
+    figures.startToTracerRunningMs = String(Date.now() - startedAt);
     const t0 = Date.now();
     let pair: [Journey, Journey] | undefined;
     // Both tracers report attached before their probes are live: call until both saw one SYN.
@@ -125,6 +127,7 @@ describe('the agent DaemonSet, run as written on lab node-1', () => {
     expect(fromAgent.hops.every((h) => onNode(h, NODE))).toBe(true);
     const hostHalf = fromHost.hops.filter((h) => onNode(h, NODE)).map(hopKey);
     expect(fromHost.hops.some((h) => onNode(h, 'node-2'))).toBe(true);
+    expect(fromAgent.hops.map((h) => h.kind)).toEqual(expect.arrayContaining(['pod-egress', 'dnat', 'encap']));
     expect(fromAgent.hops.map(hopKey)).toEqual(hostHalf);
     console.log(`node-1's half, from the agent in the container:\n  ${fromAgent.hops.map(hopKey).join('\n  ')}`);
   }, 300_000);
