@@ -160,19 +160,20 @@ export async function probeOnce(c: Container, p: Probe, from: { nodeNetns: strin
 }
 
 /**
- * Run a probe on its own schedule (initial delay, then every period) until it reaches its
- * success threshold or `deadlineMs` passes; resolves with the time it took and the attempts.
+ * Run a probe on its own schedule (initial delay from the container's start `startedAt`, then
+ * every period) until it reaches its success threshold or `deadlineMs` passes; resolves with
+ * the attempts.
  */
-export async function probeUntilSuccess(c: Container, p: Probe, from: { nodeNetns: string; podIP: string }, deadlineMs: number): Promise<{ ms: number; attempts: string[] }> {
+export async function probeUntilSuccess(c: Container, p: Probe, from: { nodeNetns: string; podIP: string }, deadlineMs: number, startedAt = Date.now()): Promise<{ attempts: string[] }> {
   const t0 = Date.now();
   const attempts: string[] = [];
-  await sleep(p.initialDelaySeconds * 1000);
+  await sleep(Math.max(0, startedAt + p.initialDelaySeconds * 1000 - t0));
   let successes = 0;
   while (Date.now() - t0 < deadlineMs) {
     const r = await probeOnce(c, p, from);
     attempts.push(`${r.ok ? 'ok' : 'fail'}: ${r.detail}`);
     successes = r.ok ? successes + 1 : 0;
-    if (successes >= p.successThreshold) return { ms: Date.now() - t0, attempts };
+    if (successes >= p.successThreshold) return { attempts };
     await sleep(p.periodSeconds * 1000);
   }
   throw new Error(`probe of ${c.name} did not pass within ${deadlineMs} ms: ${attempts.slice(-3).join('; ')}; its log: ${(await c.logs()).slice(-3000)}`);
