@@ -66,9 +66,11 @@ function hookCleanup(): void {
   hooked = true;
   process.on('exit', removeAllSync);
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
-    process.once(sig, () => {
+    process.prependOnceListener(sig, () => {
       removeAllSync();
-      process.kill(process.pid, sig);
+      // NOTE: re-raise only when nothing else handles the signal: another handler (the lab's
+      // teardown) ends the process itself when done, and a re-raise now would cut it short.
+      if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
     });
 }
 
