@@ -4,5 +4,5 @@
 // node_modules (~130 MB), and never compiles at start. hopscope.mjs is the launcher of a checkout.
 import './heap.mjs';
 
-const { main } = await import(new URL('../../dist/main.mjs', import.meta.url).href);
+const { main } = await import('../../dist/main.mjs');
 process.exitCode = await main(process.argv.slice(2));
