@@ -13,6 +13,9 @@ declare -A NEED=(
   [podman]=podman [buildah]=buildah [runc]=runc [mmdebstrap]=mmdebstrap [flock]=util-linux
   # a real client for the pcap exports
   [tshark]=tshark
+  [unshare]=util-linux [mountpoint]=util-linux
+  # The real client the lab API is tested with (Debian's is 1.20; any kubectl already present is kept).
+  [kubectl]=kubernetes-client
 )
 missing=()
 for cmd in "${!NEED[@]}"; do

@@ -47,7 +47,7 @@ describe('lab API as a cluster serves it', () => {
     expect(list.items.map((p) => `${p.metadata.namespace}/${p.metadata.name}`).sort()).toEqual(s.model.pods.map((p) => `${p.namespace}/${p.name}`).sort());
   });
 
-  it('inside node-1 the API answers at the control-plane address, for kubectl and for the service-account files', async () => {
+  it('inside node-1 and from a pod the API answers at the control-plane address, for kubectl and for the service-account files', async () => {
     expect(api.inLab).toMatchObject({ host: '10.0.0.254', port: 6443, url: 'https://10.0.0.254:6443' });
     const names = await execa('ip', ['netns', 'exec', node1, 'kubectl', '--kubeconfig', api.inLab.kubeconfig, 'get', 'nodes', '-o', 'name'], { reject: false });
     expect(names.stderr).toBe('');
@@ -63,6 +63,11 @@ describe('lab API as a cluster serves it', () => {
     );
     expect(curl.stderr).toBe('');
     expect(JSON.parse(curl.stdout)).toMatchObject({ kind: 'Pod', metadata: { name: 'client' } });
+    // A pod (not hostNetwork: the hub's Deployment) reaches it too: the control-plane host routes
+    // each node's pod block back to that node.
+    const fromPod = await lab.exec('default/client', ['curl', '-sS', '-m', '5', '--cacert', join(sa, 'ca.crt'), '-H', `Authorization: Bearer ${readFileSync(join(sa, 'token'), 'utf8')}`, `${api.inLab.url}/api/v1/nodes`]);
+    expect(fromPod.stderr).toBe('');
+    expect((JSON.parse(fromPod.stdout) as { items: unknown[] }).items).toHaveLength(s.model.nodes.length);
     // Nothing of the lab is in the root namespace: the control-plane address is not ours here.
     const rootAddrs = await execa('ip', ['-o', 'addr']);
     expect(rootAddrs.stdout).not.toContain(` ${api.inLab.host}/`);

@@ -103,6 +103,10 @@ export function planInfrastructure(model: ClusterModel, ns: NetnsNamer): NetStep
     steps.push({ kind: 'ip', ns: h.netns, cmd: `addr add ${h.address}/${ulBits} dev eth0` });
     steps.push({ kind: 'ip', ns: h.netns, cmd: 'link set eth0 up' });
   }
+  // The control-plane host (the underlay namespace, at the control-plane address) knows each
+  // node's pod block, as a control-plane node's CNI does: pods reach the API server and its
+  // replies find them. Bridged traffic between nodes never consults these routes.
+  for (const n of model.nodes) steps.push({ kind: 'ip', ns: ul, cmd: `route add ${n.podCIDR} via ${n.address} dev ${UNDERLAY_BRIDGE}` });
   for (const n of model.nodes) steps.push(...planNode(model, n, ns));
   return steps;
 }
