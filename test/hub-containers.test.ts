@@ -53,15 +53,6 @@ describe('two agents and the hub in containers, as the manifests say', () => {
     const topology = loadTopology();
     topology.pods.push(...NODES.map((n) => standInPod(agentManifest, `hopscope-agent-${n}`, n)), standInPod(hubManifest, HUB_POD, HUB_NODE));
     lab = await labUp(topology, { name: `${PREFIX}-${randomBytes(3).toString('hex')}` });
-    // NOTE: the lab routes no pod address to its control-plane address (only nodes reach the
-    // API). On a cluster, the CNI's ip-masq (flannel --ip-masq) or the kubernetes Service carries
-    // a pod's API traffic: masquerade the hub's pod network towards the API on its node, that one
-    // address only, as flannel would.
-    const hubNode = lab.state().model.nodes.find((n) => n.name === HUB_NODE)!;
-    const apiHost = lab.state().api!.inLab.host;
-    const nodeNs = lab.state().netns.find((n) => n.kind === 'node' && n.owner === HUB_NODE)!.name;
-    const masq = inNetns(nodeNs, ['iptables', '-t', 'nat', '-I', 'POSTROUTING', '-s', hubNode.podCIDR, '-d', `${apiHost}/32`, '-j', 'MASQUERADE']);
-    expect(masq.code, masq.stderr).toBe(0);
     const readiness: Promise<unknown>[] = [];
     for (const node of NODES) {
       const name = containerName(PREFIX);
