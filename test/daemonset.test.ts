@@ -129,7 +129,9 @@ describe('the agent DaemonSet, run as written on lab node-1', () => {
     expect(fromAgent.src.pod).toMatchObject({ namespace: 'default', name: client.name });
     expect(fromAgent.dst.service).toMatchObject({ namespace: 'default', name: web.name });
     expect(fromAgent.backend?.pod?.node).toBe('node-2');
-    // node-1's half only, and the same hops as the host's tracer sees on node-1.
+    // node-1's half only (the agent says it traces node-1's namespaces alone: the lab's nodes
+    // share one kernel), and the same hops as the host's tracer sees on node-1.
+    expect(await agent.logs()).toMatch(new RegExp(`tracing only ${NODE}'s network namespaces`));
     expect(fromAgent.hops.every((h) => onNode(h, NODE))).toBe(true);
     const hostHalf = fromHost.hops.filter((h) => onNode(h, NODE)).map(hopKey);
     expect(fromHost.hops.some((h) => onNode(h, 'node-2'))).toBe(true);
