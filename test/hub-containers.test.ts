@@ -16,7 +16,7 @@ import { labUp, loadTopology, type LabHandle } from '../agent/src/lab/lab.ts';
 import { podToPodman, type PodmanRun } from './podman-kit/pod-to-podman.ts';
 import { loadManifest } from './podman-kit/manifests.ts';
 import { buildImage, inNetns, labNodeContext, standInPod } from './podman-kit/lab-node.ts';
-import { containerName, leftContainers, probeUntilSuccess, requirePodman, sleep, startContainer, type Container } from './podman-kit/podman.ts';
+import { containerName, leftContainers, probeOnce, probeUntilSuccess, requirePodman, sleep, startContainer, type Container } from './podman-kit/podman.ts';
 import { findRow, launchChromium } from './browser.ts';
 import { curlUntilNode } from './trace-helpers.ts';
 
@@ -139,4 +139,19 @@ describe('two agents and the hub in containers, as the manifests say', () => {
     for (const kind of ['pod-egress', 'dnat', 'deliver']) expect(await diagram.locator(`[data-kind=${kind}]`).count(), kind).toBeGreaterThan(0);
     expect(await page.getByTestId('lane-missing').count()).toBe(0);
   }, 300_000);
+
+  it("fails the hub's liveness probe (httpGet from its node) while the hub is stopped", async () => {
+    const live = hubRun.liveness!;
+    const from = { nodeNetns: hubNodeNetns, podIP: hubRun.podIP };
+    expect((await probeOnce(hub, live, from)).ok).toBe(true);
+    const pid = await hub.pid();
+    process.kill(pid, 'SIGSTOP');
+    try {
+      const stopped = await probeOnce(hub, live, from);
+      expect(stopped.ok, stopped.detail).toBe(false);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    expect((await probeOnce(hub, live, from)).ok).toBe(true);
+  }, 60_000);
 });
