@@ -34,9 +34,12 @@ fi
 inputs_hash() {
   {
     printf 'suite=%s base=%s\n' "$SUITE" "$BASE"
-    git ls-files -z --cached --others --exclude-standard -- \
-      Dockerfile .dockerignore package.json package-lock.json tsconfig.base.json agent ui bpf manifests \
-      | LC_ALL=C sort -z \
+    local inputs=(Dockerfile .dockerignore package.json package-lock.json tsconfig.base.json agent ui bpf manifests)
+    if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+      git ls-files -z --cached --others --exclude-standard -- "${inputs[@]}"
+    else # a tarball of the sources: what .dockerignore leaves out stays out of the hash too
+      find "${inputs[@]}" -type f -not -path '*/node_modules/*' -not -path 'ui/dist/*' -print0
+    fi | LC_ALL=C sort -z \
       | while IFS= read -r -d '' f; do
           [ -f "$f" ] || continue # deleted but still in the index
           printf '%s %s\n' "$(sha256sum <"$f" | cut -c1-64)" "$f"

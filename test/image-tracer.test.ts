@@ -72,10 +72,16 @@ describe('the image: bpftrace 0.23.2 with the DaemonSet\'s capabilities', () => 
         { ports: [53], proto: 'udp', netns: [4026532177, 4026532178], netnsClosed: true },
       ];
       forms.forEach((f, i) => writeFileSync(join(dir, `p${i}.bt`), renderProgram({ ...DEFAULT_KERNEL_FILTER, ...f }, { probeSet: 'tracepoints', vxlanPorts: [4789, 8472] })));
-      // --dry-run: compiled, loaded and verified by the kernel, not attached.
-      const script = forms.map((_, i) => `bpftrace --dry-run /p/p${i}.bt >/dev/null 2>/tmp/err || { echo "p${i}: exit $?"; grep -v RLIMIT_MEMLOCK /tmp/err | tail -3; }`).join('; ');
+      writeFileSync(join(dir, 'k.bt'), renderProgram(DEFAULT_KERNEL_FILTER, { probeSet: 'kprobes', vxlanPorts: [4789, 8472] }));
+      // --dry-run: compiled, loaded and verified by the kernel, not attached. The kprobes form
+      // only compiles (--emit-elf): this kernel has no kprobes to load it against.
+      const script = [
+        ...forms.map((_, i) => `bpftrace --dry-run /p/p${i}.bt >/dev/null 2>/tmp/err || { echo "p${i}: exit $?"; grep -v RLIMIT_MEMLOCK /tmp/err | tail -3; }`),
+        'bpftrace --emit-elf /tmp/k.o /p/k.bt >/dev/null 2>/tmp/err || { echo "k: exit $?"; tail -3 /tmp/err; }',
+      ].join('; ');
       const r = await podman([...runArgs(containerName(), manifestSecurity().caps, ['-v', `${dir}:/p:ro`]), '--entrypoint', 'sh', image, '-c', script]);
-      expect(r.stdout + r.stderr.split('\n').filter((l) => !l.includes('RLIMIT_MEMLOCK')).join('\n')).toBe('');
+      // (bpftrace warns that nf_nat_manip_pkt is not traceable here, on stderr: not a failure.)
+      expect(r.stdout).toBe('');
       expect(r.exitCode).toBe(0);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -89,7 +95,12 @@ describe('the image: bpftrace 0.23.2 with the DaemonSet\'s capabilities', () => 
     expect(r.stdout).toMatch(/^probe set +(tracepoints|kprobes): /m);
     expect(r.stdout).not.toContain('undefined');
     expect(r.stdout).toContain('ip is not installed');
+    expect(r.stdout).toMatch(/^process netns +yes /m);
     expect(r.exitCode).toBe(0);
+    // Without SYS_PTRACE, doctor names what is lost and the capability that gives it back.
+    const lacking = await podman([...runArgs(containerName(), manifestSecurity().caps.filter((c) => c !== 'SYS_PTRACE')), image, 'doctor']);
+    expect(lacking.stdout).toMatch(/^process netns +no +no CAP_SYS_PTRACE: \d+ of \d+ processes/m);
+    expect(lacking.stdout).toMatch(/pods on this node cannot be named; a container needs CAP_SYS_PTRACE/);
   });
 
   // Each capability the manifest grants, removed in turn, breaks something the agent does on a

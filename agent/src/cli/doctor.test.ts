@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Capabilities } from '../tracer/capabilities.ts';
-import { missing, toolFailure } from './doctor.ts';
+import { hasCapability, missing, toolFailure } from './doctor.ts';
 
 const ok = { ok: true, detail: 'ok' };
 const base: Capabilities = {
@@ -17,6 +17,9 @@ describe('doctor: missing', () => {
     expect(m.join('\n')).toMatch(/apt-get install util-linux/);
     expect(m.join('\n')).toMatch(/CONFIG_DEBUG_INFO_BTF/);
     expect(m.join('\n')).toMatch(/NAT is read from conntrack/);
+    expect(missing(base, true, { ok: false, detail: 'no CAP_SYS_PTRACE: 3 of 90 readable' })).toEqual([
+      "other processes' network namespaces (no CAP_SYS_PTRACE: 3 of 90 readable): pods on this node cannot be named; a container needs CAP_SYS_PTRACE",
+    ]);
   });
 });
 
@@ -27,5 +30,14 @@ describe('doctor: toolFailure', () => {
     expect(toolFailure('ip', { signal: 'SIGKILL' }, 'iproute2')).toBe('ip killed by SIGKILL');
     expect(toolFailure('ip', { timedOut: true }, 'iproute2')).toBe('ip timed out');
     expect(toolFailure('ip', { code: 'EACCES' }, 'iproute2')).toBe('ip could not run (EACCES)');
+  });
+});
+
+describe('doctor: hasCapability', () => {
+  it('reads a capability bit from /proc/<pid>/status', () => {
+    // Recorded in the image: --cap-drop ALL --cap-add BPF,PERFMON,SYS_PTRACE, then without SYS_PTRACE.
+    expect(hasCapability('Name:\tcat\nCapEff:\t000000c000080000\n', 19n)).toBe(true);
+    expect(hasCapability('Name:\tcat\nCapEff:\t000000c000000000\n', 19n)).toBe(false);
+    expect(hasCapability('Name:\tcat\n', 19n)).toBe(false);
   });
 });

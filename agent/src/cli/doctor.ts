@@ -1,6 +1,6 @@
 // `hopscope doctor`: what this machine can trace, which probe set will be used and why,
 // the CNI devices present, and what is missing (with the package that provides it).
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile, readdir, readlink } from 'node:fs/promises';
 import { execa } from 'execa';
 import { detectCapabilities, type Capabilities, type Check } from '../tracer/capabilities.ts';
 import type { Command } from './main.ts';
@@ -76,12 +76,48 @@ async function labNamespaces(): Promise<{ lab: string; netns: string[] }[]> {
 
 const mark = (c: Check): string => (c.ok ? 'yes' : 'no ');
 
+/** CAP_SYS_PTRACE's bit in /proc/<pid>/status CapEff. */
+const CAP_SYS_PTRACE = 19n;
+
+/** Whether a CapEff line (hex) holds a capability. Pure. */
+export function hasCapability(status: string, bit: bigint): boolean {
+  const m = /^CapEff:\s*([0-9a-f]+)$/im.exec(status);
+  return m !== null && ((BigInt(`0x${m[1]}`) >> bit) & 1n) === 1n;
+}
+
+/**
+ * Whether other processes' network namespaces can be read: on a node (hostPID) that is what
+ * names each pod's namespace, and it takes CAP_SYS_PTRACE (measured in the image). Counted over
+ * /proc too: a process holding capabilities this one lacks stays unreadable even so (this dev
+ * machine's pid 1 holds CAP_SYS_RESOURCE, which its root does not).
+ */
+async function otherNetnsReadable(): Promise<Check> {
+  const status = await readFile('/proc/self/status', 'utf8').catch(() => '');
+  let readable = 0;
+  let denied = 0;
+  for (const d of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      await readlink(`/proc/${d}/ns/net`);
+      readable++;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EACCES' || code === 'EPERM') denied++;
+    }
+  }
+  const counts = `${readable} of ${readable + denied} processes' /proc/<pid>/ns/net readable`;
+  if (!hasCapability(status, CAP_SYS_PTRACE)) return { ok: false, detail: `no CAP_SYS_PTRACE: ${counts}` };
+  return { ok: true, detail: counts };
+}
+
+
 /** What is missing and how to get it. Pure. */
-export function missing(c: Capabilities, setpriv: boolean): string[] {
+export function missing(c: Capabilities, setpriv: boolean, otherNetns: Check = { ok: true, detail: '' }): string[] {
   const out: string[] = [];
   if (!c.bpftrace.ok) out.push('bpftrace: apt-get install bpftrace');
   if (!setpriv) out.push('setpriv (stops bpftrace if the agent dies): apt-get install util-linux');
-  if (!c.root) out.push('root: run as root (or with CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN, CAP_SYS_ADMIN)');
+  if (!c.root) out.push('root: run as root (bpftrace refuses other users; in a container: uid 0 with CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE)');
+  if (!otherNetns.ok) out.push(`other processes' network namespaces (${otherNetns.detail}): pods on this node cannot be named; a container needs CAP_SYS_PTRACE`);
   if (!c.btf.ok) out.push('BTF: a kernel built with CONFIG_DEBUG_INFO_BTF=y (the program casts kernel structs)');
   if (!c.tracefs.ok) out.push('tracefs: mount -t tracefs nodev /sys/kernel/tracing');
   if (c.bpftrace.ok && c.root && !c.tracepoints.ok) out.push(`tracepoints do not attach: ${c.tracepoints.detail}`);
@@ -98,9 +134,10 @@ export const command: Command = {
       console.log('usage: hopscope doctor\n\nPrints kernel, BTF, tracefs, bpftrace, probe sets, CNI devices and what is missing.');
       return 0;
     }
-    const [c, setpriv] = await Promise.all([
+    const [c, setpriv, otherNetns] = await Promise.all([
       detectCapabilities(),
       execa('setpriv', ['--version'], { reject: false, timeout: 5000 }).then((r) => r.exitCode === 0, () => false),
+      otherNetnsReadable(),
     ]);
     const lines = [
       `kernel           ${c.kernel}${c.littleEndian ? '' : ' (big-endian: not supported)'}`,
@@ -113,6 +150,7 @@ export const command: Command = {
       `fentry (kfunc)   ${mark(c.fentry)} ${c.fentry.detail}`,
       `NAT functions    ${c.natFunctions.length > 0 ? c.natFunctions.join(', ') : 'none found'}`,
       `probe set        ${c.probeSet}: ${c.probeSetReason}`,
+      `process netns    ${mark(otherNetns)} ${otherNetns.detail}`,
     ];
     console.log(lines.join('\n'));
     const root = await links();
@@ -124,7 +162,7 @@ export const command: Command = {
         console.log(`  ${ns}: ${typeof l === 'string' ? l : cniDevices(l).join(', ') || 'none'}`);
       }
     }
-    const miss = missing(c, setpriv);
+    const miss = missing(c, setpriv, otherNetns);
     console.log(`\n${miss.length === 0 ? 'nothing missing' : `missing or limited:\n${miss.map((m) => `  - ${m}`).join('\n')}`}`);
     return c.bpftrace.ok && c.root && c.tracepoints.ok ? 0 : 1;
   },
