@@ -94,6 +94,10 @@ describe('the agent DaemonSet, run as written on lab node-1', () => {
     expect(status.stdout).toMatch(/^Seccomp:\s+0/m);
     expect(status.stdout).toContain('Read-only file system');
     expect(status.stdout).toContain(`--node ${NODE}`);
+    // hostPID: the lab's pod processes are visible from inside, with their network namespaces.
+    const web = lab!.state().workloads.find((w) => w.kind === 'http')!;
+    const seen = await agent.exec(['readlink', `/proc/${web.pid}/ns/net`], 10_000);
+    expect(seen.stdout.trim()).toMatch(/^net:\[\d+\]$/);
   }, 300_000);
 
   it("shows node-1's half of a cross-node ClusterIP call, named from the API, as trace --lab sees it", async () => {
