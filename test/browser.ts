@@ -19,10 +19,13 @@ export function ensureUiBuilt(): void {
     execFileSync('npm', ['run', '-s', 'build', '-w', 'ui'], { stdio: 'ignore' });
 }
 
-/** Headless Chromium from Debian, without the background traffic this closed network refuses. */
-export function launchChromium(): Promise<Browser> {
+/**
+ * Headless Chromium from Debian, without the background traffic this closed network refuses.
+ * `executablePath`: a wrapper that starts it elsewhere (e.g. in a lab network namespace).
+ */
+export function launchChromium(executablePath = '/usr/bin/chromium'): Promise<Browser> {
   return chromium.launch({
-    executablePath: '/usr/bin/chromium',
+    executablePath,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
 }

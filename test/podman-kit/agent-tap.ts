@@ -1,0 +1,32 @@
+// Run inside a lab node's network namespace (where the agent is reachable, as the hub would be):
+// connects to an agent with the hub's own client and prints each journey as one JSON line, and
+// link and tracer state changes on stderr.
+// usage: HOPSCOPE_TOKEN=... tsx agent-tap.ts <node name> <agent base url>
+import { connectAgent } from '../../agent/src/hubmode/agent-client.ts';
+
+const [name, url] = process.argv.slice(2);
+const token = process.env.HOPSCOPE_TOKEN;
+if (!name || !url || !token) {
+  console.error('usage: HOPSCOPE_TOKEN=... agent-tap.ts <node name> <agent base url>');
+  process.exit(2);
+}
+const link = connectAgent(
+  { name, url },
+  {
+    token,
+    onJourney: (_agent, j) => process.stdout.write(JSON.stringify(j) + '\n'),
+    onState: (_agent, s) => process.stderr.write(`link ${s}\n`),
+  },
+);
+// The tracer's state as the agent reports it (status every second): printed when it changes, so
+// a test can wait for "running" and fail at once on "unavailable".
+let last = '';
+setInterval(() => {
+  const st = link.info().status?.tracer;
+  if (st && st !== last) process.stderr.write(`tracer ${(last = st)}\n`);
+}, 200);
+for (const sig of ['SIGINT', 'SIGTERM'] as const)
+  process.once(sig, () => {
+    link.close();
+    process.exit(0);
+  });
