@@ -88,9 +88,9 @@ describe('auth', () => {
   const paths = [...API_ROUTES, '/', '/index.html', '/assets/app.js', '/no/such/page', '/api/no-such-route'];
   const methods = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH'];
 
-  it('the router has routes, and only the health probe is public', () => {
+  it('the router has routes, and only the probes are public', () => {
     expect(API_ROUTES.length).toBeGreaterThanOrEqual(4);
-    expect(PUBLIC_ROUTES).toEqual(['/healthz']);
+    expect(PUBLIC_ROUTES).toEqual(['/healthz', '/readyz']);
   });
 
   it.each(paths)('%s refuses every method without a token or with a wrong one', async (p) => {

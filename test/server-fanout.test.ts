@@ -86,6 +86,29 @@ describe('auth on every route', () => {
     expect((await fetch(`http://127.0.0.1:${srv.server.port}/healthz`)).status).toBe(200);
   });
 
+  it('is ready only while its tracer runs; alive either way', async () => {
+    expect((await fetch(`http://127.0.0.1:${srv.server.port}/readyz`)).status).toBe(200);
+    // A tracer that cannot run (bpftrace cannot compile or attach): alive, not ready.
+    let tracer: 'unavailable' | 'running' = 'unavailable';
+    class Tracerless extends SyntheticSource {
+      override status() {
+        return { ...super.status(), tracer };
+      }
+    }
+    const own = await startServer({ host: '127.0.0.1', port: 0, token: TOKEN, source: new Tracerless(1, 50, 100), topology: () => null, lab: null });
+    onTestFinished(() => own.close());
+    const base = `http://127.0.0.1:${own.port}`;
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    const r = await fetch(`${base}/readyz`);
+    expect(r.status).toBe(503);
+    expect(await r.text()).toBe('not ready: tracer unavailable\n');
+    // Ready once it traces (the source's next status report).
+    tracer = 'running';
+    let status = 0;
+    for (const end = Date.now() + 5000; status !== 200 && Date.now() < end; await new Promise((res) => setTimeout(res, 50))) status = (await fetch(`${base}/readyz`)).status;
+    expect(status, 'ready once the tracer runs').toBe(200);
+  });
+
   it('trades ?token= for an HttpOnly SameSite=Strict cookie and a clean URL', async () => {
     const r = await fetch(`http://127.0.0.1:${srv.server.port}/?token=${TOKEN}`, { redirect: 'manual' });
     expect(r.status).toBe(303);

@@ -49,8 +49,13 @@ export interface RunningServer {
 /** Every API path the server routes (besides the UI's static files, /healthz and /ws). */
 export const API_ROUTES = ['/api/topology', '/api/identities', '/api/status', '/metrics'] as const;
 type ApiRoute = (typeof API_ROUTES)[number];
-/** Paths served without the token: the liveness probe only. */
-export const PUBLIC_ROUTES = ['/healthz'] as const;
+/**
+ * Paths served without the token: the probes. /healthz: the process answers (liveness).
+ * /readyz: it also traces (readiness). NOTE: an agent whose bpftrace cannot compile or attach
+ * still answers /healthz; were readiness the same, a DaemonSet pod that cannot trace would look
+ * healthy on the cluster (seen with the first image). /readyz says only the tracer's state.
+ */
+export const PUBLIC_ROUTES = ['/healthz', '/readyz'] as const;
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -193,7 +198,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname === PUBLIC_ROUTES[0]) return sendText(res, 200, 'ok\n');
+    if (url.pathname === '/healthz') return sendText(res, 200, 'ok\n');
+    if (url.pathname === '/readyz') {
+      const tracer = sourceStatus.tracer;
+      return tracer === 'running' ? sendText(res, 200, 'ready\n') : sendText(res, 503, `not ready: tracer ${tracer}\n`);
+    }
     if (!hostAllowed(req.headers.host, opts.host)) return sendText(res, 403, 'request for another host refused');
     if (!originAllowed(req.headers.origin, req.headers.host)) return sendText(res, 403, 'cross-origin request refused');
     const auth = authorised(req, url);
