@@ -1,7 +1,7 @@
 // hopscope trace on a Calico-style routed lab (no bridge, no tunnel: cali* veths with /32
 // routes, node-to-node routes over the underlay) with kube-proxy in iptables mode.
 import { describe, expect, it } from 'vitest';
-import { curl, curlUntilNode, inner, kinds, replyOf, synOf, traceLabForFile, waitFor } from './trace-helpers.ts';
+import { curl, curlUntilNode, inner, kinds, synOf, traceLabForFile, waitFor, waitForReply } from './trace-helpers.ts';
 
 const NAME = `jr${process.pid % 10000}`;
 const t = traceLabForFile(NAME, { cni: 'calico-routed', kubeProxy: 'iptables' });
@@ -32,7 +32,7 @@ describe('trace: calico-routed + iptables', () => {
       expect(h.encap).toBeUndefined();
       expect(h.packet).toMatchObject({ src: client.ip, dst: web2.ip });
     }
-    const reply = await waitFor('its SYN-ACK', () => replyOf(t.journeys, syn));
+    const reply = await waitForReply(t, syn, 'its SYN-ACK');
     expect(kinds(reply)).toEqual(ROUTED_CROSS_NODE);
     expect(reply.hops[1]!.dev).toBe(web2.hostVeth);
   });
@@ -61,7 +61,7 @@ describe('trace: calico-routed + iptables', () => {
     expect(dnat.nat?.after).toMatchObject({ ip: web2.ip, port: 8080, pod: { name: web2.name } });
     expect(syn.backend?.pod?.name).toBe(web2.name);
     for (const h of syn.hops.slice(2)) expect(inner(h).dst).toBe(web2.ip);
-    const reply = await waitFor('its SYN-ACK', () => replyOf(t.journeys, syn));
+    const reply = await waitForReply(t, syn, 'its SYN-ACK');
     // Reverse NAT in node-1's POSTROUTING: visible as the reply leaves for the client's cali*.
     expect(kinds(reply)).toEqual([...ROUTED_CROSS_NODE.slice(0, 6), 'reverse-nat', 'deliver']);
     const rnat = reply.hops[6]!;

@@ -2,7 +2,7 @@
 // with kube-proxy in nftables mode: the NAT comes from nft rules, the hops must read the same.
 import { describe, expect, it } from 'vitest';
 import type { Journey } from '../agent/src/protocol/events.ts';
-import { curl, curlUntilNode, inner, kinds, replyOf, sent, synOf, traceLabForFile, waitFor } from './trace-helpers.ts';
+import { curl, curlUntilNode, inner, kinds, sent, synOf, traceLabForFile, waitFor, waitForReply } from './trace-helpers.ts';
 
 const NAME = `jv${process.pid % 10000}`;
 const t = traceLabForFile(NAME, { cni: 'calico-vxlan', kubeProxy: 'nftables' });
@@ -51,7 +51,7 @@ describe('trace: calico-vxlan + nftables', () => {
     expect(syn.dst.service?.name).toBe('web');
     expect(syn.backend?.pod?.name).toBe(web2.name);
     expectCalicoVxlan(syn, '10.0.0.1', '10.0.0.2');
-    const reply = await waitFor('its SYN-ACK', () => replyOf(t.journeys, syn));
+    const reply = await waitForReply(t, syn, 'its SYN-ACK');
     expect(kinds(reply)).toEqual(['pod-egress', 'host-veth', ...TUNNEL, 'reverse-nat', 'deliver']);
     const rnat = reply.hops[8]!;
     expect(rnat).toMatchObject({ dev: client.hostVeth, where: { node: 'node-1' } });

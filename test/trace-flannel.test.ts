@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import type { Journey } from '../agent/src/protocol/events.ts';
-import { assertWireValid, curl, curlUntilNode, inner, kinds, replyOf, sent, synOf, traceLabForFile, waitFor } from './trace-helpers.ts';
+import { assertWireValid, curl, curlUntilNode, inner, kinds, sent, synOf, traceLabForFile, waitFor, waitForReply } from './trace-helpers.ts';
 
 const NAME = `jf${process.pid % 10000}`;
 const t = traceLabForFile(NAME, { cni: 'flannel-vxlan', kubeProxy: 'iptables' });
@@ -53,7 +53,7 @@ describe('trace: flannel-vxlan + iptables', () => {
     expect(syn.src).toMatchObject({ ip: client.ip, pod: { namespace: 'default', name: 'client' } });
     expect(syn.dst).toMatchObject({ ip: web1.ip, port: 8080, pod: { namespace: 'default', name: web1.name } });
     expect(syn.backend).toBeUndefined();
-    const reply = await waitFor('its SYN-ACK', () => replyOf(t.journeys, syn));
+    const reply = await waitForReply(t, syn, 'its SYN-ACK');
     expect(kinds(reply)).toEqual(['pod-egress', 'host-veth', 'host-veth', 'deliver']);
     expect(reply.hops[3]!.where.pod?.name).toBe('client');
   });
@@ -85,7 +85,7 @@ describe('trace: flannel-vxlan + iptables', () => {
     // The inner packet is untouched by the tunnel.
     for (const h of syn.hops) expect(inner(h)).toMatchObject({ src: client.ip, dst: web2.ip });
     expect(syn.dst.pod?.name).toBe(web2.name);
-    const reply = await waitFor('its SYN-ACK', () => replyOf(t.journeys, syn));
+    const reply = await waitForReply(t, syn, 'its SYN-ACK');
     expect(kinds(reply)).toEqual(CROSS_NODE_SYN);
     expectVxlanLeg(reply, '10.0.0.2', '10.0.0.1');
     expect(syn.hops.every((h, i) => i === 0 || h.tsNs >= syn.hops[i - 1]!.tsNs)).toBe(true);
@@ -108,7 +108,7 @@ describe('trace: flannel-vxlan + iptables', () => {
     expect(dnat.nat?.after).toMatchObject({ ip: web2.ip, port: 8080, pod: { name: web2.name } });
     expectVxlanLeg(syn, '10.0.0.1', '10.0.0.2');
 
-    const reply = await waitFor('its SYN-ACK', () => replyOf(t.journeys, syn));
+    const reply = await waitForReply(t, syn, 'its SYN-ACK');
     expect(kinds(reply)).toEqual([...CROSS_NODE_SYN.slice(0, 9), 'reverse-nat', 'host-veth', 'deliver']);
     const rnat = reply.hops[9]!;
     expect(rnat).toMatchObject({ dev: 'cni0', hook: 'xmit', where: { node: 'node-1' } });
@@ -131,7 +131,7 @@ describe('trace: flannel-vxlan + iptables', () => {
     expect(query.dst).toMatchObject({ ip: '10.96.0.10', port: 53, service: { namespace: 'kube-system', name: 'kube-dns' } });
     expect(query.backend).toMatchObject({ ip: coredns.ip, port: 53, pod: { namespace: 'kube-system', name: 'coredns' } });
     expect(query.hops[11]!.where.label).toBe('coredns (kube-system)');
-    const answer = await waitFor('DNS answer', () => replyOf(t.journeys, query));
+    const answer = await waitForReply(t, query, 'DNS answer');
     expect(answer.proto).toBe('udp');
     const rnat = answer.hops.find((h) => h.kind === 'reverse-nat')!;
     expect(rnat.where.node).toBe('node-1');
@@ -158,7 +158,7 @@ describe('trace: flannel-vxlan + iptables', () => {
     expect(snat.nat?.before).toMatchObject({ ip: '10.0.0.100' });
     expect(snat.nat?.after).toMatchObject({ ip: a.peer, port: a.peerPort, node: 'node-1' });
     expect(snat.where.node).toBe('node-1');
-    const reply = await waitFor('NodePort reply', () => replyOf(t.journeys, syn));
+    const reply = await waitForReply(t, syn, 'NodePort reply');
     const rn = reply.hops.filter((h) => h.kind === 'reverse-nat');
     expect(rn.map((h) => [h.nat?.before.ip, h.nat?.after.ip]).sort()).toEqual([[a.peer, '10.0.0.100'], [web2.ip, '10.0.0.1']].sort());
     expect(reply.hops.at(-1)).toMatchObject({ kind: 'deliver', where: { label: 'ext-client' } });

@@ -155,6 +155,28 @@ export function replyOf(journeys: Journey[], req: Journey): Journey | undefined 
   return journeys.find((j) => j.replyTo === req.id);
 }
 
+/**
+ * The first reply linked to `req`; when none comes, the error shows what did come for that
+ * connection (either direction, linked or not) and the pipeline's counters, so a failure says
+ * whether the reply was never printed (sampled, lost), or printed but not linked.
+ */
+export async function waitForReply(t: Pick<TraceLab, 'journeys' | 'pipeline'>, req: Journey, what = 'its reply', timeoutMs = 15_000): Promise<Journey> {
+  try {
+    return await waitFor(what, () => replyOf(t.journeys, req), timeoutMs);
+  } catch (e) {
+    // The request's sender end (address and port) is in every packet of the connection, both ways.
+    const p = sent(req);
+    const port = (q: IpPacket, side: 'sport' | 'dport') => ('sport' in q.l4 ? q.l4[side] : undefined);
+    const senderEnd = (q: IpPacket) => (q.src === p.src && port(q, 'sport') === port(p, 'sport')) || (q.dst === p.src && port(q, 'dport') === port(p, 'sport'));
+    const related = t.journeys.filter((j) => j.hops.some((h) => senderEnd(inner(h))));
+    const line = (j: Journey) => `${j.id}${j.replyTo ? ` (reply to ${j.replyTo})` : ''} ${j.verdict}: ${j.hops.map((h) => `${h.kind}@${h.dev} ${inner(h).src}>${inner(h).dst}`).join(' | ')}`;
+    throw new Error(
+      `${(e as Error).message} (request ${req.id})\njourneys of this connection:\n${related.map(line).join('\n') || '(none)'}\ncounters: ${JSON.stringify(t.pipeline.status().counters)}; sampling: ${JSON.stringify(t.pipeline.status().sampling)}`,
+      { cause: e },
+    );
+  }
+}
+
 /** Throws unless the journey is valid by the wire schema the UI uses. */
 export function assertWireValid(j: unknown): Journey {
   return journeySchema.parse(j) as Journey;

@@ -72,6 +72,21 @@ describe('correlator: the ClusterIP SYN over flannel VXLAN and its reply', () =>
     expect(rep.backend).toBeUndefined();
   });
 
+  it('links the SYN-ACK to the SYN when its first hops arrive before the SYN\'s (per-CPU output)', () => {
+    // NOTE: bpftrace reads one ring per CPU; a reply's first events (in the pod, no conntrack)
+    // may be printed before the request's, which happened earlier on another CPU.
+    const syn = synPath();
+    const ack = synAckPath();
+    for (const early of [1, 2]) {
+      resetSeq();
+      const { out } = run([...ack.slice(0, early), ...syn, free(1_000_200_000, syn[0]!.skb), ...ack.slice(early), free(1_001_200_000, ack[0]!.skb)]);
+      const req = out.find((j) => !j.replyTo && j.hops[0]!.packet.src === '10.244.1.2');
+      const rep = out.find((j) => j.hops[0]!.packet.src === '10.244.2.3');
+      expect(req, `request (${early} early)`).toBeDefined();
+      expect(rep?.replyTo, `reply linked (${early} early)`).toBe(req!.id);
+    }
+  });
+
   it('a later request packet of the connection is a request; the next reply links to it', () => {
     const syn = synPath();
     const synAck = synAckPath();
