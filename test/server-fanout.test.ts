@@ -216,6 +216,45 @@ describe('fan-out over real sockets', () => {
   });
 });
 
+describe('closing', () => {
+  it('ends with a client that reconnects the moment it is closed, while the source is still stopping', async () => {
+    // As the UI does: its socket reconnects as soon as it closes. The source takes its time to
+    // stop (bpftrace, the identity index), the window in which such a reconnect got upgraded.
+    class SlowStop extends SyntheticSource {
+      override async stop() {
+        await new Promise((r) => setTimeout(r, 800));
+        await super.stop();
+      }
+    }
+    const s = await startServer({ host: '127.0.0.1', port: 0, token: TOKEN, source: new SlowStop(1, 50, 100), topology: () => null, lab: null });
+    let upgradedAfterClose = 0;
+    let refused = 0;
+    let closing = false;
+    let opened = 0;
+    const connect = (): void => {
+      const ws = new WebSocket(`ws://127.0.0.1:${s.port}/ws`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+      srv.open.push(ws);
+      ws.on('open', () => {
+        if (closing) upgradedAfterClose++;
+        opened++;
+        ws.send(JSON.stringify({ type: 'hello', version: 1 }));
+      });
+      ws.on('unexpected-response', () => refused++);
+      ws.on('error', () => undefined);
+      ws.on('close', () => {
+        if (closing && refused + upgradedAfterClose < 50) connect();
+      });
+    };
+    connect();
+    await until(() => opened === 1 && s.fanout.clientCount === 1);
+    closing = true;
+    const ended = await Promise.race([s.close().then(() => 'closed'), new Promise((r) => setTimeout(() => r('still closing after 10 s'), 10_000).unref())]);
+    expect(ended).toBe('closed');
+    expect(upgradedAfterClose).toBe(0);
+    expect(refused).toBeGreaterThan(0);
+  });
+});
+
 describe('dead peers', () => {
   it('terminates a client that stops answering pings and keeps the one that answers', async () => {
     const src = new SyntheticSource(1, 50, 100);

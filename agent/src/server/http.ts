@@ -46,6 +46,9 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** How long close() waits for websocket peers to answer the close frame before cutting them. */
+const CLOSE_GRACE_MS = 2000;
+
 /** Every API path the server routes (besides the UI's static files, /healthz and /ws). */
 export const API_ROUTES = ['/api/topology', '/api/identities', '/api/status', '/metrics'] as const;
 type ApiRoute = (typeof API_ROUTES)[number];
@@ -240,8 +243,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     socket.end(`HTTP/1.1 ${code} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${text.length}\r\n\r\n${text}`);
   };
 
+  let closing = false;
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
+    if (closing) return refuse(socket, 503, 'Service Unavailable: shutting down');
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname !== '/ws') return refuse(socket, 404, 'Not Found');
     if (!hostAllowed(req.headers.host, opts.host) || !originAllowed(req.headers.origin, req.headers.host)) return refuse(socket, 403, 'Forbidden');
@@ -316,14 +321,22 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     status,
     close() {
       closed ??= (async () => {
+        // NOTE: upgrades are refused before the clients are closed. A browser reconnects as soon
+        // as its socket closes; one that upgraded while the source stopped was never closed,
+        // and wss.close() waited for it for ever (Ctrl-C on `start` with the UI open hung).
+        closing = true;
         clearInterval(pinger);
         clearInterval(statusTimer);
         fanout.stop();
+        const clientsGone = new Promise<void>((resolve) => wss.close(() => resolve()));
         for (const ws of wss.clients) closeWith(ws, 1001, 'agent shutting down');
         await opts.source.stop().catch(() => undefined);
-        await new Promise<void>((resolve) => {
-          wss.close(() => resolve());
-        });
+        // A peer that never answers the close frame would hold us for ws's 30 s close timeout.
+        const stragglers = setTimeout(() => {
+          for (const ws of wss.clients) ws.terminate();
+        }, CLOSE_GRACE_MS);
+        await clientsGone;
+        clearTimeout(stragglers);
         server.closeAllConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));
       })();
