@@ -12,9 +12,10 @@ import { release } from 'node:os';
 import { dirname } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import type { ClusterModel } from './model.ts';
-import { RESOURCES, RESOURCE_NAMES, apiVersionOf, type K8sObject, type ResourceName } from './k8s-objects.ts';
+import { LAB_KUBE_VERSION, RESOURCES, RESOURCE_NAMES, apiVersionOf, type K8sObject, type ResourceName } from './k8s-objects.ts';
 import { matchFields, matchLabels, parseFieldSelector, parseLabelSelector, type FieldRequirement, type LabelRequirement } from './k8s-selectors.ts';
 import { ObjectStore, type StoreEvent } from './k8s-store.ts';
+import { negotiate, toTable, type IncludeObject, type TableVersion } from './k8s-table.ts';
 import { makeLabTls, type LabTls } from './tls.ts';
 
 /** A running lab API server. */
@@ -200,6 +201,8 @@ interface Watcher {
   res: ServerResponse;
   /** The client asked for BOOKMARK events (allowWatchBookmarks=true). */
   bookmarks: boolean;
+  /** The client asked for Table output (kubectl get -w): each event's object is a one-row Table. */
+  table?: { version: TableVersion; include: IncludeObject };
 }
 
 function bookmark(r: ResourceName, rv: number): { type: 'BOOKMARK'; object: unknown } {
@@ -220,6 +223,25 @@ function filteredEvent(w: Watcher, e: StoreEvent): { type: string; object: K8sOb
   if (now) return { type: 'ADDED', object: e.object };
   if (before) return { type: 'DELETED', object: e.object };
   return undefined;
+}
+
+const INCLUDE_OBJECT: readonly IncludeObject[] = ['None', 'Metadata', 'Object'];
+
+/**
+ * Whether a read asks for a Table (kubectl's `Accept: application/json;as=Table;v=v1;g=meta.k8s.io`)
+ * and what its rows carry of their objects; undefined for plain JSON. Refuses (406) an Accept
+ * header that allows neither, as the real API does.
+ */
+function tableRequest(req: IncomingMessage, q: URLSearchParams): { version: TableVersion; include: IncludeObject } | undefined {
+  const accept = req.headers.accept;
+  const want = negotiate(accept);
+  if (!want) throw new HttpError(406, 'NotAcceptable', `only application/json and application/json;as=Table;g=meta.k8s.io;v=v1|v1beta1 are served, not "${String(accept).slice(0, 200)}"`);
+  if (want.type === 'json') return undefined;
+  // Rows carry their object's metadata unless asked otherwise: kubectl reads the namespace (-A)
+  // and the labels (--show-labels, -L) from there.
+  const include = q.get('includeObject') ?? 'Metadata';
+  if (!(INCLUDE_OBJECT as readonly string[]).includes(include)) throw new HttpError(400, 'BadRequest', `includeObject must be one of ${INCLUDE_OBJECT.join(', ')}`);
+  return { version: want.version, include: include as IncludeObject };
 }
 
 /** Start the lab API on loopback. */
@@ -254,7 +276,9 @@ export async function startLabApi(opts: LabApiOptions): Promise<LabApi> {
 
   function writeEvent(w: Watcher, ev: { type: string; object: unknown } | undefined): void {
     if (!ev || w.res.destroyed) return;
-    w.res.write(`${JSON.stringify(ev)}\n`);
+    const asTable = w.table && ev.type !== 'ERROR' && ev.type !== 'BOOKMARK';
+    const object = asTable ? toTable(w.resource, [ev.object as K8sObject], { ...w.table!, now: Date.now(), resourceVersion: (ev.object as K8sObject).metadata.resourceVersion }) : ev.object;
+    w.res.write(`${JSON.stringify({ type: ev.type, object })}\n`);
     if (w.res.writableLength > MAX_WATCH_BUFFER) {
       // A reader this slow would make us hold unbounded memory; it relists or re-watches.
       watchers.delete(w);
@@ -262,9 +286,9 @@ export async function startLabApi(opts: LabApiOptions): Promise<LabApi> {
     }
   }
 
-  function startWatch(t: Extract<Target, { type: 'list' }>, q: URLSearchParams, res: ServerResponse, labels: LabelRequirement[], fields: FieldRequirement[]): void {
+  function startWatch(t: Extract<Target, { type: 'list' }>, q: URLSearchParams, res: ServerResponse, labels: LabelRequirement[], fields: FieldRequirement[], table: Watcher['table']): void {
     if (watchers.size >= MAX_WATCHES) throw new HttpError(429, 'TooManyRequests', `too many open watches (limit ${MAX_WATCHES})`);
-    const w: Watcher = { resource: t.resource, namespace: t.namespace, labels, fields, res, bookmarks: q.get('allowWatchBookmarks') === 'true' };
+    const w: Watcher = { resource: t.resource, namespace: t.namespace, labels, fields, res, bookmarks: q.get('allowWatchBookmarks') === 'true', table };
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache, private' });
     res.flushHeaders();
     const rvText = q.get('resourceVersion');
@@ -342,9 +366,7 @@ export async function startLabApi(opts: LabApiOptions): Promise<LabApi> {
       switch (path) {
         case '/version':
           return sendJson(res, 200, {
-            major: '1',
-            minor: '31',
-            gitVersion: 'v1.31.0-hopscope-lab',
+            ...LAB_KUBE_VERSION,
             gitCommit: '',
             gitTreeState: 'clean',
             buildDate: startTime,
@@ -379,11 +401,12 @@ export async function startLabApi(opts: LabApiOptions): Promise<LabApi> {
     if (target.type === 'scale') return scale(req, res, target);
     if (!isGet) throw new HttpError(405, 'MethodNotAllowed', `the lab API is read-only: ${req.method} ${path} is not allowed`);
     const info = RESOURCES[target.resource];
+    const table = tableRequest(req, q);
     if (target.type === 'get') {
       const key = target.namespace ? `${target.namespace}/${target.name}` : target.name;
       const o = store.get(target.resource, key);
       if (!o) throw new HttpError(404, 'NotFound', `${target.resource} "${target.name}" not found`);
-      return sendJson(res, 200, o);
+      return sendJson(res, 200, table ? toTable(target.resource, [o], { ...table, now: Date.now(), resourceVersion: o.metadata.resourceVersion }) : o);
     }
     let labels: LabelRequirement[];
     let fields: FieldRequirement[];
@@ -394,14 +417,14 @@ export async function startLabApi(opts: LabApiOptions): Promise<LabApi> {
       throw new HttpError(400, 'BadRequest', (e as Error).message);
     }
     const watch = q.get('watch');
-    if (watch === '1' || watch === 'true') return startWatch(target, q, res, labels, fields);
+    if (watch === '1' || watch === 'true') return startWatch(target, q, res, labels, fields, table);
     // Only the newest state is kept: an exact older version is gone, as after etcd compaction.
     const exact = q.get('resourceVersionMatch') === 'Exact' ? q.get('resourceVersion') : null;
     if (exact !== null && exact !== String(store.resourceVersion))
       throw new HttpError(410, 'Expired', `too old resource version: ${exact} (${store.resourceVersion})`);
-    // NOTE: kubectl asks for `as=Table` first; a plain list in application/json is the accepted fallback.
     const filter = { namespace: target.namespace, labels, fields };
     const items = store.list(target.resource).filter((o) => matches(filter, o));
+    if (table) return sendJson(res, 200, toTable(target.resource, items, { ...table, now: Date.now(), resourceVersion: String(store.resourceVersion) }));
     sendJson(res, 200, {
       kind: `${info.kind}List`,
       apiVersion: apiVersionOf(target.resource),
