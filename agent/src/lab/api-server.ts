@@ -141,6 +141,9 @@ function discoveryResources(group: string): Record<string, unknown>[] {
   return out;
 }
 
+/** The named API groups the lab serves (the core group is /api/v1). */
+const API_GROUPS = [...new Set(RESOURCE_NAMES.map((r) => RESOURCES[r].group).filter((g) => g !== ''))];
+
 function apiGroup(group: string): Record<string, unknown> {
   const gv = { groupVersion: `${group}/v1`, version: 'v1' };
   return { kind: 'APIGroup', apiVersion: 'v1', name: group, versions: [gv], preferredVersion: gv };
@@ -381,22 +384,19 @@ export async function startLabApi(opts: LabApiOptions): Promise<LabApi> {
             serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: String(req.headers.host ?? '') }],
           });
         case '/apis':
-          return sendJson(res, 200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [apiGroup('apps'), apiGroup('discovery.k8s.io')] });
+          return sendJson(res, 200, { kind: 'APIGroupList', apiVersion: 'v1', groups: API_GROUPS.map(apiGroup) });
         case '/api/v1':
           return sendJson(res, 200, { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: 'v1', resources: discoveryResources('') });
-        case '/apis/apps':
-          return sendJson(res, 200, apiGroup('apps'));
-        case '/apis/discovery.k8s.io':
-          return sendJson(res, 200, apiGroup('discovery.k8s.io'));
-        case '/apis/apps/v1':
-        case '/apis/discovery.k8s.io/v1':
-          return sendJson(res, 200, { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: `${parts[1]}/v1`, resources: discoveryResources(parts[1]!) });
       }
+      const group = API_GROUPS.find((g) => g === parts[1]);
+      if (parts[0] === 'apis' && group && parts.length === 2) return sendJson(res, 200, apiGroup(group));
+      if (parts[0] === 'apis' && group && parts.length === 3 && parts[2] === 'v1')
+        return sendJson(res, 200, { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: `${group}/v1`, resources: discoveryResources(group) });
     }
     let target: Target | undefined;
+    const group = API_GROUPS.find((g) => g === parts[1]);
     if (parts[0] === 'api' && parts[1] === 'v1') target = parseTarget('', parts.slice(2));
-    else if (parts[0] === 'apis' && (parts[1] === 'apps' || parts[1] === 'discovery.k8s.io') && parts[2] === 'v1')
-      target = parseTarget(parts[1], parts.slice(3));
+    else if (parts[0] === 'apis' && group && parts[2] === 'v1') target = parseTarget(group, parts.slice(3));
     if (!target) throw new HttpError(404, 'NotFound', `the server could not find the requested resource (${req.method} ${path})`);
     if (target.type === 'scale') return scale(req, res, target);
     if (!isGet) throw new HttpError(405, 'MethodNotAllowed', `the lab API is read-only: ${req.method} ${path} is not allowed`);

@@ -22,11 +22,11 @@ export interface K8sObject {
 }
 
 /** The resources the lab API serves. */
-export type ResourceName = 'pods' | 'services' | 'endpoints' | 'endpointslices' | 'nodes' | 'namespaces' | 'deployments' | 'replicasets' | 'events';
+export type ResourceName = 'pods' | 'services' | 'endpoints' | 'endpointslices' | 'nodes' | 'namespaces' | 'deployments' | 'replicasets' | 'events' | 'leases';
 
 /** Discovery facts of one resource. */
 export interface ResourceInfo {
-  group: '' | 'discovery.k8s.io' | 'apps';
+  group: '' | 'discovery.k8s.io' | 'apps' | 'coordination.k8s.io';
   version: 'v1';
   kind: string;
   singular: string;
@@ -55,6 +55,8 @@ export const RESOURCES: Record<ResourceName, ResourceInfo> = {
   namespaces: { group: '', version: 'v1', kind: 'Namespace', singular: 'namespace', namespaced: false, shortNames: ['ns'], fields: ['status.phase'] },
   endpointslices: { group: 'discovery.k8s.io', version: 'v1', kind: 'EndpointSlice', singular: 'endpointslice', namespaced: true, shortNames: [], fields: ['addressType'] },
   deployments: { group: 'apps', version: 'v1', kind: 'Deployment', singular: 'deployment', namespaced: true, shortNames: ['deploy'], fields: [] },
+  // Each node's heartbeat lease (kube-node-lease), which `kubectl describe node` shows.
+  leases: { group: 'coordination.k8s.io', version: 'v1', kind: 'Lease', singular: 'lease', namespaced: true, shortNames: [], fields: [] },
   replicasets: { group: 'apps', version: 'v1', kind: 'ReplicaSet', singular: 'replicaset', namespaced: true, shortNames: ['rs'], fields: [] },
 };
 
@@ -307,6 +309,22 @@ function renderNode(n: ClusterModel['nodes'][number], o: RenderOptions): K8sObje
   };
 }
 
+/** A node's lease in kube-node-lease, held by its kubelet (renewed as the model is rendered). */
+function renderLease(n: ClusterModel['nodes'][number], o: RenderOptions): K8sObject {
+  return {
+    apiVersion: 'coordination.k8s.io/v1',
+    kind: 'Lease',
+    metadata: {
+      name: n.name,
+      namespace: 'kube-node-lease',
+      uid: stableUid('lease', n.name),
+      ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: n.name, uid: n.uid }],
+    },
+    // MicroTime: RFC 3339 with microseconds.
+    spec: { holderIdentity: n.name, leaseDurationSeconds: 40, renewTime: o.time.replace(/Z$/, '.000000Z') },
+  };
+}
+
 function renderWorkloads(model: ClusterModel): K8sObject[] {
   const out: K8sObject[] = [];
   for (const d of model.deployments) {
@@ -363,6 +381,7 @@ export function renderCluster(model: ClusterModel, o: RenderOptions): Record<Res
     deployments: workloads.filter((w) => w.kind === 'Deployment'),
     replicasets: workloads.filter((w) => w.kind === 'ReplicaSet'),
     events: [],
+    leases: model.nodes.map((n) => renderLease(n, o)),
   };
 }
 

@@ -94,6 +94,7 @@ export const TABLE_COLUMNS: Record<ResourceName, TableColumn[]> = {
     IMAGES,
     col('Selector', 'The label selector of the ReplicaSet.', 1),
   ],
+  leases: [NAME, col('Holder', 'The holder of the lease.'), AGE],
   events: [
     col('Last Seen', 'Time since the event was last seen.'),
     col('Type', 'Normal or Warning.'),
@@ -320,6 +321,8 @@ export function rowCells(resource: ResourceName, o: K8sObject, now: number): Cel
       return replicaSetCells(o, now);
     case 'events':
       return eventCells(o, now);
+    case 'leases':
+      return [o.metadata.name, String((o.spec as { holderIdentity?: string } | undefined)?.holderIdentity ?? ''), since(o.metadata.creationTimestamp, now)];
     default: {
       const never: never = resource;
       throw new Error(`no table for ${String(never)}`);
@@ -334,8 +337,6 @@ export interface TableOptions {
   /** Milliseconds since the epoch: ages are counted to it. */
   now: number;
   resourceVersion?: string;
-  /** Leave the column definitions out (watch events after the first, as the real API does). */
-  omitColumns?: boolean;
 }
 
 /** A meta.k8s.io Table of `objects` (already filtered and ordered). */
@@ -351,7 +352,7 @@ export function toTable(resource: ResourceName, objects: K8sObject[], o: TableOp
     kind: 'Table',
     apiVersion,
     metadata: o.resourceVersion !== undefined ? { resourceVersion: o.resourceVersion } : {},
-    columnDefinitions: o.omitColumns ? null : TABLE_COLUMNS[resource],
+    columnDefinitions: TABLE_COLUMNS[resource],
     rows,
   };
 }
