@@ -133,6 +133,12 @@ describe('lab API with @kubernetes/client-node', () => {
     expect(await get('/api/v1/namespaces/default/pods')).toMatchObject({ kind: 'PodList', apiVersion: 'v1' });
     const proto = await fetch(`${api.url}/api/v1/pods`, { headers: { authorization: `Bearer ${TOKEN}`, accept: 'application/vnd.kubernetes.protobuf' } });
     expect(proto.status).toBe(406);
+    // kubectl 1.26+ asks /apis for aggregated discovery first; client-go knows it by its content type.
+    const agg = await fetch(`${api.url}/apis`, { headers: { authorization: `Bearer ${TOKEN}`, accept: 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json' } });
+    expect(agg.headers.get('content-type')).toBe('application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList');
+    const aggBody = (await agg.json()) as { kind: string; items: { metadata: { name: string } }[] };
+    expect(aggBody.kind).toBe('APIGroupDiscoveryList');
+    expect(aggBody.items.map((i) => i.metadata.name).sort()).toEqual(groups.groups.map((g) => g.name).sort());
   });
 
   it('streams new pods and updated EndpointSlices to informers after a scale through the PATCH route', async () => {

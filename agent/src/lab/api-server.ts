@@ -16,6 +16,7 @@ import { LAB_KUBE_VERSION, RESOURCES, RESOURCE_NAMES, apiVersionOf, type K8sObje
 import { matchFields, matchLabels, parseFieldSelector, parseLabelSelector, type FieldRequirement, type LabelRequirement } from './k8s-selectors.ts';
 import { ObjectStore, type StoreEvent } from './k8s-store.ts';
 import { negotiate, toTable, type IncludeObject, type TableVersion } from './k8s-table.ts';
+import { API_GROUPS, aggregatedDiscovery, apiGroup, discoveryResources, type DiscoveryVersion } from './k8s-discovery.ts';
 import { makeLabTls, type LabTls } from './tls.ts';
 
 /** A running lab API server. */
@@ -83,9 +84,14 @@ function status(code: number, reason: string, message: string): Record<string, u
   return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code };
 }
 
-function sendJson(res: ServerResponse, code: number, body: unknown): void {
+function sendDiscovery(res: ServerResponse, which: 'core' | 'named', version: DiscoveryVersion): void {
+  // NOTE: client-go tells the aggregated form from the legacy one by this content type alone.
+  sendJson(res, 200, aggregatedDiscovery(which, version), `application/json;g=apidiscovery.k8s.io;v=${version};as=APIGroupDiscoveryList`);
+}
+
+function sendJson(res: ServerResponse, code: number, body: unknown, contentType = 'application/json'): void {
   const text = JSON.stringify(body);
-  res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-cache, private' });
+  res.writeHead(code, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-cache, private' });
   res.end(text);
 }
 
@@ -119,34 +125,6 @@ function parseTarget(group: string, rest: string[]): Target | undefined {
   if (b === undefined) return { type: 'list', resource };
   if (RESOURCES[resource].namespaced) return undefined;
   return { type: 'get', resource, name: b };
-}
-
-function discoveryResources(group: string): Record<string, unknown>[] {
-  const out: Record<string, unknown>[] = [];
-  for (const r of RESOURCE_NAMES) {
-    const i = RESOURCES[r];
-    if (i.group !== group) continue;
-    out.push({
-      name: r,
-      singularName: i.singular,
-      namespaced: i.namespaced,
-      kind: i.kind,
-      verbs: ['get', 'list', 'watch'],
-      ...(i.shortNames.length ? { shortNames: i.shortNames } : {}),
-      ...(r === 'pods' || r === 'services' || r === 'deployments' || r === 'replicasets' ? { categories: ['all'] } : {}),
-    });
-    if (r === 'deployments')
-      out.push({ name: 'deployments/scale', singularName: '', namespaced: true, group: 'autoscaling', version: 'v1', kind: 'Scale', verbs: ['get', 'patch', 'update'] });
-  }
-  return out;
-}
-
-/** The named API groups the lab serves (the core group is /api/v1). */
-const API_GROUPS = [...new Set(RESOURCE_NAMES.map((r) => RESOURCES[r].group).filter((g) => g !== ''))];
-
-function apiGroup(group: string): Record<string, unknown> {
-  const gv = { groupVersion: `${group}/v1`, version: 'v1' };
-  return { kind: 'APIGroup', apiVersion: 'v1', name: group, versions: [gv], preferredVersion: gv };
 }
 
 async function readBody(req: IncomingMessage): Promise<string> {
@@ -239,7 +217,7 @@ function tableRequest(req: IncomingMessage, q: URLSearchParams): { version: Tabl
   const accept = req.headers.accept;
   const want = negotiate(accept);
   if (!want) throw new HttpError(406, 'NotAcceptable', `only application/json and application/json;as=Table;g=meta.k8s.io;v=v1|v1beta1 are served, not "${String(accept).slice(0, 200)}"`);
-  if (want.type === 'json') return undefined;
+  if (want.type !== 'table') return undefined;
   // Rows carry their object's metadata unless asked otherwise: kubectl reads the namespace (-A)
   // and the labels (--show-labels, -L) from there.
   const include = q.get('includeObject') ?? 'Metadata';
@@ -366,6 +344,9 @@ export async function startLabApi(opts: LabApiOptions): Promise<LabApi> {
     const isGet = req.method === 'GET';
     const path = `/${parts.join('/')}`;
     if (isGet) {
+      // kubectl 1.26+ asks /api and /apis for aggregated discovery first (one request for all).
+      const wants = path === '/api' || path === '/apis' ? negotiate(req.headers.accept, true) : undefined;
+      const discovery = wants?.type === 'discovery' ? wants.version : undefined;
       switch (path) {
         case '/version':
           return sendJson(res, 200, {
@@ -378,12 +359,14 @@ export async function startLabApi(opts: LabApiOptions): Promise<LabApi> {
             platform: 'linux/amd64',
           });
         case '/api':
+          if (discovery) return sendDiscovery(res, 'core', discovery);
           return sendJson(res, 200, {
             kind: 'APIVersions',
             versions: ['v1'],
             serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: String(req.headers.host ?? '') }],
           });
         case '/apis':
+          if (discovery) return sendDiscovery(res, 'named', discovery);
           return sendJson(res, 200, { kind: 'APIGroupList', apiVersion: 'v1', groups: API_GROUPS.map(apiGroup) });
         case '/api/v1':
           return sendJson(res, 200, { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: 'v1', resources: discoveryResources('') });

@@ -357,16 +357,24 @@ export function toTable(resource: ResourceName, objects: K8sObject[], o: TableOp
   };
 }
 
-/** What a request's Accept header asks for: a Table (which version) or plain JSON; undefined if neither. */
-export function negotiate(accept: string | undefined): { type: 'table'; version: TableVersion } | { type: 'json' } | undefined {
+/** What a response may be rendered as. */
+export type Rendering = { type: 'table'; version: TableVersion } | { type: 'discovery'; version: 'v2' | 'v2beta1' } | { type: 'json' };
+
+/**
+ * What a request's Accept header asks for, first acceptable range first: a Table (data reads),
+ * aggregated discovery (`/api`, `/apis` when `discovery`), or plain JSON; undefined if none.
+ */
+export function negotiate(accept: string | undefined, discovery = false): Rendering | undefined {
   if (!accept || !accept.trim()) return { type: 'json' };
   for (const range of accept.split(',')) {
     const [media, ...params] = range.split(';').map((s) => s.trim());
     const p = new Map(params.map((x) => x.split('=').map((y) => y.trim()) as [string, string]));
     if (media !== 'application/json' && media !== '*/*' && media !== 'application/*') continue;
     const as = p.get('as');
+    const v = p.get('v');
     if (as === undefined) return { type: 'json' };
-    if (as === 'Table' && p.get('g') === 'meta.k8s.io' && (p.get('v') === 'v1' || p.get('v') === 'v1beta1')) return { type: 'table', version: p.get('v') as TableVersion };
+    if (!discovery && as === 'Table' && p.get('g') === 'meta.k8s.io' && (v === 'v1' || v === 'v1beta1')) return { type: 'table', version: v };
+    if (discovery && as === 'APIGroupDiscoveryList' && p.get('g') === 'apidiscovery.k8s.io' && (v === 'v2' || v === 'v2beta1')) return { type: 'discovery', version: v };
   }
   return undefined;
 }
