@@ -64,7 +64,7 @@ const startApi = async (p?: number) =>
     token: TOKEN,
     tls: TLS,
     port: p,
-    historyLimit: 5,
+    historyLimit: 10,
     onScale: async (ns, name, replicas) => (model = scaleDeployment(model, ns, name, replicas).model),
   });
 
@@ -178,7 +178,7 @@ describe('identity index over the lab API', () => {
     api.setModel(model);
     await until('index follows after a cut watch', () => indexMatches(model));
     // Pods changed within the history: their informer resumed without a relist. (Services and
-    // nodes did not change for longer than the 5-event history, so those relist: that is 410 too.)
+    // nodes did not change for longer than the 10-event history, so those relist: that is 410 too.)
     expect(index.stats().kinds.pods.lists).toBe(lists);
 
     // Cut, then more changes than the history holds before anyone can reconnect: 410 → relist.

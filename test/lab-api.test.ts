@@ -107,7 +107,7 @@ describe('lab API with @kubernetes/client-node', () => {
     await expect(core.readNamespacedPod({ namespace: 'default', name: 'nope' })).rejects.toMatchObject({ code: 404 });
   });
 
-  it('serves the discovery documents kubectl reads, and plain lists for Table requests', async () => {
+  it('serves the discovery documents kubectl reads, and Tables when asked for them', async () => {
     const get = async (path: string, accept = 'application/json') => {
       const r = await fetch(api.url + path, { headers: { authorization: `Bearer ${TOKEN}`, accept } });
       expect(r.status, path).toBe(200);
@@ -116,16 +116,29 @@ describe('lab API with @kubernetes/client-node', () => {
     expect(await get('/version')).toMatchObject({ major: '1', gitVersion: expect.stringMatching(/^v1\./) });
     expect(await get('/api')).toMatchObject({ kind: 'APIVersions', versions: ['v1'] });
     const groups = (await get('/apis')) as { groups: { name: string }[] };
-    expect(groups.groups.map((g) => g.name).sort()).toEqual(['apps', 'discovery.k8s.io']);
+    expect(groups.groups.map((g) => g.name).sort()).toEqual(['apps', 'coordination.k8s.io', 'discovery.k8s.io']);
     const v1 = (await get('/api/v1')) as { resources: { name: string; namespaced: boolean; verbs: string[] }[] };
     expect(v1.resources.find((r) => r.name === 'pods')).toMatchObject({ namespaced: true, verbs: expect.arrayContaining(['list', 'watch']) });
     expect(v1.resources.find((r) => r.name === 'nodes')).toMatchObject({ namespaced: false });
     const apps = (await get('/apis/apps/v1')) as { resources: { name: string }[] };
     expect(apps.resources.map((r) => r.name)).toEqual(expect.arrayContaining(['deployments', 'deployments/scale', 'replicasets']));
     expect(((await get('/apis/discovery.k8s.io/v1')) as { resources: { name: string }[] }).resources.map((r) => r.name)).toEqual(['endpointslices']);
-    // What `kubectl get pods -o wide` asks for: a Table, with plain JSON as its accepted fallback.
-    const table = await get('/api/v1/namespaces/default/pods?limit=500', 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json');
-    expect(table).toMatchObject({ kind: 'PodList', apiVersion: 'v1' });
+    expect(v1.resources.map((r) => r.name)).toEqual(expect.arrayContaining(['endpoints', 'events']));
+    // What `kubectl get pods -o wide` asks for: a Table (test/lab-kubectl.test.ts has the real kubectl
+    // print it); plain JSON for a client that asks for nothing else, 406 for what is not served.
+    const accept = 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json';
+    const table = (await get('/api/v1/namespaces/default/pods?limit=500', accept)) as { rows: { cells: unknown[] }[] };
+    expect(table).toMatchObject({ kind: 'Table', apiVersion: 'meta.k8s.io/v1' });
+    expect(table.rows.map((r) => r.cells[0]).sort()).toEqual(model.pods.filter((p) => p.namespace === 'default').map((p) => p.name).sort());
+    expect(await get('/api/v1/namespaces/default/pods')).toMatchObject({ kind: 'PodList', apiVersion: 'v1' });
+    const proto = await fetch(`${api.url}/api/v1/pods`, { headers: { authorization: `Bearer ${TOKEN}`, accept: 'application/vnd.kubernetes.protobuf' } });
+    expect(proto.status).toBe(406);
+    // kubectl 1.26+ asks /apis for aggregated discovery first; client-go knows it by its content type.
+    const agg = await fetch(`${api.url}/apis`, { headers: { authorization: `Bearer ${TOKEN}`, accept: 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json' } });
+    expect(agg.headers.get('content-type')).toBe('application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList');
+    const aggBody = (await agg.json()) as { kind: string; items: { metadata: { name: string } }[] };
+    expect(aggBody.kind).toBe('APIGroupDiscoveryList');
+    expect(aggBody.items.map((i) => i.metadata.name).sort()).toEqual(groups.groups.map((g) => g.name).sort());
   });
 
   it('streams new pods and updated EndpointSlices to informers after a scale through the PATCH route', async () => {

@@ -31,6 +31,8 @@ const USAGE = `usage: hopscope lab <subcommand> [options]
   dig <pod> <name>              DNS lookup from a pod through the cluster DNS
   scale <deployment> <n> [--namespace NS]   scale through the lab API (as kubectl scale does)
   nodeport <external> <node> <port>         HTTP from an external host to node:port
+  kubectl [--name N] [--] <kubectl args...>  the real kubectl against the lab's API (its kubeconfig);
+                                every argument after "kubectl" (or after "--") goes to kubectl
 
   --name N picks the lab (default: the only running lab).`;
 
@@ -230,9 +232,41 @@ async function scale(args: string[]): Promise<number> {
   return 0;
 }
 
+/**
+ * `lab kubectl`: hopscope's own options are the leading `--name N` (and a `--` that ends them);
+ * everything else is kubectl's, untouched, so `exec pod -- cmd` and `--help` reach kubectl.
+ */
+export function splitKubectlArgs(args: readonly string[]): { own: string[]; kubectl: string[] } {
+  let i = 0;
+  while (i < args.length) {
+    const a = args[i]!;
+    if (a === '--') return { own: args.slice(0, i), kubectl: args.slice(i + 1) };
+    if (a === '--name') i += 2;
+    else if (a.startsWith('--name=')) i += 1;
+    else break;
+  }
+  return { own: args.slice(0, Math.min(i, args.length)), kubectl: args.slice(i) };
+}
+
+async function kubectl(args: string[]): Promise<number> {
+  const split = splitKubectlArgs(args);
+  const { values } = parse(split.own, {});
+  if (split.kubectl.length === 0) throw new UsageError('usage: hopscope lab kubectl [--name N] [--] <kubectl arguments...>, e.g. hopscope lab kubectl get pods -o wide');
+  const s = pickLab(values.name);
+  if (!s.api) throw new Error(`lab ${s.name} runs without an API`);
+  if (phaseOf(s) === 'stale') throw new Error(`lab ${s.name} is stale: its controller (pid ${s.controllerPid}) is gone and its API with it; "hopscope lab down --name ${s.name}" removes the rest`);
+  // KUBECONFIG rather than --kubeconfig: a --kubeconfig or --context the user gives still wins.
+  const r = await execa('kubectl', split.kubectl, { env: { KUBECONFIG: s.api.kubeconfig }, reject: false, stdio: 'inherit' });
+  if ((r as { code?: string }).code === 'ENOENT')
+    throw new Error('kubectl is not installed (Debian: apt-get install kubernetes-client; npm run setup installs it)');
+  return r.exitCode ?? 1;
+}
+
 /** Run `hopscope lab <sub> …`. */
 async function runLab(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
+  // Before the help check below: `lab kubectl get pods --help` is kubectl's help.
+  if (sub === 'kubectl') return kubectl(rest);
   const own = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
   if (own.includes('--help') || own.includes('-h')) {
     console.log(USAGE);

@@ -12,9 +12,11 @@ import { release } from 'node:os';
 import { dirname } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import type { ClusterModel } from './model.ts';
-import { RESOURCES, RESOURCE_NAMES, apiVersionOf, type K8sObject, type ResourceName } from './k8s-objects.ts';
+import { LAB_KUBE_VERSION, RESOURCES, RESOURCE_NAMES, apiVersionOf, type K8sObject, type ResourceName } from './k8s-objects.ts';
 import { matchFields, matchLabels, parseFieldSelector, parseLabelSelector, type FieldRequirement, type LabelRequirement } from './k8s-selectors.ts';
 import { ObjectStore, type StoreEvent } from './k8s-store.ts';
+import { negotiate, toTable, type IncludeObject, type TableVersion } from './k8s-table.ts';
+import { API_GROUPS, aggregatedDiscovery, apiGroup, discoveryResources, type DiscoveryVersion } from './k8s-discovery.ts';
 import { makeLabTls, type LabTls } from './tls.ts';
 
 /** A running lab API server. */
@@ -82,9 +84,14 @@ function status(code: number, reason: string, message: string): Record<string, u
   return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code };
 }
 
-function sendJson(res: ServerResponse, code: number, body: unknown): void {
+function sendDiscovery(res: ServerResponse, which: 'core' | 'named', version: DiscoveryVersion): void {
+  // NOTE: client-go tells the aggregated form from the legacy one by this content type alone.
+  sendJson(res, 200, aggregatedDiscovery(which, version), `application/json;g=apidiscovery.k8s.io;v=${version};as=APIGroupDiscoveryList`);
+}
+
+function sendJson(res: ServerResponse, code: number, body: unknown, contentType = 'application/json'): void {
   const text = JSON.stringify(body);
-  res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-cache, private' });
+  res.writeHead(code, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-cache, private' });
   res.end(text);
 }
 
@@ -118,31 +125,6 @@ function parseTarget(group: string, rest: string[]): Target | undefined {
   if (b === undefined) return { type: 'list', resource };
   if (RESOURCES[resource].namespaced) return undefined;
   return { type: 'get', resource, name: b };
-}
-
-function discoveryResources(group: string): Record<string, unknown>[] {
-  const out: Record<string, unknown>[] = [];
-  for (const r of RESOURCE_NAMES) {
-    const i = RESOURCES[r];
-    if (i.group !== group) continue;
-    out.push({
-      name: r,
-      singularName: i.singular,
-      namespaced: i.namespaced,
-      kind: i.kind,
-      verbs: ['get', 'list', 'watch'],
-      ...(i.shortNames.length ? { shortNames: i.shortNames } : {}),
-      ...(r === 'pods' || r === 'services' || r === 'deployments' || r === 'replicasets' ? { categories: ['all'] } : {}),
-    });
-    if (r === 'deployments')
-      out.push({ name: 'deployments/scale', singularName: '', namespaced: true, group: 'autoscaling', version: 'v1', kind: 'Scale', verbs: ['get', 'patch', 'update'] });
-  }
-  return out;
-}
-
-function apiGroup(group: string): Record<string, unknown> {
-  const gv = { groupVersion: `${group}/v1`, version: 'v1' };
-  return { kind: 'APIGroup', apiVersion: 'v1', name: group, versions: [gv], preferredVersion: gv };
 }
 
 async function readBody(req: IncomingMessage): Promise<string> {
@@ -200,6 +182,8 @@ interface Watcher {
   res: ServerResponse;
   /** The client asked for BOOKMARK events (allowWatchBookmarks=true). */
   bookmarks: boolean;
+  /** The client asked for Table output (kubectl get -w): each event's object is a one-row Table. */
+  table?: { version: TableVersion; include: IncludeObject };
 }
 
 function bookmark(r: ResourceName, rv: number): { type: 'BOOKMARK'; object: unknown } {
@@ -220,6 +204,25 @@ function filteredEvent(w: Watcher, e: StoreEvent): { type: string; object: K8sOb
   if (now) return { type: 'ADDED', object: e.object };
   if (before) return { type: 'DELETED', object: e.object };
   return undefined;
+}
+
+const INCLUDE_OBJECT: readonly IncludeObject[] = ['None', 'Metadata', 'Object'];
+
+/**
+ * Whether a read asks for a Table (kubectl's `Accept: application/json;as=Table;v=v1;g=meta.k8s.io`)
+ * and what its rows carry of their objects; undefined for plain JSON. Refuses (406) an Accept
+ * header that allows neither, as the real API does.
+ */
+function tableRequest(req: IncomingMessage, q: URLSearchParams): { version: TableVersion; include: IncludeObject } | undefined {
+  const accept = req.headers.accept;
+  const want = negotiate(accept);
+  if (!want) throw new HttpError(406, 'NotAcceptable', `only application/json and application/json;as=Table;g=meta.k8s.io;v=v1|v1beta1 are served, not "${String(accept).slice(0, 200)}"`);
+  if (want.type !== 'table') return undefined;
+  // Rows carry their object's metadata unless asked otherwise: kubectl reads the namespace (-A)
+  // and the labels (--show-labels, -L) from there.
+  const include = q.get('includeObject') ?? 'Metadata';
+  if (!(INCLUDE_OBJECT as readonly string[]).includes(include)) throw new HttpError(400, 'BadRequest', `includeObject must be one of ${INCLUDE_OBJECT.join(', ')}`);
+  return { version: want.version, include: include as IncludeObject };
 }
 
 /** Start the lab API on loopback. */
@@ -254,7 +257,9 @@ export async function startLabApi(opts: LabApiOptions): Promise<LabApi> {
 
   function writeEvent(w: Watcher, ev: { type: string; object: unknown } | undefined): void {
     if (!ev || w.res.destroyed) return;
-    w.res.write(`${JSON.stringify(ev)}\n`);
+    const asTable = w.table && ev.type !== 'ERROR' && ev.type !== 'BOOKMARK';
+    const object = asTable ? toTable(w.resource, [ev.object as K8sObject], { ...w.table!, now: Date.now(), resourceVersion: (ev.object as K8sObject).metadata.resourceVersion }) : ev.object;
+    w.res.write(`${JSON.stringify({ type: ev.type, object })}\n`);
     if (w.res.writableLength > MAX_WATCH_BUFFER) {
       // A reader this slow would make us hold unbounded memory; it relists or re-watches.
       watchers.delete(w);
@@ -262,9 +267,9 @@ export async function startLabApi(opts: LabApiOptions): Promise<LabApi> {
     }
   }
 
-  function startWatch(t: Extract<Target, { type: 'list' }>, q: URLSearchParams, res: ServerResponse, labels: LabelRequirement[], fields: FieldRequirement[]): void {
+  function startWatch(t: Extract<Target, { type: 'list' }>, q: URLSearchParams, res: ServerResponse, labels: LabelRequirement[], fields: FieldRequirement[], table: Watcher['table']): void {
     if (watchers.size >= MAX_WATCHES) throw new HttpError(429, 'TooManyRequests', `too many open watches (limit ${MAX_WATCHES})`);
-    const w: Watcher = { resource: t.resource, namespace: t.namespace, labels, fields, res, bookmarks: q.get('allowWatchBookmarks') === 'true' };
+    const w: Watcher = { resource: t.resource, namespace: t.namespace, labels, fields, res, bookmarks: q.get('allowWatchBookmarks') === 'true', table };
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache, private' });
     res.flushHeaders();
     const rvText = q.get('resourceVersion');
@@ -339,12 +344,13 @@ export async function startLabApi(opts: LabApiOptions): Promise<LabApi> {
     const isGet = req.method === 'GET';
     const path = `/${parts.join('/')}`;
     if (isGet) {
+      // kubectl 1.26+ asks /api and /apis for aggregated discovery first (one request for all).
+      const wants = path === '/api' || path === '/apis' ? negotiate(req.headers.accept, true) : undefined;
+      const discovery = wants?.type === 'discovery' ? wants.version : undefined;
       switch (path) {
         case '/version':
           return sendJson(res, 200, {
-            major: '1',
-            minor: '31',
-            gitVersion: 'v1.31.0-hopscope-lab',
+            ...LAB_KUBE_VERSION,
             gitCommit: '',
             gitTreeState: 'clean',
             buildDate: startTime,
@@ -353,37 +359,37 @@ export async function startLabApi(opts: LabApiOptions): Promise<LabApi> {
             platform: 'linux/amd64',
           });
         case '/api':
+          if (discovery) return sendDiscovery(res, 'core', discovery);
           return sendJson(res, 200, {
             kind: 'APIVersions',
             versions: ['v1'],
             serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: String(req.headers.host ?? '') }],
           });
         case '/apis':
-          return sendJson(res, 200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [apiGroup('apps'), apiGroup('discovery.k8s.io')] });
+          if (discovery) return sendDiscovery(res, 'named', discovery);
+          return sendJson(res, 200, { kind: 'APIGroupList', apiVersion: 'v1', groups: API_GROUPS.map(apiGroup) });
         case '/api/v1':
           return sendJson(res, 200, { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: 'v1', resources: discoveryResources('') });
-        case '/apis/apps':
-          return sendJson(res, 200, apiGroup('apps'));
-        case '/apis/discovery.k8s.io':
-          return sendJson(res, 200, apiGroup('discovery.k8s.io'));
-        case '/apis/apps/v1':
-        case '/apis/discovery.k8s.io/v1':
-          return sendJson(res, 200, { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: `${parts[1]}/v1`, resources: discoveryResources(parts[1]!) });
       }
+      const group = API_GROUPS.find((g) => g === parts[1]);
+      if (parts[0] === 'apis' && group && parts.length === 2) return sendJson(res, 200, apiGroup(group));
+      if (parts[0] === 'apis' && group && parts.length === 3 && parts[2] === 'v1')
+        return sendJson(res, 200, { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: `${group}/v1`, resources: discoveryResources(group) });
     }
     let target: Target | undefined;
+    const group = API_GROUPS.find((g) => g === parts[1]);
     if (parts[0] === 'api' && parts[1] === 'v1') target = parseTarget('', parts.slice(2));
-    else if (parts[0] === 'apis' && (parts[1] === 'apps' || parts[1] === 'discovery.k8s.io') && parts[2] === 'v1')
-      target = parseTarget(parts[1], parts.slice(3));
+    else if (parts[0] === 'apis' && group && parts[2] === 'v1') target = parseTarget(group, parts.slice(3));
     if (!target) throw new HttpError(404, 'NotFound', `the server could not find the requested resource (${req.method} ${path})`);
     if (target.type === 'scale') return scale(req, res, target);
     if (!isGet) throw new HttpError(405, 'MethodNotAllowed', `the lab API is read-only: ${req.method} ${path} is not allowed`);
     const info = RESOURCES[target.resource];
+    const table = tableRequest(req, q);
     if (target.type === 'get') {
       const key = target.namespace ? `${target.namespace}/${target.name}` : target.name;
       const o = store.get(target.resource, key);
       if (!o) throw new HttpError(404, 'NotFound', `${target.resource} "${target.name}" not found`);
-      return sendJson(res, 200, o);
+      return sendJson(res, 200, table ? toTable(target.resource, [o], { ...table, now: Date.now(), resourceVersion: o.metadata.resourceVersion }) : o);
     }
     let labels: LabelRequirement[];
     let fields: FieldRequirement[];
@@ -394,14 +400,14 @@ export async function startLabApi(opts: LabApiOptions): Promise<LabApi> {
       throw new HttpError(400, 'BadRequest', (e as Error).message);
     }
     const watch = q.get('watch');
-    if (watch === '1' || watch === 'true') return startWatch(target, q, res, labels, fields);
+    if (watch === '1' || watch === 'true') return startWatch(target, q, res, labels, fields, table);
     // Only the newest state is kept: an exact older version is gone, as after etcd compaction.
     const exact = q.get('resourceVersionMatch') === 'Exact' ? q.get('resourceVersion') : null;
     if (exact !== null && exact !== String(store.resourceVersion))
       throw new HttpError(410, 'Expired', `too old resource version: ${exact} (${store.resourceVersion})`);
-    // NOTE: kubectl asks for `as=Table` first; a plain list in application/json is the accepted fallback.
     const filter = { namespace: target.namespace, labels, fields };
     const items = store.list(target.resource).filter((o) => matches(filter, o));
+    if (table) return sendJson(res, 200, toTable(target.resource, items, { ...table, now: Date.now(), resourceVersion: String(store.resourceVersion) }));
     sendJson(res, 200, {
       kind: `${info.kind}List`,
       apiVersion: apiVersionOf(target.resource),

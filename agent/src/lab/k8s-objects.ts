@@ -22,11 +22,11 @@ export interface K8sObject {
 }
 
 /** The resources the lab API serves. */
-export type ResourceName = 'pods' | 'services' | 'endpointslices' | 'nodes' | 'namespaces' | 'deployments' | 'replicasets';
+export type ResourceName = 'pods' | 'services' | 'endpoints' | 'endpointslices' | 'nodes' | 'namespaces' | 'deployments' | 'replicasets' | 'events' | 'leases';
 
 /** Discovery facts of one resource. */
 export interface ResourceInfo {
-  group: '' | 'discovery.k8s.io' | 'apps';
+  group: '' | 'discovery.k8s.io' | 'apps' | 'coordination.k8s.io';
   version: 'v1';
   kind: string;
   singular: string;
@@ -39,14 +39,35 @@ export interface ResourceInfo {
 export const RESOURCES: Record<ResourceName, ResourceInfo> = {
   pods: { group: '', version: 'v1', kind: 'Pod', singular: 'pod', namespaced: true, shortNames: ['po'], fields: ['spec.nodeName', 'status.phase', 'status.podIP'] },
   services: { group: '', version: 'v1', kind: 'Service', singular: 'service', namespaced: true, shortNames: ['svc'], fields: ['spec.clusterIP', 'spec.type'] },
+  endpoints: { group: '', version: 'v1', kind: 'Endpoints', singular: 'endpoints', namespaced: true, shortNames: ['ep'], fields: [] },
+  // NOTE: the lab records no events; the resource exists because `kubectl describe` lists the
+  // events of what it describes and treats a 404 there as an error.
+  events: {
+    group: '',
+    version: 'v1',
+    kind: 'Event',
+    singular: 'event',
+    namespaced: true,
+    shortNames: ['ev'],
+    fields: ['involvedObject.kind', 'involvedObject.namespace', 'involvedObject.name', 'involvedObject.uid', 'involvedObject.apiVersion', 'involvedObject.resourceVersion', 'involvedObject.fieldPath', 'reason', 'reportingComponent', 'source', 'type'],
+  },
   nodes: { group: '', version: 'v1', kind: 'Node', singular: 'node', namespaced: false, shortNames: ['no'], fields: ['spec.unschedulable'] },
   namespaces: { group: '', version: 'v1', kind: 'Namespace', singular: 'namespace', namespaced: false, shortNames: ['ns'], fields: ['status.phase'] },
   endpointslices: { group: 'discovery.k8s.io', version: 'v1', kind: 'EndpointSlice', singular: 'endpointslice', namespaced: true, shortNames: [], fields: ['addressType'] },
   deployments: { group: 'apps', version: 'v1', kind: 'Deployment', singular: 'deployment', namespaced: true, shortNames: ['deploy'], fields: [] },
+  // Each node's heartbeat lease (kube-node-lease), which `kubectl describe node` shows.
+  leases: { group: 'coordination.k8s.io', version: 'v1', kind: 'Lease', singular: 'lease', namespaced: true, shortNames: [], fields: [] },
   replicasets: { group: 'apps', version: 'v1', kind: 'ReplicaSet', singular: 'replicaset', namespaced: true, shortNames: ['rs'], fields: [] },
 };
 
 export const RESOURCE_NAMES = Object.keys(RESOURCES) as ResourceName[];
+
+/**
+ * The Kubernetes version the lab API and its kubelets report. NOTE: google-cloud-sdk's kubectl
+ * dispatcher picks its kubectl by the server's minor version, so this is also which kubectl runs
+ * where that dispatcher is /usr/bin/kubectl.
+ */
+export const LAB_KUBE_VERSION = { major: '1', minor: '32', gitVersion: 'v1.32.0-hopscope-lab' };
 
 /** "apps/v1" or "v1". */
 export function apiVersionOf(r: ResourceName): string {
@@ -222,6 +243,29 @@ function renderEndpointSlice(model: ClusterModel, s: ModelService): K8sObject {
   };
 }
 
+/** The v1 Endpoints the endpoints controller keeps beside the slice: one subset, every ready pod. */
+function renderEndpoints(model: ClusterModel, s: ModelService): K8sObject {
+  const podUid = new Map(model.pods.map((p) => [`${p.namespace}/${p.name}`, p.uid]));
+  const subsets = s.endpoints.length
+    ? [
+        {
+          addresses: s.endpoints.map((e) => ({
+            ip: e.ip,
+            nodeName: e.node,
+            targetRef: { kind: 'Pod', namespace: e.podNamespace, name: e.podName, uid: podUid.get(`${e.podNamespace}/${e.podName}`) },
+          })),
+          ports: s.ports.map((p) => ({ ...(p.name ? { name: p.name } : {}), port: p.targetPort, protocol: p.protocol })),
+        },
+      ]
+    : undefined;
+  return {
+    apiVersion: 'v1',
+    kind: 'Endpoints',
+    metadata: { name: s.name, namespace: s.namespace, uid: stableUid('endpoints', `${s.namespace}/${s.name}`), labels: {} },
+    ...(subsets ? { subsets } : {}),
+  };
+}
+
 function renderNode(n: ClusterModel['nodes'][number], o: RenderOptions): K8sObject {
   const idHex = createHash('sha256').update(`node/${n.name}`).digest('hex');
   return {
@@ -254,14 +298,30 @@ function renderNode(n: ClusterModel['nodes'][number], o: RenderOptions): K8sObje
         kernelVersion: o.kernelVersion ?? '',
         osImage: 'hopscope lab (network namespace)',
         containerRuntimeVersion: `${CONTAINER_RUNTIME}://hopscope-lab`,
-        kubeletVersion: 'v1.31.0-hopscope-lab',
-        kubeProxyVersion: 'v1.31.0-hopscope-lab',
+        kubeletVersion: LAB_KUBE_VERSION.gitVersion,
+        kubeProxyVersion: LAB_KUBE_VERSION.gitVersion,
         operatingSystem: 'linux',
         architecture: 'amd64',
       },
       allocatable: { cpu: '2', memory: '2Gi', pods: '110' },
       capacity: { cpu: '2', memory: '2Gi', pods: '110' },
     },
+  };
+}
+
+/** A node's lease in kube-node-lease, held by its kubelet (renewed as the model is rendered). */
+function renderLease(n: ClusterModel['nodes'][number], o: RenderOptions): K8sObject {
+  return {
+    apiVersion: 'coordination.k8s.io/v1',
+    kind: 'Lease',
+    metadata: {
+      name: n.name,
+      namespace: 'kube-node-lease',
+      uid: stableUid('lease', n.name),
+      ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: n.name, uid: n.uid }],
+    },
+    // MicroTime: RFC 3339 with microseconds.
+    spec: { holderIdentity: n.name, leaseDurationSeconds: 40, renewTime: o.time.replace(/Z$/, '.000000Z') },
   };
 }
 
@@ -308,6 +368,7 @@ export function renderCluster(model: ClusterModel, o: RenderOptions): Record<Res
   return {
     pods: [...model.pods].sort((a, b) => a.ordinal - b.ordinal).map((p) => renderPod(model, p, o)),
     services: model.services.map(renderService),
+    endpoints: model.services.map((s) => renderEndpoints(model, s)),
     endpointslices: model.services.map((s) => renderEndpointSlice(model, s)),
     nodes: model.nodes.map((n) => renderNode(n, o)),
     namespaces: [...namespaces].sort().map((ns) => ({
@@ -319,6 +380,8 @@ export function renderCluster(model: ClusterModel, o: RenderOptions): Record<Res
     })),
     deployments: workloads.filter((w) => w.kind === 'Deployment'),
     replicasets: workloads.filter((w) => w.kind === 'ReplicaSet'),
+    events: [],
+    leases: model.nodes.map((n) => renderLease(n, o)),
   };
 }
 

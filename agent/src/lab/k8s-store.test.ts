@@ -42,16 +42,22 @@ describe('ObjectStore', () => {
     const del = ev.filter((e) => e.type === 'DELETED');
     expect(del.map((e) => e.object.metadata.name)).toEqual([scaled.removed[0]!.name]);
     expect(Number(del[0]!.object.metadata.resourceVersion)).toBe(del[0]!.rv);
+    // The pod is marked for deletion first (kubectl shows it Terminating), then removed.
+    const pods = ev.filter((e) => e.resource === 'pods');
+    expect(pods.map((e) => [e.type, e.object.metadata.name, e.object.metadata.deletionTimestamp])).toEqual([
+      ['MODIFIED', scaled.removed[0]!.name, 't'],
+      ['DELETED', scaled.removed[0]!.name, 't'],
+    ]);
   });
 
   it('serves events since a version and expires versions outside the bounded history', () => {
-    const s = new ObjectStore(model, { ...opts, historyLimit: 6 });
+    const s = new ObjectStore(model, { ...opts, historyLimit: 9 });
     const v0 = s.resourceVersion;
     expect(s.eventsSince(v0)).toEqual([]);
     expect(s.eventsSince(v0 - 1)).toBe('expired'); // before the first event: never in history
     expect(s.eventsSince(v0 + 1)).toBe('expired'); // from the future
     const e1 = s.setModel(scaleDeployment(model, 'default', 'web', 3).model, 't');
-    expect(e1.length).toBeLessThanOrEqual(6);
+    expect(e1.length).toBeLessThanOrEqual(9);
     expect(s.eventsSince(v0)).toEqual(e1);
     const v1 = s.resourceVersion;
     s.setModel(scaleDeployment(model, 'default', 'web', 1).model, 't');

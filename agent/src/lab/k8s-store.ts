@@ -105,8 +105,20 @@ export class ObjectStore {
       for (const [key, old] of have) {
         if (seen.has(key)) continue;
         have.delete(key);
+        let last = old.object;
+        if (resource === 'pods') {
+          // A pod is deleted gracefully: first marked (deletionTimestamp, what `kubectl get -w`
+          // shows as Terminating), then removed, as the API server and kubelet do it.
+          const rv = ++this.current;
+          const marked: K8sObject = {
+            ...old.object,
+            metadata: { ...old.object.metadata, resourceVersion: String(rv), deletionTimestamp: time ?? this.opts.time, deletionGracePeriodSeconds: 30 },
+          };
+          events.push({ rv, resource, type: 'MODIFIED', object: marked, previous: old.object });
+          last = marked;
+        }
         const rv = ++this.current;
-        const object: K8sObject = { ...old.object, metadata: { ...old.object.metadata, resourceVersion: String(rv) } };
+        const object: K8sObject = { ...last, metadata: { ...last.metadata, resourceVersion: String(rv) } };
         events.push({ rv, resource, type: 'DELETED', object });
       }
     }
