@@ -197,12 +197,16 @@ describe('tracer on real namespaces', () => {
     const from = lastSeq();
     inNs(NS.a, 'ping', '-c', '1', '-W', '2', '10.214.0.2');
     const u = await waitFor('encapsulated request on the underlay', () =>
-      hops().find((h) => h.seq > from && h.netns === inode.a && h.dev === 'uA' && h.hook === 'xmit' && h.encap?.kind === 'vxlan'));
+      hops().find((h) => h.seq > from && h.netns === inode.a && h.dev === 'uA' && h.hook === 'xmit' && h.encap?.kind === 'vxlan' && h.encap.inner.l4.proto === 'icmp' && h.encap.inner.l4.icmpType === 8));
     expect(u.packet).toMatchObject({ src: '192.168.213.1', dst: '192.168.213.2', l4: { proto: 'udp', dport: 4789 } });
     expect(u.encap).toMatchObject({ kind: 'vxlan', vni: 42, inner: { src: '10.214.0.1', dst: '10.214.0.2', l4: { proto: 'icmp', icmpType: 8, seq: 1 } } });
     // On the VXLAN device itself the packet is still the inner one.
-    const vx = await waitFor('request on vxA', () => hops().find((h) => h.seq > from && h.netns === inode.a && h.dev === 'vxA'));
-    expect(vx.packet.dst).toBe('10.214.0.2');
+    // NOTE: the echo request, not the first packet on vxA: the device's own IPv6 multicast
+    // (an MLD report to ff02::16) can pass it in the same moment (one clean-clone run took it).
+    const vx = await waitFor('request on vxA', () =>
+      hops().find((h) => h.seq > from && h.netns === inode.a && h.dev === 'vxA' && h.packet.l4.proto === 'icmp' && h.packet.l4.icmpType === 8));
+    expect(vx.encap).toBeUndefined();
+    expect(vx.packet).toMatchObject({ src: '10.214.0.1', dst: '10.214.0.2' });
     expect(events.find((e) => e.type === 'device' && e.netns === inode.a && e.dev === 'vxA')).toMatchObject({ kind: 'vxlan' });
   });
 
