@@ -156,10 +156,12 @@ export const command: Command = {
       topology: () => topo.get(),
       lab: null,
     });
-    console.log(`hopscope hub is up: ${openUrl(server.url, cfg.token)}`);
-    return stopOnSignal(log, () => {
+    // Handlers first, then the line that says the hub is up (a SIGINT sent on reading it).
+    const stopped = stopOnSignal(log, () => {
       topo.stop();
       return server.close();
     });
+    console.log(`hopscope hub is up: ${openUrl(server.url, cfg.token)}`);
+    return stopped;
   },
 };

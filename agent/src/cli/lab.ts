@@ -138,9 +138,9 @@ async function up(args: string[]): Promise<number> {
       if (!downed) teardownLab(lab.name, lab.state());
     };
     process.on('exit', lastResort);
-    console.log(summary(lab.state()));
-    console.log('Ctrl-C tears the lab down.');
-    return stopOnSignal(
+    // NOTE: the handlers go in before the line that says Ctrl-C works: a SIGINT sent on reading
+    // it (a test does; a person may) otherwise killed the process by default (one CI run).
+    const stopped = stopOnSignal(
       (l) => console.log(l),
       async () => {
         await lab.down();
@@ -148,6 +148,9 @@ async function up(args: string[]): Promise<number> {
         process.off('exit', lastResort);
       },
     );
+    console.log(summary(lab.state()));
+    console.log('Ctrl-C tears the lab down.');
+    return stopped;
   }
   if (listLabNames().includes(t.name)) {
     const old = readLabState(t.name);

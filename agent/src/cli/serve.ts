@@ -68,12 +68,14 @@ export const command: Command = {
       topology: () => topo.get(),
       lab: null,
     });
-    console.log(`hopscope is up: ${openUrl(server.url, cfg.token)}`);
     const stop = () => {
       topo.stop();
       return server.close();
     };
-    if (!agent.lab) return stopOnSignal(log, stop);
+    // Handlers first, then the line that says the agent is up (a SIGINT sent on reading it).
+    const stopped = stopOnSignal(log, stop);
+    console.log(`hopscope is up: ${openUrl(server.url, cfg.token)}`);
+    if (!agent.lab) return stopped;
     // The lab is all this agent traces: when it goes down there is nothing left to serve.
     const lab = agent.lab;
     let unwatch = () => {};
@@ -83,6 +85,6 @@ export const command: Command = {
         void stop().then(() => resolve(1));
       });
     });
-    return Promise.race([stopOnSignal(log, stop), gone]).finally(unwatch);
+    return Promise.race([stopped, gone]).finally(unwatch);
   },
 };
