@@ -2,7 +2,7 @@
 // soon after the Services or their endpoints change (kube-proxy rewrites its rules then), one
 // read at a time. When the rules cannot be read (no CAP_NET_ADMIN, no nft/iptables in the
 // image), chains are still named from the API and the status says why the rules were not read.
-import { readNodeRules, type ReadAttempt, type ReadLimits } from '../kubeproxy/reader.ts';
+import { readNodeRules, type ReadAttempt, type ReadLimits, type RulesRead } from '../kubeproxy/reader.ts';
 import type { NodeRules } from '../kubeproxy/explain.ts';
 import type { KubeProxyMode } from '../kubeproxy/names.ts';
 
@@ -50,6 +50,18 @@ export interface KubeProxyRulesOptions {
 
 const describeAttempts = (as: ReadAttempt[]): string =>
   as.map((a) => (a.ok ? `${a.source}: no kube-proxy rules` : (a.error ?? a.source))).join('; ');
+
+/** Refused for want of a capability (the tools say "Permission denied" / "Operation not permitted"). */
+const refused = (as: ReadAttempt[]): boolean => as.some((a) => !a.ok && /Permission denied|Operation not permitted|you must be root/.test(a.error ?? ''));
+
+/** One read as `hopscope doctor` says it: a line, and what is missing when the rules were not read. */
+export function rulesReport(r: RulesRead): { ok: boolean; detail: string; missing?: string } {
+  if (r.rules) return { ok: true, detail: `${r.rules.mode} mode, read from this node in ${r.ms} ms` };
+  const detail = `not read (${describeAttempts(r.attempts)}): DNAT chains are named from the API alone`;
+  return refused(r.attempts)
+    ? { ok: false, detail, missing: "kube-proxy rules: reading them needs CAP_NET_ADMIN (iptables-nft, nft; legacy iptables also CAP_NET_RAW); without it chains are named from the API and not checked against the node's rules" }
+    : { ok: false, detail };
+}
 
 /** Start reading; the first read begins at once. */
 export function startKubeProxyRules(opts: KubeProxyRulesOptions): KubeProxyRules {
