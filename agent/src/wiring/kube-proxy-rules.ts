@@ -88,8 +88,8 @@ export function startKubeProxyRules(opts: KubeProxyRulesOptions): KubeProxyRules
       lastReadMs: r.ms,
       lastReadAt: Date.now(),
     };
-    // Said once per change, not on every read.
-    if (reason !== lastReason) opts.log?.(reason ? `kube-proxy rules not read (chains named from the API, ${opts.assumedMode} mode assumed): ${reason}` : `kube-proxy rules read from this node (${st.mode} mode)`);
+    // Said at the first read and when it changes, not on every read.
+    if (st.reads === 1 || reason !== lastReason) opts.log?.(reason ? `kube-proxy rules not read (chains named from the API, ${opts.assumedMode} mode assumed): ${reason}` : `kube-proxy rules read from this node (${st.mode} mode)`);
     lastReason = reason;
   };
   const read = (): void => {
