@@ -8,6 +8,11 @@ import type { Hop, Journey, KubeProxyRule } from '../agent/src/protocol/events.t
 import { labUp, loadTopology, type LabHandle } from '../agent/src/lab/lab.ts';
 import type { LabState } from '../agent/src/lab/state.ts';
 import { startNodeAgent, type NodeAgent } from './node-agent.ts';
+import { ensureUiBuilt, launchChromium } from './browser.ts';
+import type { Browser } from 'playwright-core';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const dnatHops = (js: Journey[]): (Hop & { nat: NonNullable<Hop['nat']> })[] =>
@@ -31,16 +36,21 @@ for (const mode of ['iptables', 'nftables'] as const) {
     let node1 = '';
     let agent: NodeAgent;
     let holder: ResultPromise | undefined;
+    let browser: Browser | undefined;
+    let wrapperDir = '';
     const rules = async (): Promise<string> =>
       (await execa('ip', ['netns', 'exec', node1, ...(mode === 'iptables' ? ['iptables-save', '-t', 'nat'] : ['nft', 'list', 'table', 'ip', 'kube-proxy'])])).stdout;
 
     beforeAll(async () => {
+      ensureUiBuilt();
       lab = await labUp(loadTopology(), { name: `ru${mode[0]}${process.pid % 1000}`, kubeProxy: mode });
       s = lab.state();
       node1 = s.netns.find((n) => n.kind === 'node' && n.owner === 'node-1')!.name;
       agent = await startNodeAgent(s, 'node-1', TOKEN);
     }, 180_000);
     afterAll(async () => {
+      await browser?.close();
+      if (wrapperDir) rmSync(wrapperDir, { recursive: true, force: true });
       holder?.kill('SIGKILL');
       await agent?.stop();
       await lab?.down();
@@ -114,6 +124,36 @@ for (const mode of ['iptables', 'nftables'] as const) {
         throw new Error(`${e.message}; ${agent.journeys.length - after} journeys since, ${mine.length} of the held connection (${mine.slice(-2).map((j) => j.hops.map((h) => `${h.kind}@${h.dev}`).join(',')).join(' | ')}), last DNAT hops:\n${late.join('\n')}\nstatus ${JSON.stringify(await agent.get('api/status'))}\n${agent.out.join('').slice(-3000)}`);
       });
       expect(marked.nat.kubeProxy!.chains).toEqual(kp.chains);
-    }, 120_000);
+
+      // The UI shows it: the DNAT box in red, the workshop's DNAT step says the rules disagree.
+      // Chromium runs in node-1's namespace, where the agent listens on loopback.
+      wrapperDir = mkdtempSync(join(tmpdir(), 'hs-ru-chromium-'));
+      const wrapper = join(wrapperDir, 'chromium');
+      writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${node1} /usr/bin/chromium "$@"\n`, { mode: 0o755 });
+      browser = await launchChromium(wrapper);
+      const page = await browser.newPage({ viewport: { width: 1600, height: 900 } });
+      await page.goto(`${agent.url}?token=${TOKEN}`);
+      await page.getByTestId('connection').filter({ hasText: 'open' }).waitFor({ timeout: 15_000 });
+      await page.getByTestId('filter-port').fill(String(localPort));
+      await page.getByTestId('filter-apply').click();
+      await page.waitForTimeout(4000);
+      const rows = page.locator('[data-testid=journey-row]');
+      const red = page.getByTestId('hop-diagram').locator('.hop-disagree');
+      let found = false;
+      for (let i = (await rows.count()) - 1; i >= 0 && !found; i--) {
+        await rows.nth(i).click();
+        await page.getByTestId('hop-diagram').locator('[data-kind]').first().waitFor({ timeout: 10_000 });
+        found = (await red.count()) > 0;
+      }
+      mkdirSync('test-artifacts', { recursive: true });
+      await page.screenshot({ path: join('test-artifacts', `kube-proxy-disagree-${mode}.png`) });
+      expect(found, 'no journey of the held connection shows the disagreement').toBe(true);
+      expect(await red.first().textContent()).toContain(`⚠ ${sep.slice(0, 40)}`);
+      await page.getByTestId('tab-workshop').click();
+      const title = page.getByTestId('workshop-title');
+      for (let i = 0; i < 20 && !(await title.textContent())?.startsWith('kube-proxy DNAT'); i++) await page.getByTestId('ws-next').click();
+      expect(await title.textContent()).toBe('kube-proxy DNAT: Service → pod (rules disagree)');
+      expect(await page.getByTestId('workshop-step').textContent()).toContain('The rules and the packet disagree');
+    }, 180_000);
   });
 }
