@@ -31,15 +31,16 @@ RUN npm run -s build -w ui \
 FROM ${DEBIAN}
 ARG BPFTRACE_VERSION=0.23.2-1
 # bpftrace: the tracer; curl: the DaemonSet's probes; util-linux (setpriv, essential) ties
-# bpftrace's life to the agent's. No iproute2: the agent never runs `ip` (doctor says so).
-# Nothing here reads documentation, man pages or translations (~50 MB; licences stay), and the
+# bpftrace's life to the agent's; iptables and nftables read kube-proxy's rules (read only, when
+# the DaemonSet is granted CAP_NET_ADMIN). No iproute2: the agent never runs `ip` (doctor says
+# so). Nothing here reads documentation, man pages or translations (~50 MB; licences stay), and the
 # downloaded packages are removed (~175 MB: the mmdebstrap base keeps apt's cache, unlike
 # Docker's debian images).
 RUN printf '%s\n' 'path-exclude=/usr/share/doc/*' 'path-include=/usr/share/doc/*/copyright' \
       'path-exclude=/usr/share/man/*' 'path-exclude=/usr/share/info/*' 'path-exclude=/usr/share/locale/*' \
       > /etc/dpkg/dpkg.cfg.d/hopscope-slim \
  && apt-get update \
- && apt-get install -y --no-install-recommends "bpftrace=${BPFTRACE_VERSION}" nodejs curl ca-certificates \
+ && apt-get install -y --no-install-recommends "bpftrace=${BPFTRACE_VERSION}" nodejs curl ca-certificates iptables nftables \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log
 WORKDIR /app

@@ -4,16 +4,16 @@
 // in the cgroups kubelet + containerd make (systemd driver here; lab-flannel checks cgroupfs), and
 // `hopscope serve` run on node-1 as a node agent: in-cluster config, no lab flag, no state file.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
 import type { Journey } from '../agent/src/protocol/events.ts';
 import { containerCgroupPath, containerId } from '../agent/src/lab/kubelet.ts';
 import { labUp, loadTopology, type LabHandle } from '../agent/src/lab/lab.ts';
 import type { LabState } from '../agent/src/lab/state.ts';
 import { API_FORWARDER_MAX_CONNECTIONS } from '../agent/src/lab/workloads.ts';
 import { expectGone } from './lab-helpers.ts';
+import { startNodeAgent, type NodeAgent } from './node-agent.ts';
 
 const NAME = `kb${process.pid % 10000}`;
 let lab: LabHandle;
@@ -130,67 +130,18 @@ describe('pods as kubelet and containerd run them', () => {
 
 describe('hopscope serve on node-1, as the DaemonSet runs it: in-cluster config, no lab flag, no state file', () => {
   const TOKEN = `kubelet-serve-${process.pid}-0123456789`;
-  let serve: ResultPromise | undefined;
-  let client: ResultPromise | undefined;
-  let mnt = '';
-  const out: string[] = [];
-  const journeys: Journey[] = [];
+  let agent: NodeAgent | undefined;
+  let out: string[] = [];
+  let journeys: Journey[] = [];
   let url = '';
 
   beforeAll(async () => {
-    mnt = mkdtempSync(join(tmpdir(), 'hopscope-kb-sa-'));
-    // A private mount namespace stands for the pod's: the service-account folder where every
-    // in-cluster client looks, /run hidden (no lab state file can be read), tracefs as the
-    // DaemonSet mounts it (ip netns exec remounts /sys without it).
-    const script = [
-      'set -e',
-      `mount --bind ${api.serviceAccountDir} ${mnt}`,
-      'mount -t tmpfs -o size=1m,mode=755 tmpfs /run',
-      'mkdir -p /run/secrets/kubernetes.io/serviceaccount',
-      `mount --bind ${mnt} /run/secrets/kubernetes.io/serviceaccount`,
-      'mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing',
-      `exec ${process.execPath} agent/bin/hopscope.mjs serve --node node-1 --port 0`,
-    ].join('\n');
-    const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: mnt, HOPSCOPE_TOKEN: TOKEN, KUBERNETES_SERVICE_HOST: api.inLab.host, KUBERNETES_SERVICE_PORT: String(api.inLab.port) };
-    serve = execa('ip', ['netns', 'exec', node1, 'unshare', '-m', 'sh', '-c', script], { env, extendEnv: false, reject: false, buffer: false, stdin: 'ignore' });
-    serve.stderr!.on('data', (d: Buffer) => out.push(d.toString()));
-    url = await new Promise<string>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`serve did not come up:\n${out.join('')}`)), 90_000);
-      serve!.stdout!.on('data', (d: Buffer) => {
-        out.push(d.toString());
-        const m = /hopscope is up: (http:\/\/[^/]+\/)/.exec(d.toString());
-        if (m) {
-          clearTimeout(t);
-          resolve(m[1]!);
-        }
-      });
-      void serve!.then((r) => reject(new Error(`serve exited ${r.exitCode}:\n${out.join('')}`)));
-    });
-    client = execa('ip', ['netns', 'exec', node1, process.execPath, 'test/ws-journeys.mjs', `${url.replace('http', 'ws')}ws`, TOKEN], { reject: false, buffer: false, stdin: 'ignore' });
-    let buf = '';
-    await new Promise<void>((resolve, reject) => {
-      client!.stdout!.on('data', (d: Buffer) => {
-        buf += d.toString();
-        let i: number;
-        while ((i = buf.indexOf('\n')) >= 0) {
-          const line = JSON.parse(buf.slice(0, i)) as { open?: true; journey?: Journey };
-          buf = buf.slice(i + 1);
-          if (line.open) resolve();
-          if (line.journey) journeys.push(line.journey);
-        }
-      });
-      void client!.then((r) => reject(new Error(`ws client exited ${r.exitCode}: ${String(r.stderr ?? '')}`)));
-    });
+    agent = await startNodeAgent(s, 'node-1', TOKEN);
+    ({ out, journeys, url } = agent);
   }, 120_000);
 
   afterAll(async () => {
-    client?.kill('SIGTERM');
-    if (serve && serve.exitCode === undefined) {
-      serve.kill('SIGINT');
-      await Promise.race([serve, new Promise((r) => setTimeout(r, 20_000))]);
-      if (serve.exitCode === undefined) serve.kill('SIGKILL');
-    }
-    if (mnt) rmSync(mnt, { recursive: true, force: true });
+    await agent?.stop();
   }, 60_000);
 
   it("names node-1's pods from the API through netns → /proc → cgroup, and traces nothing outside node-1", async () => {

@@ -21,6 +21,7 @@ const RANK: Record<string, number> = {
   config: 0,
   lab: 1,
   tracer: 1,
+  kubeproxy: 1,
   identity: 2,
   journeys: 3,
   wiring: 4,

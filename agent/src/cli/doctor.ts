@@ -2,6 +2,8 @@
 // the CNI devices present, and what is missing (with the package that provides it).
 import { readFile, readdir, readlink } from 'node:fs/promises';
 import { execa } from 'execa';
+import { readNodeRules } from '../kubeproxy/reader.ts';
+import { rulesReport } from '../wiring/kube-proxy-rules.ts';
 import { detectCapabilities, type Capabilities, type Check } from '../tracer/capabilities.ts';
 import type { Command } from './command.ts';
 import { parseFlags, short, toggle } from '../config/flags.ts';
@@ -135,10 +137,11 @@ export const command: Command = {
       console.log('usage: hopscope doctor\n\nPrints kernel, BTF, tracefs, bpftrace, probe sets, CNI devices and what is missing.');
       return 0;
     }
-    const [c, setpriv, otherNetns] = await Promise.all([
+    const [c, setpriv, otherNetns, kubeProxy] = await Promise.all([
       detectCapabilities(),
       execa('setpriv', ['--version'], { reject: false, timeout: 5000 }).then((r) => r.exitCode === 0, () => false),
       otherNetnsReadable(),
+      readNodeRules().then(rulesReport),
     ]);
     const lines = [
       `kernel           ${c.kernel}${c.littleEndian ? '' : ' (big-endian: not supported)'}`,
@@ -152,6 +155,7 @@ export const command: Command = {
       `NAT functions    ${c.natFunctions.length > 0 ? c.natFunctions.join(', ') : 'none found'}`,
       `probe set        ${c.probeSet}: ${c.probeSetReason}`,
       `process netns    ${mark(otherNetns)} ${otherNetns.detail}`,
+      `kube-proxy rules ${mark(kubeProxy)} ${kubeProxy.detail}`,
     ];
     console.log(lines.join('\n'));
     const root = await links();
@@ -163,7 +167,7 @@ export const command: Command = {
         console.log(`  ${ns}: ${typeof l === 'string' ? l : cniDevices(l).join(', ') || 'none'}`);
       }
     }
-    const miss = missing(c, setpriv, otherNetns);
+    const miss = [...missing(c, setpriv, otherNetns), ...(kubeProxy.missing ? [kubeProxy.missing] : [])];
     console.log(`\n${miss.length === 0 ? 'nothing missing' : `missing or limited:\n${miss.map((m) => `  - ${m}`).join('\n')}`}`);
     return c.bpftrace.ok && c.root && c.tracepoints.ok ? 0 : 1;
   },

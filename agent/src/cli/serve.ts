@@ -62,6 +62,7 @@ export const command: Command = {
         ...(agent.lab ? { lab: agent.lab } : {}),
         ...(agent.procRoot ? { procRoot: agent.procRoot } : {}),
         ...(agent.node ? { nodeName: agent.node } : {}),
+        ...(agent.kubeProxyMode ? { kubeProxyMode: agent.kubeProxyMode } : {}),
         ...(netns.length > 0 ? { filter: { netns } } : {}),
         log,
       }),

@@ -10,7 +10,6 @@ import { startServer, type RunningServer } from '../server/http.ts';
 import { pipelineSource } from '../server/pipeline-source.ts';
 import { topologyFromModel } from '../server/topology.ts';
 import { planAction } from '../server/actions.ts';
-import { withKubeProxyChains } from '../server/chains.ts';
 import type { ActionOutcome } from '../server/fanout.ts';
 import type { LabAction } from '../protocol/messages.ts';
 
@@ -103,7 +102,6 @@ export const command: Command = {
         topology: () => topologyFromModel(lab.state().model),
         lab: { name: lab.name, nodes: state.model.nodes.map((n) => n.name), cni: state.model.cni },
         onAction: (a) => runLabAction(lab, a),
-        enrich: (j) => withKubeProxyChains(j, lab.state().model),
       });
     } catch (e) {
       await stop(`start failed (${(e as Error).message})`);

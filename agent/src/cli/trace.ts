@@ -7,6 +7,7 @@ import type { Command } from './command.ts';
 import type { Journey } from '../protocol/events.ts';
 import { FilterError, parseFilterSpec, type FilterSpec } from '../tracer/filter.ts';
 import { DEFAULT_KERNEL_FILTER } from '../tracer/kernel-filter.ts';
+import { readKubeProxyMode, type KubeProxyMode } from '../kubeproxy/names.ts';
 import { defaultLab, startTracePipeline, type PipelineStatus, type TracePipeline } from '../wiring/pipeline.ts';
 import { renderJson, renderOneLine, renderStory } from '../journeys/story.ts';
 import { listLabNames, readLabState, watchLabGone } from '../lab/state.ts';
@@ -22,6 +23,8 @@ Where:
   --lab [name]           trace a lab (default when one is up and no --kubeconfig is given;
                          the name may be left out when one lab is up)
   --kubeconfig <file>    the cluster that names things (default: ${KUBECONFIG_HELP})
+  --kube-proxy-mode <m>  iptables, nftables or ipvs: how to name DNAT chains when this node's
+                         rules cannot be read (default: the lab's, else iptables)
 
 What (filter, applied in the kernel):
   --from <endpoint>      sender: pod, ns/pod, svc/name, svc/ns/name, ip, ip:port or cidr
@@ -52,6 +55,7 @@ const TRACE_FLAGS = {
     return t;
   }),
   kubeconfig: value(),
+  'kube-proxy-mode': value(readKubeProxyMode),
   from: value(),
   to: value(),
   namespace: short('n', value()),
@@ -77,6 +81,7 @@ export interface TraceArgs {
   /** undefined: not asked; '': asked without a name (the one that is up). */
   lab?: string;
   kubeconfig?: string;
+  kubeProxyMode?: KubeProxyMode;
   output: 'story' | 'json' | 'oneline';
   count?: number;
   durationS?: number;
@@ -112,6 +117,7 @@ export function parseTraceArgs(argv: readonly string[]): TraceArgs {
   return {
     ...(v.lab !== undefined ? { lab: v.lab } : {}),
     ...(v.kubeconfig ? { kubeconfig: v.kubeconfig } : {}),
+    ...(v['kube-proxy-mode'] ? { kubeProxyMode: v['kube-proxy-mode'] } : {}),
     output: v.json ? 'json' : v.oneline ? 'oneline' : 'story',
     ...(v.count !== undefined ? { count: v.count } : {}),
     ...(v.duration !== undefined ? { durationS: v.duration } : {}),
@@ -234,6 +240,8 @@ async function runTrace(argv: string[]): Promise<number> {
       ...(t.lab ? { lab: t.lab } : {}),
       ...(t.kubeconfig ? { kubeconfigPath: t.kubeconfig } : {}),
       ...(t.noCluster ? { noCluster: true } : {}),
+      ...(args.kubeProxyMode ? { kubeProxyMode: args.kubeProxyMode } : {}),
+      log: (l) => console.error(`hopscope trace: ${l}`),
       filter: args.filter,
       onJourney: print,
       signal: abort.signal,

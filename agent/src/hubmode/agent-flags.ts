@@ -4,6 +4,7 @@
 import type { LabState } from '../lab/state.ts';
 import { clip, int, many, parseFlags, pattern, value, type Spec } from '../config/flags.ts';
 import { SERVER_FLAGS } from '../server/config.ts';
+import { readKubeProxyMode, type KubeProxyMode } from '../kubeproxy/names.ts';
 
 /** Node flags of `hopscope serve`; the rest of argv goes to the server's own parser. */
 export interface AgentFlags {
@@ -17,6 +18,8 @@ export interface AgentFlags {
   scopes: { lab: string; node: string }[];
   /** `--netns-inode N` entries. */
   inodes: number[];
+  /** kube-proxy's mode, for naming chains when the node's rules cannot be read. */
+  kubeProxyMode?: KubeProxyMode;
   rest: string[];
 }
 
@@ -31,7 +34,9 @@ export const AGENT_FLAGS_HELP = `  --node <name>            this node's name (de
   --netns-scope lab:<lab>/<node>
                            trace only that lab node's network namespaces and its pods' (repeatable);
                            two agents scoped to two nodes stand for two cluster nodes
-  --netns-inode <n>        trace only this network namespace (inode; repeatable)`;
+  --netns-inode <n>        trace only this network namespace (inode; repeatable)
+  --kube-proxy-mode <m>    iptables, nftables or ipvs: how to name DNAT chains when the node's
+                           rules cannot be read (default iptables; the rules' own mode wins)`;
 
 const AGENT_FLAGS = {
   node: pattern(NODE, 'a Kubernetes node name'),
@@ -42,6 +47,7 @@ const AGENT_FLAGS = {
   lab: pattern(LAB, 'a lab name (1-20 of a-z 0-9 "-")'),
   'netns-scope': many(value(readScope)),
   'netns-inode': many(int(1, 0xffffffff, 'an inode number')),
+  'kube-proxy-mode': value(readKubeProxyMode),
 } satisfies Spec;
 
 /** Pull the node flags out of argv; the server's flags are left in `rest`. Throws Error naming the flag. */
@@ -53,6 +59,7 @@ export function parseAgentFlags(argv: string[]): AgentFlags {
     ...(v.lab ? { lab: v.lab } : {}),
     scopes: v['netns-scope'] ?? [],
     inodes: v['netns-inode'] ?? [],
+    ...(v['kube-proxy-mode'] ? { kubeProxyMode: v['kube-proxy-mode'] } : {}),
     rest,
   };
   if (out.inodes.length > MAX_INODES) throw new Error(`--netns-inode: at most ${MAX_INODES}`);

@@ -115,8 +115,8 @@ describe('buildLookups', () => {
   it('names a backend known only from its EndpointSlice', () => {
     expect(l.podByIp.get('10.244.2.9')).toEqual({ namespace: 'default', name: 'web-2', node: 'node-2' });
     expect(l.endpoints.get('default/web')).toEqual([
-      { ip: '10.244.1.4', port: 8080, proto: 'tcp', ready: true, pod: { namespace: 'default', name: 'web-1', node: 'node-1' } },
-      { ip: '10.244.2.9', port: 8080, proto: 'tcp', ready: false, pod: { namespace: 'default', name: 'web-2', node: 'node-2' } },
+      { ip: '10.244.1.4', port: 8080, proto: 'tcp', ready: true, portName: 'http', pod: { namespace: 'default', name: 'web-1', node: 'node-1' } },
+      { ip: '10.244.2.9', port: 8080, proto: 'tcp', ready: false, portName: 'http', pod: { namespace: 'default', name: 'web-2', node: 'node-2' } },
     ]);
   });
 

@@ -97,7 +97,7 @@ export interface Lookups {
   /** Per service "ns/name": its virtual IPs with each port, then every node address with each NodePort. */
   serviceIps: Map<string, { ip: string; port: number; proto: Proto }[]>;
   /** Backends per service "ns/name", from its EndpointSlices. */
-  endpoints: Map<string, { ip: string; port: number; proto: Proto; ready: boolean; pod?: PodRef }[]>;
+  endpoints: Map<string, { ip: string; port: number; proto: Proto; ready: boolean; portName: string; pod?: PodRef }[]>;
 }
 
 function protoOf(p: string | undefined): Proto | undefined {
@@ -178,7 +178,7 @@ export function buildLookups(state: IndexState): Lookups {
       for (const port of es.ports ?? []) {
         const proto = protoOf(port.protocol);
         if (!proto || port.port === undefined) continue;
-        for (const ip of e.addresses) list.push({ ip, port: port.port, proto, ready: e.conditions?.ready !== false, ...(pod ? { pod } : {}) });
+        for (const ip of e.addresses) list.push({ ip, port: port.port, proto, ready: e.conditions?.ready !== false, portName: port.name ?? '', ...(pod ? { pod } : {}) });
       }
       // A backend the pod informer has not delivered yet is still named by its slice.
       if (pod) for (const ip of e.addresses) if (!out.podByIp.has(ip)) out.podByIp.set(ip, pod);

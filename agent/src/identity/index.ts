@@ -35,7 +35,7 @@ export interface IdentityIndex extends IdentityLookup {
   /** Network namespaces whose owner is on this node (its own and its pods'), by inode. */
   nodeNetns(node: string): number[];
   /** Backends of a service from its EndpointSlices. */
-  serviceEndpoints(namespace: string, name: string): { ip: string; port: number; proto: 'tcp' | 'udp'; ready: boolean; pod?: PodRef }[];
+  serviceEndpoints(namespace: string, name: string): { ip: string; port: number; proto: 'tcp' | 'udp'; ready: boolean; portName: string; pod?: PodRef }[];
   close(): Promise<void>;
   stats(): IdentityStats;
 }

@@ -3,6 +3,7 @@
 // or dropped, and how long each step took. Pure.
 import type { Endpoint, Hop, IpPacket, Journey } from '../protocol/events.ts';
 import { ports } from './fingerprint.ts';
+import { ruleLines } from '../protocol/kube-proxy-text.ts';
 
 /** Milliseconds with three decimals: hops are microseconds apart. */
 export function ms(ns: number): string {
@@ -61,7 +62,7 @@ export function hopText(h: Hop): string {
     case 'route':
       return `routed ${at(h)}`;
     case 'dnat':
-      return `DNAT ${h.nat ? `${endpointText(h.nat.before)} → ${endpointText(h.nat.after)}` : ''} (${h.where.label})`;
+      return `DNAT ${h.nat ? `${endpointText(h.nat.before)} → ${endpointText(h.nat.after)}` : ''} (${h.where.label})${h.nat?.kubeProxy?.disagreements ? ' ⚠ kube-proxy rules disagree' : ''}`;
     case 'snat':
       return `SNAT ${h.nat ? `${endpointText(h.nat.before)} → ${endpointText(h.nat.after)}` : ''} (${h.where.label})`;
     case 'reverse-nat':
@@ -111,6 +112,9 @@ export function renderStory(j: Journey): string {
     if (i === 0 || (prev && prev.kind !== 'underlay' && h.kind !== 'underlay' && flowText(prev.encap ? prev.encap.inner : prev.packet) !== flowText(inner) && !h.nat))
       text += `  ${flowText(inner)}`;
     lines.push(`  +${ms(h.deltaNs).padStart(10)}  ${h.kind.padEnd(kindWidth)} ${text}`);
+    // The kube-proxy rule under its DNAT: the chains, the pick and rule, any disagreement.
+    const kp = h.nat?.kubeProxy;
+    if (kp) for (const l of [`${kp.mode}: ${kp.chains.join(' → ')}${kp.source === 'api' ? ' (named from the API)' : ''}`, ...ruleLines(kp)]) lines.push(`${' '.repeat(kindWidth + 16)}${l}`);
   });
   return lines.join('\n');
 }

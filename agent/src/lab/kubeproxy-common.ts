@@ -1,5 +1,11 @@
 // What both kube-proxy renderers share. Pure.
-import { intToIp, ipToInt, type ClusterModel } from './model.ts';
+import { intToIp, ipToInt, type ClusterModel, type ModelService } from './model.ts';
+import type { ServicePortKey } from '../kubeproxy/names.ts';
+
+/** A lab Service port as kube-proxy keys it (an unnamed port has the empty name, as in kube-proxy). */
+export function portKey(s: ModelService, p: ModelService['ports'][number]): ServicePortKey {
+  return { namespace: s.namespace, name: s.name, portName: p.name ?? '', proto: p.protocol.toLowerCase() as ServicePortKey['proto'] };
+}
 
 /**
  * The cluster CIDR kube-proxy is given (--cluster-cidr): the smallest prefix covering every

@@ -1,24 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { twoNodesWithWeb } from './__tests__/two-nodes.ts';
-import { portProtoHash, probability, renderIptablesNat, sepChain, svcChain } from './kubeproxy-iptables.ts';
+import { renderIptablesNat } from './kubeproxy-iptables.ts';
+import { sepChain as sepOf, svcChain as svcOf } from '../kubeproxy/names.ts';
+
+const key = (spn: string, proto: 'tcp' | 'udp') => {
+  const [ns, rest] = spn.split('/') as [string, string];
+  const [name, portName = ''] = rest.split(':') as [string, string?];
+  return { namespace: ns, name, portName, proto };
+};
+const svcChain = (spn: string, proto: 'tcp' | 'udp') => svcOf(key(spn, proto));
+const sepChain = (spn: string, proto: 'tcp' | 'udp', ep: string) => sepOf(key(spn, proto), ep.split(':')[0]!, Number(ep.split(':')[1]));
 
 const model = twoNodesWithWeb([{ name: 'empty', clusterIP: '10.96.0.21', selector: { app: 'none' }, ports: [{ port: 80, targetPort: 80 }] }]);
-
-describe('kube-proxy chain names', () => {
-  it('hash like kube-proxy (names seen on real clusters and in proxier_test.go)', () => {
-    expect(svcChain('kube-system/kube-dns:dns', 'udp')).toBe('KUBE-SVC-TCOU7JCQXEZGVUNU');
-    expect(svcChain('kube-system/kube-dns:dns-tcp', 'tcp')).toBe('KUBE-SVC-ERIFXISQEP7F7OF4');
-    expect(svcChain('default/kubernetes:https', 'tcp')).toBe('KUBE-SVC-NPX46M4PTMTKRN6Y');
-    expect(svcChain('ns1/svc1:p80', 'tcp')).toBe('KUBE-SVC-XPGD46QRK7WJZT7O');
-    expect(sepChain('ns1/svc1:p80', 'tcp', '10.180.0.1:80')).toBe('KUBE-SEP-SXIVWICOYRO3J4NJ');
-    expect(portProtoHash('x')).toMatch(/^[A-Z2-7]{16}$/);
-  });
-
-  it('formats probabilities with ten decimals', () => {
-    expect(probability(2)).toBe('0.5000000000');
-    expect(probability(3)).toBe('0.3333333333');
-  });
-});
 
 describe('renderIptablesNat', () => {
   const text = renderIptablesNat(model);

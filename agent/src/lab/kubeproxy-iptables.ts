@@ -1,56 +1,12 @@
 // kube-proxy's iptables mode as a pure renderer: the nat table kube-proxy programs on a node
 // for the lab's Services, in iptables-restore format. Chain names, comments, the statistic
 // probabilities and the masquerade marking follow pkg/proxy/iptables/proxier.go.
-import { createHash } from 'node:crypto';
-import type { ClusterModel, ModelService } from './model.ts';
-import { clusterCidr } from './kubeproxy-common.ts';
+import type { ClusterModel } from './model.ts';
+import { clusterCidr, portKey } from './kubeproxy-common.ts';
+import { extChain, probability, sepChain, servicePortName, svcChain } from '../kubeproxy/names.ts';
 
 /** The fwmark kube-proxy uses to ask KUBE-POSTROUTING for masquerade. */
 export const MASQ_MARK = '0x4000';
-
-/** base32(sha256(s)) truncated to 16 characters, as kube-proxy's portProtoHash. */
-export function portProtoHash(s: string): string {
-  const digest = createHash('sha256').update(s).digest();
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = 0;
-  let value = 0;
-  let out = '';
-  for (const byte of digest) {
-    value = (value << 8) | byte;
-    bits += 8;
-    while (bits >= 5) {
-      out += alphabet[(value >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-    if (out.length >= 16) break;
-  }
-  return out.slice(0, 16);
-}
-
-/** "ns/svc:port" (":port" only when the port is named), kube-proxy's ServicePortName.String(). */
-export function servicePortName(s: ModelService, portName: string | undefined): string {
-  return `${s.namespace}/${s.name}${portName ? `:${portName}` : ''}`;
-}
-
-/** KUBE-SVC-<hash> of a service port. */
-export function svcChain(spn: string, proto: string): string {
-  return `KUBE-SVC-${portProtoHash(spn + proto)}`;
-}
-
-/** KUBE-EXT-<hash> of a service port (NodePort entry). */
-export function extChain(spn: string, proto: string): string {
-  return `KUBE-EXT-${portProtoHash(spn + proto)}`;
-}
-
-/** KUBE-SEP-<hash> of one endpoint "ip:port" of a service port. */
-export function sepChain(spn: string, proto: string, endpoint: string): string {
-  return `KUBE-SEP-${portProtoHash(spn + proto + endpoint)}`;
-}
-
-/** kube-proxy's computeProbability: 1/n with ten decimals. */
-export function probability(n: number): string {
-  return (1 / n).toFixed(10);
-}
 
 /** The nat table of one node, for `iptables-restore` (replaces the whole nat table). */
 export function renderIptablesNat(model: ClusterModel): string {
@@ -72,8 +28,9 @@ export function renderIptablesNat(model: ClusterModel): string {
   for (const s of model.services) {
     for (const p of s.ports) {
       const proto = p.protocol.toLowerCase();
-      const spn = servicePortName(s, p.name);
-      const svc = svcChain(spn, proto);
+      const key = portKey(s, p);
+      const spn = servicePortName(key);
+      const svc = svcChain(key);
       const match = `-m ${proto} -p ${proto} -d ${s.clusterIP} --dport ${p.port}`;
       if (s.endpoints.length === 0) {
         // kube-proxy rejects traffic to a Service without endpoints (filter table); in the
@@ -84,7 +41,7 @@ export function renderIptablesNat(model: ClusterModel): string {
       services.push(`-A KUBE-SERVICES -m comment --comment "${spn} cluster IP" ${match} -j ${svc}`);
       perChain.push(`-A ${svc} -m comment --comment "${spn} cluster IP" ${match} ! -s ${clusterCIDR} -j KUBE-MARK-MASQ`);
       if (s.type === 'NodePort' && p.nodePort !== undefined) {
-        const ext = extChain(spn, proto);
+        const ext = extChain(key);
         chains.add(ext);
         nodeports.push(`-A KUBE-NODEPORTS -m comment --comment ${spn} -m ${proto} -p ${proto} --dport ${p.nodePort} -j ${ext}`);
         perChain.push(`-A ${ext} -m comment --comment "masquerade traffic for ${spn} external destinations" -j KUBE-MARK-MASQ`);
@@ -93,14 +50,14 @@ export function renderIptablesNat(model: ClusterModel): string {
       const n = s.endpoints.length;
       s.endpoints.forEach((ep, i) => {
         const endpoint = `${ep.ip}:${p.targetPort}`;
-        const sep = sepChain(spn, proto, endpoint);
+        const sep = sepChain(key, ep.ip, p.targetPort);
         chains.add(sep);
         const pick = i < n - 1 ? ` -m statistic --mode random --probability ${probability(n - i)}` : '';
         perChain.push(`-A ${svc} -m comment --comment "${spn} -> ${endpoint}"${pick} -j ${sep}`);
       });
       for (const ep of s.endpoints) {
         const endpoint = `${ep.ip}:${p.targetPort}`;
-        const sep = sepChain(spn, proto, endpoint);
+        const sep = sepChain(key, ep.ip, p.targetPort);
         // A pod reaching itself through its Service must be masqueraded or the reply would
         // short-circuit inside the pod.
         perChain.push(`-A ${sep} -m comment --comment ${spn} -s ${ep.ip} -j KUBE-MARK-MASQ`);

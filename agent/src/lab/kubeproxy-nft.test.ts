@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { twoNodesWithWeb } from './__tests__/two-nodes.ts';
-import { nftEndpointChain, nftExternalChain, nftServiceChain, renderNftables } from './kubeproxy-nft.ts';
+import { renderNftables } from './kubeproxy-nft.ts';
+import { portKey } from './kubeproxy-common.ts';
+import * as names from '../kubeproxy/names.ts';
+import type { ModelService } from './model.ts';
+
+type Port = ModelService['ports'][number];
+const nftServiceChain = (s: ModelService, p: Port) => names.nftServiceChain(portKey(s, p));
+const nftExternalChain = (s: ModelService, p: Port) => names.nftExternalChain(portKey(s, p));
+const nftEndpointChain = (s: ModelService, p: Port, ip: string) => names.nftEndpointChain(portKey(s, p), ip, p.targetPort);
 
 const model = twoNodesWithWeb([{ name: 'dns', clusterIP: '10.96.0.10', selector: { app: 'web' }, ports: [{ protocol: 'UDP', port: 53, targetPort: 53 }] }]);
 
@@ -14,8 +22,8 @@ describe('renderNftables', () => {
     expect(nftServiceChain(web, port)).toMatch(/^service-[A-Z2-7]{8}-default\/web\/tcp\/http$/);
     expect(nftExternalChain(web, port)).toMatch(/^external-[A-Z2-7]{8}-default\/web\/tcp\/http$/);
     expect(nftEndpointChain(web, port, a!.ip)).toMatch(new RegExp(`^endpoint-[A-Z2-7]{8}-default/web/tcp/http__${a!.ip.replaceAll('.', '\\.')}/8080$`));
-    // unnamed ports use the port number
-    expect(nftServiceChain(model.services[1]!, model.services[1]!.ports[0]!)).toMatch(/-default\/dns\/udp\/53$/);
+    // an unnamed port leaves the last part empty, as kube-proxy does ("…/tcp/" on real nodes)
+    expect(nftServiceChain(model.services[1]!, model.services[1]!.ports[0]!)).toMatch(/-default\/dns\/udp\/$/);
   });
 
   it('replaces the table atomically', () => {

@@ -2,37 +2,11 @@
 // and verdict maps of pkg/proxy/nftables/proxier.go (service-ips / service-nodeports vmaps,
 // service-<hash>-<ns>/<svc>/<proto>/<port> chains choosing an endpoint chain with
 // `numgen random mod N vmap`, endpoint chains doing dnat, masquerading by mark).
-import type { ClusterModel, ModelService } from './model.ts';
-import { clusterCidr } from './kubeproxy-common.ts';
-import { portProtoHash, servicePortName } from './kubeproxy-iptables.ts';
+import type { ClusterModel } from './model.ts';
+import { clusterCidr, portKey } from './kubeproxy-common.ts';
+import { nftEndpointChain, nftExternalChain, nftServiceChain } from '../kubeproxy/names.ts';
 
 const MARK = '0x00004000';
-
-function chainBase(s: ModelService, p: ModelService['ports'][number]): { hash: string; base: string } {
-  const proto = p.protocol.toLowerCase();
-  const hash = portProtoHash(servicePortName(s, p.name) + proto).slice(0, 8);
-  return { hash, base: `${s.namespace}/${s.name}/${proto}/${p.name ?? p.port}` };
-}
-
-/** service-<hash>-<ns>/<svc>/<proto>/<port> */
-export function nftServiceChain(s: ModelService, p: ModelService['ports'][number]): string {
-  const { hash, base } = chainBase(s, p);
-  return `service-${hash}-${base}`;
-}
-
-/** external-<hash>-<ns>/<svc>/<proto>/<port> (NodePort entry) */
-export function nftExternalChain(s: ModelService, p: ModelService['ports'][number]): string {
-  const { hash, base } = chainBase(s, p);
-  return `external-${hash}-${base}`;
-}
-
-/** endpoint-<hash>-<ns>/<svc>/<proto>/<port>__<ip>/<port> */
-export function nftEndpointChain(s: ModelService, p: ModelService['ports'][number], ip: string): string {
-  const proto = p.protocol.toLowerCase();
-  const endpoint = `${ip}/${p.targetPort}`;
-  const hash = portProtoHash(servicePortName(s, p.name) + proto + endpoint).slice(0, 8);
-  return `endpoint-${hash}-${chainBase(s, p).base}__${endpoint}`;
-}
 
 /** An `nft -f` script that atomically replaces table `ip kube-proxy` of a node. */
 export function renderNftables(model: ClusterModel): string {
@@ -44,9 +18,10 @@ export function renderNftables(model: ClusterModel): string {
     for (const p of s.ports) {
       if (s.endpoints.length === 0) continue;
       const proto = p.protocol.toLowerCase();
-      const svc = nftServiceChain(s, p);
+      const key = portKey(s, p);
+      const svc = nftServiceChain(key);
       serviceIps.push(`${s.clusterIP} . ${proto} . ${p.port} : goto ${svc}`);
-      const eps = s.endpoints.map((e) => ({ ip: e.ip, chain: nftEndpointChain(s, p, e.ip) }));
+      const eps = s.endpoints.map((e) => ({ ip: e.ip, chain: nftEndpointChain(key, e.ip, p.targetPort) }));
       chains.push(
         `  chain ${svc} {`,
         `    ip daddr ${s.clusterIP} ${proto} dport ${p.port} ip saddr != ${cidr} jump mark-for-masquerade`,
@@ -54,7 +29,7 @@ export function renderNftables(model: ClusterModel): string {
         '  }',
       );
       if (s.type === 'NodePort' && p.nodePort !== undefined) {
-        const ext = nftExternalChain(s, p);
+        const ext = nftExternalChain(key);
         nodePorts.push(`${proto} . ${p.nodePort} : goto ${ext}`);
         chains.push(`  chain ${ext} {`, '    jump mark-for-masquerade', `    goto ${svc}`, '  }');
       }

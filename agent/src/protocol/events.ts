@@ -192,6 +192,27 @@ export type HopKind =
   | 'loopback' // inside a pod over lo
   | 'drop'; // the kernel freed it with a reason
 
+/** Where kube-proxy's rules and the packet disagree (the bug users chase). */
+export type RuleDisagreement =
+  /** conntrack sent the packet to an address the Service's EndpointSlices do not list. */
+  | { kind: 'backend-not-endpoint'; detail: string }
+  /** A chain the API says should exist is not in the node's rules (stale rules, kube-proxy down). */
+  | { kind: 'chain-missing'; chain: string; detail: string };
+
+/** The kube-proxy rule that sent a DNAT to its backend. */
+export interface KubeProxyRule {
+  mode: 'iptables' | 'nftables' | 'ipvs';
+  /** From the Service address to the backend: chains (or the IPVS virtual and real server). */
+  chains: string[];
+  /** 'api': named from the Service and its endpoints alone; 'node': found in the node's own rules. */
+  source: 'api' | 'node';
+  /** The rule that picked this backend, as the node's rules print it. */
+  ruleText?: string;
+  /** This backend's place in the pick: index (1-based) of `of`, the rule's own probability. */
+  pick?: { index: number; of: number; probability?: number };
+  disagreements?: RuleDisagreement[];
+}
+
 /** One classified step of a journey. */
 export interface Hop {
   kind: HopKind;
@@ -207,7 +228,7 @@ export interface Hop {
   packet: IpPacket;
   encap?: Encapsulation;
   /** Address rewrite at this hop (dnat/snat/reverse-nat). */
-  nat?: { before: Endpoint; after: Endpoint; rule?: string };
+  nat?: { before: Endpoint; after: Endpoint; rule?: string; kubeProxy?: KubeProxyRule };
   drop?: { reason: string; location: string };
   /** Which agent reported the event (multi-node hub). */
   agent?: string;

@@ -135,6 +135,22 @@ const encapsulation = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('vxlan'), vni: z.number(), inner: ipPacket }),
   z.object({ kind: z.literal('ipip'), inner: ipPacket }),
 ]);
+const kubeProxyRule = z.object({
+  mode: z.enum(['iptables', 'nftables', 'ipvs']),
+  chains: z.array(z.string()).max(16),
+  source: z.enum(['api', 'node']),
+  ruleText: z.string().optional(),
+  pick: z.object({ index: z.number().int().min(1), of: z.number().int().min(1), probability: z.number().min(0).max(1).optional() }).optional(),
+  disagreements: z
+    .array(
+      z.discriminatedUnion('kind', [
+        z.object({ kind: z.literal('backend-not-endpoint'), detail: z.string() }),
+        z.object({ kind: z.literal('chain-missing'), chain: z.string(), detail: z.string() }),
+      ]),
+    )
+    .max(16)
+    .optional(),
+});
 const hop = z.object({
   kind: z.enum(['pod-egress', 'host-veth', 'bridge', 'route', 'dnat', 'snat', 'reverse-nat', 'encap', 'underlay', 'decap', 'deliver', 'loopback', 'drop']),
   tsNs: z.number(),
@@ -146,7 +162,7 @@ const hop = z.object({
   ifindex: z.number(),
   packet: ipPacket,
   encap: encapsulation.optional(),
-  nat: z.object({ before: endpoint, after: endpoint, rule: z.string().optional() }).optional(),
+  nat: z.object({ before: endpoint, after: endpoint, rule: z.string().optional(), kubeProxy: kubeProxyRule.optional() }).optional(),
   drop: z.object({ reason: z.string(), location: z.string() }).optional(),
   agent: z.string().optional(),
 });

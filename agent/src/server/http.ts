@@ -33,8 +33,6 @@ export interface ServerOptions {
   statusMs?: number;
   /** Most websocket clients at once; more are refused (503) before the upgrade. Default 100. */
   maxClients?: number;
-  /** Adds what the server knows and the pipeline does not (e.g. the lab's kube-proxy chains). */
-  enrich?(j: Journey): Journey;
 }
 
 /** A listening server. */
@@ -303,7 +301,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   });
   fanout.start();
   await opts.source.start({
-    onJourney: (j: Journey) => fanout.publish(opts.enrich ? opts.enrich(j) : j),
+    onJourney: (j: Journey) => fanout.publish(j),
     onStatus: (s) => {
       sourceStatus = s;
     },

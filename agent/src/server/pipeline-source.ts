@@ -3,6 +3,7 @@
 import { startTracePipeline, type PipelineStatus, type TracePipeline } from '../wiring/pipeline.ts';
 import { detectCapabilities, type Capabilities } from '../tracer/capabilities.ts';
 import type { FilterSpec } from '../tracer/filter.ts';
+import type { KubeProxyMode } from '../kubeproxy/names.ts';
 import type { FilterUnion } from './filter.ts';
 import type { JourneySource, SourceSink, SourceStatus } from './source.ts';
 
@@ -45,6 +46,7 @@ export interface PipelineSourceOptions {
   /** Without a lab: the host's /proc and this node's name (see TracePipelineOptions). */
   procRoot?: string;
   nodeName?: string;
+  kubeProxyMode?: KubeProxyMode;
   /** Base filter (sampling settings); the union only narrows the protocol. */
   filter?: FilterSpec;
   /** Least time between two tracer restarts for filter changes (ms). */
@@ -89,6 +91,7 @@ export function pipelineSource(opts: PipelineSourceOptions): JourneySource {
           ...(opts.kubeconfigPath ? { kubeconfigPath: opts.kubeconfigPath } : {}),
           ...(opts.procRoot ? { procRoot: opts.procRoot } : {}),
           ...(opts.nodeName ? { nodeName: opts.nodeName } : {}),
+          ...(opts.kubeProxyMode ? { kubeProxyMode: opts.kubeProxyMode } : {}),
           log,
           filter: base,
           onJourney: (j) => sink.onJourney(j),
@@ -113,7 +116,8 @@ export function pipelineSource(opts: PipelineSourceOptions): JourneySource {
       timer = setTimeout(() => void apply(), wait);
     },
     status: () => sourceStatusFrom(last, caps, state, message),
-    capabilities: () => (caps ? { ...caps } : {}),
+    // The node's kube-proxy rules: read from the node, or why names come from the API alone.
+    capabilities: () => ({ ...(caps ?? {}), ...(last ? { kubeProxy: last.kubeProxy } : {}) }),
     async stop() {
       if (timer) clearTimeout(timer);
       timer = undefined;

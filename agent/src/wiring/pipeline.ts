@@ -7,6 +7,9 @@ import { compileFilter, type FilterSpec } from '../tracer/filter.ts';
 import type { KernelFilter } from '../tracer/kernel-filter.ts';
 import { startTracer, type Tracer, type TracerStatus } from '../tracer/runner.ts';
 import { createCorrelator, type CorrelatorStats } from '../journeys/correlate.ts';
+import { withKubeProxyRules, type KubeProxyContext } from '../journeys/kube-proxy.ts';
+import type { KubeProxyMode } from '../kubeproxy/names.ts';
+import { startKubeProxyRules, type KubeProxyRules, type KubeProxyRulesStatus } from './kube-proxy-rules.ts';
 
 /** What the pipeline reports about itself. */
 export interface PipelineStatus {
@@ -44,6 +47,8 @@ export interface PipelineStatus {
   lastGap?: { fromMs: number; toMs: number; reason: string };
   /** The kernel filter in effect (numbers only). */
   filter: KernelFilter;
+  /** How DNAT hops get their kube-proxy rule: the node's rules, or the API alone and why. */
+  kubeProxy: KubeProxyRulesStatus;
 }
 
 /** A running pipeline. */
@@ -54,6 +59,8 @@ export interface TracePipeline {
   setFilter(spec: FilterSpec): Promise<void>;
   /** The identity index (for naming things the caller prints). */
   readonly identity: IdentityIndex;
+  /** The node's kube-proxy rules reader, when the pipeline reads them. */
+  readonly kubeProxyRules: KubeProxyRules | undefined;
 }
 
 /** Options of startTracePipeline. */
@@ -79,6 +86,15 @@ export interface TracePipelineOptions {
   maxOpen?: number;
   /** How often idle journeys are flushed and status is reported (default 100 ms). */
   tickMs?: number;
+  /** kube-proxy's mode, for naming chains when the node's rules cannot be read (default: the lab's, else iptables). */
+  kubeProxyMode?: KubeProxyMode;
+  /**
+   * Read the node's kube-proxy rules (this process's network namespace). Default: without a lab
+   * only; a lab's rules live in its nodes' namespaces, not in the one `trace --lab` runs in.
+   */
+  readKubeProxyRules?: boolean;
+  /** How often the node's rules are re-read (default 10 s). */
+  kubeProxyRulesMs?: number;
 }
 
 /** The one lab that is up, for `--lab` without a name. */
@@ -126,6 +142,34 @@ export async function startTracePipeline(opts: TracePipelineOptions): Promise<Tr
   const scope: (() => number[]) | undefined = lab ? () => labInodes(lab) : sharedNode ? () => identity.nodeNetns(sharedNode) : undefined;
   if (sharedNode)
     opts.log?.(`this node's kernel is shared with other nodes (its netns is not the kernel's first one): tracing only ${sharedNode}'s network namespaces (${identity.nodeNetns(sharedNode).length} now: its own and its pods')`);
+  const assumedMode: KubeProxyMode = opts.kubeProxyMode ?? (lab ? readLabState(lab).model.kubeProxy : 'iptables');
+  const rulesReader: KubeProxyRules | undefined =
+    (opts.readKubeProxyRules ?? !lab)
+      ? startKubeProxyRules({
+          assumedMode,
+          ...(opts.procRoot ? { procRoot: opts.procRoot } : {}),
+          ...(opts.kubeProxyRulesMs !== undefined ? { intervalMs: opts.kubeProxyRulesMs } : {}),
+          ...(opts.log ? { log: opts.log } : {}),
+        })
+      : undefined;
+  // kube-proxy rewrites its rules when Services or endpoints change: read them again soon after.
+  const unpoke = rulesReader ? identity.onChange(() => rulesReader.poke()) : undefined;
+  const kubeProxyStatus = (): KubeProxyRulesStatus => rulesReader?.status() ?? { mode: assumedMode, source: 'api', reads: 0, failures: 0, reason: 'not read for a lab (names from its API)' };
+  const kubeProxy: KubeProxyContext = {
+    get mode() {
+      return rulesReader?.mode() ?? assumedMode;
+    },
+    get rules() {
+      return rulesReader?.current();
+    },
+    endpoints: (namespace, name, portName, proto) =>
+      identity.synced
+        ? identity
+            .serviceEndpoints(namespace, name)
+            .filter((e) => e.portName === portName && e.proto === proto)
+            .map((e) => ({ ip: e.ip, port: e.port }))
+        : undefined,
+  };
   let tracer: Tracer | undefined;
   let timer: NodeJS.Timeout | undefined;
   let unsubscribe: (() => void) | undefined;
@@ -152,7 +196,7 @@ export async function startTracePipeline(opts: TracePipelineOptions): Promise<Tr
     let lastGap: PipelineStatus['lastGap'];
     const deliver = (j: Journey) => {
       counters.journeys++;
-      opts.onJourney(j);
+      opts.onJourney(withKubeProxyRules(j, kubeProxy));
     };
     const correlator = createCorrelator({
       identity,
@@ -218,6 +262,7 @@ export async function startTracePipeline(opts: TracePipelineOptions): Promise<Tr
         identitySynced: identity.synced,
         ...(lastGap ? { lastGap } : {}),
         filter: kf,
+        kubeProxy: kubeProxyStatus(),
       };
     };
 
@@ -265,12 +310,15 @@ export async function startTracePipeline(opts: TracePipelineOptions): Promise<Tr
       await tracer?.stop();
       for (const j of correlator.flush()) deliver(j);
       opts.onStatus?.(status());
+      unpoke?.();
+      rulesReader?.stop();
       await identity.close();
     };
     opts.signal?.addEventListener('abort', () => void stop(), { once: true });
 
     return {
       identity,
+      kubeProxyRules: rulesReader,
       stop,
       status,
       async setFilter(next: FilterSpec): Promise<void> {
@@ -284,6 +332,8 @@ export async function startTracePipeline(opts: TracePipelineOptions): Promise<Tr
   } catch (e) {
     stopped = true;
     unsubscribe?.();
+    unpoke?.();
+    rulesReader?.stop();
     if (timer) clearInterval(timer);
     await tracer?.stop().catch(() => {});
     await identity.close();

@@ -37,6 +37,11 @@ function HopCard({ data }: NodeProps<HopNode>) {
           <div>{b.nat.before}</div>
           <div>⇒ {b.nat.after}</div>
           {b.nat.rule && <div className="hop-rule">{b.nat.rule}</div>}
+          {b.nat.lines?.map((l, i) => (
+            <div key={i} className={l.startsWith('⚠') ? 'hop-rule hop-disagree' : 'hop-rule'}>
+              {l}
+            </div>
+          ))}
         </div>
       )}
       {b.drop && <div className="hop-drop">✖ {b.drop}</div>}

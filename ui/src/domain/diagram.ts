@@ -2,6 +2,7 @@
 // headers, encapsulation, NAT and drop. Pure; layout (elk) and rendering (React Flow) come after.
 import type { Hop, Journey } from '@hopscope/agent/protocol/events.ts';
 import { duration, endpointLong, headerLine, isSocketDiscard } from './format.ts';
+import { ruleLines } from '@hopscope/agent/protocol/kube-proxy-text.ts';
 
 /** Which of the two journeys a box belongs to. */
 export type Direction = 'request' | 'reply';
@@ -22,7 +23,8 @@ export interface HopBox {
   header: string;
   /** Outer header and tunnel id, drawn around the inner header. */
   encap?: { label: string; outer: string };
-  nat?: { before: string; after: string; rule?: string };
+  /** `lines`: kube-proxy's pick, rule and disagreements, cut for the box; `disagree`: the rules and the packet disagree. */
+  nat?: { before: string; after: string; rule?: string; lines?: string[]; disagree?: boolean };
   drop?: string;
   delta: string;
   deltaNs: number;
@@ -82,10 +84,24 @@ function box(h: Hop, i: number, direction: Direction): HopBox {
     ...(h.encap
       ? { encap: { label: h.encap.kind === 'vxlan' ? `VXLAN VNI ${h.encap.vni}` : 'IP-in-IP', outer: headerLine(h.packet) } }
       : {}),
-    ...(h.nat ? { nat: { before: endpointLong(h.nat.before), after: endpointLong(h.nat.after), ...(h.nat.rule ? { rule: h.nat.rule } : {}) } } : {}),
+    ...(h.nat ? { nat: natBox(h.nat) } : {}),
     ...(h.drop ? { drop: `${h.drop.reason} at ${h.drop.location}` } : {}),
     delta: i === 0 ? 'start' : `+${duration(h.deltaNs)}`,
     deltaNs: h.deltaNs,
+  };
+}
+
+const clipLine = (l: string): string => (l.length > 96 ? `${l.slice(0, 95)}…` : l);
+
+function natBox(nat: NonNullable<Hop['nat']>): NonNullable<HopBox['nat']> {
+  const kp = nat.kubeProxy;
+  const lines = kp ? ruleLines(kp).map(clipLine) : [];
+  return {
+    before: endpointLong(nat.before),
+    after: endpointLong(nat.after),
+    ...(nat.rule ? { rule: clipLine(nat.rule) } : {}),
+    ...(lines.length ? { lines } : {}),
+    ...(kp?.disagreements ? { disagree: true } : {}),
   };
 }
 
@@ -137,13 +153,13 @@ export function pairOf(j: Journey, all: readonly Journey[]): { request: Journey;
 
 /** Box size for the layout engine (px), from its content: the widest line sets the width. */
 export function boxSize(b: HopBox): { width: number; height: number } {
-  const mono = [b.header, ...(b.encap ? [`${b.encap.label} · outer ${b.encap.outer}`] : []), ...(b.nat ? [b.nat.before, `⇒ ${b.nat.after}`, b.nat.rule ?? ''] : []), b.drop ? `✖ ${b.drop}` : ''];
+  const mono = [b.header, ...(b.encap ? [`${b.encap.label} · outer ${b.encap.outer}`] : []), ...(b.nat ? [b.nat.before, `⇒ ${b.nat.after}`, b.nat.rule ?? '', ...(b.nat.lines ?? [])] : []), b.drop ? `✖ ${b.drop}` : ''];
   const prose = [b.title + '  +00.0 µs', b.where];
   // Character widths of the fonts in styles.css at their sizes (19px mono, 20px bold sans).
   const w = Math.max(...mono.map((l) => l.length * 11.6 + (b.encap ? 64 : 30)), ...prose.map((l) => l.length * 12 + 30), 300);
   let lines = 3; // title, where, header
   if (b.encap) lines += 2;
-  if (b.nat) lines += b.nat.rule ? 3 : 2;
+  if (b.nat) lines += (b.nat.rule ? 3 : 2) + (b.nat.lines?.length ?? 0);
   if (b.drop) lines += 1;
   return { width: Math.ceil(w), height: 30 + lines * 27 + (b.encap ? 14 : 0) };
 }

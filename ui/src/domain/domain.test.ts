@@ -43,6 +43,39 @@ describe('diagram model', () => {
     expect(d.drop).toBe('NO_SOCKET at tcp_v4_rcv');
     expect(laneOf(dropped.hops[1]!)).toBe('node-2');
   });
+  it("shows the kube-proxy rule that picked the backend, and marks a disagreement in the box and the workshop", () => {
+    const i = request.hops.findIndex((h) => h.kind === 'dnat');
+    const withRule = (kubeProxy: NonNullable<NonNullable<(typeof request.hops)[number]['nat']>['kubeProxy']>) => ({
+      ...request,
+      hops: request.hops.map((h, k) => (k === i ? { ...h, nat: { ...h.nat!, kubeProxy } } : h)),
+    });
+    const ok = withRule({
+      mode: 'iptables',
+      source: 'node',
+      chains: ['KUBE-SERVICES', 'KUBE-SVC-ABC', 'KUBE-SEP-DEF'],
+      pick: { index: 1, of: 3, probability: 0.3333333333 },
+      ruleText: '-A KUBE-SVC-ABC -m comment --comment "default/web:http -> 10.244.2.2:8080" -m statistic --mode random --probability 0.33333333349 -j KUBE-SEP-DEF',
+    });
+    const box = buildDiagram(ok).boxes.find((b) => b.kind === 'dnat')!;
+    expect(box.nat!.lines![0]).toBe('picked 1 of 3: probability 0.33333');
+    expect(box.nat!.lines![1]!.length).toBeLessThanOrEqual(96);
+    expect(box.nat!.disagree).toBeUndefined();
+    const told = explainHop(ok, i);
+    expect(told.facts).toContain('Picked 1 of 3: probability 0.33333');
+    expect(told.facts).toContain("Rules: kube-proxy iptables, read from the node's rules");
+    const bad = withRule({
+      mode: 'iptables',
+      source: 'node',
+      chains: ['KUBE-SERVICES', 'KUBE-SVC-ABC', 'KUBE-SEP-DEF'],
+      disagreements: [{ kind: 'chain-missing', chain: 'KUBE-SEP-DEF', detail: "KUBE-SEP-DEF is not in the node's iptables nat table (stale rules, or kube-proxy not running)" }],
+    });
+    const badBox = buildDiagram(bad).boxes.find((b) => b.kind === 'dnat')!;
+    expect(badBox.nat!.disagree).toBe(true);
+    expect(badBox.nat!.lines).toEqual([expect.stringMatching(/^⚠ KUBE-SEP-DEF is not in the node's iptables nat table/)]);
+    const badTold = explainHop(bad, i);
+    expect(badTold.title).toBe('kube-proxy DNAT: Service → pod (rules disagree)');
+    expect(badTold.text[0]).toMatch(/^The rules and the packet disagree: KUBE-SEP-DEF is not in the node's iptables nat table/);
+  });
   it('pairs a request with its reply from either side', () => {
     expect(pairOf(request, [request, reply])).toEqual({ request, reply });
     expect(pairOf(reply, [request, reply])).toEqual({ request, reply });

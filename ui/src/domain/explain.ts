@@ -1,6 +1,7 @@
 // Workshop explanations: what the kernel did at a hop and why, in plain language. Pure.
 import type { Hop, Journey } from '@hopscope/agent/protocol/events.ts';
 import { endpointLong, headerLine, isSocketDiscard } from './format.ts';
+import { describePick, describeSource } from '@hopscope/agent/protocol/kube-proxy-text.ts';
 
 /** One step of the workshop walk-through. */
 export interface Explanation {
@@ -71,14 +72,27 @@ export function explainHop(j: Journey, i: number): Explanation {
       };
     case 'dnat': {
       const nat = h.nat;
-      const rule = nat?.rule ? [`Rule chain: ${nat.rule}`] : [];
+      const kp = nat?.kubeProxy;
+      const pick = kp ? describePick(kp) : undefined;
+      const rule = [
+        ...(nat?.rule ? [`Rule chain: ${nat.rule}`] : []),
+        ...(kp ? [`Rules: ${describeSource(kp)}`] : []),
+        ...(pick ? [`Picked ${pick}`] : []),
+        ...(kp?.ruleText ? [`Rule: ${kp.ruleText}`] : []),
+      ];
+      const disagree = (kp?.disagreements ?? []).map(
+        (d) => `The rules and the packet disagree: ${d.detail}. ${d.kind === 'backend-not-endpoint' ? 'The Service no longer lists that backend, yet traffic still goes there: stale rules or a conntrack entry from before the change.' : 'The node is not running the rules the API says it should: kube-proxy may be down, or someone changed the rules behind its back.'}`,
+      );
       return {
-        title: 'kube-proxy DNAT: Service → pod',
+        title: kp?.disagreements ? 'kube-proxy DNAT: Service → pod (rules disagree)' : 'kube-proxy DNAT: Service → pod',
         text: [
+          ...disagree,
           nat
             ? `The packet was addressed to ${endpointLong(nat.before)}. A Service address belongs to no interface: kube-proxy's rules (${nat.rule ?? 'KUBE-SERVICES → KUBE-SVC-… → KUBE-SEP-…'}) picked a backend at random and conntrack rewrote the destination to ${endpointLong(nat.after)}.`
             : `kube-proxy's rules rewrote the destination from the Service address to a backend pod.`,
           'Only the first packet of a connection walks the rules; conntrack remembers the choice and rewrites every later packet the same way.',
+          ...(pick && kp?.mode === 'iptables' ? [`This backend was rule ${pick}: each KUBE-SVC rule matches with 1/(endpoints left), so every endpoint is equally likely.`] : []),
+          ...(pick && kp?.mode === 'nftables' ? [`numgen random picked entry ${pick} of the Service chain's verdict map.`] : []),
         ],
         facts: [...facts, ...rule],
       };
