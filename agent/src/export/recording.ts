@@ -151,6 +151,7 @@ export class RecordingDecoder {
   finish(rest: string, truncated: boolean): ReadRecording {
     if (rest !== '') this.read.problems.push(`the last line is incomplete (${rest.length} bytes): the recording was cut short`);
     else if (truncated) this.read.problems.push('the compressed stream ends early: the recording was cut short');
+    else if (!this.read.end && this.read.header) this.read.problems.push('no end record: the recording is still being written, or its writer stopped without closing it');
     if (!this.read.header) throw new Error('empty recording: not even its header was written');
     if (this.skipped > PROBLEMS_KEPT) this.read.problems.push(`and ${this.skipped - PROBLEMS_KEPT} more damaged lines`);
     return this.read;

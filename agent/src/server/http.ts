@@ -13,6 +13,7 @@ import { Fanout, type ActionOutcome, type FanoutOptions } from './fanout.ts';
 import { renderMetrics, type Metric } from './metrics.ts';
 import type { JourneySource, SourceStatus } from './source.ts';
 import { identitiesFromTopology } from './topology.ts';
+import { startRecorder, type Recorder, type RecordingWriterOptions } from '../wiring/recording-file.ts';
 
 /** Everything the server needs; the caller owns the lab, the server owns the source's lifecycle. */
 export interface ServerOptions {
@@ -35,6 +36,8 @@ export interface ServerOptions {
   maxClients?: number;
   /** Adds what the server knows and the pipeline does not (e.g. the lab's kube-proxy chains). */
   enrich?(j: Journey): Journey;
+  /** Record the journeys served, the status and the topology to a file (--write). */
+  record?: RecordingWriterOptions;
 }
 
 /** A listening server. */
@@ -288,13 +291,33 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     });
   });
   fanout.start();
-  await opts.source.start({
-    onJourney: (j: Journey) => fanout.publish(opts.enrich ? opts.enrich(j) : j),
-    onStatus: (s) => {
-      sourceStatus = s;
-    },
-  });
+  let statusReady = false;
+  const recorder: Recorder | undefined = opts.record
+    ? startRecorder(opts.record, {
+        topology: () => {
+          const t = opts.topology();
+          return t ? { topology: t, identities: identitiesFromTopology(t) } : null;
+        },
+        status: () => (statusReady ? status() : null),
+      })
+    : undefined;
+  try {
+    await opts.source.start({
+      onJourney: (j: Journey) => {
+        const e = opts.enrich ? opts.enrich(j) : j;
+        recorder?.journey(e);
+        fanout.publish(e);
+      },
+      onStatus: (s) => {
+        sourceStatus = s;
+      },
+    });
+  } catch (e) {
+    recorder?.close(`source failed: ${(e as Error).message}`);
+    throw e;
+  }
   sourceStatus = opts.source.status();
+  statusReady = true;
 
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : opts.port;
@@ -312,6 +335,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         fanout.stop();
         for (const ws of wss.clients) closeWith(ws, 1001, 'agent shutting down');
         await opts.source.stop().catch(() => undefined);
+        recorder?.close('server stopped');
         await new Promise<void>((resolve) => {
           wss.close(() => resolve());
         });

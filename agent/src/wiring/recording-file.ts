@@ -263,3 +263,46 @@ export class JourneyBatcher {
     this.flush();
   }
 }
+
+/** What a recorder samples once a second besides the journeys it is given. */
+export interface RecorderInputs {
+  /** The topology and identities journeys are named with now (null: not known yet). */
+  topology(): { topology: TopologyView; identities: Extract<RecordingRecord, { type: 'topology' }>['identities'] } | null;
+  /** null: nothing to say yet (the server is still starting). */
+  status(): AgentStatus | null;
+}
+
+/** A running recording: journeys in, status and topology sampled every `everyMs`. */
+export interface Recorder {
+  journey(j: Journey): void;
+  stats(): RecordingWriterStats & { dropped: number };
+  close(reason: string): void;
+}
+
+/** Start recording to a file; the caller feeds journeys and closes it. */
+export function startRecorder(opts: RecordingWriterOptions, inputs: RecorderInputs, everyMs = 1000): Recorder {
+  const writer = new RecordingWriter(opts);
+  const batcher = new JourneyBatcher(writer);
+  const sample = () => {
+    const t = inputs.topology();
+    if (t) writer.setTopology(t.topology, t.identities);
+    const st = inputs.status();
+    if (st) writer.status(st);
+  };
+  sample();
+  const timer = setInterval(sample, everyMs);
+  timer.unref();
+  let closed = false;
+  return {
+    journey: (j) => batcher.push(j),
+    stats: () => ({ ...writer.stats, dropped: batcher.dropped }),
+    close(reason) {
+      if (closed) return;
+      closed = true;
+      clearInterval(timer);
+      batcher.stop();
+      sample();
+      writer.close(reason);
+    },
+  };
+}
