@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import type { Hop, IpPacket, Journey } from '../agent/src/protocol/events.ts';
 import { hopText } from '../agent/src/journeys/story.ts';
+import { readRecordingFile } from '../agent/src/wiring/recording-file.ts';
 import { curl, curlUntilNode, kinds, replyOf, sent, synOf, traceLabForFile, waitFor } from './trace-helpers.ts';
 
 const NAME = `rc${process.pid % 10000}`;
@@ -233,5 +234,49 @@ describe('export --pcapng of real lab journeys, read by tshark and tcpdump', () 
     expectMatches(rows, all);
     const names = await interfaceNames(out);
     expect(new Set(names).size).toBe(names.length);
+  });
+
+  it('trace --write records what --json prints, with the lab topology and status; its pcapng export is stamped in wall-clock time', async () => {
+    const web2 = t.pod('default', 'web', 'node-2');
+    const rec = join(dir, 'trace.hsrec');
+    const child = execa(process.execPath, ['agent/bin/hopscope.mjs', 'trace', '--lab', NAME, '--from', 'default/client', '--to', `${web2.ip}:8080`, '--json', '--count', '4', '--write', rec], {
+      reject: false,
+      timeout: 90_000,
+    });
+    let done = false;
+    void child.finally(() => (done = true));
+    for (let i = 0; i < 60 && !done; i++) {
+      await t.lab.exec('default/client', ['curl', '-s', '-m', '2', `http://${web2.ip}:8080/`], { timeoutMs: 10_000 });
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const r = await child;
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/recorded 4 journeys in \d+ bytes \(1 file\)/);
+    expect(statSync(rec).mode & 0o777).toBe(0o600);
+    const printed = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Journey);
+    const read = await readRecordingFile(rec);
+    expect(read.problems).toEqual([]);
+    expect(read.journeys).toEqual(printed);
+    expect(read.header).toMatchObject({ source: `lab ${NAME} (flannel-vxlan), hopscope trace`, version: 1 });
+    expect(read.end?.reason).toBe('4 journeys');
+    const topo = read.topologies[0]!.topology;
+    expect(topo.pods.map((p) => p.name)).toEqual(expect.arrayContaining(['client', web2.name]));
+    expect(read.topologies[0]!.identities).toContainEqual({ ip: web2.ip, kind: 'pod', namespace: 'default', name: web2.name, node: 'node-2' });
+    expect(read.statuses.length).toBeGreaterThan(0);
+    expect(read.statuses.at(-1)!.status).toMatchObject({ lab: { name: NAME, cni: 'flannel-vxlan' }, counters: { journeysOut: expect.any(Number) as number } });
+
+    const out = join(dir, 'trace.pcapng');
+    const x = await execa(process.execPath, ['agent/bin/hopscope.mjs', 'export', '--pcapng', '-o', out, rec], { reject: false });
+    expect(x.exitCode, x.stderr).toBe(0);
+    const rows = await tshark(out);
+    const offset = BigInt(read.header!.wallOffsetNs);
+    const hops = hopsInOrder(read.journeys);
+    expect(rows).toHaveLength(hops.length);
+    hops.forEach(({ h }, n) => {
+      const wall = BigInt(h.tsNs) + offset;
+      expect(rows[n]!['frame.time_epoch']).toBe(`${wall / 1_000_000_000n}.${(wall % 1_000_000_000n).toString().padStart(9, '0')}`);
+    });
+    // Recorded this minute, by the wall clock.
+    expect(Math.abs(Number(rows[0]!['frame.time_epoch']) * 1000 - Date.now())).toBeLessThan(120_000);
   });
 });
