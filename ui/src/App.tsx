@@ -91,7 +91,8 @@ export function App() {
           clear
         </button>
       </header>
-      <LabButtons topology={s.topology} actions={s.actions} onAction={runAction} disabled={s.connection !== 'open'} />
+      {/* A recording makes no traffic: nothing is there to act on. */}
+      {!s.status?.recording && <LabButtons topology={s.topology} actions={s.actions} onAction={runAction} disabled={s.connection !== 'open'} />}
       <main className={`view-${s.view}`}>
         {s.view === 'live' && (
           <div className="live">

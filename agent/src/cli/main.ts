@@ -16,6 +16,7 @@ const commands: Record<string, () => Promise<Command>> = {
   serve: async () => (await import('./serve.ts')).command,
   hub: async () => (await import('./hub.ts')).command,
   export: async () => (await import('./export.ts')).command,
+  open: async () => (await import('./open.ts')).command,
 };
 
 async function usage(): Promise<string> {

@@ -102,6 +102,22 @@ export const agentStatusSchema = z.object({
   message: z.string().optional(),
   /** The last time nothing was traced (bpftrace died and was restarted, or a filter change restarted it). */
   lastGap: z.object({ fromMs: z.number(), toMs: z.number(), reason: z.string() }).optional(),
+  /** Set when the server replays a recording (`hopscope open`) instead of tracing. */
+  recording: z
+    .object({
+      /** What was recorded ("lab demo (flannel-vxlan), hopscope start"). */
+      source: z.string(),
+      /** Wall-clock ms the recording started, and the recorded moment being played now. */
+      startedMs: z.number(),
+      atMs: z.number(),
+      /** Journeys played so far and in all. */
+      played: z.number(),
+      journeys: z.number(),
+      /** 1 = recorded speed; 0 = all at once. */
+      speed: z.number(),
+      state: z.enum(['waiting', 'playing', 'ended']),
+    })
+    .optional(),
 });
 /** What the agent reports about itself. */
 export type AgentStatus = z.infer<typeof agentStatusSchema>;

@@ -162,6 +162,13 @@ export class Fanout {
     return this.clients.size;
   }
 
+  /** Clients that said hello: journeys published now reach them. */
+  get readyClientCount(): number {
+    let n = 0;
+    for (const c of this.clients.values()) if (c.helloed) n++;
+    return n;
+  }
+
   /** Register a connected (already authenticated) socket; returns its id. */
   addClient(sock: FanoutSocket): string {
     const id = `c${this.nextId++}`;

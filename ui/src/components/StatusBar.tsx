@@ -10,9 +10,16 @@ export function StatusBar({ s }: { s: UiState }) {
         ● {s.connection}
         {s.connection === 'closed' && s.closeReason ? `: ${s.closeReason}` : ''}
       </span>
+      {st?.recording && (
+        <span className="recording" data-testid="recording" data-state={st.recording.state} title={`recorded from ${new Date(st.recording.startedMs).toLocaleString()}`}>
+          ▶ recording of {st.recording.source} from {new Date(st.recording.startedMs).toLocaleString()} · {st.recording.state}{' '}
+          {st.recording.played}/{st.recording.journeys} · at {new Date(st.recording.atMs).toLocaleTimeString()}
+          {st.recording.speed === 0 ? ' · all at once' : st.recording.speed !== 1 ? ` · ×${st.recording.speed}` : ''}
+        </span>
+      )}
       {st && (
         <>
-          <span>tracer {st.tracer}{st.message ? ` (${st.message})` : ''}</span>
+          {!st.recording && <span>tracer {st.tracer}{st.message ? ` (${st.message})` : ''}</span>}
           <span>probes {st.probeSet ?? '—'}</span>
           {st.bpftraceVersion && <span>bpftrace {st.bpftraceVersion}</span>}
           <span>sampling {st.sampling.enabled ? st.sampling.description : 'off'}</span>

@@ -1,0 +1,186 @@
+// A recording of the lab made by `hopscope start --write`, replayed by `hopscope open` run as
+// uid 65534 (no root, no bpftrace, no lab) in real Chromium: the same journeys, hops and names the
+// live view showed, and the status bar says it is a recording, of what, from when.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, chownSync, copyFileSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { ensureUiBuilt, findRow, launchChromium } from './browser.ts';
+
+const TOKEN = `rec-test-${process.pid}-0123456789`;
+const LAB = `rcr${process.pid % 10000}`;
+const dir = mkdtempSync(path.join(tmpdir(), 'hopscope-replay-'));
+const REC = path.join(dir, 'lab.hsrec');
+let browser: Browser;
+const procs: ChildProcess[] = [];
+
+/** Spawn a hopscope server command; resolves with the process and its base URL. */
+async function up(cmd: string, args: string[], log: string[]): Promise<{ proc: ChildProcess; base: string }> {
+  const proc = spawn(cmd, args, { env: { ...process.env, HOPSCOPE_TOKEN: TOKEN }, stdio: ['ignore', 'pipe', 'pipe'] });
+  procs.push(proc);
+  proc.stderr!.on('data', (d: Buffer) => log.push(d.toString()));
+  const base = await new Promise<string>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`${args.join(' ')} did not come up:\n${log.join('')}`)), 120_000);
+    proc.stdout!.on('data', (d: Buffer) => {
+      const m = /hopscope is up: (http:\/\/[^/]+\/)/.exec(d.toString());
+      if (m) {
+        clearTimeout(t);
+        resolve(m[1]!);
+      }
+    });
+    proc.once('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code}:\n${log.join('')}`)));
+  });
+  return { proc, base };
+}
+
+async function stop(proc: ChildProcess): Promise<number | null> {
+  if (proc.exitCode !== null) return proc.exitCode;
+  const exited = new Promise<number | null>((r) => proc.once('exit', (c) => r(c)));
+  proc.kill('SIGINT');
+  const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 40_000));
+  const r = await Promise.race([exited, timeout]);
+  if (r === 'timeout') {
+    proc.kill('SIGKILL');
+    return null;
+  }
+  return r;
+}
+
+beforeAll(async () => {
+  ensureUiBuilt();
+  browser = await launchChromium();
+}, 180_000);
+
+afterAll(async () => {
+  await browser?.close().catch(() => undefined);
+  for (const p of procs) await stop(p);
+  try {
+    execFileSync('node', ['agent/bin/hopscope.mjs', 'lab', 'down', '--name', LAB], { stdio: 'ignore' });
+  } catch {
+    // already down
+  }
+  rmSync(dir, { recursive: true, force: true });
+}, 90_000);
+
+/** What the page shows of one journey: its row and every hop box of its diagram. */
+interface Seen {
+  id: string;
+  row: string;
+  hops: string[];
+}
+
+async function openPage(base: string): Promise<Page> {
+  const page = await browser.newPage({ viewport: { width: 1600, height: 900 } });
+  await page.goto(`${base}?token=${TOKEN}`);
+  await page.getByTestId('connection').filter({ hasText: 'open' }).waitFor({ timeout: 15_000 });
+  return page;
+}
+
+async function seeJourney(page: Page, id: string): Promise<Seen> {
+  const row = () => page.locator(`[data-testid=journey-row][data-journey-id="${id}"]`);
+  await expect.poll(() => findRow(page, row), { timeout: 20_000 }).toBe(true);
+  const text = (await row().first().textContent()) ?? '';
+  await row().first().click();
+  const diagram = page.getByTestId('hop-diagram');
+  await diagram.locator('[data-kind]').first().waitFor({ timeout: 10_000 });
+  await expect.poll(async () => (await diagram.locator('[data-kind]').allTextContents()).length, { timeout: 10_000 }).toBeGreaterThan(3);
+  return { id, row: text, hops: await diagram.locator('[data-kind]').allTextContents() };
+}
+
+const seenLive: Seen[] = [];
+
+describe('record the lab, replay it without root', () => {
+  it('hopscope start --write records what the live view shows', async () => {
+    const log: string[] = [];
+    const { proc, base } = await up('node', ['agent/bin/hopscope.mjs', 'start', '--port', '0', '--name', LAB, '--write', REC], log);
+    const page = await openPage(base);
+    await expect.poll(() => page.getByTestId('status-bar').textContent(), { timeout: 15_000 }).toContain('tracer running');
+    await page.getByTestId('filter-service').fill('web');
+    await page.getByTestId('filter-apply').click();
+    const cross = () => page.locator('[data-testid=journey-row]').filter({ hasText: 'svc/web:80' }).filter({ hasText: 'TCP [S]' }).filter({ hasText: /(1[0-9]|[89]) hops/ });
+    for (let i = 0; i < 15 && !(await findRow(page, cross)); i++) {
+      await page.getByTestId('act-curl-web').click();
+      await page.getByTestId('action-result').and(page.locator('[data-state=ok]')).waitFor({ timeout: 10_000 });
+      await page.waitForTimeout(800);
+    }
+    expect(await cross().count()).toBeGreaterThan(0);
+    const ids = await page.locator('[data-testid=journey-row]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-journey-id')!));
+    const crossId = (await cross().first().getAttribute('data-journey-id'))!;
+    for (const id of [crossId, ...ids.filter((x) => x !== crossId).slice(0, 2)]) seenLive.push(await seeJourney(page, id));
+    expect(seenLive[0]!.hops.join(' ')).toContain('VXLAN VNI 1');
+    expect(seenLive[0]!.hops.join(' ')).toMatch(/KUBE-SVC-[A-Z2-7]{16}/);
+    await page.screenshot({ path: path.join(dir, 'live.png') });
+    await page.close();
+    expect(await stop(proc)).toBe(0);
+    expect(statSync(REC).mode & 0o777).toBe(0o600);
+  }, 240_000);
+
+  it('hopscope open as uid 65534 replays the same journeys, hops and names in Chromium', async () => {
+    expect(seenLive.length).toBeGreaterThan(0);
+    // The recording handed to someone else: their own private copy.
+    const theirs = mkdtempSync(path.join(tmpdir(), 'hopscope-nobody-'));
+    try {
+      chownSync(theirs, 65534, 65534);
+      const copy = path.join(theirs, 'lab.hsrec');
+      copyFileSync(REC, copy);
+      chownSync(copy, 65534, 65534);
+      chmodSync(copy, 0o600);
+      const log: string[] = [];
+      const { proc, base } = await up('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', '--', process.execPath, 'agent/bin/hopscope.mjs', 'open', '--jump', '--port', '0', copy], log);
+      const uid = /^Uid:\s+(\d+)\s+(\d+)/m.exec(readFileSync(`/proc/${proc.pid}/status`, 'utf8'));
+      expect(uid?.slice(1)).toEqual(['65534', '65534']);
+      const page = await openPage(base);
+      const bar = page.getByTestId('recording');
+      await expect.poll(() => bar.getAttribute('data-state'), { timeout: 20_000 }).toBe('ended');
+      expect(await bar.textContent()).toMatch(new RegExp(`recording of lab ${LAB} \\(flannel-vxlan\\), hopscope start from `));
+      expect(await page.getByTestId('status-bar').textContent()).not.toContain('tracer');
+      // nothing to make traffic with in a recording
+      expect(await page.getByTestId('act-curl-web').count()).toBe(0);
+      await page.getByTestId('filter-service').fill('web');
+      await page.getByTestId('filter-apply').click();
+      for (const live of seenLive) expect(await seeJourney(page, live.id)).toEqual(live);
+      // the topology the journeys were named with, lit by the replayed traffic
+      await page.getByTestId('tab-topology').click();
+      await page.getByTestId('topo-svc:default/web').waitFor({ timeout: 10_000 });
+      expect(await page.locator('.topo-item.lit').count()).toBeGreaterThan(0);
+      await page.screenshot({ path: path.join(dir, 'replay.png') });
+      mkdirArtifacts();
+      await page.close();
+      expect(log.join('')).toMatch(new RegExp(`a recording of lab ${LAB} .* journeys; plays when a browser connects`));
+      expect(await stop(proc)).toBe(0);
+    } finally {
+      rmSync(theirs, { recursive: true, force: true });
+    }
+  }, 180_000);
+
+  it('open refuses a damaged or foreign file with a clear error, and plays a cut one up to the cut', async () => {
+    const bad = path.join(dir, 'foreign.hsrec');
+    execFileSync('sh', ['-c', `echo '{"type":"journey"}' | gzip > ${bad}`]);
+    const r = spawn(process.execPath, ['agent/bin/hopscope.mjs', 'open', '--port', '0', bad], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    r.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const code = await new Promise<number | null>((res) => r.once('exit', res));
+    expect(code).toBe(1);
+    expect(err).toContain('not a hopscope recording');
+
+    const cut = path.join(dir, 'cut.hsrec');
+    const whole = readFileSync(REC);
+    execFileSync('sh', ['-c', `head -c ${Math.floor(whole.length * 0.6)} ${REC} > ${cut}`]);
+    const log: string[] = [];
+    const { proc } = await up(process.execPath, ['agent/bin/hopscope.mjs', 'open', '--jump', '--port', '0', cut], log);
+    expect(log.join('')).toMatch(/cut short/);
+    expect(await stop(proc)).toBe(0);
+  }, 60_000);
+});
+
+function mkdirArtifacts(): void {
+  try {
+    execFileSync('mkdir', ['-p', 'test-artifacts']);
+    copyFileSync(path.join(dir, 'live.png'), 'test-artifacts/replay-live.png');
+    copyFileSync(path.join(dir, 'replay.png'), 'test-artifacts/replay-open.png');
+  } catch {
+    // screenshots are for people to look at; the assertions above are the test
+  }
+}
