@@ -148,7 +148,8 @@ describe('record the lab, replay it without root', () => {
       await page.screenshot({ path: path.join(dir, 'replay.png') });
       mkdirArtifacts();
       await page.close();
-      expect(log.join('')).toMatch(new RegExp(`a recording of lab ${LAB} .* journeys; plays when a browser connects`));
+      expect(log.join('')).toMatch(new RegExp(`a recording of lab ${LAB} \\(flannel-vxlan\\), hopscope start from .*; plays when a browser connects`));
+      expect(log.join('')).toMatch(/read \d+ journeys/);
       expect(await stop(proc)).toBe(0);
     } finally {
       rmSync(theirs, { recursive: true, force: true });
@@ -170,7 +171,7 @@ describe('record the lab, replay it without root', () => {
     execFileSync('sh', ['-c', `head -c ${Math.floor(whole.length * 0.6)} ${REC} > ${cut}`]);
     const log: string[] = [];
     const { proc } = await up(process.execPath, ['agent/bin/hopscope.mjs', 'open', '--jump', '--port', '0', cut], log);
-    expect(log.join('')).toMatch(/cut short/);
+    await expect.poll(() => log.join(''), { timeout: 20_000 }).toMatch(/cut short/);
     expect(await stop(proc)).toBe(0);
   }, 60_000);
 });

@@ -4,7 +4,7 @@ import type { Command } from './command.ts';
 import { SERVER_FLAGS, openUrl, parseServerArgs, tokenWarning } from '../server/config.ts';
 import { startServer } from '../server/http.ts';
 import { recordingSource } from '../server/recording-source.ts';
-import { readRecordingFile } from '../wiring/recording-file.ts';
+import { loadRecordingFile } from '../wiring/recording-file.ts';
 import { UI_DIST } from './start.ts';
 import { stopOnSignal } from './until-signal.ts';
 import { clip, parseFlags, toggle, UsageError, value } from '../config/flags.ts';
@@ -54,16 +54,27 @@ export const command: Command = {
     const log = (l: string) => console.error(`hopscope open: ${l}`);
     const warning = tokenWarning(cfg.tokenFrom);
     if (warning) log(warning);
-    const rec = await readRecordingFile(file).catch((e: unknown) => {
+    const failed = (e: unknown): Error => {
       const code = (e as NodeJS.ErrnoException).code;
-      throw new Error(code ? `cannot read ${clip(file)}: ${code}` : `${clip(file)}: ${(e as Error).message}`);
+      return new Error(code ? `cannot read ${clip(file)}: ${code}` : `${clip(file)}: ${(e as Error).message}`);
+    };
+    // Served from its first records while the rest is read: a big recording takes seconds.
+    const loading = loadRecordingFile(file);
+    const rec = await loading.started.catch((e: unknown) => {
+      throw failed(e);
     });
-    for (const p of rec.problems) log(p);
     const header = rec.header!;
-    const source = recordingSource(rec, { speed: v.jump ? 0 : (v.speed ?? 1), ...(v.start !== undefined ? { startAtS: v.start } : {}) });
+    const loaded = loading.done.then(
+      (r) => {
+        for (const p of r.problems) log(p);
+        log(`read ${r.journeys.length} journeys`);
+      },
+      (e: unknown) => log(`${failed(e).message}; serving the ${rec.journeys.length} journeys read before it`),
+    );
+    const source = recordingSource(rec, { speed: v.jump ? 0 : (v.speed ?? 1), loaded, ...(v.start !== undefined ? { startAtS: v.start } : {}) });
     const server = await startServer({ host: cfg.host, port: cfg.port, token: cfg.token, uiDir: cfg.uiDir, source, topology: () => source.topology(), lab: null });
     source.playWhen(() => server.fanout.readyClientCount > 0);
-    log(`a recording of ${header.source} from ${new Date(header.startedMs).toISOString()}: ${rec.journeys.length} journeys; plays when a browser connects`);
+    log(`a recording of ${header.source} from ${new Date(header.startedMs).toISOString()}; plays when a browser connects`);
     console.log(`hopscope is up: ${openUrl(server.url, cfg.token)}`);
     return stopOnSignal(log, () => server.close());
   },

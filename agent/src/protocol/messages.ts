@@ -110,9 +110,10 @@ export const agentStatusSchema = z.object({
       /** Wall-clock ms the recording started, and the recorded moment being played now. */
       startedMs: z.number(),
       atMs: z.number(),
-      /** Journeys played so far and in all. */
+      /** Journeys played so far and in all (read so far, while `loading`). */
       played: z.number(),
       journeys: z.number(),
+      loading: z.boolean(),
       /** 1 = recorded speed; 0 = all at once. */
       speed: z.number(),
       state: z.enum(['waiting', 'playing', 'ended']),

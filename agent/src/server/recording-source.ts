@@ -19,6 +19,8 @@ export interface PlayOptions {
   audience?: () => boolean;
   /** Most journeys handed over per tick (the fan-out's queues are bounded: this keeps under them). */
   perTick?: number;
+  /** Resolves (or rejects) when the recording is read to its end; until then it may still grow. */
+  loaded?: Promise<unknown>;
 }
 
 /** A recording source, with the play position for the status bar and the topology. */
@@ -45,6 +47,11 @@ export function recordingSource(rec: ReadRecording, opts: PlayOptions): Recordin
   let state: 'waiting' | 'playing' | 'ended' = 'waiting';
   let playStartedAt = 0;
   let timer: NodeJS.Timeout | undefined;
+  let loaded = opts.loaded === undefined;
+  void opts.loaded?.then(
+    () => (loaded = true),
+    () => (loaded = true),
+  );
 
   /** The last record at or before the play position (records are in time order), else the first. */
   const lastBefore = <T extends { tMs: number }>(xs: T[]): T | undefined => {
@@ -71,7 +78,7 @@ export function recordingSource(rec: ReadRecording, opts: PlayOptions): Recordin
       },
       message: `replaying a recording of ${header.source}`,
       ...(recorded?.lastGap ? { lastGap: recorded.lastGap } : {}),
-      recording: { source: header.source, startedMs: t0, atMs, played: next, journeys: rec.journeys.length, speed: opts.speed, state },
+      recording: { source: header.source, startedMs: t0, atMs, played: next, journeys: rec.journeys.length, loading: !loaded, speed: opts.speed, state },
     };
   };
 
@@ -91,7 +98,7 @@ export function recordingSource(rec: ReadRecording, opts: PlayOptions): Recordin
       next++;
       n++;
     }
-    if (next >= rec.journeys.length) {
+    if (next >= rec.journeys.length && loaded) {
       state = 'ended';
       atMs = Math.max(atMs, rec.end?.tMs ?? atMs);
     } else if (due !== Infinity) atMs = Math.max(atMs, Math.min(due, times[next]!));

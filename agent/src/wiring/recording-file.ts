@@ -34,7 +34,7 @@ export function fileIsGzip(path: string): boolean {
 const MAX_LINE = 64 << 20;
 
 /** Read a recording from a stream of its compressed bytes, keeping everything readable. */
-export async function readRecordingStream(input: Readable): Promise<ReadRecording> {
+export async function readRecordingStream(input: Readable, onLine?: (read: ReadRecording) => void): Promise<ReadRecording> {
   const decoder = new RecordingDecoder();
   const gunzip = createGunzip();
   let pending: Buffer[] = [];
@@ -52,6 +52,7 @@ export async function readRecordingStream(input: Readable): Promise<ReadRecordin
       start = nl + 1;
       try {
         decoder.line(line);
+        onLine?.(decoder.read);
       } catch (e) {
         failure = e as Error;
         input.destroy();
@@ -97,6 +98,42 @@ export async function readRecordingStream(input: Readable): Promise<ReadRecordin
 /** Read a recording file (see readRecordingStream). */
 export async function readRecordingFile(path: string): Promise<ReadRecording> {
   return readRecordingStream(createReadStream(path));
+}
+
+/** A recording being read: `read` grows as records are decoded. */
+export interface LoadingRecording {
+  read: ReadRecording;
+  /** Resolves once the header and the record after it (the topology, if known) were read. */
+  started: Promise<ReadRecording>;
+  /** Resolves when all of it was read; rejects with what stopped the reading. */
+  done: Promise<ReadRecording>;
+}
+
+/**
+ * Start reading a recording file, so that it can be served from its first records while the
+ * rest is read (a 100k-journey recording takes seconds to decode). A file that is not a
+ * recording rejects `started`.
+ */
+export function loadRecordingFile(path: string): LoadingRecording {
+  let read: ReadRecording | undefined;
+  let startedOk!: (r: ReadRecording) => void;
+  const started = new Promise<ReadRecording>((resolve) => (startedOk = resolve));
+  const done = readRecordingStream(createReadStream(path), (r) => {
+    read = r;
+    // A writer puts the topology right after the header when it knows one; else anything will do.
+    if (r.header && (r.topologies.length > 0 || r.journeys.length > 0 || r.statuses.length > 0)) startedOk(r);
+  });
+  void done.then(startedOk, () => undefined);
+  const out: LoadingRecording = {
+    get read(): ReadRecording {
+      if (!read) throw new Error('nothing read yet');
+      return read;
+    },
+    // `done` rejecting before the start rejects the start too; after it, the start stands.
+    started: Promise.race([started, done]).then(() => started),
+    done,
+  };
+  return out;
 }
 
 /** Read a recording held in memory. */

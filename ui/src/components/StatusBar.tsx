@@ -13,7 +13,7 @@ export function StatusBar({ s }: { s: UiState }) {
       {st?.recording && (
         <span className="recording" data-testid="recording" data-state={st.recording.state} title={`recorded from ${new Date(st.recording.startedMs).toLocaleString()}`}>
           ▶ recording of {st.recording.source} from {new Date(st.recording.startedMs).toLocaleString()} · {st.recording.state}{' '}
-          {st.recording.played}/{st.recording.journeys} · at {new Date(st.recording.atMs).toLocaleTimeString()}
+          {st.recording.played}/{st.recording.journeys}{st.recording.loading ? ' (reading…)' : ''} · at {new Date(st.recording.atMs).toLocaleTimeString()}
           {st.recording.speed === 0 ? ' · all at once' : st.recording.speed !== 1 ? ` · ×${st.recording.speed}` : ''}
         </span>
       )}
