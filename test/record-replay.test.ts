@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { ensureUiBuilt, findRow, launchChromium } from './browser.ts';
+import { readRecordingFile } from '../agent/src/wiring/recording-file.ts';
 
 const TOKEN = `rec-test-${process.pid}-0123456789`;
 const LAB = `rcr${process.pid % 10000}`;
@@ -141,6 +142,31 @@ describe('record the lab, replay it without root', () => {
       await page.getByTestId('filter-service').fill('web');
       await page.getByTestId('filter-apply').click();
       for (const live of seenLive) expect(await seeJourney(page, live.id)).toEqual(live);
+      // The shown journey (request and reply) as pcapng from the page, read by tshark.
+      await seeJourney(page, seenLive[0]!.id);
+      const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-pcapng').click()]);
+      expect(download.suggestedFilename()).toBe(`hopscope-${seenLive[0]!.id}.pcapng`);
+      const saved = path.join(dir, 'ui.pcapng');
+      await download.saveAs(saved);
+      const frames = execFileSync('tshark', ['-r', saved, '-d', 'udp.port==8472,vxlan', '-T', 'fields', '-e', 'frame.interface_name', '-e', 'vxlan.vni', '-e', 'frame.comment'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+        .trim()
+        .split('\n')
+        .map((l) => l.split('\t'));
+      const recorded = await readRecordingFile(REC);
+      const req = recorded.journeys.find((j) => j.id === seenLive[0]!.id)!;
+      const reply = recorded.journeys.find((j) => j.replyTo === req.id);
+      // The journey shown, and its reply when the page holds it: every hop of each, once.
+      const byJourney = new Map<string, number>();
+      for (const f of frames) {
+        const id = /^journey (\S+) hop /.exec(f[2]!)?.[1] ?? '?';
+        byJourney.set(id, (byJourney.get(id) ?? 0) + 1);
+      }
+      expect(byJourney.get(req.id)).toBe(req.hops.length);
+      expect([...byJourney.keys()].every((id) => id === req.id || id === reply?.id)).toBe(true);
+      if (reply && byJourney.has(reply.id)) expect(byJourney.get(reply.id)).toBe(reply.hops.length);
+      expect(frames.some((f) => f[0] === 'client/eth0')).toBe(true);
+      expect(frames.some((f) => f[1] === '1')).toBe(true);
+      expect(frames.some((f) => f[2]!.startsWith(`journey ${seenLive[0]!.id} hop 1/`))).toBe(true);
       // the topology the journeys were named with, lit by the replayed traffic
       await page.getByTestId('tab-topology').click();
       await page.getByTestId('topo-svc:default/web').waitFor({ timeout: 10_000 });

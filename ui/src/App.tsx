@@ -6,6 +6,7 @@ import { connectAgent, type AgentSocket } from './api/socket.ts';
 import { fetchTopology } from './api/rest.ts';
 import { JourneyList } from './components/JourneyList.tsx';
 import { HopDiagram } from './components/HopDiagram.tsx';
+import { PcapngButton } from './components/PcapngButton.tsx';
 import { Waterfall } from './components/Waterfall.tsx';
 import { FilterBar } from './components/FilterBar.tsx';
 import { LabButtons } from './components/LabButtons.tsx';
@@ -103,6 +104,7 @@ export function App() {
             <section className="right">
               {pair ? (
                 <>
+                  <PcapngButton request={pair.request} {...(pair.reply ? { reply: pair.reply } : {})} />
                   <HopDiagram request={pair.request} {...(pair.reply ? { reply: pair.reply } : {})} />
                   <Waterfall journey={pair.request} />
                 </>
