@@ -98,6 +98,9 @@ describe('record the lab, replay it without root', () => {
     const { proc, base } = await up('node', ['agent/bin/hopscope.mjs', 'start', '--port', '0', '--name', LAB, '--write', REC], log);
     const page = await openPage(base);
     await expect.poll(() => page.getByTestId('status-bar').textContent(), { timeout: 15_000 }).toContain('tracer running');
+    // The page's own record button too: what this page receives, saved as a recording.
+    await page.getByTestId('record').click();
+    await expect.poll(() => page.getByTestId('record').getAttribute('data-recording')).toBe('true');
     await page.getByTestId('filter-service').fill('web');
     await page.getByTestId('filter-apply').click();
     const cross = () => page.locator('[data-testid=journey-row]').filter({ hasText: 'svc/web:80' }).filter({ hasText: 'TCP [S]' }).filter({ hasText: /(1[0-9]|[89]) hops/ });
@@ -113,9 +116,22 @@ describe('record the lab, replay it without root', () => {
     expect(seenLive[0]!.hops.join(' ')).toContain('VXLAN VNI 1');
     expect(seenLive[0]!.hops.join(' ')).toMatch(/KUBE-SVC-[A-Z2-7]{16}/);
     await page.screenshot({ path: path.join(dir, 'live.png') });
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('record').click()]);
+    expect(download.suggestedFilename()).toMatch(/^hopscope-.*\.hsrec$/);
+    const uiRec = path.join(dir, 'ui.hsrec');
+    await download.saveAs(uiRec);
     await page.close();
     expect(await stop(proc)).toBe(0);
     expect(statSync(REC).mode & 0o777).toBe(0o600);
+    // The page's recording holds what the server's holds for the same journeys, and opens.
+    const [server, ui] = [await readRecordingFile(REC), await readRecordingFile(uiRec)];
+    expect(ui.problems).toEqual([]);
+    expect(ui.header).toMatchObject({ source: `lab ${LAB} (flannel-vxlan), hopscope UI`, writer: 'hopscope UI' });
+    expect(ui.topologies[0]!.topology).toEqual(server.topologies[0]!.topology);
+    expect(ui.statuses.length).toBeGreaterThan(0);
+    expect(ui.journeys.map((j) => j.id)).toContain(seenLive[0]!.id);
+    const byId = new Map(server.journeys.map((j) => [j.id, j]));
+    for (const j of ui.journeys) expect(j).toEqual(byId.get(j.id));
   }, 240_000);
 
   it('hopscope open as uid 65534 replays the same journeys, hops and names in Chromium', async () => {

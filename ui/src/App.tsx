@@ -1,5 +1,5 @@
 // The app shell: one stream worker, one reducer, three views.
-import { useCallback, useEffect, useMemo, useReducer, useRef } from 'react';
+import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from 'react';
 import type { ClientFilter, LabAction } from '@hopscope/agent/protocol/messages.ts';
 import { initialState, reduce, selectedJourney, visibleJourneys, type View } from './store/reducer.ts';
 import { connectAgent, type AgentSocket } from './api/socket.ts';
@@ -7,6 +7,7 @@ import { fetchTopology } from './api/rest.ts';
 import { JourneyList } from './components/JourneyList.tsx';
 import { HopDiagram } from './components/HopDiagram.tsx';
 import { PcapngButton } from './components/PcapngButton.tsx';
+import { download } from './api/download.ts';
 import { Waterfall } from './components/Waterfall.tsx';
 import { FilterBar } from './components/FilterBar.tsx';
 import { LabButtons } from './components/LabButtons.tsx';
@@ -20,10 +21,19 @@ export function App() {
   const [s, dispatch] = useReducer(reduce, initialState);
   const sock = useRef<AgentSocket | null>(null);
 
+  const [rec, setRec] = useState({ on: false, journeys: 0, dropped: 0 });
   useEffect(() => {
-    sock.current = connectAgent(dispatch);
+    sock.current = connectAgent(dispatch, (e) => {
+      if (e.type === 'recording') setRec({ on: e.on, journeys: e.journeys, dropped: e.dropped });
+      else download(e.name, e.bytes, 'application/gzip');
+    });
     return () => sock.current?.close();
   }, []);
+  const toggleRecord = () => {
+    const lab = s.status?.lab;
+    const source = `${lab ? `lab ${lab.name} (${lab.cni})` : location.host}, hopscope UI`;
+    sock.current?.record(!rec.on, s.topology, source);
+  };
 
   useEffect(() => {
     if (!s.topologyStale || s.connection !== 'open') return;
@@ -91,6 +101,11 @@ export function App() {
         <button className="pause" onClick={clear}>
           clear
         </button>
+        {!s.status?.recording && (
+          <button className={rec.on ? 'pause on' : 'pause'} onClick={toggleRecord} data-testid="record" data-recording={rec.on} title="record what this page receives to a file that hopscope open replays">
+            {rec.on ? `■ stop · ${rec.journeys}` : '● record'}
+          </button>
+        )}
       </header>
       {/* A recording makes no traffic: nothing is there to act on. */}
       {!s.status?.recording && <LabButtons topology={s.topology} actions={s.actions} onAction={runAction} disabled={s.connection !== 'open'} />}
