@@ -11,7 +11,7 @@ import { execa } from 'execa';
 import type { Hop, IpPacket, Journey } from '../agent/src/protocol/events.ts';
 import { hopText } from '../agent/src/journeys/story.ts';
 import { readRecordingFile } from '../agent/src/wiring/recording-file.ts';
-import { curl, curlUntilNode, kinds, replyOf, sent, synOf, traceLabForFile, waitFor } from './trace-helpers.ts';
+import { curl, curlUntilNode, kinds, replyOf, sent, synOf, traceLabForFile, waitFor, curlUntilExited } from './trace-helpers.ts';
 
 const NAME = `rc${process.pid % 10000}`;
 const t = traceLabForFile(NAME, { cni: 'flannel-vxlan', kubeProxy: 'iptables' });
@@ -243,12 +243,7 @@ describe('export --pcapng of real lab journeys, read by tshark and tcpdump', () 
       reject: false,
       timeout: 90_000,
     });
-    let done = false;
-    void child.finally(() => (done = true));
-    for (let i = 0; i < 60 && !done; i++) {
-      await t.lab.exec('default/client', ['curl', '-s', '-m', '2', `http://${web2.ip}:8080/`], { timeoutMs: 10_000 });
-      await new Promise((r) => setTimeout(r, 500));
-    }
+    await curlUntilExited(t.lab, child, `http://${web2.ip}:8080/`);
     const r = await child;
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/recorded 4 journeys in \d+ bytes \(1 file\)/);
