@@ -198,6 +198,28 @@ describe('record the lab, replay it without root', () => {
     }
   }, 180_000);
 
+  it('plays at the recorded pace from the page: pause holds, jump to the end delivers the rest', async () => {
+    const log: string[] = [];
+    const { proc, base } = await up(process.execPath, ['agent/bin/hopscope.mjs', 'open', '--port', '0', REC], log);
+    const page = await openPage(base);
+    const bar = page.getByTestId('recording');
+    await expect.poll(() => bar.getAttribute('data-state'), { timeout: 20_000 }).toBe('playing');
+    await page.getByTestId('replay-pause').click();
+    await expect.poll(() => bar.getAttribute('data-state')).toBe('paused');
+    const held = await page.getByTestId('received').getAttribute('data-received');
+    await page.waitForTimeout(1500);
+    expect(await page.getByTestId('received').getAttribute('data-received')).toBe(held);
+    await page.getByTestId('replay-play').click();
+    await expect.poll(() => bar.getAttribute('data-state')).toBe('playing');
+    await page.getByTestId('replay-end').click();
+    await expect.poll(() => bar.getAttribute('data-state'), { timeout: 10_000 }).toBe('ended');
+    const total = (await readRecordingFile(REC)).journeys.length;
+    expect(await bar.textContent()).toContain(`ended ${total}/${total}`);
+    await expect.poll(() => page.getByTestId('received').getAttribute('data-received')).toBe(String(total));
+    await page.close();
+    expect(await stop(proc)).toBe(0);
+  }, 90_000);
+
   it('open refuses a damaged or foreign file with a clear error, and plays a cut one up to the cut', async () => {
     const bad = path.join(dir, 'foreign.hsrec');
     execFileSync('sh', ['-c', `echo '{"type":"journey"}' | gzip > ${bad}`]);

@@ -132,7 +132,7 @@ export function App() {
         {s.view === 'topology' && (s.topology ? <TopologyView topology={s.topology} journeys={s.journeys} /> : <div className="empty">Loading topology…</div>)}
         {s.view === 'workshop' && <Workshop journey={sel} {...(pair?.reply && pair.reply !== sel ? { reply: pair.reply } : {})} step={s.step} onStep={onStep} />}
       </main>
-      <StatusBar s={s} />
+      <StatusBar s={s} onReplay={(c) => sock.current?.replay(c)} />
     </div>
   );
 }

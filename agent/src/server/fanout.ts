@@ -10,6 +10,7 @@ import {
   type AgentStatus,
   type ClientFilter,
   type LabAction,
+  type ReplayControl,
   type ServerMessage,
 } from '../protocol/messages.ts';
 import { closeWith } from '../protocol/close-reason.ts';
@@ -56,6 +57,8 @@ export interface FanoutOptions {
   checkToken?(token: string): boolean;
   /** Run a lab action; absent when there is no lab (serve mode). */
   onAction?(a: LabAction): Promise<ActionOutcome>;
+  /** Replay controls (a recording source only); returns why not, when refused. */
+  onReplay?(c: ReplayControl): string | undefined;
   /** Client messages allowed per second on average, and in one burst; more closes the client (1008). */
   maxMessagesPerSecond: number;
   messageBurst: number;
@@ -263,6 +266,11 @@ export class Fanout {
       case 'resume':
         c.paused = false;
         return;
+      case 'replay': {
+        const why = this.opts.onReplay ? this.opts.onReplay({ control: m.control, ...(m.speed !== undefined ? { speed: m.speed } : {}) }) : 'not a recording: nothing to replay';
+        if (why) this.send(c, { type: 'error', reason: why });
+        return;
+      }
       case 'action':
         // After its await the action is outside handleMessage's guard: contain it here.
         return void this.runAction(c, m.id, m.action).catch((e: unknown) => this.failClient(c.id, e));

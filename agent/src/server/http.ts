@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { MAX_CLIENT_MESSAGE_BYTES, PROTOCOL_VERSION, type AgentStatus, type LabAction, type StatusResponse, type TopologyView } from '../protocol/messages.ts';
+import { MAX_CLIENT_MESSAGE_BYTES, PROTOCOL_VERSION, type AgentStatus, type LabAction, type ReplayControl, type StatusResponse, type TopologyView } from '../protocol/messages.ts';
 import type { Journey } from '../protocol/events.ts';
 import { closeWith } from '../protocol/close-reason.ts';
 import { hostAllowed, originAllowed, presentedToken, tokenCookie, tokenEquals } from './auth.ts';
@@ -117,6 +117,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     onFilterUnion: (u) => opts.source.setFilter(u),
     checkToken: (t) => tokenEquals(t, opts.token),
     ...(opts.onAction ? { onAction: opts.onAction } : {}),
+    ...(opts.source.replay ? { onReplay: (c: ReplayControl) => opts.source.replay?.(c) } : {}),
   });
 
   const authorised = (req: IncomingMessage, url: URL): { ok: boolean; via?: string } => {

@@ -118,4 +118,39 @@ describe('recording source', () => {
     }
     expect(played).toBeGreaterThan(10);
   });
+
+  it('replay controls: pause holds the position, play resumes from it at a new pace, end delivers the rest', async () => {
+    const rec = await readRecordingFile(path);
+    const src = recordingSource(rec, { speed: 1, audience: () => true });
+    expect(src.replay!({ control: 'pause' })).toBe('the replay has not started yet');
+    const got: Journey[] = [];
+    let last: SourceStatus | undefined;
+    await src.start({ onJourney: (j) => got.push(j), onStatus: (s) => (last = s) });
+    await new Promise((r) => setTimeout(r, 250));
+    expect(src.replay!({ control: 'pause' })).toBeUndefined();
+    const held = got.length;
+    expect(held).toBeGreaterThanOrEqual(1);
+    expect(held).toBeLessThan(10);
+    expect(last?.recording?.state).toBe('paused');
+    await new Promise((r) => setTimeout(r, 400));
+    expect(got).toHaveLength(held);
+    // ×100 from where it stood: the rest within a few ticks, nothing twice.
+    expect(src.replay!({ control: 'play', speed: 100 })).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(got.map((j) => j.id)).toEqual(Array.from({ length: 10 }, (_, i) => syntheticJourney(i).id));
+    expect(src.status().recording).toMatchObject({ state: 'ended', speed: 100 });
+    await src.stop();
+
+    const waiting = recordingSource(rec, { speed: 1 });
+    await waiting.start({ onJourney: () => undefined, onStatus: () => undefined });
+    expect(waiting.replay!({ control: 'end' })).toBe('the replay has not started yet');
+    await waiting.stop();
+    const ending = recordingSource(rec, { speed: 1, audience: () => true });
+    const all: Journey[] = [];
+    await ending.start({ onJourney: (j) => all.push(j), onStatus: () => undefined });
+    expect(ending.replay!({ control: 'end' })).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 120));
+    expect(all).toHaveLength(10);
+    await ending.stop();
+  });
 });

@@ -2,7 +2,7 @@
 // pace (or faster, or all at once), the recorded status and topology following the play position.
 // No tracer, no root, no lab.
 import type { Journey } from '../protocol/events.ts';
-import type { AgentStatus, TopologyView } from '../protocol/messages.ts';
+import type { AgentStatus, ReplayControl, TopologyView } from '../protocol/messages.ts';
 import type { ReadRecording } from '../export/recording.ts';
 import type { JourneySource, SourceSink, SourceStatus } from './source.ts';
 
@@ -37,14 +37,18 @@ export function recordingSource(rec: ReadRecording, opts: PlayOptions): Recordin
   const header = rec.header!;
   const times = rec.journeyTimesMs;
   const t0 = header.startedMs;
-  const startAt = t0 + (opts.startAtS ?? 0) * 1000;
+  // Playback: recorded time `startAt` was due at wall time `playStartedAt`; later ones at `speed`.
+  let startAt = t0 + (opts.startAtS ?? 0) * 1000;
+  let speed = opts.speed;
   const perTick = opts.perTick ?? 500;
   let audience = opts.audience;
   let sink: SourceSink | undefined;
   let next = 0;
   /** Recorded wall time being played. */
   let atMs = t0;
-  let state: 'waiting' | 'playing' | 'ended' = 'waiting';
+  let state: 'waiting' | 'playing' | 'paused' | 'ended' = 'waiting';
+  /** Where a pause left the recorded clock (the next play starts there). */
+  let pausedAt: number | undefined;
   let playStartedAt = 0;
   let timer: NodeJS.Timeout | undefined;
   let loaded = opts.loaded === undefined;
@@ -78,19 +82,19 @@ export function recordingSource(rec: ReadRecording, opts: PlayOptions): Recordin
       },
       message: `replaying a recording of ${header.source}`,
       ...(recorded?.lastGap ? { lastGap: recorded.lastGap } : {}),
-      recording: { source: header.source, startedMs: t0, atMs, played: next, journeys: rec.journeys.length, loading: !loaded, speed: opts.speed, state },
+      recording: { source: header.source, startedMs: t0, atMs, played: next, journeys: rec.journeys.length, loading: !loaded, speed, state },
     };
   };
 
   const tick = () => {
-    if (!sink) return;
+    if (!sink || state === 'paused') return;
     if (state === 'waiting') {
       if (!audience?.()) return;
       state = 'playing';
       playStartedAt = Date.now();
     }
     // Recorded time now due: everything up to `startAt` at once, then at `speed` (0: all).
-    const due = opts.speed === 0 ? Infinity : startAt + (Date.now() - playStartedAt) * opts.speed;
+    const due = speed === 0 ? Infinity : startAt + (Date.now() - playStartedAt) * speed;
     let n = 0;
     while (next < rec.journeys.length && times[next]! <= due && n < perTick) {
       atMs = Math.max(atMs, times[next]!);
@@ -124,6 +128,37 @@ export function recordingSource(rec: ReadRecording, opts: PlayOptions): Recordin
     topology: () => lastBefore(rec.topologies)?.topology ?? null,
     playWhen(a) {
       audience = a;
+    },
+    replay(c: ReplayControl): string | undefined {
+      if (state === 'waiting') return 'the replay has not started yet';
+      const now = Date.now();
+      const position = speed === 0 ? atMs : Math.max(startAt, startAt + (now - playStartedAt) * speed);
+      switch (c.control) {
+        case 'pause':
+          if (state !== 'playing') return undefined;
+          pausedAt = position;
+          state = 'paused';
+          break;
+        case 'play':
+          // Resume where it stood (or change pace): the recorded clock restarts from there.
+          startAt = pausedAt ?? position;
+          pausedAt = undefined;
+          playStartedAt = now;
+          if (c.speed !== undefined) speed = c.speed;
+          if (state === 'paused') state = 'playing';
+          break;
+        case 'end':
+          pausedAt = undefined;
+          speed = 0;
+          if (state === 'paused') state = 'playing';
+          break;
+        default: {
+          const never: never = c.control;
+          return `unknown control ${String(never)}`;
+        }
+      }
+      sink?.onStatus(status());
+      return undefined;
     },
   };
 }

@@ -1,7 +1,7 @@
 // The page's side of the stream: a worker (stream.worker.ts) holds the websocket, validates
 // every frame and keeps the journeys; this forwards the page's commands to it and its events
 // to the reducer. The browser sends the token cookie on the worker's same-origin upgrade.
-import type { ClientFilter, LabAction, TopologyView } from '@hopscope/agent/protocol/messages.ts';
+import type { ClientFilter, LabAction, ReplayControl, TopologyView } from '@hopscope/agent/protocol/messages.ts';
 import type { UiAction } from '../store/reducer.ts';
 import type { RecordingEvent, WorkerCommand, WorkerEvent } from './workerProtocol.ts';
 
@@ -15,6 +15,8 @@ export interface AgentSocket {
   /** Ask for a journey's full record (it answers with a `selection` event). */
   select(id: string | null): void;
   clear(): void;
+  /** Play, pause or end a replayed recording. */
+  replay(c: ReplayControl): void;
   /** Start or stop the page's recording (the file arrives through onRecording). */
   record(on: boolean, topology: TopologyView | null, source: string): void;
   close(): void;
@@ -38,6 +40,7 @@ export function connectAgent(dispatch: (a: UiAction) => void, onRecording: (e: R
     action: (id, action) => cmd({ cmd: 'action', id, action }),
     select: (id) => cmd({ cmd: 'select', id }),
     clear: () => cmd({ cmd: 'clear' }),
+    replay: (control) => cmd({ cmd: 'replay', control }),
     record: (on, topology, source) => cmd({ cmd: 'record', on, topology, source }),
     // The worker closes the socket with a proper close frame, then itself; its last words are
     // not this page's state any more (StrictMode mounts twice).

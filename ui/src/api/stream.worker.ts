@@ -148,6 +148,9 @@ scope.onmessage = (e) => {
       store.clear();
       reset();
       return;
+    case 'replay':
+      send({ type: 'replay', ...c.control });
+      return;
     case 'record':
       if (c.on) {
         recording = new UiRecording(Date.now(), c.source, c.topology);
