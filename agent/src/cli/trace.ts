@@ -188,7 +188,8 @@ function target(args: TraceArgs): Target {
 
 /** The recording of a trace: what names things (lab model or the cluster) and the pipeline's status. */
 function openRecording(opts: RecordOptions, t: Target, pipeline: () => TracePipeline | undefined): { recorder: Recorder; close(reason: string): void } {
-  const cluster = !t.lab && !t.noCluster ? k8sTopology(t.kubeconfig) : undefined;
+  // The cluster's topology watch is started after the file opened (a refused path starts nothing).
+  let cluster: ReturnType<typeof k8sTopology> | undefined;
   const topology: RecorderInputs['topology'] = () => {
     const view = t.lab ? topologyFromModel(readLabState(t.lab).model) : (cluster?.get() ?? null);
     return view ? { topology: view, identities: identitiesFromTopology(view) } : null;
@@ -206,6 +207,7 @@ function openRecording(opts: RecordOptions, t: Target, pipeline: () => TracePipe
   };
   const source = t.lab ? `lab ${t.lab} (${lab?.cni ?? 'unknown CNI'}), hopscope trace` : `${hostname()}, hopscope trace${t.kubeconfig ? ` (${t.kubeconfig})` : ''}`;
   const recorder = startRecorder({ path: opts.path, source, maxBytes: opts.maxBytes, keep: opts.keep, ...(opts.maxSeconds ? { maxSeconds: opts.maxSeconds } : {}) }, { topology, status });
+  if (!t.lab && !t.noCluster) cluster = k8sTopology(t.kubeconfig);
   return {
     recorder,
     close(reason) {

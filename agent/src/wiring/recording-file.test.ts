@@ -181,6 +181,18 @@ describe('recording files', () => {
     expect(r.end?.reason).toBe('stopped');
   });
 
+  it('a topology or status that throws (the lab state gone as the lab goes down) is counted, not fatal', async () => {
+    const path = join(dir, 'throwing.hsrec');
+    const rec = startRecorder({ path, source: 's' }, { topology: () => { throw new Error('no such lab'); }, status: () => STATUS }, 30);
+    rec.journey(syntheticJourney(0));
+    await new Promise((r) => setTimeout(r, 150));
+    rec.close('lab went down');
+    expect(rec.stats().sampleFailures).toBeGreaterThan(2);
+    const r = await readRecordingFile(path);
+    expect(r.journeys).toHaveLength(1);
+    expect(r.end?.reason).toBe('lab went down');
+  });
+
   it('a process killed mid-write leaves a file readable up to its last complete record', async () => {
     const path = join(dir, 'killed.hsrec');
     const script = `

@@ -259,9 +259,12 @@ export class RecordingWriter {
   /** Says why it ended and closes; later calls do nothing. */
   close(reason: string): void {
     if (this.closed) return;
-    this.write({ type: 'end', tMs: this.now(), reason });
     this.closed = true;
-    closeSync(this.fd);
+    try {
+      this.write({ type: 'end', tMs: this.now(), reason });
+    } finally {
+      closeSync(this.fd);
+    }
   }
 
   /** The current part's size on disk. */
@@ -293,7 +296,12 @@ export class JourneyBatcher {
     if (this.buf.length === 0) return;
     const b = this.buf;
     this.buf = [];
-    this.writer.journeys(b);
+    try {
+      this.writer.journeys(b);
+    } catch {
+      // A write that failed (disk full, file removed) loses this tick's journeys, counted.
+      this.dropped += b.length;
+    }
   }
   stop(): void {
     clearInterval(this.timer);
@@ -312,7 +320,7 @@ export interface RecorderInputs {
 /** A running recording: journeys in, status and topology sampled every `everyMs`. */
 export interface Recorder {
   journey(j: Journey): void;
-  stats(): RecordingWriterStats & { dropped: number };
+  stats(): RecordingWriterStats & { dropped: number; sampleFailures: number };
   close(reason: string): void;
 }
 
@@ -320,11 +328,18 @@ export interface Recorder {
 export function startRecorder(opts: RecordingWriterOptions, inputs: RecorderInputs, everyMs = 1000): Recorder {
   const writer = new RecordingWriter(opts);
   const batcher = new JourneyBatcher(writer);
+  let sampleFailures = 0;
+  // NOTE: runs on a timer: a throw here (the lab's state file gone as the lab goes down, a full
+  // disk) would take the process down. The recording keeps what it has; failures are counted.
   const sample = () => {
-    const t = inputs.topology();
-    if (t) writer.setTopology(t.topology, t.identities);
-    const st = inputs.status();
-    if (st) writer.status(st);
+    try {
+      const t = inputs.topology();
+      if (t) writer.setTopology(t.topology, t.identities);
+      const st = inputs.status();
+      if (st) writer.status(st);
+    } catch {
+      sampleFailures++;
+    }
   };
   sample();
   const timer = setInterval(sample, everyMs);
@@ -332,14 +347,18 @@ export function startRecorder(opts: RecordingWriterOptions, inputs: RecorderInpu
   let closed = false;
   return {
     journey: (j) => batcher.push(j),
-    stats: () => ({ ...writer.stats, dropped: batcher.dropped }),
+    stats: () => ({ ...writer.stats, dropped: batcher.dropped, sampleFailures }),
     close(reason) {
       if (closed) return;
       closed = true;
       clearInterval(timer);
       batcher.stop();
       sample();
-      writer.close(reason);
+      try {
+        writer.close(reason);
+      } catch {
+        // The file keeps what was written before (no end record says it was not closed cleanly).
+      }
     },
   };
 }
