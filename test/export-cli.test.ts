@@ -1,13 +1,13 @@
-// hopscope export through the command table: a selection of journeys, recordings as input, and
+// hopscope export through the command table (as cli/main.ts dispatches it): a selection of journeys, recordings as input, and
 // what it refuses. tshark reads the results.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { main } from './main.ts';
-import { syntheticJourney } from '../server/__tests__/synthetic.ts';
-import { RecordingWriter } from '../wiring/recording-file.ts';
+import { main } from '../agent/src/cli/main.ts';
+import { syntheticJourney } from '../agent/src/server/__tests__/synthetic.ts';
+import { RecordingWriter } from '../agent/src/wiring/recording-file.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hopscope-export-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
