@@ -51,6 +51,9 @@ const VALID: Record<string, unknown>[] = [
   { type: 'action', id: 'a', action: { kind: 'curl', service: { namespace: 'default', name: 'web' } } },
   { type: 'action', id: 'b', action: { kind: 'scale', namespace: 'default', deployment: 'web', replicas: 3 } },
   { type: 'action', id: 'c', action: { kind: 'dig', name: 'web.default.svc.cluster.local' } },
+  { type: 'replay', control: 'pause' },
+  { type: 'replay', control: 'play', speed: 10 },
+  { type: 'replay', control: 'end' },
 ];
 
 function frame(r: Rng): Frame {

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import type { Journey } from '../agent/src/protocol/events.ts';
-import { assertWireValid, curl, curlUntilNode, inner, kinds, sent, synOf, traceLabForFile, waitFor, waitForReply } from './trace-helpers.ts';
+import { assertWireValid, curl, curlUntilExited, curlUntilNode, inner, kinds, sent, synOf, traceLabForFile, waitFor, waitForReply } from './trace-helpers.ts';
 
 const NAME = `jf${process.pid % 10000}`;
 const t = traceLabForFile(NAME, { cni: 'flannel-vxlan', kubeProxy: 'iptables' });
@@ -246,12 +246,7 @@ describe('trace: flannel-vxlan + iptables', () => {
       buffer: true,
     });
     // Make traffic until the child has printed its two journeys (it starts bpftrace first).
-    let done = false;
-    void child.finally(() => (done = true));
-    for (let i = 0; i < 60 && !done; i++) {
-      await t.lab.exec('default/client', ['curl', '-s', '-m', '2', `http://${web2.ip}:8080/`], { timeoutMs: 10_000 });
-      await new Promise((r) => setTimeout(r, 500));
-    }
+    await curlUntilExited(t.lab, child, `http://${web2.ip}:8080/`);
     const r = await child;
     expect(r.exitCode).toBe(0);
     expect(String(r.stderr)).toContain(`tracing lab ${NAME}`);

@@ -181,3 +181,13 @@ export async function waitForReply(t: Pick<TraceLab, 'journeys' | 'pipeline'>, r
 export function assertWireValid(j: unknown): Journey {
   return journeySchema.parse(j) as Journey;
 }
+
+/** curl `url` from the client pod every half second until `child` (a trace that stops by itself) has exited; 60 tries. */
+export async function curlUntilExited(lab: LabHandle, child: Promise<unknown>, url: string): Promise<void> {
+  let done = false;
+  void child.finally(() => (done = true)).catch(() => undefined);
+  for (let i = 0; i < 60 && !done; i++) {
+    await lab.exec('default/client', ['curl', '-s', '-m', '2', url], { timeoutMs: 10_000 });
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}

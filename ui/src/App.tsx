@@ -1,11 +1,13 @@
 // The app shell: one stream worker, one reducer, three views.
-import { useCallback, useEffect, useMemo, useReducer, useRef } from 'react';
+import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from 'react';
 import type { ClientFilter, LabAction } from '@hopscope/agent/protocol/messages.ts';
 import { initialState, reduce, selectedJourney, visibleJourneys, type View } from './store/reducer.ts';
 import { connectAgent, type AgentSocket } from './api/socket.ts';
 import { fetchTopology } from './api/rest.ts';
 import { JourneyList } from './components/JourneyList.tsx';
 import { HopDiagram } from './components/HopDiagram.tsx';
+import { PcapngButton } from './components/PcapngButton.tsx';
+import { download } from './api/download.ts';
 import { Waterfall } from './components/Waterfall.tsx';
 import { FilterBar } from './components/FilterBar.tsx';
 import { LabButtons } from './components/LabButtons.tsx';
@@ -19,10 +21,19 @@ export function App() {
   const [s, dispatch] = useReducer(reduce, initialState);
   const sock = useRef<AgentSocket | null>(null);
 
+  const [rec, setRec] = useState({ on: false, journeys: 0, dropped: 0 });
   useEffect(() => {
-    sock.current = connectAgent(dispatch);
+    sock.current = connectAgent(dispatch, (e) => {
+      if (e.type === 'recording') setRec({ on: e.on, journeys: e.journeys, dropped: e.dropped });
+      else download(e.name, e.bytes, 'application/gzip');
+    });
     return () => sock.current?.close();
   }, []);
+  const toggleRecord = () => {
+    const lab = s.status?.lab;
+    const source = `${lab ? `lab ${lab.name} (${lab.cni})` : location.host}, hopscope UI`;
+    sock.current?.record(!rec.on, s.topology, source);
+  };
 
   useEffect(() => {
     if (!s.topologyStale || s.connection !== 'open') return;
@@ -90,8 +101,14 @@ export function App() {
         <button className="pause" onClick={clear}>
           clear
         </button>
+        {!s.status?.recording && (
+          <button className={rec.on ? 'pause on' : 'pause'} onClick={toggleRecord} data-testid="record" data-recording={rec.on} title="record what this page receives to a file that hopscope open replays">
+            {rec.on ? `■ stop · ${rec.journeys}` : '● record'}
+          </button>
+        )}
       </header>
-      <LabButtons topology={s.topology} actions={s.actions} onAction={runAction} disabled={s.connection !== 'open'} />
+      {/* A recording makes no traffic: nothing is there to act on. */}
+      {!s.status?.recording && <LabButtons topology={s.topology} actions={s.actions} onAction={runAction} disabled={s.connection !== 'open'} />}
       <main className={`view-${s.view}`}>
         {s.view === 'live' && (
           <div className="live">
@@ -102,6 +119,7 @@ export function App() {
             <section className="right">
               {pair ? (
                 <>
+                  <PcapngButton request={pair.request} {...(pair.reply ? { reply: pair.reply } : {})} />
                   <HopDiagram request={pair.request} {...(pair.reply ? { reply: pair.reply } : {})} />
                   <Waterfall journey={pair.request} />
                 </>
@@ -114,7 +132,7 @@ export function App() {
         {s.view === 'topology' && (s.topology ? <TopologyView topology={s.topology} journeys={s.journeys} /> : <div className="empty">Loading topology…</div>)}
         {s.view === 'workshop' && <Workshop journey={sel} {...(pair?.reply && pair.reply !== sel ? { reply: pair.reply } : {})} step={s.step} onStep={onStep} />}
       </main>
-      <StatusBar s={s} />
+      <StatusBar s={s} onReplay={(c) => sock.current?.replay(c)} />
     </div>
   );
 }

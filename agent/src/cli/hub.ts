@@ -4,6 +4,8 @@ import type { Command } from './command.ts';
 import { SERVER_FLAGS, openUrl, parseServerArgs, readTokenFile, tokenWarning } from '../server/config.ts';
 import { CLUSTER_FALLBACKS } from '../identity/cluster-source.ts';
 import { startServer } from '../server/http.ts';
+import { hostname } from 'node:os';
+import { RECORD_FLAGS_HELP } from '../config/record-flags.ts';
 import { k8sTopology } from '../server/k8s-topology.ts';
 import { validateToken } from '../server/auth.ts';
 import { UI_DIST } from './start.ts';
@@ -35,6 +37,7 @@ Serving:
   --token-file <f>         access token from a file (default: $HOPSCOPE_TOKEN, else a random one)
   --token <t>              the token itself (every local user can read it in ps: prefer the two above)
   --ui <dir>               built UI (default ui/dist)
+${RECORD_FLAGS_HELP}
 
 trace: the token from --token-file <f>, else $HOPSCOPE_TOKEN (--token <t> works, readable in ps)
 trace filter: -n <ns>, --pod <name>, --service <name>, --port <n>, --proto tcp|udp|icmp, --only-drops, --only-nat`;
@@ -155,6 +158,7 @@ export const command: Command = {
       source,
       topology: () => topo.get(),
       lab: null,
+      ...(cfg.record ? { record: { ...cfg.record, source: `the hub on ${hostname()}, hopscope hub` } } : {}),
     });
     // Handlers first, then the line that says the hub is up (a SIGINT sent on reading it).
     const stopped = stopOnSignal(log, () => {

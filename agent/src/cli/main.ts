@@ -15,6 +15,8 @@ const commands: Record<string, () => Promise<Command>> = {
   start: async () => (await import('./start.ts')).command,
   serve: async () => (await import('./serve.ts')).command,
   hub: async () => (await import('./hub.ts')).command,
+  export: async () => (await import('./export.ts')).command,
+  open: async () => (await import('./open.ts')).command,
 };
 
 async function usage(): Promise<string> {

@@ -11,6 +11,8 @@ import { AGENT_FLAGS_HELP, parseAgentFlags, scopeInodes } from '../hubmode/agent
 import { readLabState, watchLabGone } from '../lab/state.ts';
 import { CLUSTER_FALLBACKS } from '../identity/cluster-source.ts';
 import { stopOnSignal } from './until-signal.ts';
+import { RECORD_FLAGS_HELP } from '../config/record-flags.ts';
+import { hostname } from 'node:os';
 
 const USAGE = `usage: hopscope serve [options]
 
@@ -23,6 +25,7 @@ Traces this node and serves the UI; pods, Services and nodes are named from the 
   --token <t>         the token itself (every local user can read it in ps: prefer the two above)
   --ui <dir>          built UI (default ui/dist)
 ${AGENT_FLAGS_HELP}
+${RECORD_FLAGS_HELP}
   -h, --help`;
 
 export const command: Command = {
@@ -68,6 +71,7 @@ export const command: Command = {
       }),
       topology: () => topo.get(),
       lab: null,
+      ...(cfg.record ? { record: { ...cfg.record, source: `${agent.node ?? hostname()}${agent.lab ? ` of lab ${agent.lab}` : ''}, hopscope serve` } } : {}),
     });
     const stop = () => {
       topo.stop();

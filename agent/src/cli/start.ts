@@ -12,6 +12,7 @@ import { topologyFromModel } from '../server/topology.ts';
 import { planAction } from '../server/actions.ts';
 import type { ActionOutcome } from '../server/fanout.ts';
 import type { LabAction } from '../protocol/messages.ts';
+import { RECORD_FLAGS_HELP } from '../config/record-flags.ts';
 
 export const UI_DIST = fileURLToPath(new URL('../../../ui/dist', import.meta.url));
 
@@ -27,6 +28,7 @@ the UI. Prints the URL with its access token. Ctrl-C tears everything down.
   --token-file <f>    access token from a file (default: $HOPSCOPE_TOKEN, else a random one)
   --token <t>         the token itself (every local user can read it in ps: prefer the two above)
   --ui <dir>          built UI (default ui/dist)
+${RECORD_FLAGS_HELP}
   -h, --help`;
 
 /** Run a lab action with the lab handle. */
@@ -102,6 +104,7 @@ export const command: Command = {
         topology: () => topologyFromModel(lab.state().model),
         lab: { name: lab.name, nodes: state.model.nodes.map((n) => n.name), cni: state.model.cni },
         onAction: (a) => runLabAction(lab, a),
+        ...(cfg.record ? { record: { ...cfg.record, source: `lab ${lab.name} (${state.model.cni}), hopscope start` } } : {}),
       });
     } catch (e) {
       await stop(`start failed (${(e as Error).message})`);

@@ -2,7 +2,7 @@
 // journey as a story, or as JSON lines. Stops on Ctrl-C, after --count journeys or --duration,
 // and prints its counters whichever way it stops.
 import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { homedir, hostname } from 'node:os';
 import type { Command } from './command.ts';
 import type { Journey } from '../protocol/events.ts';
 import { FilterError, parseFilterSpec, type FilterSpec } from '../tracer/filter.ts';
@@ -13,6 +13,11 @@ import { renderJson, renderOneLine, renderStory } from '../journeys/story.ts';
 import { listLabNames, readLabState, watchLabGone } from '../lab/state.ts';
 import { CLUSTER_FALLBACKS, describeCluster, findCluster } from '../identity/cluster-source.ts';
 import { clip, int, many, optional, parseFlags, short, toggle, UsageError, value, type Values } from '../config/flags.ts';
+import { RECORD_FLAGS, RECORD_FLAGS_HELP, recordOptionsOf, type RecordOptions } from '../config/record-flags.ts';
+import { startRecorder, type Recorder, type RecorderInputs } from '../wiring/recording-file.ts';
+import { identitiesFromTopology, topologyFromModel } from '../server/topology.ts';
+import { k8sTopology } from '../server/k8s-topology.ts';
+import { sourceStatusFrom } from '../server/pipeline-source.ts';
 
 /** The --kubeconfig fallbacks, as help and README say them. */
 export const KUBECONFIG_HELP = `the lab's API when tracing a lab, else ${CLUSTER_FALLBACKS}; with none, addresses only`;
@@ -41,6 +46,7 @@ What (filter, applied in the kernel):
 Output:
   --json                 one journey per line, JSON (schema in README "Tracing")
   --oneline              one journey per line, hops joined by arrows
+${RECORD_FLAGS_HELP}
   --count <n>            stop after n journeys
   --duration <s>         stop s seconds after the command started (startup included)
   -h, --help
@@ -73,6 +79,7 @@ const TRACE_FLAGS = {
     if (!/^\d{1,6}(\.\d{1,3})?$/.test(t) || Number(t) <= 0 || Number(t) > 86_400) throw new Error(`expected seconds, more than 0 and at most 86400, got "${clip(t, 20)}"`);
     return Number(t);
   }),
+  ...RECORD_FLAGS,
   help: short('h', toggle()),
 };
 
@@ -87,6 +94,8 @@ export interface TraceArgs {
   durationS?: number;
   help: boolean;
   filter: FilterSpec;
+  /** --write: record the journeys too. */
+  record?: RecordOptions;
 }
 
 function filterOf(v: Values<typeof TRACE_FLAGS>): FilterSpec {
@@ -114,7 +123,9 @@ function filterOf(v: Values<typeof TRACE_FLAGS>): FilterSpec {
 export function parseTraceArgs(argv: readonly string[]): TraceArgs {
   const { values: v } = parseFlags(argv, TRACE_FLAGS);
   if (v.json && v.oneline) throw new UsageError('--json and --oneline: choose one');
+  const record = recordOptionsOf(v);
   return {
+    ...(record ? { record } : {}),
     ...(v.lab !== undefined ? { lab: v.lab } : {}),
     ...(v.kubeconfig ? { kubeconfig: v.kubeconfig } : {}),
     ...(v['kube-proxy-mode'] ? { kubeProxyMode: v['kube-proxy-mode'] } : {}),
@@ -181,6 +192,37 @@ function target(args: TraceArgs): Target {
   };
 }
 
+/** The recording of a trace: what names things (lab model or the cluster) and the pipeline's status. */
+function openRecording(opts: RecordOptions, t: Target, pipeline: () => TracePipeline | undefined): { recorder: Recorder; close(reason: string): void } {
+  // The cluster's topology watch is started after the file opened (a refused path starts nothing).
+  let cluster: ReturnType<typeof k8sTopology> | undefined;
+  const topology: RecorderInputs['topology'] = () => {
+    const view = t.lab ? topologyFromModel(readLabState(t.lab).model) : (cluster?.get() ?? null);
+    return view ? { topology: view, identities: identitiesFromTopology(view) } : null;
+  };
+  const lab = t.lab ? readLabState(t.lab).model : undefined;
+  const status: RecorderInputs['status'] = () => {
+    const p = pipeline()?.status();
+    const s = sourceStatusFrom(p, undefined, p ? 'running' : 'starting');
+    return {
+      ...s,
+      bpftraceVersion: null,
+      counters: { ...s.counters, journeysOut: p?.counters.journeys ?? 0, clients: 0 },
+      lab: lab ? { name: lab.name, nodes: lab.nodes.map((n) => n.name), cni: lab.cni } : null,
+    };
+  };
+  const source = t.lab ? `lab ${t.lab} (${lab?.cni ?? 'unknown CNI'}), hopscope trace` : `${hostname()}, hopscope trace${t.kubeconfig ? ` (${t.kubeconfig})` : ''}`;
+  const recorder = startRecorder({ path: opts.path, source, maxBytes: opts.maxBytes, keep: opts.keep, ...(opts.maxSeconds ? { maxSeconds: opts.maxSeconds } : {}) }, { topology, status });
+  if (!t.lab && !t.noCluster) cluster = k8sTopology(t.kubeconfig);
+  return {
+    recorder,
+    close(reason) {
+      recorder.close(reason);
+      cluster?.stop();
+    },
+  };
+}
+
 async function runTrace(argv: string[]): Promise<number> {
   const args = parseTraceArgs(argv);
   if (args.help) {
@@ -201,9 +243,12 @@ async function runTrace(argv: string[]): Promise<number> {
     if (code === 0) code = exitCode;
     done();
   };
+  let pipeline: TracePipeline | undefined;
+  const recording = args.record ? openRecording(args.record, t, () => pipeline) : undefined;
   const print = (j: Journey) => {
     if (args.count !== undefined && printed >= args.count) return;
     printed++;
+    recording?.recorder.journey(j);
     switch (args.output) {
       case 'json':
         process.stdout.write(renderJson(j) + '\n');
@@ -234,7 +279,6 @@ async function runTrace(argv: string[]): Promise<number> {
   process.on('SIGTERM', onSignal);
   const timer = args.durationS !== undefined ? setTimeout(() => stopFor(`--duration ${args.durationS}`), args.durationS * 1000) : undefined;
   const unwatch = t.lab ? watchLabGone(t.lab, () => stopFor(`lab ${t.lab} went down`, 1)) : undefined;
-  let pipeline: TracePipeline | undefined;
   try {
     const starting = startTracePipeline({
       ...(t.lab ? { lab: t.lab } : {}),
@@ -268,11 +312,17 @@ async function runTrace(argv: string[]): Promise<number> {
     await pipeline?.stop();
     if (stopWhy && !stopWhy.startsWith('SIG') && !stopWhy.endsWith('journeys')) console.error(`hopscope trace: ${stopWhy}: stopping`);
     console.error(statusLine(pipeline?.status()));
+    if (recording) {
+      recording.close(stopWhy ?? 'stopped');
+      const st = recording.recorder.stats();
+      console.error(`hopscope trace: recorded ${st.journeys} journeys in ${st.bytes} bytes (${st.parts} file${st.parts === 1 ? '' : 's'}) to ${args.record!.path}`);
+    }
     return code;
   } catch (e) {
     if (e instanceof FilterError) throw new UsageError(e.message);
     throw e;
   } finally {
+    recording?.close('trace failed');
     if (timer) clearTimeout(timer);
     unwatch?.();
     process.off('SIGINT', onSignal);

@@ -68,9 +68,13 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('pause') }).strict(),
   z.object({ type: z.literal('resume') }).strict(),
   z.object({ type: z.literal('action'), id: z.string().min(1).max(64), action: labActionSchema }).strict(),
+  /** Replaying a recording (`hopscope open`): play (at `speed`, 1 = as recorded), pause, or jump to the end. */
+  z.object({ type: z.literal('replay'), control: z.enum(['play', 'pause', 'end']), speed: z.number().min(0.1).max(1000).optional() }).strict(),
 ]);
 /** Messages the UI sends. */
 export type ClientMessage = z.infer<typeof clientMessageSchema>;
+/** A replay control from the UI. */
+export type ReplayControl = Omit<Extract<ClientMessage, { type: 'replay' }>, 'type'>;
 
 /** What the agent reports about itself. */
 export const agentStatusSchema = z.object({
@@ -102,6 +106,23 @@ export const agentStatusSchema = z.object({
   message: z.string().optional(),
   /** The last time nothing was traced (bpftrace died and was restarted, or a filter change restarted it). */
   lastGap: z.object({ fromMs: z.number(), toMs: z.number(), reason: z.string() }).optional(),
+  /** Set when the server replays a recording (`hopscope open`) instead of tracing. */
+  recording: z
+    .object({
+      /** What was recorded ("lab demo (flannel-vxlan), hopscope start"). */
+      source: z.string(),
+      /** Wall-clock ms the recording started, and the recorded moment being played now. */
+      startedMs: z.number(),
+      atMs: z.number(),
+      /** Journeys played so far and in all (read so far, while `loading`). */
+      played: z.number(),
+      journeys: z.number(),
+      loading: z.boolean(),
+      /** 1 = recorded speed; 0 = all at once. */
+      speed: z.number(),
+      state: z.enum(['waiting', 'playing', 'paused', 'ended']),
+    })
+    .optional(),
 });
 /** What the agent reports about itself. */
 export type AgentStatus = z.infer<typeof agentStatusSchema>;

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { generateToken, validateToken } from './auth.ts';
 import { clip, int, onlyIf, parseFlags, pattern, short, toggle, UsageError, value, type Spec } from '../config/flags.ts';
+import { RECORD_FLAGS, recordOptionsOf, type RecordOptions } from '../config/record-flags.ts';
 
 /** Server settings shared by start and serve. */
 export interface ServerConfig {
@@ -21,6 +22,8 @@ export interface ServerConfig {
   labName?: string;
   /** serve: kubeconfig (default: in-cluster / $KUBECONFIG / ~/.kube/config). */
   kubeconfig?: string;
+  /** --write: record what is served. */
+  record?: RecordOptions;
   help: boolean;
 }
 
@@ -61,6 +64,7 @@ export const SERVER_FLAGS = {
   topology: value(),
   name: pattern(LAB_NAME, 'a lab name (1-20 of a-z 0-9 "-")'),
   kubeconfig: value(),
+  ...RECORD_FLAGS,
   help: short('h', toggle()),
 } satisfies Spec;
 
@@ -79,6 +83,7 @@ export function parseServerArgs(
     kubeconfig: onlyIf(mode === 'serve', 'is for `hopscope serve`', SERVER_FLAGS.kubeconfig),
   });
   if (v.token && v['token-file']) throw new UsageError('--token and --token-file: choose one');
+  const record = recordOptionsOf(v);
   let fileToken: string | undefined;
   if (v['token-file']) {
     try {
@@ -104,6 +109,7 @@ export function parseServerArgs(
     ...(v.topology ? { topology: v.topology } : {}),
     ...(v.name ? { labName: v.name } : {}),
     ...(v.kubeconfig ? { kubeconfig: v.kubeconfig } : {}),
+    ...(record ? { record } : {}),
     help: v.help ?? false,
   };
 }

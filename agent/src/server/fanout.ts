@@ -10,6 +10,7 @@ import {
   type AgentStatus,
   type ClientFilter,
   type LabAction,
+  type ReplayControl,
   type ServerMessage,
 } from '../protocol/messages.ts';
 import { closeWith } from '../protocol/close-reason.ts';
@@ -56,6 +57,8 @@ export interface FanoutOptions {
   checkToken?(token: string): boolean;
   /** Run a lab action; absent when there is no lab (serve mode). */
   onAction?(a: LabAction): Promise<ActionOutcome>;
+  /** Replay controls (a recording source only); returns why not, when refused. */
+  onReplay?(c: ReplayControl): string | undefined;
   /** Client messages allowed per second on average, and in one burst; more closes the client (1008). */
   maxMessagesPerSecond: number;
   messageBurst: number;
@@ -162,6 +165,13 @@ export class Fanout {
     return this.clients.size;
   }
 
+  /** Clients that said hello: journeys published now reach them. */
+  get readyClientCount(): number {
+    let n = 0;
+    for (const c of this.clients.values()) if (c.helloed) n++;
+    return n;
+  }
+
   /** Register a connected (already authenticated) socket; returns its id. */
   addClient(sock: FanoutSocket): string {
     const id = `c${this.nextId++}`;
@@ -256,6 +266,11 @@ export class Fanout {
       case 'resume':
         c.paused = false;
         return;
+      case 'replay': {
+        const why = this.opts.onReplay ? this.opts.onReplay({ control: m.control, ...(m.speed !== undefined ? { speed: m.speed } : {}) }) : 'not a recording: nothing to replay';
+        if (why) this.send(c, { type: 'error', reason: why });
+        return;
+      }
       case 'action':
         // After its await the action is outside handleMessage's guard: contain it here.
         return void this.runAction(c, m.id, m.action).catch((e: unknown) => this.failClient(c.id, e));

@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { MAX_CLIENT_MESSAGE_BYTES, PROTOCOL_VERSION, type AgentStatus, type LabAction, type StatusResponse, type TopologyView } from '../protocol/messages.ts';
+import { MAX_CLIENT_MESSAGE_BYTES, PROTOCOL_VERSION, type AgentStatus, type LabAction, type ReplayControl, type StatusResponse, type TopologyView } from '../protocol/messages.ts';
 import type { Journey } from '../protocol/events.ts';
 import { closeWith } from '../protocol/close-reason.ts';
 import { hostAllowed, originAllowed, presentedToken, tokenCookie, tokenEquals } from './auth.ts';
@@ -13,6 +13,7 @@ import { Fanout, type ActionOutcome, type FanoutOptions } from './fanout.ts';
 import { renderMetrics, type Metric } from './metrics.ts';
 import type { JourneySource, SourceStatus } from './source.ts';
 import { identitiesFromTopology } from './topology.ts';
+import { startRecorder, type Recorder, type RecordingWriterOptions } from '../wiring/recording-file.ts';
 
 /** Everything the server needs; the caller owns the lab, the server owns the source's lifecycle. */
 export interface ServerOptions {
@@ -33,6 +34,8 @@ export interface ServerOptions {
   statusMs?: number;
   /** Most websocket clients at once; more are refused (503) before the upgrade. Default 100. */
   maxClients?: number;
+  /** Record the journeys served, the status and the topology to a file (--write). */
+  record?: RecordingWriterOptions;
 }
 
 /** A listening server. */
@@ -120,6 +123,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     onFilterUnion: (u) => opts.source.setFilter(u),
     checkToken: (t) => tokenEquals(t, opts.token),
     ...(opts.onAction ? { onAction: opts.onAction } : {}),
+    ...(opts.source.replay ? { onReplay: (c: ReplayControl) => opts.source.replay?.(c) } : {}),
   });
 
   const authorised = (req: IncomingMessage, url: URL): { ok: boolean; via?: string } => {
@@ -300,13 +304,32 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     });
   });
   fanout.start();
-  await opts.source.start({
-    onJourney: (j: Journey) => fanout.publish(j),
-    onStatus: (s) => {
-      sourceStatus = s;
-    },
-  });
+  let statusReady = false;
+  const recorder: Recorder | undefined = opts.record
+    ? startRecorder(opts.record, {
+        topology: () => {
+          const t = opts.topology();
+          return t ? { topology: t, identities: identitiesFromTopology(t) } : null;
+        },
+        status: () => (statusReady ? status() : null),
+      })
+    : undefined;
+  try {
+    await opts.source.start({
+      onJourney: (j: Journey) => {
+        recorder?.journey(j);
+        fanout.publish(j);
+      },
+      onStatus: (s) => {
+        sourceStatus = s;
+      },
+    });
+  } catch (e) {
+    recorder?.close(`source failed: ${(e as Error).message}`);
+    throw e;
+  }
   sourceStatus = opts.source.status();
+  statusReady = true;
 
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : opts.port;
@@ -329,6 +352,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         const clientsGone = new Promise<void>((resolve) => wss.close(() => resolve()));
         for (const ws of wss.clients) closeWith(ws, 1001, 'agent shutting down');
         await opts.source.stop().catch(() => undefined);
+        recorder?.close('server stopped');
         // A peer that never answers the close frame would hold us for ws's 30 s close timeout.
         const stragglers = setTimeout(() => {
           for (const ws of wss.clients) ws.terminate();

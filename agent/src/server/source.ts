@@ -1,7 +1,7 @@
 // What the server needs from whatever produces journeys: the real trace pipeline in
 // `hopscope start`/`serve`, synthetic sources in tests and the benchmark.
 import type { Journey } from '../protocol/events.ts';
-import type { AgentStatus } from '../protocol/messages.ts';
+import type { AgentStatus, ReplayControl } from '../protocol/messages.ts';
 import type { FilterUnion } from './filter.ts';
 
 /** The source's part of the agent status (the server adds clients and the lab). */
@@ -24,4 +24,6 @@ export interface JourneySource {
   stop(): Promise<void>;
   /** Static facts for /api/status: probe set, bpftrace version, kernel features. */
   capabilities(): Record<string, unknown>;
+  /** Only a recording has this: play, pause, jump to the end. Returns why not, when it cannot. */
+  replay?(c: ReplayControl): string | undefined;
 }

@@ -7,14 +7,23 @@ import { PROTOCOL_VERSION, type ClientMessage } from '@hopscope/agent/protocol/m
 import { closeReason } from '@hopscope/agent/protocol/close-reason.ts';
 import { Coalescer, JourneyStore, MAX_JOURNEYS, type JourneyRow, type Selection } from '../store/journeyStore.ts';
 import { parseFrame, verifySelection } from './frames.ts';
-import type { WorkerCommand, WorkerEvent } from './workerProtocol.ts';
+import type { RecordingEvent, WorkerCommand, WorkerEvent } from './workerProtocol.ts';
+import { gzipText, UiRecording } from './uiRecording.ts';
 
 /** Shortest time between two row deliveries to the page (ms). */
 const ROWS_MS = 100;
 
 // The worker global, typed by what this file uses (the project's lib is DOM, not WebWorker).
-const scope = self as unknown as { postMessage(e: WorkerEvent): void; onmessage: ((e: MessageEvent<WorkerCommand>) => void) | null; close(): void };
+const scope = self as unknown as { postMessage(e: WorkerEvent | RecordingEvent, transfer?: Transferable[]): void; onmessage: ((e: MessageEvent<WorkerCommand>) => void) | null; close(): void };
 const post = (e: WorkerEvent) => scope.postMessage(e);
+
+/** The UI's recording, while the record button is on. */
+let recording: UiRecording | undefined;
+let recordingTold = 0;
+const tellRecording = () => {
+  const r = recording;
+  scope.postMessage({ type: 'recording', on: !!r, journeys: r?.journeys ?? 0, dropped: r?.dropped ?? 0 });
+};
 
 /** The journeys of a frame the store keeps as text (parsed again when one is opened). */
 function journeysOf(text: string): readonly Journey[] {
@@ -59,6 +68,14 @@ function onFrame(text: string): void {
   if (!r.ok) return post({ type: 'invalid', reason: r.reason });
   const m = r.message;
   if (m.type === 'batch') {
+    if (recording) {
+      recording.batch(m.journeys, Date.now());
+      // The count on the button, at most twice a second.
+      if (Date.now() - recordingTold > 500) {
+        recordingTold = Date.now();
+        tellRecording();
+      }
+    }
     const { fresh, selectionChanged } = store.batch(m.seq, m.journeys, text);
     rows.push(fresh);
     if (selectionChanged) {
@@ -70,6 +87,7 @@ function onFrame(text: string): void {
     return;
   }
   if (m.type === 'welcome') store.welcome();
+  if (m.type === 'status' && recording) recording.status(m.status, Date.now());
   post({ type: 'server', message: m });
 }
 
@@ -129,6 +147,25 @@ scope.onmessage = (e) => {
     case 'clear':
       store.clear();
       reset();
+      return;
+    case 'replay':
+      send({ type: 'replay', ...c.control });
+      return;
+    case 'record':
+      if (c.on) {
+        recording = new UiRecording(Date.now(), c.source, c.topology);
+        tellRecording();
+        return;
+      }
+      if (recording) {
+        const text = recording.finish(Date.now(), location.host);
+        recording = undefined;
+        tellRecording();
+        void gzipText(text).then(
+          (bytes) => scope.postMessage({ type: 'recordingFile', name: `hopscope-${new Date().toISOString().replace(/[:.]/g, '-')}.hsrec`, bytes }, [bytes.buffer]),
+          (e: unknown) => post({ type: 'invalid', reason: `recording not saved: ${(e as Error).message}` }),
+        );
+      }
       return;
     case 'close':
       closed = true;

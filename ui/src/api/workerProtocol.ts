@@ -1,6 +1,6 @@
 // Messages between the page and the stream worker (api/stream.worker.ts). The worker owns the
 // websocket and the full journeys; the page gets rows, counters and the journey it shows.
-import type { ClientFilter, LabAction, ServerMessage } from '@hopscope/agent/protocol/messages.ts';
+import type { ClientFilter, LabAction, ReplayControl, ServerMessage, TopologyView } from '@hopscope/agent/protocol/messages.ts';
 import type { JourneyRow, Selection } from '../store/journeyStore.ts';
 
 /** Page → worker. */
@@ -12,7 +12,16 @@ export type WorkerCommand =
   | { cmd: 'action'; id: string; action: LabAction }
   | { cmd: 'select'; id: string | null }
   | { cmd: 'clear' }
+  /** Play, pause or end a replayed recording (hopscope open). */
+  | { cmd: 'replay'; control: ReplayControl }
+  /** Start recording what arrives (with the topology shown), or stop and hand over the file. */
+  | { cmd: 'record'; on: boolean; topology: TopologyView | null; source: string }
   | { cmd: 'close' };
+
+/** Worker → page, about the UI's recording (handled beside the reducer, not in it). */
+export type RecordingEvent =
+  | { type: 'recording'; on: boolean; journeys: number; dropped: number }
+  | { type: 'recordingFile'; name: string; bytes: Uint8Array };
 
 /**
  * Worker → page. `received` counts journeys this page received, whether listed or not;

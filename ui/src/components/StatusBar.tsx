@@ -1,7 +1,8 @@
 // Connection, tracer, probe set, loss counters and sampling, always visible.
+import type { ReplayControl } from '@hopscope/agent/protocol/messages.ts';
 import type { UiState } from '../store/reducer.ts';
 
-export function StatusBar({ s }: { s: UiState }) {
+export function StatusBar({ s, onReplay }: { s: UiState; onReplay?(c: ReplayControl): void }) {
   const st = s.status;
   const dropped = st ? Object.entries(st.counters.dropped).filter(([, n]) => n > 0) : [];
   return (
@@ -10,9 +11,37 @@ export function StatusBar({ s }: { s: UiState }) {
         ● {s.connection}
         {s.connection === 'closed' && s.closeReason ? `: ${s.closeReason}` : ''}
       </span>
+      {st?.recording && (
+        <span className="recording" data-testid="recording" data-state={st.recording.state} title={`recorded from ${new Date(st.recording.startedMs).toLocaleString()}`}>
+          ▶ recording of {st.recording.source} from {new Date(st.recording.startedMs).toLocaleString()} · {st.recording.state}{' '}
+          {st.recording.played}/{st.recording.journeys}{st.recording.loading ? ' (reading…)' : ''} · at {new Date(st.recording.atMs).toLocaleTimeString()}
+          {st.recording.speed === 0 ? ' · all at once' : st.recording.speed !== 1 ? ` · ×${st.recording.speed}` : ''}
+        </span>
+      )}
+      {st?.recording && onReplay && st.recording.state !== 'ended' && st.recording.state !== 'waiting' && (
+        <span className="replay-controls">
+          {st.recording.state === 'paused' ? (
+            <button onClick={() => onReplay({ control: 'play' })} data-testid="replay-play">
+              ▶ play
+            </button>
+          ) : (
+            <button onClick={() => onReplay({ control: 'pause' })} data-testid="replay-pause">
+              ❚❚ pause
+            </button>
+          )}
+          {[1, 10].map((x) => (
+            <button key={x} className={st.recording?.speed === x ? 'on' : ''} onClick={() => onReplay({ control: 'play', speed: x })} data-testid={`replay-speed-${x}`}>
+              ×{x}
+            </button>
+          ))}
+          <button onClick={() => onReplay({ control: 'end' })} data-testid="replay-end" title="deliver the rest at once">
+            ⏭ jump to the end
+          </button>
+        </span>
+      )}
       {st && (
         <>
-          <span>tracer {st.tracer}{st.message ? ` (${st.message})` : ''}</span>
+          {!st.recording && <span>tracer {st.tracer}{st.message ? ` (${st.message})` : ''}</span>}
           <span>probes {st.probeSet ?? '—'}</span>
           {st.bpftraceVersion && <span>bpftrace {st.bpftraceVersion}</span>}
           <span>sampling {st.sampling.enabled ? st.sampling.description : 'off'}</span>
