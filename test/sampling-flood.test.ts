@@ -56,10 +56,15 @@ describe('kernel sampler under a flood', () => {
       hops.filter((h) => h.netns === ns && h.hook === hook && h.packet.l4.proto === 'icmp' && h.packet.l4.icmpType === 8).map((h) => h.packet.ipId);
     const out = requestsAt(clientNs, 'xmit');
     const arrived = requestsAt(targetNs, 'recv');
-    // First 8 of the flow, then the packets whose IP id is a multiple of 64 (ping -f numbers
-    // them consecutively): nothing else, so no reused skb address was "followed".
-    expect(out.length).toBeGreaterThanOrEqual(8 + Math.floor(sent / 64) - 1);
-    expect(out.length).toBeLessThanOrEqual(8 + Math.ceil(sent / 64) + 1);
+    // First 8 of the flow, then the packets whose IP id is a multiple of 64: nothing else, so
+    // no reused skb address was "followed". NOTE: the ids are consecutive only while ping keeps
+    // the CPU: the kernel adds a random jump to a destination's id counter when jiffies passed
+    // since its last packet (ip_idents_reserve), so on a loaded machine about 1 in 64 of the
+    // packets, not exactly, carry a multiple of 64 (one clean-clone run printed 67 for 78).
+    // So the count is bounded loosely, and exactness comes from the ids: every packet printed
+    // after the first 8 is a multiple of 64 (a reused skb taken for a followed one would not be).
+    expect(out.length).toBeGreaterThanOrEqual(8 + Math.floor((sent / 64) * 0.6));
+    expect(out.length).toBeLessThanOrEqual(8 + Math.ceil((sent / 64) * 1.5));
     expect(out.slice(8).every((id) => id % 64 === 0)).toBe(true);
     // The same packets at the first and the last hop: nothing chosen twice or differently.
     expect([...arrived].sort()).toEqual([...out].sort());
