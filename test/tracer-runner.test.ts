@@ -1,7 +1,8 @@
 // The runner's exit paths with a real agent process: however the agent dies, its bpftrace
 // goes with it (setpriv --pdeathsig for SIGKILL, signal hooks for SIGTERM/SIGINT).
 import { getEventListeners } from 'node:events';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
@@ -29,8 +30,11 @@ async function gone(pid: number, ms: number): Promise<boolean> {
   return !alive(pid);
 }
 
-async function startAgent(): Promise<{ agent: ReturnType<typeof execa>; bpftrace: number }> {
-  const agent = execa('node', ['--import', 'tsx', CHILD], { buffer: false, reject: false, stdin: 'ignore', stderr: 'ignore' });
+async function startAgent(tmp: string): Promise<{ agent: ReturnType<typeof execa>; bpftrace: number }> {
+  // A TMPDIR of the test's own: any tracer started on this machine meanwhile (another test
+  // file, another run) removes a dead agent's program dir from the shared /tmp before this test
+  // can see it was left (one clean-clone run found none).
+  const agent = execa('node', ['--import', 'tsx', CHILD], { buffer: false, reject: false, stdin: 'ignore', stderr: 'ignore', env: { TMPDIR: tmp } });
   const bpftrace = await new Promise<number>((resolve, reject) => {
     let out = '';
     agent.stdout!.on('data', (b: Buffer) => {
@@ -45,7 +49,8 @@ async function startAgent(): Promise<{ agent: ReturnType<typeof execa>; bpftrace
 
 describe('runner exit paths', () => {
   it('SIGKILL of the agent leaves no orphan bpftrace; SIGTERM stops it and still ends the agent', async () => {
-    const [k, t] = await Promise.all([startAgent(), startAgent()]);
+    const tmp = mkdtempSync(join(tmpdir(), 'hs-runner-exit-'));
+    const [k, t] = await Promise.all([startAgent(tmp), startAgent(tmp)]);
     try {
       expect(alive(k.bpftrace)).toBe(true);
       expect(alive(t.bpftrace)).toBe(true);
@@ -57,12 +62,13 @@ describe('runner exit paths', () => {
       // bpftrace was stopped and the signal still did its default work.
       expect(r.signal).toBe('SIGTERM');
       // Killed agents leave their program dir behind; the next tracer start removes it.
-      const left = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith(`hopscope-bpf-${k.agent.pid}-`) || n.startsWith(`hopscope-bpf-${t.agent.pid}-`));
+      const left = (): string[] => readdirSync(tmp).filter((n) => n.startsWith(`hopscope-bpf-${k.agent.pid}-`) || n.startsWith(`hopscope-bpf-${t.agent.pid}-`));
       expect(left().length).toBeGreaterThan(0);
-      await removeStaleProgramDirs();
+      await removeStaleProgramDirs(tmp);
       expect(left()).toEqual([]);
     } finally {
       for (const p of [k.agent.pid, t.agent.pid, k.bpftrace, t.bpftrace]) if (p && alive(p)) process.kill(p, 'SIGKILL');
+      rmSync(tmp, { recursive: true, force: true });
     }
   });
 

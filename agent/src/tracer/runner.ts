@@ -102,15 +102,15 @@ const BACKOFF_MAX_MS = 5000;
 const STABLE_MS = 30_000;
 
 /** Removes program dirs left by agents that were killed (their pid is in the name and gone). */
-export async function removeStaleProgramDirs(): Promise<void> {
-  const entries = await readdir(tmpdir()).catch(() => [] as string[]);
+export async function removeStaleProgramDirs(root = tmpdir()): Promise<void> {
+  const entries = await readdir(root).catch(() => [] as string[]);
   for (const name of entries) {
     const m = /^hopscope-bpf-(\d+)-/.exec(name);
     if (!m || Number(m[1]) === process.pid) continue;
     try {
       process.kill(Number(m[1]), 0);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ESRCH') await rm(join(tmpdir(), name), { recursive: true, force: true });
+      if ((e as NodeJS.ErrnoException).code === 'ESRCH') await rm(join(root, name), { recursive: true, force: true });
     }
   }
 }
