@@ -80,7 +80,8 @@ const Row = memo(function Row({
         </div>
         <div className="jr-meta">
           <span className="jr-proto">
-            {c.proto.toUpperCase()} {c.fromAddr.slice(c.fromAddr.lastIndexOf(':'))}
+            {c.proto.toUpperCase()}
+            {(c.proto === 'tcp' || c.proto === 'udp') && ` ${c.fromAddr.slice(c.fromAddr.lastIndexOf(':'))}`}
           </span>
           <span className={`jr-verdict v-${c.verdict}`}>{c.verdict}</span>
           <span className="conn-packets" data-testid="conn-packets">

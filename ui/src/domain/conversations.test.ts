@@ -145,13 +145,29 @@ describe('ConnectionTable', () => {
     for (const j of call) t.add(j);
     const [dns, http] = t.rows();
     expect(dns).toMatchObject({ proto: 'udp', packets: 2, state: 'datagram', toAddr: `${DNS_POD}:53` });
-    expect(http!.dns).toEqual({ id: dns!.id, server: dns!.to, beforeNs: 300_000 - 60_000 });
+    expect(http!.dns).toEqual({ id: dns!.id, server: dns!.to, beforeNs: 300_000 });
     // Too long after a lookup, or from another pod: no link.
     for (const j of curl(41007, 1e9 + 5e9)) t.add(j);
     expect(t.rows()[2]!.dns).toBeUndefined();
     // The same UDP tuple after conntrack's timeout is a new conversation.
     t.add(journey([ip(CLIENT, DNS_SVC, udp(33333, 53))], { t: 1e9 + DATAGRAM_IDLE_NS + 1e9 }));
     expect(t.rows()).toHaveLength(4);
+  });
+
+  it('links a lookup that comes in after the call it preceded (journeys come as the tracer finishes them)', () => {
+    const t = new ConnectionTable();
+    const call = curl(41010, 1e9 + 100e6);
+    const q = journey([ip(CLIENT, DNS_SVC, udp(33334, 53)), ip(CLIENT, DNS_POD, udp(33334, 53))], { t: 1e9 });
+    const other = journey([ip('10.244.1.7', DNS_SVC, udp(33335, 53))], { t: 1e9 + 50e6 });
+    t.add(call[0]!);
+    t.add(other);
+    t.add(q);
+    // The call changed with the lookup's arrival: the page hears of its link.
+    const changed = t.takeChanged();
+    const [http, otherRow, dns] = t.rows();
+    expect(changed.map((r) => r.id)).toContain(http!.id);
+    expect(otherRow!.dns).toBeUndefined();
+    expect(http!.dns).toEqual({ id: dns!.id, server: dns!.to, beforeNs: 100e6 });
   });
 
   it('groups ICMP echo by identifier', () => {

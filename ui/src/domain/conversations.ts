@@ -18,6 +18,8 @@ export const MAX_PACKETS_KEPT = 200;
 export const DATAGRAM_IDLE_NS = 30e9;
 /** How long before a call a DNS lookup from the same pod counts as the one that preceded it. */
 export const DNS_LINK_NS = 2e9;
+/** Connections a late DNS lookup searches for the call it preceded. */
+const RECENT = 64;
 
 /** What the page lists for a connection. */
 export interface ConnectionRow {
@@ -128,6 +130,8 @@ export class ConnectionTable {
   /** The last DNS lookup of each client address (bounded with the connections: evicted with them). */
   private lastDns = new Map<string, Conn>();
   private changed = new Set<Conn>();
+  /** The newest connections (a lookup that comes in late looks for its call among them). */
+  private recent: Conn[] = [];
   private nextId = 1;
   evicted = 0;
   journeys = 0;
@@ -198,8 +202,10 @@ export class ConnectionTable {
       oriented: false,
       closed: false,
     };
-    this.orient(c, j, isReply);
     this.conns.set(c.row.id, c);
+    this.recent.push(c);
+    if (this.recent.length > RECENT) this.recent.shift();
+    this.orient(c, j, isReply);
     return c;
   }
 
@@ -224,17 +230,28 @@ export class ConnectionTable {
     else delete r.service;
     c.clientIp = j.src.ip;
     c.oriented = true;
-    if (j.dst.port === 53) this.lastDns.set(j.src.ip, c);
-    else this.linkDns(c, j.startNs);
+    if (j.dst.port === 53) {
+      this.lastDns.set(j.src.ip, c);
+      // Journeys come in as the tracer finishes them, not as they began: the call may be here first.
+      for (const call of this.recent) if (call.clientIp === c.clientIp && call.oriented && !this.isDns(call)) this.linkDns(call, c);
+    } else {
+      const d = this.lastDns.get(c.clientIp);
+      if (d && this.conns.has(d.row.id)) this.linkDns(c, d);
+    }
   }
 
-  private linkDns(c: Conn, startNs: number): void {
-    if (c.row.dns) return;
-    const d = this.lastDns.get(c.clientIp);
-    if (!d || d === c || !this.conns.has(d.row.id)) return;
-    const before = startNs - d.row.lastNs;
+  private isDns(c: Conn): boolean {
+    return this.lastDns.get(c.clientIp) === c || c.row.toAddr.endsWith(':53') || c.row.service?.endsWith(':53') === true;
+  }
+
+  /** Links a call to a lookup of the same pod that began at most DNS_LINK_NS before it (the latest such). */
+  private linkDns(call: Conn, dns: Conn): void {
+    if (call === dns) return;
+    const before = call.row.startNs - dns.row.startNs;
     if (before < 0 || before > DNS_LINK_NS) return;
-    c.row.dns = { id: d.row.id, server: d.row.service ?? d.row.to, beforeNs: before };
+    if (call.row.dns && call.row.dns.beforeNs <= before) return;
+    call.row.dns = { id: dns.row.id, server: dns.row.service ?? dns.row.to, beforeNs: before };
+    this.changed.add(call);
   }
 
   private account(c: Conn, j: Journey, isReply: boolean, tcp: { flags: string; seq: number } | undefined): void {
@@ -276,6 +293,8 @@ export class ConnectionTable {
     for (const id of c.journeyIds) if (this.byJourney.get(id) === c) this.byJourney.delete(id);
     if (this.lastDns.get(c.clientIp) === c) this.lastDns.delete(c.clientIp);
     this.changed.delete(c);
+    const r = this.recent.indexOf(c);
+    if (r >= 0) this.recent.splice(r, 1);
   }
 
   /** Rows of the connections changed since the last call, oldest connection first (copies: the page may keep them). */
@@ -313,6 +332,7 @@ export class ConnectionTable {
     this.byJourney.clear();
     this.lastDns.clear();
     this.changed.clear();
+    this.recent = [];
   }
 }
 
