@@ -39,8 +39,13 @@ function connection(k: number, t0: number): Journey[] {
     packet: p,
   });
   const out: Journey[] = [];
-  const req = (flags: string, dt: number): Journey => {
+  /** A packet of the connection: a request (as sent, DNAT'd, delivered) or a reply (sent, un-NATed, delivered). */
+  const packet = (flags: string, dt: number, replyTo?: Journey): Journey => {
     const t = t0 + dt;
+    const [from, fromPod, sp, to, dp] = replyTo ? [BACKEND.ip, BACKEND.pod, 8080, CLIENT.ip, sport] : [CLIENT.ip, CLIENT.pod, sport, BACKEND.ip, 8080];
+    const [sent, natted] = replyTo
+      ? [pkt(from, to, tcp(sp, dp, flags, 9)), pkt(SVC.ip, to, tcp(80, dp, flags, 9))]
+      : [pkt(from, SVC.ip, tcp(sp, 80, flags, k)), pkt(from, to, tcp(sp, dp, flags, k))];
     const j: Journey = {
       type: 'journey',
       id: `c${k}-${out.length}`,
@@ -49,38 +54,15 @@ function connection(k: number, t0: number): Journey[] {
       startNs: t,
       endNs: t + 40_000,
       proto: 'tcp',
-      src: { ip: CLIENT.ip, port: sport, pod: CLIENT.pod },
-      dst: { ...SVC, port: 80 },
-      backend: { ...BACKEND, port: 8080 },
-      hops: [
-        hop(pkt(CLIENT.ip, SVC.ip, tcp(sport, 80, flags, k)), 0, t, 'pod-egress', CLIENT.pod),
-        hop(pkt(CLIENT.ip, BACKEND.ip, tcp(sport, 8080, flags, k)), 1, t, 'dnat'),
-        hop(pkt(CLIENT.ip, BACKEND.ip, tcp(sport, 8080, flags, k)), 2, t, 'deliver', BACKEND.pod),
-      ],
+      src: { ip: from, port: sp, pod: fromPod },
+      ...(replyTo ? { dst: { ip: CLIENT.ip, port: sport, pod: CLIENT.pod }, replyTo: replyTo.id } : { dst: { ...SVC, port: 80 }, backend: { ...BACKEND, port: 8080 } }),
+      hops: [hop(sent, 0, t, 'pod-egress', fromPod), hop(natted, 1, t, replyTo ? 'reverse-nat' : 'dnat'), hop(natted, 2, t, 'deliver', replyTo ? CLIENT.pod : BACKEND.pod)],
     };
     out.push(j);
     return j;
   };
-  const rep = (to: Journey, flags: string, dt: number) => {
-    const t = t0 + dt;
-    out.push({
-      type: 'journey',
-      id: `c${k}-${out.length}`,
-      fingerprint: `f${k}-${out.length}`,
-      verdict: 'delivered',
-      startNs: t,
-      endNs: t + 40_000,
-      proto: 'tcp',
-      src: { ip: BACKEND.ip, port: 8080, pod: BACKEND.pod },
-      dst: { ip: CLIENT.ip, port: sport, pod: CLIENT.pod },
-      replyTo: to.id,
-      hops: [
-        hop(pkt(BACKEND.ip, CLIENT.ip, tcp(8080, sport, flags, 9)), 0, t, 'pod-egress', BACKEND.pod),
-        hop(pkt(SVC.ip, CLIENT.ip, tcp(80, sport, flags, 9)), 1, t, 'reverse-nat'),
-        hop(pkt(SVC.ip, CLIENT.ip, tcp(80, sport, flags, 9)), 2, t, 'deliver', CLIENT.pod),
-      ],
-    });
-  };
+  const req = (flags: string, dt: number) => packet(flags, dt);
+  const rep = (to: Journey, flags: string, dt: number) => packet(flags, dt, to);
   const syn = req('S', 0);
   rep(syn, 'S.', 100_000);
   req('.', 200_000);

@@ -2,10 +2,11 @@
 // real Chromium): one curl is one connection row, which opens to its packets, and a packet to
 // its hops; a dig just before a curl is linked to it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
 import { ensureUiBuilt, launchChromium } from './browser.ts';
+import { spawnHopscope, stopChild } from './server-helpers.ts';
 
 const TOKEN = `conv-test-${process.pid}-0123456789`;
 const LAB = `cv${process.pid % 100000}`;
@@ -18,34 +19,16 @@ const log: string[] = [];
 beforeAll(async () => {
   mkdirSync('test-artifacts', { recursive: true });
   ensureUiBuilt();
-  proc = spawn('node', ['agent/bin/hopscope.mjs', 'start', '--port', '0', '--name', LAB], { env: { ...process.env, HOPSCOPE_TOKEN: TOKEN }, stdio: ['ignore', 'pipe', 'pipe'] });
-  proc.stderr!.on('data', (d: Buffer) => log.push(d.toString()));
-  base = await new Promise<string>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`hopscope start did not come up:\n${log.join('')}`)), 90_000);
-    proc!.stdout!.on('data', (d: Buffer) => {
-      const m = /hopscope is up: (http:\/\/[^/]+\/)/.exec(d.toString());
-      if (m) {
-        clearTimeout(t);
-        resolve(m[1]!);
-      }
-    });
-    proc!.once('exit', (code) => reject(new Error(`hopscope start exited ${code}:\n${log.join('')}`)));
-  });
+  ({ proc, base } = await spawnHopscope('start', ['--port', '0', '--name', LAB], TOKEN, log, 90_000));
   browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1600, height: 900 } });
 }, 180_000);
 
 afterAll(async () => {
   await browser?.close().catch(() => undefined);
-  if (proc && proc.exitCode === null) {
-    const exited = new Promise<void>((r) => proc!.once('exit', () => r()));
-    proc.kill('SIGINT');
-    const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 30_000));
-    if ((await Promise.race([exited, timeout])) === 'timeout') {
-      proc.kill('SIGKILL');
-      execFileSync('node', ['agent/bin/hopscope.mjs', 'lab', 'down', '--name', LAB], { stdio: 'ignore' });
-    }
-  }
+  await stopChild(proc);
+  // A start killed before its own teardown leaves its lab: take it down by name.
+  if (proc?.signalCode === 'SIGKILL') execFileSync('node', ['agent/bin/hopscope.mjs', 'lab', 'down', '--name', LAB], { stdio: 'ignore' });
 }, 60_000);
 
 /** Runs a lab button and waits for its answer. */
