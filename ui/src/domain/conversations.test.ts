@@ -116,9 +116,11 @@ describe('ConnectionTable', () => {
     const synack = journey([ip(WEB, node, tcp(8080, 61000, 'S.')), ip(node, ext, tcp(30080, 50000, 'S.'))], { replyTo: syn.id });
     const ack = journey([ip(ext, node, tcp(50000, 30080, '.'))]);
     const backOnly = journey([ip(WEB, node, tcp(8080, 61000, 'P.'))]); // no replyTo, one form only
-    for (const j of [syn, synack, ack, backOnly]) t.add(j);
+    // A request seen only after DNAT and masquerade (its first hops sampled away), before any reply.
+    const natOnly = journey([ip(node, WEB, tcp(61000, 8080, '.'))]);
+    for (const j of [syn, natOnly, synack, ack, backOnly]) t.add(j);
     expect(t.rows()).toHaveLength(1);
-    expect(t.rows()[0]!.packets).toBe(4);
+    expect(t.rows()[0]!.packets).toBe(5);
   });
 
   it('a port reused after FIN, or with a new initial sequence number, is a new connection; a retransmitted SYN is not', () => {
