@@ -172,6 +172,17 @@ describe('ConnectionTable', () => {
     expect(http!.dns).toEqual({ id: dns!.id, server: dns!.to, beforeNs: 100e6 });
   });
 
+  it("compares only the caller's times: with a hub a reply starts on another node, whose clock is another", () => {
+    const t = new ConnectionTable();
+    const q = journey([ip(CLIENT, DNS_SVC, udp(33336, 53)), ip(CLIENT, DNS_POD, udp(33336, 53))], { t: 1e9 });
+    // The server's node booted an hour earlier: its monotonic clock is an hour ahead.
+    const a = journey([ip(DNS_POD, CLIENT, udp(53, 33336)), ip(DNS_SVC, CLIENT, udp(53, 33336))], { t: 1e9 + 3600e9, replyTo: q.id });
+    t.add(q);
+    t.add(a);
+    t.add(journey([ip(CLIENT, DNS_SVC, udp(33336, 53))], { t: 1e9 + 1e6 }));
+    expect(t.rows().map((r) => [r.packets, r.startNs, r.lastNs])).toEqual([[3, 1e9, 1e9 + 1e6]]);
+  });
+
   it('groups ICMP echo by identifier', () => {
     const t = new ConnectionTable();
     const echo = (id: number, src: string, dst: string, type: number, replyTo?: string) =>

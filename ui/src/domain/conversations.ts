@@ -45,6 +45,10 @@ export interface ConnectionRow {
   handshakeNs?: number;
   /** TCP: what the flags said last. */
   state: 'opening' | 'open' | 'closed' | 'datagram';
+  /**
+   * Kernel times (ns) of its first and last packet sent by the caller. Only requests count: they
+   * start on the caller's node, and with a hub each node has its own monotonic clock.
+   */
   startNs: number;
   lastNs: number;
   /** The DNS lookup (a connection to port 53) the same pod made just before this call. */
@@ -52,6 +56,8 @@ export interface ConnectionRow {
 }
 
 interface Conn {
+  /** Creation order. */
+  seq: number;
   row: ConnectionRow;
   keys: Set<string>;
   /** Newest last, at most MAX_PACKETS_KEPT. */
@@ -164,7 +170,7 @@ export class ConnectionTable {
     let best: Conn | undefined;
     for (const k of keys) {
       const c = this.byKey.get(k);
-      if (c && (!best || c.row.startNs > best.row.startNs)) best = c;
+      if (c && (!best || c.seq > best.seq)) best = c;
     }
     return best;
   }
@@ -174,14 +180,16 @@ export class ConnectionTable {
       if (!isFreshSyn(tcp.flags) || j.replyTo !== undefined) return false;
       return c.closed || (c.synSeq !== undefined && c.synSeq !== tcp.seq);
     }
-    return j.startNs - c.row.lastNs > DATAGRAM_IDLE_NS;
+    return j.replyTo === undefined && c.oriented && j.startNs - c.row.lastNs > DATAGRAM_IDLE_NS;
   }
 
   private create(j: Journey, isReply: boolean): Conn {
     if (this.conns.size >= this.max) this.evictOldest();
+    const seq = this.nextId++;
     const c: Conn = {
+      seq,
       row: {
-        id: `c${this.nextId++}`,
+        id: `c${seq}`,
         proto: j.proto,
         from: '',
         fromAddr: '',
@@ -194,7 +202,7 @@ export class ConnectionTable {
         drops: 0,
         state: j.proto === 'tcp' ? 'opening' : 'datagram',
         startNs: j.startNs,
-        lastNs: j.endNs,
+        lastNs: j.startNs,
       },
       keys: new Set(),
       journeyIds: [],
@@ -260,8 +268,12 @@ export class ConnectionTable {
     r.packets++;
     if (isReply) r.replies++;
     else r.requests++;
-    r.startNs = Math.min(r.startNs, j.startNs);
-    r.lastNs = Math.max(r.lastNs, j.endNs);
+    if (!isReply) {
+      // A row made from a reply had the reply's times (another node's clock, with a hub).
+      const first = r.requests === 1;
+      r.startNs = first ? j.startNs : Math.min(r.startNs, j.startNs);
+      r.lastNs = first ? j.startNs : Math.max(r.lastNs, j.startNs);
+    }
     if (j.verdict === 'dropped') r.drops++;
     if (VERDICT_RANK[j.verdict] > VERDICT_RANK[r.verdict]) r.verdict = j.verdict;
     // A packet still on its way that later arrived is not the connection's verdict any more.
@@ -299,7 +311,7 @@ export class ConnectionTable {
 
   /** Rows of the connections changed since the last call, oldest connection first (copies: the page may keep them). */
   takeChanged(): ConnectionRow[] {
-    const out = [...this.changed].sort((a, b) => idNum(a.row.id) - idNum(b.row.id)).map((c) => ({ ...c.row }));
+    const out = [...this.changed].sort((a, b) => a.seq - b.seq).map((c) => ({ ...c.row }));
     this.changed.clear();
     return out;
   }
@@ -336,7 +348,6 @@ export class ConnectionTable {
   }
 }
 
-const idNum = (id: string) => Number(id.slice(1));
 
 /** Text of a connection row for titles and tests: "client → svc/web:80 → web-… · TCP · 11 packets · delivered". */
 export function connectionText(r: ConnectionRow): string {
