@@ -30,8 +30,19 @@ export function launchChromium(executablePath = '/usr/bin/chromium'): Promise<Br
   });
 }
 
+/**
+ * The live list one row per packet (it opens on connections; the page remembers the choice, so
+ * a reload keeps it).
+ */
+export async function showPackets(page: Page): Promise<void> {
+  const toggle = page.getByTestId('list-mode-packets');
+  if ((await toggle.getAttribute('aria-pressed')) !== 'true') await toggle.click();
+  await page.getByTestId('journey-list').waitFor();
+}
+
 /** The journey list is virtualized: scroll through it until a row matches (left scrolled there). */
 export async function findRow(page: Page, rows: () => Locator): Promise<boolean> {
+  await showPackets(page);
   const list = page.getByTestId('journey-list');
   const height = await list.evaluate((el) => el.scrollHeight);
   for (let y = 0; y <= height; y += 400) {

@@ -8,7 +8,7 @@ import type { Hop, Journey, KubeProxyRule } from '../agent/src/protocol/events.t
 import { labUp, loadTopology, type LabHandle } from '../agent/src/lab/lab.ts';
 import type { LabState } from '../agent/src/lab/state.ts';
 import { startNodeAgent, type NodeAgent } from './node-agent.ts';
-import { ensureUiBuilt, launchChromium } from './browser.ts';
+import { ensureUiBuilt, launchChromium, showPackets } from './browser.ts';
 import type { Browser } from 'playwright-core';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -137,6 +137,7 @@ for (const mode of ['iptables', 'nftables'] as const) {
       await page.getByTestId('filter-port').fill(String(localPort));
       await page.getByTestId('filter-apply').click();
       await page.waitForTimeout(4000);
+      await showPackets(page);
       const rows = page.locator('[data-testid=journey-row]');
       const red = page.getByTestId('hop-diagram').locator('.hop-disagree');
       let found = false;

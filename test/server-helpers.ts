@@ -89,14 +89,19 @@ export function refusedUpgrade(url: string, headers: Record<string, string> = {}
  * `hopscope serve <args>` as a child process, as a user runs it (HOPSCOPE_TOKEN = token, stderr
  * appended to `log`); resolves once it prints its URL, with the base URL (ending in "/").
  */
-export async function spawnServe(args: string[], token: string, log: string[]): Promise<{ proc: ChildProcess; base: string }> {
-  const proc = spawn('node', ['agent/bin/hopscope.mjs', 'serve', ...args], {
+export function spawnServe(args: string[], token: string, log: string[]): Promise<{ proc: ChildProcess; base: string }> {
+  return spawnHopscope('serve', args, token, log, 60_000);
+}
+
+/** `hopscope <command> <args>` (serve, start) as spawnServe runs serve, waiting up to `upMs` for its URL. */
+export async function spawnHopscope(command: string, args: string[], token: string, log: string[], upMs: number): Promise<{ proc: ChildProcess; base: string }> {
+  const proc = spawn('node', ['agent/bin/hopscope.mjs', command, ...args], {
     env: { ...process.env, HOPSCOPE_TOKEN: token },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   proc.stderr!.on('data', (d: Buffer) => log.push(d.toString()));
   const base = await new Promise<string>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`serve did not come up:\n${log.join('')}`)), 60_000);
+    const t = setTimeout(() => reject(new Error(`${command} did not come up:\n${log.join('')}`)), upMs);
     proc.stdout!.on('data', (d: Buffer) => {
       const m = /hopscope is up: (http:\/\/[^/]+\/)/.exec(d.toString());
       if (m) {
@@ -104,7 +109,7 @@ export async function spawnServe(args: string[], token: string, log: string[]): 
         resolve(m[1]!);
       }
     });
-    proc.once('exit', (code) => reject(new Error(`serve exited ${code}:\n${log.join('')}`)));
+    proc.once('exit', (code) => reject(new Error(`${command} exited ${code}:\n${log.join('')}`)));
   });
   return { proc, base };
 }

@@ -1,10 +1,11 @@
 // The app shell: one stream worker, one reducer, three views.
 import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from 'react';
 import type { ClientFilter, LabAction } from '@hopscope/agent/protocol/messages.ts';
-import { initialState, reduce, selectedJourney, visibleJourneys, type View } from './store/reducer.ts';
+import { initialState, reduce, selectedJourney, visibleJourneys, type ListMode, type UiState, type View } from './store/reducer.ts';
 import { connectAgent, type AgentSocket } from './api/socket.ts';
 import { fetchTopology } from './api/rest.ts';
 import { JourneyList } from './components/JourneyList.tsx';
+import { ConnectionList } from './components/ConnectionList.tsx';
 import { HopDiagram } from './components/HopDiagram.tsx';
 import { PcapngButton } from './components/PcapngButton.tsx';
 import { download } from './api/download.ts';
@@ -17,8 +18,15 @@ import { Workshop } from './components/Workshop.tsx';
 
 let actionCounter = 0;
 
+/** The list mode the user chose last time (this browser remembers it). */
+const MODE_KEY = 'hopscope.listMode';
+function initState(s: UiState): UiState {
+  const m = globalThis.localStorage?.getItem(MODE_KEY);
+  return m === 'packets' || m === 'connections' ? { ...s, listMode: m } : s;
+}
+
 export function App() {
-  const [s, dispatch] = useReducer(reduce, initialState);
+  const [s, dispatch] = useReducer(reduce, initialState, initState);
   const sock = useRef<AgentSocket | null>(null);
 
   const [rec, setRec] = useState({ on: false, journeys: 0, dropped: 0 });
@@ -75,12 +83,22 @@ export function App() {
     dispatch({ type: 'select', id });
     sock.current?.select(id);
   }, []);
+  const onOpenConnection = useCallback((id: string | null) => {
+    dispatch({ type: 'openConnection', id });
+    sock.current?.openConnection(id);
+  }, []);
+  const setListMode = (mode: ListMode) => {
+    globalThis.localStorage?.setItem(MODE_KEY, mode);
+    dispatch({ type: 'listMode', mode });
+  };
   const onStep = useCallback((d: number) => dispatch({ type: 'step', delta: d }), []);
   const setView = (view: View) => dispatch({ type: 'view', view });
 
   // Only the rows decide the list (status updates do not reverse 5000 rows again).
   const journeys = s.journeys;
   const list = useMemo(() => visibleJourneys({ journeys }), [journeys]);
+  const connections = s.connections;
+  const conns = useMemo(() => [...connections].reverse(), [connections]);
   const sel = selectedJourney(s);
   const pair = sel ? s.selection : null;
 
@@ -114,7 +132,23 @@ export function App() {
           <div className="live">
             <section className="left">
               <FilterBar filter={s.filter} onApply={setFilter} hideLoopback={s.hideLoopback} onHideLoopback={setHideLoopback} />
-              <JourneyList journeys={list} selectedId={s.selectedId} onSelect={onSelect} />
+              <div className="list-mode" role="group" aria-label="list">
+                {(['connections', 'packets'] as const).map((m) => (
+                  <button key={m} className={s.listMode === m ? 'tab on' : 'tab'} aria-pressed={s.listMode === m} onClick={() => setListMode(m)} data-testid={`list-mode-${m}`}>
+                    {m === 'connections' ? `Connections · ${s.connStats.connections}` : `Packets · ${s.journeys.length}`}
+                  </button>
+                ))}
+                {s.connStats.evicted > 0 && (
+                  <span className="dim" title="the oldest connections left the list to keep it bounded" data-testid="conn-evicted">
+                    {s.connStats.evicted} older connections dropped
+                  </span>
+                )}
+              </div>
+              {s.listMode === 'connections' ? (
+                <ConnectionList connections={conns} openId={s.openConnection} packets={s.connectionPackets} selectedId={s.selectedId} onOpen={onOpenConnection} onSelect={onSelect} />
+              ) : (
+                <JourneyList journeys={list} selectedId={s.selectedId} onSelect={onSelect} />
+              )}
             </section>
             <section className="right">
               {pair ? (

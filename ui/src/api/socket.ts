@@ -14,6 +14,8 @@ export interface AgentSocket {
   action(id: string, a: LabAction): void;
   /** Ask for a journey's full record (it answers with a `selection` event). */
   select(id: string | null): void;
+  /** Open a connection's packets (answered with `connectionPackets`, again as it grows), or none. */
+  openConnection(id: string | null): void;
   clear(): void;
   /** Play, pause or end a replayed recording. */
   replay(c: ReplayControl): void;
@@ -39,6 +41,7 @@ export function connectAgent(dispatch: (a: UiAction) => void, onRecording: (e: R
     resume: () => cmd({ cmd: 'resume' }),
     action: (id, action) => cmd({ cmd: 'action', id, action }),
     select: (id) => cmd({ cmd: 'select', id }),
+    openConnection: (id) => cmd({ cmd: 'connection', id }),
     clear: () => cmd({ cmd: 'clear' }),
     replay: (control) => cmd({ cmd: 'replay', control }),
     record: (on, topology, source) => cmd({ cmd: 'record', on, topology, source }),

@@ -9,6 +9,7 @@ import { Coalescer, JourneyStore, MAX_JOURNEYS, type JourneyRow, type Selection 
 import { parseFrame, verifySelection } from './frames.ts';
 import type { RecordingEvent, WorkerCommand, WorkerEvent } from './workerProtocol.ts';
 import { gzipText, UiRecording } from './uiRecording.ts';
+import { ConnectionTable } from '../domain/conversations.ts';
 
 /** Shortest time between two row deliveries to the page (ms). */
 const ROWS_MS = 100;
@@ -33,7 +34,23 @@ function journeysOf(text: string): readonly Journey[] {
 }
 
 const store = new JourneyStore<string>(journeysOf);
-const rows = new Coalescer<JourneyRow>(ROWS_MS, MAX_JOURNEYS, (items) => post({ type: 'rows', rows: items, received: store.received, hiddenLoopback: store.hiddenLoopback }));
+/** The listed journeys grouped into connections (rebuilt from the list when it is refiltered or cleared). */
+let conns = new ConnectionTable();
+/** The connection the page has open. */
+let openConn: string | null = null;
+
+function postConnectionPackets(): void {
+  if (openConn === null) return;
+  const p = conns.packetsOf(openConn);
+  post({ type: 'connectionPackets', id: openConn, rows: p ? store.rowsOf(p.ids) : [], total: p?.total ?? 0 });
+}
+
+// Connections ride with the rows: the page hears of both at most every ROWS_MS.
+const rows = new Coalescer<JourneyRow>(ROWS_MS, MAX_JOURNEYS, (items) => {
+  const changed = conns.takeChanged();
+  post({ type: 'rows', rows: items, connections: changed, connStats: conns.stats, received: store.received, hiddenLoopback: store.hiddenLoopback });
+  if (openConn !== null && changed.some((c) => c.id === openConn)) postConnectionPackets();
+});
 
 let ws: WebSocket | undefined;
 let closed = false;
@@ -60,7 +77,10 @@ function postSelection(id: string | null, sel: Selection | null): void {
 
 function reset(): void {
   rows.discard();
-  post({ type: 'reset', rows: store.rows(), received: store.received, hiddenLoopback: store.hiddenLoopback });
+  conns = new ConnectionTable();
+  for (const j of store.journeys()) conns.add(j);
+  post({ type: 'reset', rows: store.rows(), connections: conns.rows(), connStats: conns.stats, received: store.received, hiddenLoopback: store.hiddenLoopback });
+  postConnectionPackets();
 }
 
 function onFrame(text: string): void {
@@ -76,7 +96,8 @@ function onFrame(text: string): void {
         tellRecording();
       }
     }
-    const { fresh, selectionChanged } = store.batch(m.seq, m.journeys, text);
+    const { fresh, freshJourneys, selectionChanged } = store.batch(m.seq, m.journeys, text);
+    for (const j of freshJourneys) conns.add(j);
     rows.push(fresh);
     if (selectionChanged) {
       // The new rows go first so the page lists what the selection refers to.
@@ -143,6 +164,10 @@ scope.onmessage = (e) => {
       return;
     case 'select':
       postSelection(c.id, store.select(c.id));
+      return;
+    case 'connection':
+      openConn = c.id;
+      postConnectionPackets();
       return;
     case 'clear':
       store.clear();

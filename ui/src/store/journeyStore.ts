@@ -118,11 +118,11 @@ export class JourneyStore<F> {
    * list, in order, and whether the selection gained its request or reply. Stale or repeated
    * batches and known journeys are ignored.
    */
-  batch(seq: number, journeys: readonly Journey[], frame: F): { fresh: JourneyRow[]; selectionChanged: boolean } {
-    if (seq <= this.lastSeq) return { fresh: [], selectionChanged: false };
+  batch(seq: number, journeys: readonly Journey[], frame: F): { fresh: JourneyRow[]; freshJourneys: Journey[]; selectionChanged: boolean } {
+    if (seq <= this.lastSeq) return { fresh: [], freshJourneys: [], selectionChanged: false };
     this.lastSeq = seq;
     this.received += journeys.length;
-    if (this.paused) return { fresh: [], selectionChanged: false };
+    if (this.paused) return { fresh: [], freshJourneys: [], selectionChanged: false };
     const fresh: JourneyRow[] = [];
     const freshJourneys: Journey[] = [];
     journeys.forEach((j, index) => {
@@ -139,7 +139,7 @@ export class JourneyStore<F> {
     });
     const over = this.list.length - this.capacity;
     if (over > 0) for (const e of this.list.splice(0, over)) this.ids.delete(e.row.id);
-    return { fresh, selectionChanged: this.pairFresh(freshJourneys) };
+    return { fresh, freshJourneys, selectionChanged: this.pairFresh(freshJourneys) };
   }
 
   /** A request or reply of the selected journey arrived after it was selected. */
@@ -218,6 +218,18 @@ export class JourneyStore<F> {
     this.selEntry = e;
     this.selection = { id: j.id, journey: j, request, ...(reply ? { reply } : {}) };
     return this.selection;
+  }
+
+  /** Every listed journey in full, oldest first (to group them again after a filter change or a clear). */
+  journeys(): Journey[] {
+    const full = this.loader();
+    return this.list.map(full);
+  }
+
+  /** The rows of these journeys that are still listed, in list order. */
+  rowsOf(ids: readonly string[]): JourneyRow[] {
+    const want = new Set(ids);
+    return this.list.filter((e) => want.has(e.row.id)).map((e) => e.row);
   }
 
   get selected(): Selection | null {

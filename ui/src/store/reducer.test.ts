@@ -3,6 +3,7 @@ import type { AgentStatus } from '@hopscope/agent/protocol/messages.ts';
 import type { WorkerEvent } from '../api/workerProtocol.ts';
 import { initialState, reduce, MAX_JOURNEYS, selectedJourney, visibleJourneys, type UiAction, type UiState } from './reducer.ts';
 import { toRow, type Selection } from './journeyStore.ts';
+import { ConnectionTable } from '../domain/conversations.ts';
 import { dropped, reply, request } from '../__tests__/testdata.ts';
 
 const status: AgentStatus = {
@@ -12,11 +13,32 @@ const status: AgentStatus = {
 };
 const server = (message: Extract<WorkerEvent, { type: 'server' }>['message']): UiAction => ({ type: 'server', message });
 const welcome = server({ type: 'welcome', version: 1, clientId: 'c1', status });
-const rows = (js: typeof request[], received: number, hiddenLoopback = 0): UiAction => ({ type: 'rows', rows: js.map(toRow), received, hiddenLoopback });
+const noConns = { connections: [], connStats: { connections: 0, evicted: 0, journeys: 0 } };
+const rows = (js: typeof request[], received: number, hiddenLoopback = 0): UiAction => ({ type: 'rows', rows: js.map(toRow), ...noConns, received, hiddenLoopback });
 const run = (...as: UiAction[]): UiState => as.reduce(reduce, initialState);
 const sel1: Selection = { id: 'j1', journey: request, request, reply };
 
 describe('reducer', () => {
+  it('keeps the connections the worker sends, updated in place, and the packets of the open one only', () => {
+    const t = new ConnectionTable();
+    t.add(request);
+    const first: UiAction = { type: 'rows', rows: [toRow(request)], connections: t.takeChanged(), connStats: t.stats, received: 1, hiddenLoopback: 0 };
+    t.add(reply);
+    t.add(dropped);
+    const second: UiAction = { type: 'rows', rows: [toRow(reply), toRow(dropped)], connections: t.takeChanged(), connStats: t.stats, received: 3, hiddenLoopback: 0 };
+    let s = run(welcome, first, second);
+    expect(s.connections.map((c) => [c.id, c.packets])).toEqual([
+      ['c1', 2],
+      ['c2', 1],
+    ]);
+    expect(s.connStats).toEqual({ connections: 2, evicted: 0, journeys: 3 });
+    s = reduce(s, { type: 'openConnection', id: 'c1' });
+    s = reduce(s, { type: 'connectionPackets', id: 'c2', rows: [toRow(dropped)], total: 1 });
+    expect(s.connectionPackets).toBeNull();
+    s = reduce(s, { type: 'connectionPackets', id: 'c1', rows: [toRow(request), toRow(reply)], total: 2 });
+    expect(s.connectionPackets?.rows.map((r) => r.id)).toEqual(['j1', 'j1r']);
+    expect(reduce(s, { type: 'clear' }).connections).toEqual([]);
+  });
   it('opens on welcome and appends rows in order, newest first on screen', () => {
     const s = run(welcome, rows([request], 1), rows([reply], 2));
     expect(s.connection).toBe('open');
@@ -27,7 +49,7 @@ describe('reducer', () => {
   it('takes the whole list again after a filter change or a clear', () => {
     let s = run(welcome, rows([request, dropped], 2), { type: 'filter', filter: { onlyDrops: true, onlyNat: false } });
     expect(s.filter.onlyDrops).toBe(true);
-    s = reduce(s, { type: 'reset', rows: [toRow(dropped)], received: 2, hiddenLoopback: 0 });
+    s = reduce(s, { type: 'reset', rows: [toRow(dropped)], ...noConns, received: 2, hiddenLoopback: 0 });
     expect(s.journeys.map((j) => j.id)).toEqual(['j2']);
   });
   it('lists nothing while paused and counts missed notices', () => {

@@ -4,10 +4,14 @@ import type { Journey } from '@hopscope/agent/protocol/events.ts';
 import { MATCH_ALL, type AgentStatus, type ClientFilter, type TopologyView } from '@hopscope/agent/protocol/messages.ts';
 import type { WorkerEvent } from '../api/workerProtocol.ts';
 import { appendRows, MAX_JOURNEYS, type JourneyRow, type Selection } from './journeyStore.ts';
+import { upsertConnections, type ConnectionRow, type ConnectionStats } from '../domain/conversations.ts';
 
 export { MAX_JOURNEYS };
 
 export type View = 'live' | 'topology' | 'workshop';
+
+/** The live list: one row per connection, or one per packet. */
+export type ListMode = 'connections' | 'packets';
 
 /** A lab action the user started and its outcome. */
 export interface ActionEntry {
@@ -26,6 +30,13 @@ export interface UiState {
   status: AgentStatus | null;
   /** Oldest first. */
   journeys: readonly JourneyRow[];
+  /** The listed journeys grouped into connections, oldest first. */
+  connections: readonly ConnectionRow[];
+  connStats: ConnectionStats;
+  listMode: ListMode;
+  /** The connection opened in the list, and its packets once the worker sent them. */
+  openConnection: string | null;
+  connectionPackets: { id: string; rows: readonly JourneyRow[]; total: number } | null;
   /** Journeys this page received (listed or not): with `missed`, every journey is accounted for. */
   received: number;
   /** Journeys the server dropped for this client (it was too slow). */
@@ -53,6 +64,11 @@ export const initialState: UiState = {
   clientId: null,
   status: null,
   journeys: [],
+  connections: [],
+  connStats: { connections: 0, evicted: 0, journeys: 0 },
+  listMode: 'connections',
+  openConnection: null,
+  connectionPackets: null,
   received: 0,
   missed: 0,
   hideLoopback: true,
@@ -73,6 +89,8 @@ export const initialState: UiState = {
 export type UiAction =
   | WorkerEvent
   | { type: 'select'; id: string | null }
+  | { type: 'listMode'; mode: ListMode }
+  | { type: 'openConnection'; id: string | null }
   | { type: 'filter'; filter: ClientFilter }
   | { type: 'hideLoopback'; on: boolean }
   | { type: 'pause' }
@@ -125,9 +143,23 @@ export function reduce(s: UiState, a: UiAction): UiState {
       return { ...s, error: `agent sent an invalid message: ${a.reason}` };
     case 'rows':
       if (s.paused) return { ...s, received: a.received, hiddenLoopback: a.hiddenLoopback };
-      return { ...s, journeys: appendRows(s.journeys, a.rows, MAX_JOURNEYS, s.selectedId), received: a.received, hiddenLoopback: a.hiddenLoopback };
+      return {
+        ...s,
+        journeys: appendRows(s.journeys, a.rows, MAX_JOURNEYS, s.selectedId),
+        connections: upsertConnections(s.connections, a.connections),
+        connStats: a.connStats,
+        received: a.received,
+        hiddenLoopback: a.hiddenLoopback,
+      };
     case 'reset':
-      return { ...s, journeys: a.rows, received: a.received, hiddenLoopback: a.hiddenLoopback };
+      return { ...s, journeys: a.rows, connections: a.connections, connStats: a.connStats, received: a.received, hiddenLoopback: a.hiddenLoopback };
+    case 'connectionPackets':
+      // An answer for a connection closed since is not what the user looks at.
+      return a.id === s.openConnection ? { ...s, connectionPackets: { id: a.id, rows: a.rows, total: a.total } } : s;
+    case 'listMode':
+      return { ...s, listMode: a.mode };
+    case 'openConnection':
+      return { ...s, openConnection: a.id, connectionPackets: s.connectionPackets?.id === a.id ? s.connectionPackets : null };
     case 'selection':
       // An answer for an earlier click is not what the user looks at now.
       return a.id === s.selectedId ? { ...s, selection: a.selection } : s;
@@ -146,7 +178,7 @@ export function reduce(s: UiState, a: UiAction): UiState {
     case 'clear': {
       // The worker clears its list too and sends it again; the selected row stays.
       const row = s.journeys.find((r) => r.id === s.selectedId);
-      return { ...s, journeys: row ? [row] : [], missed: 0 };
+      return { ...s, journeys: row ? [row] : [], connections: [], missed: 0 };
     }
     case 'view':
       return { ...s, view: a.view };
