@@ -3,11 +3,12 @@
 // chosen packets stay a subset: multiples of the new K are multiples of the old), keeps the
 // output near the budget, counts the rest, and halves K again once the flood is over. Real
 // bpftrace, two namespaces joined by a veth (unique names, removed in afterAll).
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HopEvent, SampledEvent, TraceEvent } from '../agent/src/protocol/events.ts';
 import { DEFAULT_KERNEL_FILTER } from '../agent/src/tracer/kernel-filter.ts';
 import { startTracer, type Tracer } from '../agent/src/tracer/runner.ts';
+import { addNetns, deleteNetns, ip } from './netns-helpers.ts';
 import { waitFor } from './trace-helpers.ts';
 
 const P = `hsbg${process.pid.toString(36)}${Math.random().toString(36).slice(2, 5)}`;
@@ -15,25 +16,12 @@ const NS = { a: `${P}a`, b: `${P}b` };
 const BUDGET = 100; // hop lines a second
 const MIN_K = 2;
 
-const sh = (cmd: string, args: string[]): string => execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-const ip = (...args: string[]): string => sh('ip', args);
 const events: TraceEvent[] = [];
 let tracer: Tracer | undefined;
 
-function teardown(): void {
-  for (const n of Object.values(NS)) {
-    try {
-      ip('netns', 'del', n);
-    } catch {
-      // not created
-    }
-  }
-}
-
 beforeAll(async () => {
-  teardown();
-  for (const n of Object.values(NS)) ip('netns', 'add', n);
-  const inode = Object.values(NS).map((n) => Number(sh('stat', ['-L', '-c', '%i', `/run/netns/${n}`]).trim()));
+  deleteNetns(Object.values(NS));
+  const inode = addNetns(Object.values(NS));
   ip('link', 'add', 'bgA', 'netns', NS.a, 'type', 'veth', 'peer', 'name', 'bgB', 'netns', NS.b);
   ip('-n', NS.a, 'addr', 'add', '10.215.0.1/24', 'dev', 'bgA');
   ip('-n', NS.b, 'addr', 'add', '10.215.0.2/24', 'dev', 'bgB');
@@ -48,7 +36,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await tracer?.stop();
-  teardown();
+  deleteNetns(Object.values(NS));
 });
 
 describe('sampler print budget', () => {
