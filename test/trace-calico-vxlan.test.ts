@@ -67,7 +67,7 @@ describe('trace: calico-vxlan + nftables', () => {
     const syn = await waitFor('NodePort SYN', () =>
       t.journeys.find((j) => sent(j).src === '10.0.0.100' && j.hops.some((h) => h.kind === 'snat' && h.nat?.after.ip === a.peer && h.nat.after.port === a.peerPort)),
     );
-    expect(kinds(syn)).toEqual(['underlay', 'underlay', 'underlay', 'route', 'dnat', 'snat', ...TUNNEL, 'host-veth', 'deliver']);
+    expect(kinds(syn)).toEqual(['egress', 'underlay', 'underlay', 'route', 'dnat', 'snat', ...TUNNEL, 'host-veth', 'deliver']);
     expect(syn.dst).toMatchObject({ ip: '10.0.0.2', port: 30080, node: 'node-2', service: { name: 'web-nodeport' } });
     expect(syn.backend).toMatchObject({ ip: web1.ip, pod: { name: web1.name } });
     expect(syn.hops[5]!.nat?.after).toMatchObject({ ip: a.peer, node: 'node-2' });

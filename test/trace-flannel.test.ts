@@ -148,7 +148,7 @@ describe('trace: flannel-vxlan + iptables', () => {
     const syn = await waitFor('NodePort SYN', () =>
       t.journeys.find((j) => sent(j).src === '10.0.0.100' && j.hops.some((h) => h.kind === 'snat' && h.nat?.after.ip === a.peer && h.nat.after.port === a.peerPort)),
     );
-    expect(kinds(syn)).toEqual(['underlay', 'underlay', 'underlay', 'route', 'dnat', 'snat', 'encap', ...CROSS_NODE_SYN.slice(4)]);
+    expect(kinds(syn)).toEqual(['egress', 'underlay', 'underlay', 'route', 'dnat', 'snat', 'encap', ...CROSS_NODE_SYN.slice(4)]);
     expect(syn.hops[0]!.where.label).toBe('ext-client');
     expect(syn.hops[3]!.where.node).toBe('node-1');
     expect(syn.src).toMatchObject({ ip: '10.0.0.100', external: true });
@@ -161,6 +161,8 @@ describe('trace: flannel-vxlan + iptables', () => {
     const reply = await waitForReply(t, syn, 'NodePort reply');
     const rn = reply.hops.filter((h) => h.kind === 'reverse-nat');
     expect(rn.map((h) => [h.nat?.before.ip, h.nat?.after.ip]).sort()).toEqual([[a.peer, '10.0.0.100'], [web2.ip, '10.0.0.1']].sort());
+    // The masquerade address is node-1's on the way back too, as on the request's SNAT.
+    expect(rn.find((h) => h.nat?.before.ip === a.peer)?.nat?.before).toMatchObject({ node: 'node-1' });
     expect(reply.hops.at(-1)).toMatchObject({ kind: 'deliver', where: { label: 'ext-client' } });
   });
 

@@ -101,7 +101,7 @@ export function tagJourney(agent: string, j: Journey): Journey {
 // Where a half sits on the path: the sender's half first, the receiver's half last.
 function rank(j: Journey): number {
   const first = j.hops[0]?.kind;
-  if (first === 'pod-egress' || first === 'loopback') return 0;
+  if (first === 'pod-egress' || first === 'egress' || first === 'loopback') return 0;
   if (j.hops.some((h) => h.kind === 'deliver')) return 2;
   // A half that starts by receiving from the underlay or a tunnel is a later half.
   if (first === 'underlay' || first === 'decap') return 1.5;
@@ -154,7 +154,7 @@ function stitchable(j: Journey): boolean {
 /** Whether a journey runs from its sender (a pod's egress) to its end (delivery or a drop). */
 export function whole(j: Journey): boolean {
   const first = j.hops[0]?.kind;
-  return (first === 'pod-egress' || first === 'loopback') && j.hops.some((h) => h.kind === 'deliver' || h.kind === 'drop' || h.kind === 'loopback');
+  return (first === 'pod-egress' || first === 'egress' || first === 'loopback') && j.hops.some((h) => h.kind === 'deliver' || h.kind === 'drop' || h.kind === 'loopback');
 }
 
 function agentsOf(j: Journey): Set<string> {

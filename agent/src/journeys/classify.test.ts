@@ -39,7 +39,9 @@ describe('classification', () => {
       identity,
       devicesOf([...flannelDevices(), device(NS.underlay, 3, 'p-ext', 'veth', 1)]),
     )!;
-    expect(j.hops.map((h) => h.kind)).toEqual(['underlay', 'underlay', 'route', 'dnat', 'snat', 'encap']);
+    // The external host sends like a pod does (its own hop, its own lane); the bridge port after it is the underlay.
+    expect(j.hops.map((h) => h.kind)).toEqual(['egress', 'underlay', 'route', 'dnat', 'snat', 'encap']);
+    expect(j.hops[0]!.where.label).toBe('ext-client');
     expect(j.src).toMatchObject({ ip: '10.0.0.100', external: true });
     expect(j.dst).toMatchObject({ ip: '10.0.0.1', port: 30080, node: 'node-1', service: { name: 'web-nodeport' } });
     expect(j.backend).toMatchObject({ ip: '10.244.2.3', port: 8080, pod: { name: 'web-7d9f-abcde' } });
@@ -76,6 +78,9 @@ describe('classification', () => {
     )!;
     expect(j.hops.map((h) => h.kind)).toEqual(['decap', 'reverse-nat', 'reverse-nat', 'deliver']);
     expect(j.hops[1]!.nat).toMatchObject({ before: { ip: '10.244.1.0', port: 61000 }, after: { ip: '10.0.0.100', port: 33000 } });
+    // The masquerade address, un-NATed: named as node-1, as on the request's SNAT (was 'external').
+    expect(j.hops[1]!.nat?.before).toMatchObject({ node: 'node-1' });
+    expect(j.hops[1]!.nat?.before.external).toBeUndefined();
     expect(j.hops[2]!.nat).toMatchObject({ before: { ip: '10.244.2.3', port: 8080 }, after: { ip: '10.0.0.1', port: 30080, service: { name: 'web-nodeport' } } });
     expect(j.hops[3]!.where.label).toBe('ext-client');
     expect(j.verdict).toBe('delivered');

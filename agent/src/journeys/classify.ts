@@ -130,9 +130,11 @@ export function deviceKind(
         return 'route';
     }
   }
-  // Neither pod nor node: the underlay fabric (bridge ports) or an external host.
+  // Neither pod nor node: the underlay fabric (bridge ports) or an external host, which sends
+  // and receives on its own devices like a pod does. NOTE: its sending was an 'underlay' hop
+  // before, drawn in the node-to-node lane under the external host's name.
   const fabric = dev?.kind === 'bridge' || bridgePort;
-  if (!fabric && !e.encap && e.hook === 'recv' && !isLoopback(e)) return 'deliver';
+  if (!fabric && !e.encap && !isLoopback(e)) return e.hook === 'recv' ? 'deliver' : 'egress';
   return 'underlay';
 }
 
@@ -174,20 +176,29 @@ function natHops(
     const reverse = ct ? cur.dst === ct.orig.src && prev.dst === ct.reply.dst : isReply;
     const before = nameEndpoint(identity, prev.dst, pp.dport, proto);
     const after = nameEndpoint(identity, cur.dst, cp.dport, proto);
+    // A reply to a masqueraded request comes back to the masquerade address: this node's.
+    if (reverse) ownMasqueradeAddress(before, ownerNode);
     out.push({ kind: reverse ? 'reverse-nat' : 'dnat', nat: { before, after } });
   }
   if (srcChanged) {
     const reverse = ct ? cur.src === ct.orig.dst : isReply;
     const before = nameEndpoint(identity, prev.src, pp.sport, proto);
     const after = nameEndpoint(identity, cur.src, cp.sport, reverse ? proto : undefined);
-    // Masquerade picks the outgoing device's address, which the index may not list as a node address.
-    if (!reverse && !after.node && !after.pod && ownerNode) {
-      after.node = ownerNode;
-      delete after.external;
-    }
+    if (!reverse) ownMasqueradeAddress(after, ownerNode);
     out.push({ kind: reverse ? 'reverse-nat' : 'snat', nat: { before, after } });
   }
   return out;
+}
+
+/**
+ * Masquerade picks the outgoing device's address (e.g. cni0's), which the index may not list as
+ * a node address: name it as the node that did the NAT, on the request's SNAT and on the
+ * reply's un-NAT alike.
+ */
+function ownMasqueradeAddress(ep: Endpoint, ownerNode: string | undefined): void {
+  if (ep.node || ep.pod || !ownerNode) return;
+  ep.node = ownerNode;
+  delete ep.external;
 }
 
 const byTime = (a: HopEvent | DropEvent, b: HopEvent | DropEvent): number => a.tsNs - b.tsNs || a.seq - b.seq;

@@ -54,6 +54,7 @@ function at(h: Hop): string {
 export function hopText(h: Hop): string {
   switch (h.kind) {
     case 'pod-egress':
+    case 'egress':
       return `${h.where.label} ${h.dev}`;
     case 'host-veth':
       return at(h);

@@ -179,6 +179,7 @@ export interface Endpoint {
 /** What the kernel did to the packet at a hop. */
 export type HopKind =
   | 'pod-egress' // left a pod's eth0
+  | 'egress' // left a host outside the cluster (not a pod, not a node)
   | 'host-veth' // arrived on the host side of a pod's veth
   | 'bridge' // passed a bridge (cni0)
   | 'route' // routed by a node (calico-style, or between devices)

@@ -173,7 +173,7 @@ const kubeProxyRule = z.object({
     .optional(),
 });
 const hop = z.object({
-  kind: z.enum(['pod-egress', 'host-veth', 'bridge', 'route', 'dnat', 'snat', 'reverse-nat', 'encap', 'underlay', 'decap', 'deliver', 'loopback', 'drop']),
+  kind: z.enum(['pod-egress', 'egress', 'host-veth', 'bridge', 'route', 'dnat', 'snat', 'reverse-nat', 'encap', 'underlay', 'decap', 'deliver', 'loopback', 'drop']),
   tsNs: z.number(),
   deltaNs: z.number(),
   hook: z.enum(['xmit', 'recv', 'drop']),

@@ -47,6 +47,7 @@ export interface DiagramModel {
 
 const KIND_LABEL: Record<Hop['kind'], string> = {
   'pod-egress': 'pod egress',
+  egress: 'egress',
   'host-veth': 'host veth',
   bridge: 'bridge',
   route: 'route',

@@ -47,6 +47,15 @@ export function explainHop(j: Journey, i: number): Explanation {
         ],
         facts,
       };
+    case 'egress':
+      return {
+        title: `Leaves ${h.where.label} through ${h.dev}`,
+        text: [
+          `${h.where.label} is outside the cluster: neither a pod nor a node. Its packet leaves through ${h.dev} onto the network the nodes share.`,
+          `It addressed ${endpointLong(j.dst)}.`,
+        ],
+        facts,
+      };
     case 'host-veth':
       return {
         title: `Arrives on ${h.where.node ?? 'the node'} via ${h.dev}`,
@@ -150,7 +159,11 @@ export function explainHop(j: Journey, i: number): Explanation {
     case 'deliver':
       return {
         title: `Delivered to ${where(h)}`,
-        text: [`The packet came out of the veth pair into ${where(h)}'s ${h.dev}. The kernel hands it to the socket listening on port ${'dport' in h.packet.l4 ? h.packet.l4.dport : '?'}.`],
+        text: [
+          h.where.pod
+            ? `The packet came out of the veth pair into ${where(h)}'s ${h.dev}. The kernel hands it to the socket listening on port ${'dport' in h.packet.l4 ? h.packet.l4.dport : '?'}.`
+            : `The packet reached ${h.where.label}, outside the cluster, on its ${h.dev}. Its kernel hands it to the socket on port ${'dport' in h.packet.l4 ? h.packet.l4.dport : '?'}.`,
+        ],
         facts,
       };
     case 'loopback':
