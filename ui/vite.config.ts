@@ -7,7 +7,20 @@ export default defineConfig({
   // NOTE: @vitejs/plugin-react resolves the root's newer vite (pulled in by vitest) for its
   // types; the plugin works with this vite 7 at runtime, only the declared types differ.
   plugins: [react() as unknown as PluginOption],
-  build: { outDir: 'dist', emptyOutDir: true, chunkSizeWarningLimit: 3000 },
+  build: {
+    outDir: 'dist',
+    emptyOutDir: true,
+    chunkSizeWarningLimit: 3000,
+    rollupOptions: {
+      // zod's sources carry explanatory comments next to their @__PURE__ marks; Rollup drops
+      // them and says so four times per build, in every `npm start` a user runs. Nothing to do
+      // about it here; other warnings still show.
+      onwarn(warning, warn) {
+        if (warning.code === 'INVALID_ANNOTATION' && warning.id?.includes('/node_modules/')) return;
+        warn(warning);
+      },
+    },
+  },
   // The stream worker (src/api/stream.worker.ts) is an ES module like the page.
   worker: { format: 'es' },
   server: {
