@@ -79,7 +79,7 @@ describe('hopscope UI on the live lab', () => {
     expect(new URL(page.url()).search).toBe(''); // the token left the address bar for a cookie
     await page.getByTestId('connection').filter({ hasText: 'open' }).waitFor({ timeout: 15_000 });
     await expect.poll(() => page.getByTestId('status-bar').textContent(), { timeout: 10_000 }).toContain('tracer running');
-    expect(await page.getByTestId('status-bar').textContent()).toContain(`lab ${LAB}`);
+    expect(await page.getByTestId('status-bar').textContent()).toContain(`lab "${LAB}" (flannel-vxlan)`);
   });
 
   it("leaves the sidecar's loopback journeys out by default, counted, and lists them when asked", async () => {

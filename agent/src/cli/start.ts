@@ -61,7 +61,7 @@ export const command: Command = {
     const log = (l: string) => console.error(`hopscope: ${l}`);
     const warning = tokenWarning(cfg.tokenFrom);
     if (warning) log(warning);
-    log(`bringing up lab ${cfg.labName ?? topology.name} ...`);
+    log(`bringing up lab "${cfg.labName ?? topology.name}" ...`);
     // We own the signal handling (server and bpftrace go first); the lab still cleans up on crash.
     const lab = await labUp(topology, { ...(cfg.labName ? { name: cfg.labName } : {}), cleanupOnExit: false, cleanupOnCrash: true, log });
     let downed = false;
@@ -73,7 +73,7 @@ export const command: Command = {
     let stopping: Promise<void> | undefined;
     const stop = (why: string) =>
       (stopping ??= (async () => {
-        log(`${why}: stopping server and tracer, tearing down lab ${lab.name} ...`);
+        log(`${why}: stopping server and tracer, tearing down lab "${lab.name}" ...`);
         await server?.close().catch((e: unknown) => log(`server close: ${(e as Error).message}`));
         await lab.down().catch((e: unknown) => log(`lab down: ${(e as Error).message}`));
         downed = true;

@@ -58,7 +58,7 @@ export function StatusBar({ s, onReplay }: { s: UiState; onReplay?(c: ReplayCont
               {new Date(st.lastGap.fromMs).toLocaleTimeString()}
             </span>
           )}
-          {st.lab && <span>lab {st.lab.name} ({st.lab.cni})</span>}
+          {st.lab && <span>lab "{st.lab.name}" ({st.lab.cni})</span>}
         </>
       )}
       {s.missed > 0 && <span className="warn">missed {s.missed} (too slow)</span>}
