@@ -124,8 +124,13 @@ describe.each(KUBECTLS)('%s against the lab API', (bin) => {
     }
     const rs = parseTable(await kubectl('get', 'replicasets'));
     expect(rs.headers).toEqual(['NAME', 'DESIRED', 'CURRENT', 'READY', 'AGE']);
-    const web = m.pods.find((p) => p.deployment?.name === 'web')!;
-    expect(rs.rows.find((r) => r.NAME === web.deployment!.replicaSet)).toMatchObject({ DESIRED: String(m.deployments[0]!.replicas) });
+    // Every Deployment's ReplicaSet (the model names it on each of its pods): desired, current and ready.
+    for (const d of m.deployments) {
+      const pods = m.pods.filter((p) => p.deployment?.name === d.name);
+      if (!pods.length) continue;
+      const n = String(pods.length);
+      expect(rs.rows.find((r) => r.NAME === pods[0]!.deployment!.replicaSet), d.name).toMatchObject({ DESIRED: String(d.replicas), CURRENT: n, READY: n });
+    }
     const ns = parseTable(await kubectl('get', 'namespaces'));
     expect(ns.headers).toEqual(['NAME', 'STATUS', 'AGE']);
     for (const n of new Set(m.pods.map((p) => p.namespace))) expect(ns.rows.find((r) => r.NAME === n)?.STATUS).toBe('Active');
