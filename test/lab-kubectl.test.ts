@@ -124,11 +124,38 @@ describe.each(KUBECTLS)('%s against the lab API', (bin) => {
     }
     const rs = parseTable(await kubectl('get', 'replicasets'));
     expect(rs.headers).toEqual(['NAME', 'DESIRED', 'CURRENT', 'READY', 'AGE']);
-    const web = m.pods.find((p) => p.deployment?.name === 'web')!;
-    expect(rs.rows.find((r) => r.NAME === web.deployment!.replicaSet)).toMatchObject({ DESIRED: String(m.deployments[0]!.replicas) });
+    // Every Deployment's ReplicaSet (the model names it on each of its pods): desired, current and ready.
+    for (const d of m.deployments) {
+      const pods = m.pods.filter((p) => p.deployment?.name === d.name);
+      if (!pods.length) continue;
+      const n = String(pods.length);
+      expect(rs.rows.find((r) => r.NAME === pods[0]!.deployment!.replicaSet), d.name).toMatchObject({ DESIRED: String(d.replicas), CURRENT: n, READY: n });
+    }
     const ns = parseTable(await kubectl('get', 'namespaces'));
     expect(ns.headers).toEqual(['NAME', 'STATUS', 'AGE']);
     for (const n of new Set(m.pods.map((p) => p.namespace))) expect(ns.rows.find((r) => r.NAME === n)?.STATUS).toBe('Active');
+  });
+
+  it('--field-selector, get all, leases, events and api-resources', async () => {
+    const m = model();
+    const onNode1 = parseTable(await kubectl('get', 'pods', '-A', '--field-selector', 'spec.nodeName=node-1'));
+    expect(onNode1.rows.map((r) => r.NAME).sort()).toEqual(m.pods.filter((p) => p.node === 'node-1').map((p) => p.name).sort());
+    // get all: the "all" category of the default namespace (pods, Services, Deployments, ReplicaSets).
+    const all = (await kubectl('get', 'all', '-o', 'name')).trim().split('\n').sort();
+    const def = <T extends { namespace: string }>(xs: T[]) => xs.filter((x) => x.namespace === 'default');
+    const rsOf = new Set(def(m.pods).flatMap((p) => (p.deployment ? [`replicaset.apps/${p.deployment.replicaSet}`] : [])));
+    expect(all).toEqual(
+      [...def(m.pods).map((p) => `pod/${p.name}`), ...def(m.services).map((x) => `service/${x.name}`), ...def(m.deployments).map((d) => `deployment.apps/${d.name}`), ...rsOf].sort(),
+    );
+    const leases = parseTable(await kubectl('get', 'leases', '-n', 'kube-node-lease'));
+    expect(leases.headers).toEqual(['NAME', 'HOLDER', 'AGE']);
+    expect(leases.rows.map((r) => [r.NAME, r.HOLDER])).toEqual(m.nodes.map((n) => [n.name, n.name]));
+    const ev = await execa(bin, ['--kubeconfig', kubeconfig, 'get', 'events', '-A'], { reject: false, timeout: 60_000 });
+    expect(ev.exitCode, ev.stderr).toBe(0);
+    expect(ev.stdout).toBe('');
+    expect(ev.stderr.trim()).toBe('No resources found');
+    const res = parseTable(await kubectl('api-resources'));
+    expect(res.rows.map((r) => r.NAME).sort()).toEqual(['deployments', 'endpoints', 'endpointslices', 'events', 'leases', 'namespaces', 'nodes', 'pods', 'replicasets', 'services']);
   });
 
   it('-o json, -o yaml, -o jsonpath and -o name print the objects themselves', async () => {

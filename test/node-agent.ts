@@ -1,13 +1,14 @@
 // `hopscope serve` run on a lab node as the DaemonSet runs it on a cluster node: in that node's
 // network namespace, in-cluster configuration from the lab's service-account folder, no lab flag
-// and no state file to read (/run hidden in a private mount namespace), plus a websocket client
-// in the same namespace that collects every journey. Used by the real-node tests.
+// and no state file to read (/run hidden in a private mount namespace), plus the hub's agent
+// client in the same namespace collecting every journey. Used by the real-node tests.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import type { Journey } from '../agent/src/protocol/events.ts';
 import type { LabState } from '../agent/src/lab/state.ts';
+import { journeyFeed, type JourneyFeed } from './podman-kit/lab-node.ts';
 
 /** A running node agent and what it said. */
 export interface NodeAgent {
@@ -28,11 +29,10 @@ export async function startNodeAgent(s: LabState, node: string, token: string, e
   const netns = s.netns.find((n) => n.kind === 'node' && n.owner === node)!.name;
   const mnt = mkdtempSync(join(tmpdir(), 'hopscope-node-sa-'));
   const out: string[] = [];
-  const journeys: Journey[] = [];
   let serve: ResultPromise | undefined;
-  let client: ResultPromise | undefined;
+  let client: JourneyFeed | undefined;
   const stop = async () => {
-    client?.kill('SIGTERM');
+    await client?.stop();
     if (serve && serve.exitCode === undefined) {
       serve.kill('SIGINT');
       await Promise.race([serve, new Promise((r) => setTimeout(r, 20_000))]);
@@ -68,26 +68,18 @@ export async function startNodeAgent(s: LabState, node: string, token: string, e
       });
       void serve!.then((r) => reject(new Error(`serve exited ${r.exitCode}:\n${out.join('')}`)));
     });
-    client = execa('ip', ['netns', 'exec', netns, process.execPath, 'test/ws-journeys.mjs', `${url.replace('http', 'ws')}ws`, token], { reject: false, buffer: false, stdin: 'ignore' });
-    let buf = '';
-    await new Promise<void>((resolve, reject) => {
-      client!.stdout!.on('data', (d: Buffer) => {
-        buf += d.toString();
-        let i: number;
-        while ((i = buf.indexOf('\n')) >= 0) {
-          const line = JSON.parse(buf.slice(0, i)) as { open?: true; journey?: Journey };
-          buf = buf.slice(i + 1);
-          if (line.open) resolve();
-          if (line.journey) journeys.push(line.journey);
-        }
-      });
-      void client!.then((r) => reject(new Error(`ws client exited ${r.exitCode}: ${String(r.stderr ?? '')}`)));
-    });
+    // The hub's own client (validated frames), in the node's namespace where the agent listens.
+    client = journeyFeed('ip', ['netns', 'exec', netns, process.execPath, '--import', 'tsx', 'test/podman-kit/agent-tap.ts', node, url], { PATH: env.PATH, HOPSCOPE_TOKEN: token });
+    const feed = client;
+    for (const t0 = Date.now(); !feed.stderr.includes('link up'); await new Promise((r) => setTimeout(r, 50))) {
+      if (feed.child.exitCode !== null) throw new Error(`agent-tap exited ${feed.child.exitCode}: ${feed.stderr.join(' | ')}`);
+      if (Date.now() - t0 > 30_000) throw new Error(`agent-tap did not connect in 30 s: ${feed.stderr.join(' | ')}`);
+    }
     const get = async (path: string): Promise<unknown> => {
       const r = await execa('ip', ['netns', 'exec', netns, 'curl', '-sS', '-H', `Authorization: Bearer ${token}`, `${url}${path.replace(/^\//, '')}`]);
       return JSON.parse(r.stdout) as unknown;
     };
-    return { url, journeys, out, get, stop };
+    return { url, journeys: feed.journeys, out, get, stop };
   } catch (e) {
     await stop();
     throw e;

@@ -2,6 +2,7 @@
 // connects to an agent with the hub's own client and prints each journey as one JSON line, and
 // link and tracer state changes on stderr.
 // usage: HOPSCOPE_TOKEN=... tsx agent-tap.ts <node name> <agent base url>
+// (test/node-agent.ts and test/daemonset.test.ts read it with journeyFeed, lab-node.ts.)
 import { connectAgent } from '../../agent/src/hubmode/agent-client.ts';
 
 const [name, url] = process.argv.slice(2);

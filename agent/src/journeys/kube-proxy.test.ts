@@ -1,6 +1,6 @@
 // DNAT hops of real journeys shapes get their kube-proxy rule; the text view shows it.
 import { describe, expect, it } from 'vitest';
-import { withKubeProxyRules, type KubeProxyContext } from './kube-proxy.ts';
+import { kubeProxyNamer, withKubeProxyRules, type KubeProxyContext } from './kube-proxy.ts';
 import { renderOneLine, renderStory } from './story.ts';
 import { parseIptablesSave } from '../kubeproxy/iptables-save.ts';
 import { journeySchema } from '../protocol/messages.ts';
@@ -58,5 +58,65 @@ describe('withKubeProxyRules', () => {
     expect(withKubeProxyRules(noSvc, ctx())).toBe(noSvc);
     const withheld = { ...dnat('10.244.2.3'), identityUnknown: true };
     expect(withKubeProxyRules(withheld, ctx())).toBe(withheld);
+  });
+});
+
+describe('kubeProxyNamer (the hot path)', () => {
+  const counted = (over: Partial<KubeProxyContext> = {}) => {
+    let eps = [
+      { ip: '10.244.1.3', port: 8080 },
+      { ip: '10.244.2.3', port: 8080 },
+    ];
+    const c = {
+      lookups: 0,
+      setEndpoints: (e: typeof eps) => (eps = e),
+      ctx: ctx({
+        endpoints: () => {
+          c.lookups++;
+          return eps;
+        },
+        ...over,
+      }),
+    };
+    return c;
+  };
+  const kpOf = (j: Journey) => j.hops.find((h) => h.kind === 'dnat')!.nat!.kubeProxy;
+
+  it('names as withKubeProxyRules does, working each DNAT out once', () => {
+    const c = counted();
+    const namer = kubeProxyNamer(c.ctx);
+    for (const node of [undefined, 'node-2']) {
+      const j = dnat('10.244.2.3', node);
+      expect(namer.name(j)).toEqual(withKubeProxyRules(j, ctx()));
+    }
+    const before = c.lookups;
+    for (let i = 0; i < 50; i++) namer.name(dnat(i % 2 ? '10.244.2.3' : '10.244.1.3'));
+    // One more DNAT (the other backend) was new; the rest came from the cache.
+    expect(c.lookups - before).toBe(1);
+    expect(namer.size).toBe(3);
+  });
+
+  it('forgets on invalidate (endpoints changed), on new node rules and on a new mode', () => {
+    const c = counted();
+    const namer = kubeProxyNamer(c.ctx);
+    expect(kpOf(namer.name(dnat('10.244.2.3')))!.disagreements).toBeUndefined();
+    c.setEndpoints([{ ip: '10.244.1.3', port: 8080 }]);
+    expect(kpOf(namer.name(dnat('10.244.2.3')))!.disagreements).toBeUndefined();
+    namer.invalidate();
+    expect(kpOf(namer.name(dnat('10.244.2.3')))!.disagreements![0]!.kind).toBe('backend-not-endpoint');
+    c.setEndpoints([{ ip: '10.244.2.3', port: 8080 }]);
+    namer.invalidate();
+    c.ctx.rules = { mode: 'iptables', nat: parseIptablesSave('-A KUBE-SERVICES -j RETURN\n') };
+    expect(kpOf(namer.name(dnat('10.244.2.3')))).toMatchObject({ source: 'node', disagreements: [{ kind: 'chain-missing' }, { kind: 'chain-missing' }] });
+    c.ctx.rules = undefined;
+    c.ctx.mode = 'nftables';
+    expect(kpOf(namer.name(dnat('10.244.2.3')))).toMatchObject({ mode: 'nftables', source: 'api' });
+  });
+
+  it('holds at most maxEntries DNATs', () => {
+    const namer = kubeProxyNamer(ctx(), 10);
+    for (let i = 0; i < 25; i++) namer.name(dnat(`10.244.3.${i}`));
+    expect(namer.size).toBeLessThanOrEqual(10);
+    expect(namer.size).toBeGreaterThan(0);
   });
 });

@@ -75,10 +75,19 @@ describe('explainDnat with nftables rules', () => {
   it('names the NodePort path through the external chain', () => {
     expect(explainDnat(facts('10.42.5.164', true), 'iptables', table)!.chains.slice(0, 3)).toEqual(['services', '@service-nodeports', 'external-P6J77WGM-riset/hellopod-np-svc/tcp/']);
   });
-  it('says when the endpoint chain is missing', () => {
+  it('says when an endpoint chain was deleted behind kube-proxy’s back (its real name, from the table)', () => {
+    const ep = 'endpoint-YDP3M3R6-riset/hellopod-np-svc/tcp/__10.42.4.204/8080';
+    const text = fixture('k3s-nftables.nft');
+    const cut = text.replace(new RegExp(`\\n\\s*chain ${ep.replaceAll('.', '\\.')} \\{[^}]*\\}`), '');
+    expect(cut.length).toBeLessThan(text.length);
+    const r = explainDnat(facts('10.42.4.204'), 'nftables', { mode: 'nftables', table: parseNftText(cut) })!;
+    // said once: missing from the table (the service chain's numgen map still points there)
+    expect(r.disagreements).toEqual([expect.objectContaining({ kind: 'chain-missing', chain: ep })]);
+  });
+  it('says when the service chain has no numgen entry for the backend', () => {
     const r = explainDnat(facts('10.42.9.9'), 'nftables', table)!;
-    // said once per chain: missing from the table, and so from the service chain's numgen map
-    expect(r.disagreements).toEqual([expect.objectContaining({ kind: 'chain-missing', chain: 'endpoint-FEGJ6KDW-riset/hellopod-np-svc/tcp/__10.42.9.9/8080'.replace('FEGJ6KDW', r.chains[3]!.slice(9, 17)) })]);
+    expect(r.disagreements!.map((d) => d.kind)).toEqual(['chain-missing']);
+    expect(r.disagreements![0]).toMatchObject({ chain: r.chains[3] });
   });
 });
 
@@ -105,10 +114,12 @@ describe('explainDnat from the API alone', () => {
   it('names the chains kube-proxy would make, in the assumed mode, and checks the endpoints', () => {
     const r = explainDnat(toJtest('10.244.1.21'), 'iptables')!;
     expect(r).toEqual({ mode: 'iptables', source: 'api', chains: ['KUBE-SERVICES', 'KUBE-SVC-FXJ34XFJ55FJZHFP', 'KUBE-SEP-KN35ORIINUKINMGQ'] });
-    const nft = explainDnat(toJtest('10.244.9.9'), 'nftables')!;
-    expect(nft.chains).toEqual(['services', '@service-ips', 'service-' + nft.chains[2]!.slice(8, 16) + '-default/jtest/tcp/', nft.chains[3]]);
-    expect(nft.chains[3]).toMatch(/^endpoint-[A-Z2-7]{8}-default\/jtest\/tcp\/__10\.244\.9\.9\/8080$/);
-    expect(nft.disagreements![0]!.kind).toBe('backend-not-endpoint');
+    // nftables names as the real k3s table has them (no rules handed in: from the API alone).
+    const k3s = { service: { namespace: 'riset', name: 'hellopod-np-svc', portName: '', proto: 'tcp' as const }, before: { ip: '10.43.195.72', port: 8000 }, viaNodePort: false };
+    const nft = explainDnat({ ...k3s, after: { ip: '10.42.4.204', port: 8080 } }, 'nftables')!;
+    expect(nft).toEqual({ mode: 'nftables', source: 'api', chains: ['services', '@service-ips', 'service-P6J77WGM-riset/hellopod-np-svc/tcp/', 'endpoint-YDP3M3R6-riset/hellopod-np-svc/tcp/__10.42.4.204/8080'] });
+    const stray = explainDnat({ ...k3s, after: { ip: '10.42.9.9', port: 8080 }, endpoints: [{ ip: '10.42.4.204', port: 8080 }] }, 'nftables')!;
+    expect(stray.disagreements![0]!.kind).toBe('backend-not-endpoint');
     expect(explainDnat(toJtest('10.244.1.21'), 'ipvs')).toBeUndefined();
   });
 });

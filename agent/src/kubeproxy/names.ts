@@ -10,24 +10,8 @@ export const KUBE_PROXY_MODES: readonly KubeProxyMode[] = ['iptables', 'nftables
 
 const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 
-// Every DNAT journey names its chains again (two or three hashes, ~5 us): the same few Service
-// ports and backends recur, so their names are kept, bounded (a cluster with more is only
-// slower: the memo is emptied when full).
-const MEMO_MAX = 8192;
-const memo = new Map<string, string>();
-
 /** The first `len` characters of base32(sha256(s)) (RFC 4648 alphabet), as kube-proxy's hashes. */
 export function base32Sha256(s: string, len: number): string {
-  const key = `${len} ${s}`;
-  const known = memo.get(key);
-  if (known !== undefined) return known;
-  if (memo.size >= MEMO_MAX) memo.clear();
-  const out = hash(s, len);
-  memo.set(key, out);
-  return out;
-}
-
-function hash(s: string, len: number): string {
   const digest = createHash('sha256').update(s).digest();
   let bits = 0;
   let value = 0;

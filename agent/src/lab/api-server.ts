@@ -343,6 +343,7 @@ export async function startLabApi(opts: LabApiOptions): Promise<LabApi> {
     const q = url.searchParams;
     const isGet = req.method === 'GET';
     const path = `/${parts.join('/')}`;
+    const group = API_GROUPS.find((g) => g === parts[1]);
     if (isGet) {
       // kubectl 1.26+ asks /api and /apis for aggregated discovery first (one request for all).
       const wants = path === '/api' || path === '/apis' ? negotiate(req.headers.accept, true) : undefined;
@@ -371,13 +372,11 @@ export async function startLabApi(opts: LabApiOptions): Promise<LabApi> {
         case '/api/v1':
           return sendJson(res, 200, { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: 'v1', resources: discoveryResources('') });
       }
-      const group = API_GROUPS.find((g) => g === parts[1]);
       if (parts[0] === 'apis' && group && parts.length === 2) return sendJson(res, 200, apiGroup(group));
       if (parts[0] === 'apis' && group && parts.length === 3 && parts[2] === 'v1')
         return sendJson(res, 200, { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: `${group}/v1`, resources: discoveryResources(group) });
     }
     let target: Target | undefined;
-    const group = API_GROUPS.find((g) => g === parts[1]);
     if (parts[0] === 'api' && parts[1] === 'v1') target = parseTarget('', parts.slice(2));
     else if (parts[0] === 'apis' && group && parts[2] === 'v1') target = parseTarget(group, parts.slice(3));
     if (!target) throw new HttpError(404, 'NotFound', `the server could not find the requested resource (${req.method} ${path})`);

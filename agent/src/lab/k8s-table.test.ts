@@ -114,6 +114,9 @@ describe('rows as kubectl prints them, from the rendered model', () => {
       Selector: formatLabels(d.labels),
     });
     expect(cellsBy('replicasets', objs.replicasets[0]!)).toMatchObject({ Desired: d.replicas, Current: pods, Ready: pods });
+    // FormatLabelSelector: an empty selector prints <none>, as the Service's and ReplicaSet's do.
+    const bare = { ...objs.deployments[0]!, spec: { replicas: 1 } };
+    expect(rowCells('deployments', bare, now).at(-1)).toBe('<none>');
     expect(objs.namespaces.map((o) => rowCells('namespaces', o, now).slice(0, 2))).toContainEqual(['kube-system', 'Active']);
   });
 

@@ -46,6 +46,8 @@ export interface KubeProxyRulesOptions {
   debounceMs?: number;
   limits?: Partial<ReadLimits>;
   log?: (line: string) => void;
+  /** How one read is made (default readNodeRules with procRoot and limits): tests hand in theirs. */
+  read?: () => Promise<RulesRead>;
 }
 
 const describeAttempts = (as: ReadAttempt[]): string =>
@@ -75,7 +77,7 @@ export function startKubeProxyRules(opts: KubeProxyRulesOptions): KubeProxyRules
   let lastReason: string | undefined;
 
   const readOnce = async (): Promise<void> => {
-    const r = await readNodeRules({ ...(opts.procRoot ? { procRoot: opts.procRoot } : {}), ...(opts.limits ? { limits: opts.limits } : {}) });
+    const r = await (opts.read ?? (() => readNodeRules({ ...(opts.procRoot ? { procRoot: opts.procRoot } : {}), ...(opts.limits ? { limits: opts.limits } : {}) })))();
     if (stopped) return;
     rules = r.rules;
     const reason = r.rules ? undefined : describeAttempts(r.attempts);

@@ -7,7 +7,7 @@ import { compileFilter, type FilterSpec } from '../tracer/filter.ts';
 import type { KernelFilter } from '../tracer/kernel-filter.ts';
 import { startTracer, type Tracer, type TracerStatus } from '../tracer/runner.ts';
 import { createCorrelator, type CorrelatorStats } from '../journeys/correlate.ts';
-import { withKubeProxyRules, type KubeProxyContext } from '../journeys/kube-proxy.ts';
+import { kubeProxyNamer, type KubeProxyContext } from '../journeys/kube-proxy.ts';
 import type { KubeProxyMode } from '../kubeproxy/names.ts';
 import { startKubeProxyRules, type KubeProxyRules, type KubeProxyRulesStatus } from './kube-proxy-rules.ts';
 
@@ -152,8 +152,6 @@ export async function startTracePipeline(opts: TracePipelineOptions): Promise<Tr
           ...(opts.log ? { log: opts.log } : {}),
         })
       : undefined;
-  // kube-proxy rewrites its rules when Services or endpoints change: read them again soon after.
-  const unpoke = rulesReader ? identity.onChange(() => rulesReader.poke()) : undefined;
   const kubeProxyStatus = (): KubeProxyRulesStatus => rulesReader?.status() ?? { mode: assumedMode, source: 'api', reads: 0, failures: 0, reason: 'not read for a lab (names from its API)' };
   const kubeProxy: KubeProxyContext = {
     get mode() {
@@ -170,6 +168,13 @@ export async function startTracePipeline(opts: TracePipelineOptions): Promise<Tr
             .map((e) => ({ ip: e.ip, port: e.port }))
         : undefined,
   };
+  const namer = kubeProxyNamer(kubeProxy);
+  // kube-proxy rewrites its rules when Services or endpoints change: read them again soon after;
+  // the rules named until now may no longer hold.
+  const unpoke = identity.onChange(() => {
+    namer.invalidate();
+    rulesReader?.poke();
+  });
   let tracer: Tracer | undefined;
   let timer: NodeJS.Timeout | undefined;
   let unsubscribe: (() => void) | undefined;
@@ -196,7 +201,7 @@ export async function startTracePipeline(opts: TracePipelineOptions): Promise<Tr
     let lastGap: PipelineStatus['lastGap'];
     const deliver = (j: Journey) => {
       counters.journeys++;
-      opts.onJourney(withKubeProxyRules(j, kubeProxy));
+      opts.onJourney(namer.name(j));
     };
     const correlator = createCorrelator({
       identity,
@@ -310,7 +315,7 @@ export async function startTracePipeline(opts: TracePipelineOptions): Promise<Tr
       await tracer?.stop();
       for (const j of correlator.flush()) deliver(j);
       opts.onStatus?.(status());
-      unpoke?.();
+      unpoke();
       rulesReader?.stop();
       await identity.close();
     };
@@ -332,7 +337,7 @@ export async function startTracePipeline(opts: TracePipelineOptions): Promise<Tr
   } catch (e) {
     stopped = true;
     unsubscribe?.();
-    unpoke?.();
+    unpoke();
     rulesReader?.stop();
     if (timer) clearInterval(timer);
     await tracer?.stop().catch(() => {});
