@@ -112,6 +112,20 @@ describe('workshop explanations', () => {
     expect(e.text.join(' ')).toContain('VXLAN VNI 1');
     expect(e.text.join(' ')).toContain('10.244.1.2:40000 → 10.244.2.2:8080');
   });
+  it('a host veth is where the packet arrives from a pod (recv) or leaves for one (xmit)', () => {
+    const from = explainHop(request, 1);
+    expect(from.title).toBe('Arrives on node-1 via veth-p1');
+    // the node-2 end of the same call: sent into the backend's veth, the hop before delivery
+    const intoPod = { ...request.hops[1]!, where: { node: 'node-2', label: 'node-2' }, dev: 'veth-p2', hook: 'xmit' as const };
+    const j = { ...request, hops: [...request.hops.slice(0, -1), intoPod, request.hops.at(-1)!] };
+    const to = explainHop(j, j.hops.length - 2);
+    expect(to.title).toBe('Leaves node-2 via veth-p2');
+    expect(to.text[0]).toBe("node node-2 is done with the packet: it sends it into veth-p2, the host side of pod web-abc-1's veth pair.");
+  });
+  it('delivery names the listening socket for a request and the calling one for a reply', () => {
+    expect(explainHop(request, request.hops.length - 1).text[0]).toContain('the socket listening on port 8080');
+    expect(explainHop(reply, reply.hops.length - 1).text[0]).toContain('the socket that sent the request, on port 40000');
+  });
   it('explains reverse NAT and drops with the reason in words', () => {
     expect(explainHop(reply, 4).title).toBe('Reverse NAT on the reply');
     const d = explainHop(dropped, 1);

@@ -47,7 +47,20 @@ export function explainHop(j: Journey, i: number): Explanation {
         ],
         facts,
       };
-    case 'host-veth':
+    case 'host-veth': {
+      // The host end of a pod's veth: received on it, the packet comes from the pod; sent on it,
+      // it goes into the pod (the delivering side of a call, or a reply on its way back).
+      if (h.hook === 'xmit') {
+        const pod = j.hops.slice(i + 1).find((n) => n.where.pod)?.where.pod?.name;
+        return {
+          title: `Leaves ${h.where.node ?? 'the node'} via ${h.dev}`,
+          text: [
+            `${where(h)} is done with the packet: it sends it into ${h.dev}, the host side of ${pod ? `pod ${pod}'s` : "the destination pod's"} veth pair.`,
+            `What goes into one end of a veth pair comes out of the other: next it appears on the pod's eth0.`,
+          ],
+          facts,
+        };
+      }
       return {
         title: `Arrives on ${h.where.node ?? 'the node'} via ${h.dev}`,
         text: [
@@ -56,6 +69,7 @@ export function explainHop(j: Journey, i: number): Explanation {
         ],
         facts,
       };
+    }
     case 'bridge':
       return {
         title: `Switched by the bridge ${h.dev}`,
@@ -150,7 +164,9 @@ export function explainHop(j: Journey, i: number): Explanation {
     case 'deliver':
       return {
         title: `Delivered to ${where(h)}`,
-        text: [`The packet came out of the veth pair into ${where(h)}'s ${h.dev}. The kernel hands it to the socket listening on port ${'dport' in h.packet.l4 ? h.packet.l4.dport : '?'}.`],
+        text: [
+          `The packet came out of the veth pair into ${where(h)}'s ${h.dev}. ${'dport' in h.packet.l4 ? `The kernel hands it to ${j.replyTo !== undefined ? 'the socket that sent the request, on' : 'the socket listening on'} port ${h.packet.l4.dport}.` : `The pod's own stack takes it from there (${h.packet.l4.proto === 'icmp' ? 'ICMP has no ports' : 'no ports in this protocol'}).`}`,
+        ],
         facts,
       };
     case 'loopback':
