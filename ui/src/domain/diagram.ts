@@ -2,7 +2,7 @@
 // headers, encapsulation, NAT and drop. Pure; layout (elk) and rendering (React Flow) come after.
 import type { Hop, Journey } from '@hopscope/agent/protocol/events.ts';
 import { duration, endpointLong, headerLine, isSocketDiscard } from './format.ts';
-import { ruleLines } from '@hopscope/agent/protocol/kube-proxy-text.ts';
+import { describeSource, ruleLines } from '@hopscope/agent/protocol/kube-proxy-text.ts';
 
 /** Which of the two journeys a box belongs to. */
 export type Direction = 'request' | 'reply';
@@ -95,7 +95,8 @@ const clipLine = (l: string): string => (l.length > 96 ? `${l.slice(0, 95)}…` 
 
 function natBox(nat: NonNullable<Hop['nat']>): NonNullable<HopBox['nat']> {
   const kp = nat.kubeProxy;
-  const lines = kp ? ruleLines(kp).map(clipLine) : [];
+  // Chains named from the API alone look the same as chains read from the node: say which.
+  const lines = kp ? [...(kp.source === 'api' ? [describeSource(kp)] : []), ...ruleLines(kp)].map(clipLine) : [];
   return {
     before: endpointLong(nat.before),
     after: endpointLong(nat.after),

@@ -72,6 +72,9 @@ describe('diagram model', () => {
     const badBox = buildDiagram(bad).boxes.find((b) => b.kind === 'dnat')!;
     expect(badBox.nat!.disagree).toBe(true);
     expect(badBox.nat!.lines).toEqual([expect.stringMatching(/^⚠ KUBE-SEP-DEF is not in the node's iptables nat table/)]);
+    // chains named from the API alone say so in the box, as in the workshop and `trace`
+    const api = buildDiagram(withRule({ mode: 'iptables', source: 'api', chains: ['KUBE-SERVICES', 'KUBE-SVC-ABC', 'KUBE-SEP-DEF'] })).boxes.find((b) => b.kind === 'dnat')!;
+    expect(api.nat!.lines).toEqual(["kube-proxy iptables, named from the API (the node's rules were not read)"]);
     const badTold = explainHop(bad, i);
     expect(badTold.title).toBe('kube-proxy DNAT: Service → pod (rules disagree)');
     expect(badTold.text[0]).toMatch(/^The rules and the packet disagree: KUBE-SEP-DEF is not in the node's iptables nat table/);
