@@ -114,11 +114,16 @@ export async function spawnHopscope(command: string, args: string[], token: stri
   return { proc, base };
 }
 
-/** SIGINT a child still running, and SIGKILL it if it has not exited 20 s later. */
+/**
+ * SIGINT a child still running, and SIGKILL it if it has not exited 20 s later; resolves once it
+ * has exited, so that `proc.signalCode === 'SIGKILL'` tells the caller its own teardown never ran.
+ */
 export async function stopChild(proc: ChildProcess | undefined): Promise<void> {
   if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
   proc.kill('SIGINT');
   await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))]);
-  if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  proc.kill('SIGKILL');
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))]);
 }
