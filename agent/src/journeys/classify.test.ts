@@ -75,7 +75,9 @@ describe('classification', () => {
       devicesOf(flannelDevices()),
     )!;
     expect(j.hops.map((h) => h.kind)).toEqual(['decap', 'reverse-nat', 'reverse-nat', 'deliver']);
-    expect(j.hops[1]!.nat).toMatchObject({ before: { ip: '10.244.1.0', port: 61000 }, after: { ip: '10.0.0.100', port: 33000 } });
+    // The masquerade address undone here is named by the node, as on the request's SNAT hop.
+    expect(j.hops[1]!.nat).toMatchObject({ before: { ip: '10.244.1.0', port: 61000, node: 'node-1' }, after: { ip: '10.0.0.100', port: 33000, external: true } });
+    expect(j.hops[1]!.nat!.before.external).toBeUndefined();
     expect(j.hops[2]!.nat).toMatchObject({ before: { ip: '10.244.2.3', port: 8080 }, after: { ip: '10.0.0.1', port: 30080, service: { name: 'web-nodeport' } } });
     expect(j.hops[3]!.where.label).toBe('ext-client');
     expect(j.verdict).toBe('delivered');

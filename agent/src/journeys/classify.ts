@@ -174,6 +174,8 @@ function natHops(
     const reverse = ct ? cur.dst === ct.orig.src && prev.dst === ct.reply.dst : isReply;
     const before = nameEndpoint(identity, prev.dst, pp.dport, proto);
     const after = nameEndpoint(identity, cur.dst, cp.dport, proto);
+    // Undoing a masquerade: the address it picked belongs to this node (as named on the SNAT hop).
+    if (reverse) namedByNode(before, ownerNode);
     out.push({ kind: reverse ? 'reverse-nat' : 'dnat', nat: { before, after } });
   }
   if (srcChanged) {
@@ -181,13 +183,17 @@ function natHops(
     const before = nameEndpoint(identity, prev.src, pp.sport, proto);
     const after = nameEndpoint(identity, cur.src, cp.sport, reverse ? proto : undefined);
     // Masquerade picks the outgoing device's address, which the index may not list as a node address.
-    if (!reverse && !after.node && !after.pod && ownerNode) {
-      after.node = ownerNode;
-      delete after.external;
-    }
+    if (!reverse) namedByNode(after, ownerNode);
     out.push({ kind: reverse ? 'reverse-nat' : 'snat', nat: { before, after } });
   }
   return out;
+}
+
+/** An address no pod or node claims, seen as a masquerade address on `node`: named by that node. */
+function namedByNode(ep: Endpoint, node: string | undefined): void {
+  if (ep.node || ep.pod || !node) return;
+  ep.node = node;
+  delete ep.external;
 }
 
 const byTime = (a: HopEvent | DropEvent, b: HopEvent | DropEvent): number => a.tsNs - b.tsNs || a.seq - b.seq;
