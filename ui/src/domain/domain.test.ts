@@ -129,6 +129,23 @@ describe('workshop explanations', () => {
     expect(explainHop(request, request.hops.length - 1).text[0]).toContain('the socket listening on port 8080');
     expect(explainHop(reply, reply.hops.length - 1).text[0]).toContain('the socket that sent the request, on port 40000');
   });
+  it('a NodePort call: arrives on the node, its DNAT is a NodePort rule, the outside leg is no tunnel', () => {
+    const inbound = { family: 4 as const, src: '10.0.0.100', dst: '10.0.0.1', ipId: 1, ttl: 64, len: 60, l4: { proto: 'tcp' as const, sport: 33000, dport: 30080, flags: 'S', seq: 1, ack: 0 } };
+    const dnat = request.hops[2]!;
+    const hops = [
+      { ...request.hops[4]!, kind: 'underlay' as const, where: { label: 'ext-client' }, packet: inbound, encap: undefined },
+      { ...request.hops[1]!, kind: 'route' as const, dev: 'eth0', packet: inbound, hook: 'recv' as const },
+      { ...dnat, nat: { ...dnat.nat!, before: { ip: '10.0.0.1', port: 30080, node: 'node-1', service: { namespace: 'default', name: 'web-nodeport' } } } },
+    ];
+    const j = { ...request, hops };
+    expect(explainHop(j, 0).title).toBe('On the underlay network');
+    expect(explainHop(j, 1).title).toBe('Arrives at node node-1 on eth0');
+    expect(explainHop(j, 1).text[0]).toContain('came in on eth0, addressed to 10.0.0.1');
+    const d = explainHop(j, 2).text[0]!;
+    expect(d).toContain('That is a NodePort: kube-proxy\'s rules catch port 30080 on any address of the node');
+    expect(d).not.toContain('belongs to no interface');
+    expect(explainHop(request, 2).text[0]).toContain('A Service address belongs to no interface');
+  });
   it('explains reverse NAT and drops with the reason in words', () => {
     expect(explainHop(reply, 4).title).toBe('Reverse NAT on the reply');
     const d = explainHop(dropped, 1);

@@ -79,11 +79,18 @@ export function explainHop(j: Journey, i: number): Explanation {
         facts,
       };
     case 'route':
-      return {
-        title: `Routed by ${where(h)}`,
-        text: [`The node looked up ${h.packet.dst} in its routing table and sent the packet out of ${h.dev}.`],
-        facts,
-      };
+      // Seen as it came in (e.g. a NodePort call on the node's own address) or as it went out.
+      return h.hook === 'recv'
+        ? {
+            title: `Arrives at ${where(h)} on ${h.dev}`,
+            text: [`The packet came in on ${h.dev}, addressed to ${h.packet.dst}. The node's netfilter rules and routing table decide what happens to it next.`],
+            facts,
+          }
+        : {
+            title: `Routed by ${where(h)}`,
+            text: [`The node looked up ${h.packet.dst} in its routing table and sent the packet out of ${h.dev}.`],
+            facts,
+          };
     case 'dnat': {
       const nat = h.nat;
       const kp = nat?.kubeProxy;
@@ -102,7 +109,12 @@ export function explainHop(j: Journey, i: number): Explanation {
         text: [
           ...disagree,
           nat
-            ? `The packet was addressed to ${endpointLong(nat.before)}. A Service address belongs to no interface: kube-proxy's rules (${nat.rule ?? 'KUBE-SERVICES → KUBE-SVC-… → KUBE-SEP-…'}) picked a backend at random and conntrack rewrote the destination to ${endpointLong(nat.after)}.`
+            ? `The packet was addressed to ${endpointLong(nat.before)}. ${
+                // A NodePort is addressed to a node's own address (as kube-proxy.ts names it).
+                nat.before.node !== undefined
+                  ? `That is a NodePort: kube-proxy's rules catch port ${nat.before.port ?? '?'} on any address of the node,`
+                  : `A Service address belongs to no interface: kube-proxy's rules`
+              } (${nat.rule ?? 'KUBE-SERVICES → KUBE-SVC-… → KUBE-SEP-…'}) picked a backend at random and conntrack rewrote the destination to ${endpointLong(nat.after)}.`
             : `kube-proxy's rules rewrote the destination from the Service address to a backend pod.`,
           'Only the first packet of a connection walks the rules; conntrack remembers the choice and rewrites every later packet the same way.',
           ...(pick && kp?.mode === 'iptables' ? [`This backend was rule ${pick}: each KUBE-SVC rule matches with 1/(endpoints left), so every endpoint is equally likely.`] : []),
@@ -143,13 +155,14 @@ export function explainHop(j: Journey, i: number): Explanation {
       const e = h.encap;
       const outer = headerLine(h.packet);
       return {
-        title: 'On the wire between nodes',
+        // Unencapsulated, it may be a host outside the cluster calling in (a NodePort).
+        title: e ? 'On the wire between nodes' : 'On the underlay network',
         text: e
           ? [
               `Outer header: ${outer}${e.kind === 'vxlan' ? `, VXLAN VNI ${e.vni}` : ' (IP-in-IP)'}. The node addresses carry the packet across the underlay network.`,
               `Inside rides the original pod packet, unchanged: ${headerLine(e.inner)}.`,
             ]
-          : [`The packet crosses the network between nodes: ${outer}.`],
+          : [`The packet crosses the network the nodes (and hosts outside the cluster) share, as it is: ${outer}.`],
         facts: [`${h.dev} in ${h.where.label}`, outer, ...(e ? [`inner: ${headerLine(e.inner)}`] : [])],
       };
     }
