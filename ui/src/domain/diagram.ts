@@ -63,9 +63,13 @@ const KIND_LABEL: Record<Hop['kind'], string> = {
 
 export const UNDERLAY_LANE = 'underlay';
 
-/** Lane id of a hop: the node it happened on; underlay hops share one lane between nodes. */
-export function laneOf(h: Hop): string {
-  if (h.kind === 'underlay') return UNDERLAY_LANE;
+/**
+ * Lane id of a hop: the node it happened on; underlay hops share one lane between nodes. A
+ * journey's first hop is where it was sent, so an underlay hop there outside any node is a host
+ * calling in (the fabric forwards, it never sends): it gets its host's lane, as its reply's delivery does.
+ */
+export function laneOf(h: Hop, first = false): string {
+  if (h.kind === 'underlay' && !(first && !h.where.node && !h.encap)) return UNDERLAY_LANE;
   return h.where.node ?? h.where.pod?.node ?? h.where.label;
 }
 
@@ -73,7 +77,7 @@ function box(h: Hop, i: number, direction: Direction): HopBox {
   const inner = h.encap?.inner ?? h.packet;
   return {
     id: `${direction}-${i}`,
-    lane: laneOf(h),
+    lane: laneOf(h, i === 0),
     direction,
     index: i,
     indices: [i],

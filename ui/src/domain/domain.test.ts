@@ -139,6 +139,9 @@ describe('workshop explanations', () => {
     ];
     const j = { ...request, hops };
     expect(explainHop(j, 0).title).toBe('On the underlay network');
+    // the outside host's own send is drawn in its lane (where its reply is delivered), not the fabric's
+    expect(buildDiagram(j).boxes.map((b) => b.lane)).toEqual(['ext-client', 'node-1', 'node-1']);
+    expect(laneOf(request.hops[4]!, false)).toBe('underlay');
     expect(explainHop(j, 1).title).toBe('Arrives at node node-1 on eth0');
     expect(explainHop(j, 1).text[0]).toContain('came in on eth0, addressed to 10.0.0.1');
     const d = explainHop(j, 2).text[0]!;
