@@ -154,6 +154,11 @@ describe('workshop explanations', () => {
     const d = explainHop(dropped, 1);
     expect(d.title).toBe('Dropped: NO_SOCKET');
     expect(d.text[1]).toContain('nothing listens on that port');
+    // the step before a NO_SOCKET drop does not hand the packet to a listening socket
+    const arrived = { ...dropped.hops[1]!, kind: 'deliver' as const, hook: 'recv' as const, drop: undefined };
+    const j = { ...dropped, hops: [dropped.hops[0]!, arrived, dropped.hops[1]!] };
+    expect(explainHop(j, 1).title).toBe('Arrives at pod web-abc-1');
+    expect(explainHop(j, 1).text[0]).toContain('The kernel looks for a socket on port 9.');
   });
   it('a socket freeing what it was delivered is told as such, not as a drop on the way', () => {
     const purged = { ...loopback, hops: [...loopback.hops, socketDiscard] };

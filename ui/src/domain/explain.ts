@@ -174,14 +174,22 @@ export function explainHop(j: Journey, i: number): Explanation {
         ],
         facts,
       };
-    case 'deliver':
+    case 'deliver': {
+      const l4 = h.packet.l4;
+      // Dropped after arriving (e.g. NO_SOCKET): there was no socket to hand it to.
+      const droppedHere = j.hops.slice(i + 1).some((n) => n.kind === 'drop' && !isSocketDiscard(n));
+      const socket =
+        l4.proto === 'tcp' || l4.proto === 'udp'
+          ? droppedHere
+            ? `The kernel looks for a socket on port ${l4.dport}.`
+            : `The kernel hands it to ${j.replyTo !== undefined ? 'the socket that sent the request, on' : 'the socket listening on'} port ${l4.dport}.`
+          : `The pod's own stack takes it from there (${l4.proto === 'icmp' ? 'ICMP has no ports' : 'no ports in this protocol'}).`;
       return {
-        title: `Delivered to ${where(h)}`,
-        text: [
-          `The packet came out of the veth pair into ${where(h)}'s ${h.dev}. ${'dport' in h.packet.l4 ? `The kernel hands it to ${j.replyTo !== undefined ? 'the socket that sent the request, on' : 'the socket listening on'} port ${h.packet.l4.dport}.` : `The pod's own stack takes it from there (${h.packet.l4.proto === 'icmp' ? 'ICMP has no ports' : 'no ports in this protocol'}).`}`,
-        ],
+        title: `${droppedHere ? 'Arrives at' : 'Delivered to'} ${where(h)}`,
+        text: [`The packet came out of the veth pair into ${where(h)}'s ${h.dev}. ${socket}`],
         facts,
       };
+    }
     case 'loopback':
       return {
         title: 'Inside one pod, over lo',
