@@ -178,6 +178,23 @@ describe('classification', () => {
     expect(early.verdict).toBe('dropped');
   });
 
+  it("a bridge's flooded copy dropped by another pod (OTHERHOST) does not undo the delivery", () => {
+    // Seen on the lab: node-2's cni0 flooded a NodePort SYN to web and coredns; coredns dropped its copy.
+    const p = tcp('10.244.1.2', 40000, '10.244.2.3', 8080);
+    const other = (t: number, netns: number) => ({ type: 'drop' as const, seq: 90 + t, tsNs: t, netns, ifindex: 2, dev: 'eth0', skb: '0x9', reason: 'OTHERHOST', reasonCode: 7, location: 'ip_rcv_core' });
+    const raw = (events: Parameters<typeof buildJourney>[0]['events']) => ({ id: 'j9', events, isReply: false, identityUnknown: false, end: 'drop' as const });
+    const flooded = buildJourney(
+      raw([hop(10, 'xmit', NS.client, 2, 'eth0', '0x9', p), hop(20, 'recv', NS.web, 2, 'eth0', '0x9', p), hop(30, 'recv', NS.sidecar, 2, 'eth0', '0x9', p), other(40, NS.sidecar)]),
+      fakeIdentity(),
+      devicesOf(flannelDevices()),
+    )!;
+    expect(flooded.hops.map((h) => h.kind)).toEqual(['pod-egress', 'deliver', 'deliver', 'drop']);
+    expect(flooded.verdict).toBe('delivered');
+    // The only copy refused where it arrived: dropped.
+    const refused = buildJourney(raw([hop(10, 'xmit', NS.client, 2, 'eth0', '0x9', p), hop(30, 'recv', NS.sidecar, 2, 'eth0', '0x9', p), other(40, NS.sidecar)]), fakeIdentity(), devicesOf(flannelDevices()))!;
+    expect(refused.verdict).toBe('dropped');
+  });
+
   it('a journey with only a drop and no readable packet has nothing to show', () => {
     const j = buildJourney(
       {
