@@ -3,12 +3,13 @@
 // live view showed, and the status bar says it is a recording, of what, from when.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { ensureUiBuilt, findRow, launchChromium } from './browser.ts';
 import { readRecordingFile } from '../agent/src/wiring/recording-file.ts';
+import { spawnHopscope, stopChild } from './server-helpers.ts';
 
 const TOKEN = `rec-test-${process.pid}-0123456789`;
 const LAB = `rcr${process.pid % 10000}`;
@@ -17,35 +18,10 @@ const REC = path.join(dir, 'lab.hsrec');
 let browser: Browser;
 const procs: ChildProcess[] = [];
 
-/** Spawn a hopscope server command; resolves with the process and its base URL. */
-async function up(cmd: string, args: string[], log: string[]): Promise<{ proc: ChildProcess; base: string }> {
-  const proc = spawn(cmd, args, { env: { ...process.env, HOPSCOPE_TOKEN: TOKEN }, stdio: ['ignore', 'pipe', 'pipe'] });
-  procs.push(proc);
-  proc.stderr!.on('data', (d: Buffer) => log.push(d.toString()));
-  const base = await new Promise<string>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`${args.join(' ')} did not come up:\n${log.join('')}`)), 120_000);
-    proc.stdout!.on('data', (d: Buffer) => {
-      const m = /hopscope is up: (http:\/\/[^/]+\/)/.exec(d.toString());
-      if (m) {
-        clearTimeout(t);
-        resolve(m[1]!);
-      }
-    });
-    proc.once('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code}:\n${log.join('')}`)));
-  });
-  return { proc, base };
-}
-
-async function stop(proc: ChildProcess): Promise<number | null> {
-  if (proc.exitCode !== null) return proc.exitCode;
-  const exited = new Promise<number | null>((r) => proc.once('exit', (c) => r(c)));
-  proc.kill('SIGINT');
-  const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 40_000));
-  const r = await Promise.race([exited, timeout]);
-  if (r === 'timeout') {
-    proc.kill('SIGKILL');
-    return null;
-  }
+/** A hopscope server command (`launcher` runs node); resolves with the process and its base URL. */
+async function up(command: string, args: string[], log: string[], launcher?: string[]): Promise<{ proc: ChildProcess; base: string }> {
+  const r = await spawnHopscope(command, args, TOKEN, log, 120_000, launcher);
+  procs.push(r.proc);
   return r;
 }
 
@@ -56,7 +32,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close().catch(() => undefined);
-  for (const p of procs) await stop(p);
+  for (const p of procs) await stopChild(p);
   try {
     execFileSync('node', ['agent/bin/hopscope.mjs', 'lab', 'down', '--name', LAB], { stdio: 'ignore' });
   } catch {
@@ -95,7 +71,7 @@ const seenLive: Seen[] = [];
 describe('record the lab, replay it without root', () => {
   it('hopscope start --write records what the live view shows', async () => {
     const log: string[] = [];
-    const { proc, base } = await up('node', ['agent/bin/hopscope.mjs', 'start', '--port', '0', '--name', LAB, '--write', REC], log);
+    const { proc, base } = await up('start', ['--port', '0', '--name', LAB, '--write', REC], log);
     const page = await openPage(base);
     await expect.poll(() => page.getByTestId('status-bar').textContent(), { timeout: 15_000 }).toContain('tracer running');
     // The page's own record button too: what this page receives, saved as a recording.
@@ -121,7 +97,7 @@ describe('record the lab, replay it without root', () => {
     const uiRec = path.join(dir, 'ui.hsrec');
     await download.saveAs(uiRec);
     await page.close();
-    expect(await stop(proc)).toBe(0);
+    expect(await stopChild(proc)).toBe(0);
     expect(statSync(REC).mode & 0o777).toBe(0o600);
     // The page's recording holds what the server's holds for the same journeys, and opens.
     const [server, ui] = [await readRecordingFile(REC), await readRecordingFile(uiRec)];
@@ -145,7 +121,7 @@ describe('record the lab, replay it without root', () => {
       chownSync(copy, 65534, 65534);
       chmodSync(copy, 0o600);
       const log: string[] = [];
-      const { proc, base } = await up('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', '--', process.execPath, 'agent/bin/hopscope.mjs', 'open', '--jump', '--port', '0', copy], log);
+      const { proc, base } = await up('open', ['--jump', '--port', '0', copy], log, ['setpriv', '--reuid', '65534', '--regid', '65534', '--clear-groups', '--', process.execPath]);
       const uid = /^Uid:\s+(\d+)\s+(\d+)/m.exec(readFileSync(`/proc/${proc.pid}/status`, 'utf8'));
       expect(uid?.slice(1)).toEqual(['65534', '65534']);
       const page = await openPage(base);
@@ -192,7 +168,7 @@ describe('record the lab, replay it without root', () => {
       await page.close();
       expect(log.join('')).toMatch(new RegExp(`a recording of lab ${LAB} \\(flannel-vxlan\\), hopscope start from .*; plays when a browser connects`));
       expect(log.join('')).toMatch(/read \d+ journeys/);
-      expect(await stop(proc)).toBe(0);
+      expect(await stopChild(proc)).toBe(0);
     } finally {
       rmSync(theirs, { recursive: true, force: true });
     }
@@ -200,7 +176,7 @@ describe('record the lab, replay it without root', () => {
 
   it('plays at the recorded pace from the page: pause holds, jump to the end delivers the rest', async () => {
     const log: string[] = [];
-    const { proc, base } = await up(process.execPath, ['agent/bin/hopscope.mjs', 'open', '--port', '0', REC], log);
+    const { proc, base } = await up('open', ['--port', '0', REC], log);
     const page = await openPage(base);
     const bar = page.getByTestId('recording');
     await expect.poll(() => bar.getAttribute('data-state'), { timeout: 20_000 }).toBe('playing');
@@ -217,7 +193,7 @@ describe('record the lab, replay it without root', () => {
     expect(await bar.textContent()).toContain(`ended ${total}/${total}`);
     await expect.poll(() => page.getByTestId('received').getAttribute('data-received')).toBe(String(total));
     await page.close();
-    expect(await stop(proc)).toBe(0);
+    expect(await stopChild(proc)).toBe(0);
   }, 90_000);
 
   it('open refuses a damaged or foreign file with a clear error, and plays a cut one up to the cut', async () => {
@@ -234,15 +210,15 @@ describe('record the lab, replay it without root', () => {
     const whole = readFileSync(REC);
     execFileSync('sh', ['-c', `head -c ${Math.floor(whole.length * 0.6)} ${REC} > ${cut}`]);
     const log: string[] = [];
-    const { proc } = await up(process.execPath, ['agent/bin/hopscope.mjs', 'open', '--jump', '--port', '0', cut], log);
+    const { proc } = await up('open', ['--jump', '--port', '0', cut], log);
     await expect.poll(() => log.join(''), { timeout: 20_000 }).toMatch(/cut short/);
-    expect(await stop(proc)).toBe(0);
+    expect(await stopChild(proc)).toBe(0);
   }, 60_000);
 });
 
 function mkdirArtifacts(): void {
   try {
-    execFileSync('mkdir', ['-p', 'test-artifacts']);
+    mkdirSync('test-artifacts', { recursive: true });
     copyFileSync(path.join(dir, 'live.png'), 'test-artifacts/replay-live.png');
     copyFileSync(path.join(dir, 'replay.png'), 'test-artifacts/replay-open.png');
   } catch {

@@ -93,9 +93,12 @@ export function spawnServe(args: string[], token: string, log: string[]): Promis
   return spawnHopscope('serve', args, token, log, 60_000);
 }
 
-/** `hopscope <command> <args>` (serve, start) as spawnServe runs serve, waiting up to `upMs` for its URL. */
-export async function spawnHopscope(command: string, args: string[], token: string, log: string[], upMs: number): Promise<{ proc: ChildProcess; base: string }> {
-  const proc = spawn('node', ['agent/bin/hopscope.mjs', command, ...args], {
+/**
+ * `hopscope <command> <args>` (serve, start, open) as spawnServe runs serve, waiting up to `upMs`
+ * for its URL; `launcher` runs node (e.g. under `setpriv` as another user).
+ */
+export async function spawnHopscope(command: string, args: string[], token: string, log: string[], upMs: number, launcher: readonly string[] = ['node']): Promise<{ proc: ChildProcess; base: string }> {
+  const proc = spawn(launcher[0]!, [...launcher.slice(1), 'agent/bin/hopscope.mjs', command, ...args], {
     env: { ...process.env, HOPSCOPE_TOKEN: token },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -114,11 +117,20 @@ export async function spawnHopscope(command: string, args: string[], token: stri
   return { proc, base };
 }
 
-/** SIGINT a child still running, and SIGKILL it if it has not exited 20 s later. */
-export async function stopChild(proc: ChildProcess | undefined): Promise<void> {
-  if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+/**
+ * SIGINT a child still running, and SIGKILL it if it has not exited 20 s later; resolves with its
+ * exit code once it has exited (null when killed), so that `proc.signalCode === 'SIGKILL'` tells
+ * the caller its own teardown never ran.
+ */
+export async function stopChild(proc: ChildProcess | undefined): Promise<number | null> {
+  if (!proc) return null;
+  if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
   proc.kill('SIGINT');
   await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))]);
-  if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+  if (proc.exitCode === null && proc.signalCode === null) {
+    proc.kill('SIGKILL');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))]);
+  }
+  return proc.exitCode;
 }

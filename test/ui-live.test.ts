@@ -1,11 +1,12 @@
 // The UI in real Chromium against `hopscope start`: the real lab, the real tracer and pipeline.
 // Screenshots of every view go to test-artifacts/ (look at them: the page is for projectors).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { ensureUiBuilt, findRow, launchChromium } from './browser.ts';
+import { spawnHopscope, stopChild } from './server-helpers.ts';
 
 const TOKEN = `ui-test-${process.pid}-0123456789`;
 const LAB = `hsui${process.pid % 100000}`;
@@ -19,34 +20,16 @@ const log: string[] = [];
 beforeAll(async () => {
   mkdirSync(ART, { recursive: true });
   ensureUiBuilt();
-  proc = spawn('node', ['agent/bin/hopscope.mjs', 'start', '--port', '0', '--name', LAB], { env: { ...process.env, HOPSCOPE_TOKEN: TOKEN }, stdio: ['ignore', 'pipe', 'pipe'] });
-  proc.stderr!.on('data', (d: Buffer) => log.push(d.toString()));
-  base = await new Promise<string>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`hopscope start did not come up:\n${log.join('')}`)), 90_000);
-    proc!.stdout!.on('data', (d: Buffer) => {
-      const m = /hopscope is up: (http:\/\/[^/]+\/)/.exec(d.toString());
-      if (m) {
-        clearTimeout(t);
-        resolve(m[1]!);
-      }
-    });
-    proc!.once('exit', (code) => reject(new Error(`hopscope start exited ${code}:\n${log.join('')}`)));
-  });
+  ({ proc, base } = await spawnHopscope('start', ['--port', '0', '--name', LAB], TOKEN, log, 90_000));
   browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1600, height: 900 } });
 }, 180_000);
 
 afterAll(async () => {
   await browser?.close().catch(() => undefined);
-  if (proc && proc.exitCode === null) {
-    const exited = new Promise<void>((r) => proc!.once('exit', () => r()));
-    proc.kill('SIGINT');
-    const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 30_000));
-    if ((await Promise.race([exited, timeout])) === 'timeout') {
-      proc.kill('SIGKILL');
-      execFileSync('node', ['agent/bin/hopscope.mjs', 'lab', 'down', '--name', LAB], { stdio: 'ignore' });
-    }
-  }
+  await stopChild(proc);
+  // A start killed before its own teardown leaves its lab: take it down by name.
+  if (proc?.signalCode === 'SIGKILL') execFileSync('node', ['agent/bin/hopscope.mjs', 'lab', 'down', '--name', LAB], { stdio: 'ignore' });
 }, 60_000);
 
 
@@ -130,6 +113,9 @@ describe('hopscope UI on the live lab', () => {
     expect(underlay).toContain('VXLAN VNI 1');
     expect(underlay).toMatch(/outer 10\.0\.0\.1:\d+ → 10\.0\.0\.2:8472 UDP/);
     expect(await diagram.locator('[data-kind=deliver]').count()).toBeGreaterThan(0);
+    // React Flow's zoom buttons are a narrow column in the corner: its panel carries a "left"
+    // class, which the list column's style once matched (420 px wide, with a border through the diagram).
+    expect((await diagram.locator('.react-flow__controls').boundingBox())!.width).toBeLessThan(60);
     await shot('live');
     // click a hop: the diagram zooms to read it at full size
     const box = diagram.locator('[data-kind=dnat]').first();
@@ -158,6 +144,8 @@ describe('hopscope UI on the live lab', () => {
     expect(await page.getByTestId('workshop-step').textContent()).toBeTruthy();
     expect(seen).toContain('On the wire between nodes');
     expect(seen.some((t) => t.startsWith('Delivered to pod web-'))).toBe(true);
+    // node-2 sends the packet into the backend's veth: it leaves the node there, it does not arrive
+    expect(seen, seen.join(' | ')).toContainEqual(expect.stringMatching(/^Leaves node-2 via veth/));
     const last = Number(await page.getByTestId('workshop-step').getAttribute('data-step'));
     await page.keyboard.press('ArrowLeft');
     expect(Number(await page.getByTestId('workshop-step').getAttribute('data-step'))).toBe(last - 1);

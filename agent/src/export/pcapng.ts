@@ -27,9 +27,9 @@ const IF_NAME = 2;
 const IF_DESCRIPTION = 3;
 const IF_TSRESOL = 9;
 const EPB_FLAGS = 2;
-/** epb_flags direction bits: 01 inbound, 10 outbound. */
-const DIR_IN = 1;
-const DIR_OUT = 2;
+/** epb_flags (32 bits, little-endian): direction bits 01 inbound, 10 outbound. */
+const FLAGS_IN = Uint8Array.of(1, 0, 0, 0);
+const FLAGS_OUT = Uint8Array.of(2, 0, 0, 0);
 const IPPROTO_IPIP = 4;
 const ETH_HEADER = 14;
 
@@ -279,13 +279,11 @@ function ethernet(out: Bytes, p: IpPacket): void {
   out.u16(p.family === 4 ? 0x0800 : 0x86dd, true);
 }
 
-/** The headers of one hop as an Ethernet frame. */
-export function hopPacketBytes(h: Hop): Uint8Array {
-  const out = new Bytes();
+/** The headers of one hop as an Ethernet frame, written where `out` ends. */
+function writeFrame(out: Bytes, h: Hop): void {
   ethernet(out, h.packet);
   const tunnel = h.encap && (h.encap.kind === 'ipip' || h.packet.l4.proto === 'udp') ? h.encap : undefined;
   writeIp(out, h.packet, tunnel);
-  return out.result();
 }
 
 /** "<owner>/<dev>": the pod's name (with its namespace unless "default"), the node, or the label. */
@@ -354,26 +352,28 @@ export function journeysToPcapng(journeys: readonly Journey[], opts: PcapngOptio
   };
 
   const offset = opts.wallOffsetNs ?? 0n;
-  const flags = new Uint8Array(4);
   for (const { j, h, i } of hops) {
     const f = ifaceOf(h);
-    const data = hopPacketBytes(h);
-    // The IP total length the kernel saw at this hop (the outer one on the underlay) and its frame.
-    const original = Math.max(data.length, h.packet.len + ETH_HEADER);
     const ts = BigInt(Math.round(h.tsNs)) + offset;
-    const dir = h.hook === 'recv' ? DIR_IN : h.hook === 'xmit' ? DIR_OUT : 0;
-    new DataView(flags.buffer).setUint32(0, dir, true);
+    const dir = h.hook === 'recv' ? FLAGS_IN : h.hook === 'xmit' ? FLAGS_OUT : undefined;
     block(out, EPB, (b) => {
       b.u32(f.id);
       b.u32(Number(ts >> 32n));
       b.u32(Number(ts & 0xffffffffn));
-      b.u32(data.length);
-      b.u32(original);
-      b.bytes(data);
+      // The frame goes straight into the file; its lengths are filled in once it is written.
+      const lengths = b.length;
+      b.u32(0);
+      b.u32(0);
+      const start = b.length;
+      writeFrame(b, h);
+      const captured = b.length - start;
+      b.setU32(lengths, captured);
+      // The IP total length the kernel saw at this hop (the outer one on the underlay) and its frame.
+      b.setU32(lengths + 4, Math.max(captured, h.packet.len + ETH_HEADER));
       b.pad4();
     }, [
       [OPT_COMMENT, utf8.encode(hopComment(j, h, i))],
-      ...(dir ? [[EPB_FLAGS, flags.slice()] as [number, Uint8Array]] : []),
+      ...(dir ? [[EPB_FLAGS, dir] as [number, Uint8Array]] : []),
     ]);
   }
   return { bytes: out.result(), summary: { interfaces: ifaces.size, packets: hops.length, journeys: journeys.length } };

@@ -77,10 +77,9 @@ describe('classification', () => {
       devicesOf(flannelDevices()),
     )!;
     expect(j.hops.map((h) => h.kind)).toEqual(['decap', 'reverse-nat', 'reverse-nat', 'deliver']);
-    expect(j.hops[1]!.nat).toMatchObject({ before: { ip: '10.244.1.0', port: 61000 }, after: { ip: '10.0.0.100', port: 33000 } });
-    // The masquerade address, un-NATed: named as node-1, as on the request's SNAT (was 'external').
-    expect(j.hops[1]!.nat?.before).toMatchObject({ node: 'node-1' });
-    expect(j.hops[1]!.nat?.before.external).toBeUndefined();
+    // The masquerade address undone here is named by the node, as on the request's SNAT hop.
+    expect(j.hops[1]!.nat).toMatchObject({ before: { ip: '10.244.1.0', port: 61000, node: 'node-1' }, after: { ip: '10.0.0.100', port: 33000, external: true } });
+    expect(j.hops[1]!.nat!.before.external).toBeUndefined();
     expect(j.hops[2]!.nat).toMatchObject({ before: { ip: '10.244.2.3', port: 8080 }, after: { ip: '10.0.0.1', port: 30080, service: { name: 'web-nodeport' } } });
     expect(j.hops[3]!.where.label).toBe('ext-client');
     expect(j.verdict).toBe('delivered');
@@ -179,6 +178,23 @@ describe('classification', () => {
     expect(delivered.hops.at(-1)).toMatchObject({ kind: 'drop', where: { label: 'socket' }, drop: { reason: 'QUEUE_PURGE' } });
     const early = buildJourney(raw([hop(10, 'xmit', NS.web, 2, 'eth0', '0x8', p), socketDrop]), fakeIdentity(), devicesOf(flannelDevices()))!;
     expect(early.verdict).toBe('dropped');
+  });
+
+  it("a bridge's flooded copy dropped by another pod (OTHERHOST) does not undo the delivery", () => {
+    // Seen on the lab: node-2's cni0 flooded a NodePort SYN to web and coredns; coredns dropped its copy.
+    const p = tcp('10.244.1.2', 40000, '10.244.2.3', 8080);
+    const other = (t: number, netns: number) => ({ type: 'drop' as const, seq: 90 + t, tsNs: t, netns, ifindex: 2, dev: 'eth0', skb: '0x9', reason: 'OTHERHOST', reasonCode: 7, location: 'ip_rcv_core' });
+    const raw = (events: Parameters<typeof buildJourney>[0]['events']) => ({ id: 'j9', events, isReply: false, identityUnknown: false, end: 'drop' as const });
+    const flooded = buildJourney(
+      raw([hop(10, 'xmit', NS.client, 2, 'eth0', '0x9', p), hop(20, 'recv', NS.web, 2, 'eth0', '0x9', p), hop(30, 'recv', NS.sidecar, 2, 'eth0', '0x9', p), other(40, NS.sidecar)]),
+      fakeIdentity(),
+      devicesOf(flannelDevices()),
+    )!;
+    expect(flooded.hops.map((h) => h.kind)).toEqual(['pod-egress', 'deliver', 'deliver', 'drop']);
+    expect(flooded.verdict).toBe('delivered');
+    // The only copy refused where it arrived: dropped.
+    const refused = buildJourney(raw([hop(10, 'xmit', NS.client, 2, 'eth0', '0x9', p), hop(30, 'recv', NS.sidecar, 2, 'eth0', '0x9', p), other(40, NS.sidecar)]), fakeIdentity(), devicesOf(flannelDevices()))!;
+    expect(refused.verdict).toBe('dropped');
   });
 
   it('a journey with only a drop and no readable packet has nothing to show', () => {

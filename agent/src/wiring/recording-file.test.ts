@@ -44,6 +44,17 @@ function writeSample(path: string, journeys: number, perRecord = 5): RecordingWr
 }
 
 describe('recording files', () => {
+  it('writes the topology again only when it changed (the recorder samples it every second)', async () => {
+    const path = join(dir, 'topo.hsrec');
+    const w = new RecordingWriter({ path, source: 'test' });
+    w.setTopology(TOPO, []);
+    w.setTopology({ ...TOPO }, []);
+    const moved = { ...TOPO, name: `${TOPO.name}-2` };
+    w.setTopology(moved, []);
+    w.setTopology(moved, []);
+    w.close('done');
+    expect((await readRecordingFile(path)).topologies.map((t) => t.topology)).toEqual([TOPO, moved]);
+  });
   it('reads back exactly what was written: header, topology, journeys with their times, status over time, end', async () => {
     const path = join(dir, 'whole.hsrec');
     const w = writeSample(path, 23);

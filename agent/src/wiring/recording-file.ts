@@ -175,6 +175,8 @@ export class RecordingWriter {
   private partBytes = 0;
   private partStartMs = 0;
   private topology: TopologyView | null = null;
+  /** The topology last written, as text: sampled every second, written only when it changed. */
+  private topologyText = '';
   private identities: Extract<RecordingRecord, { type: 'topology' }>['identities'] = [];
   private closed = false;
   readonly stats: RecordingWriterStats = { journeys: 0, records: 0, bytes: 0, parts: 0 };
@@ -237,8 +239,10 @@ export class RecordingWriter {
   /** The topology the journeys are named with; written now and at the start of every part. */
   setTopology(t: TopologyView, identities: Extract<RecordingRecord, { type: 'topology' }>['identities']): void {
     if (this.closed) return;
-    const same = this.topology && JSON.stringify(this.topology) === JSON.stringify(t);
+    const text = JSON.stringify(t);
+    const same = text === this.topologyText;
     this.topology = t;
+    this.topologyText = text;
     this.identities = identities;
     if (!same) this.write({ type: 'topology', tMs: this.now(), topology: t, identities });
   }

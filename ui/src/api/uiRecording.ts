@@ -30,7 +30,7 @@ export class UiRecording {
     this.dropped += js.length - kept.length;
     if (kept.length === 0) return;
     this.offsetNs ??= BigInt(nowMs) * 1_000_000n - BigInt(Math.round(kept[kept.length - 1]!.endNs));
-    this.records.push({ type: 'journeys', tMs: nowMs, journeys: [...kept] });
+    this.records.push({ type: 'journeys', tMs: nowMs, journeys: kept });
     this.journeys += kept.length;
   }
 

@@ -85,6 +85,20 @@ describe('ConnectionTable', () => {
     expect(t.packetsOf(r.id)!.ids).toEqual(js.map((j) => j.id));
   });
 
+  it('lists a connection\'s packets in the order they were sent, each reply after its request, whatever order they ended in', () => {
+    const js = curl(41003, 1e9);
+    // As the tracer hands them on: by when each ended (freed), not by when it began.
+    const arrival = [js[0]!, js[2]!, js[1]!, js[4]!, js[3]!, js[6]!, js[5]!, js[8]!, js[7]!];
+    const t = new ConnectionTable();
+    for (const j of arrival) t.add(j);
+    expect(t.packetsOf(t.rows()[0]!.id)!.ids).toEqual(js.map((j) => j.id));
+    // A reply on another node's clock (a hub) still sits after its request.
+    const u = new ConnectionTable();
+    const skewed = js.map((j) => (j.replyTo ? { ...j, startNs: j.startNs - 3600e9 } : j));
+    for (const j of skewed) u.add(j);
+    expect(u.packetsOf(u.rows()[0]!.id)!.ids).toEqual(js.map((j) => j.id));
+  });
+
   it('keeps two calls from different ports apart, and names the Service of the shared testdata', () => {
     const t = new ConnectionTable();
     for (const j of [...curl(41001, 1e9), ...curl(41002, 1.5e9)]) t.add(j);

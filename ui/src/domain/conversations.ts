@@ -60,8 +60,10 @@ interface Conn {
   seq: number;
   row: ConnectionRow;
   keys: Set<string>;
-  /** Newest last, at most MAX_PACKETS_KEPT. */
+  /** In arrival order, newest last, at most MAX_PACKETS_KEPT. */
   journeyIds: string[];
+  /** Of each kept journey: a request's kernel start, or the request a reply answers. */
+  packetOrder: Map<string, { startNs: number } | { replyTo: string }>;
   synSeq?: number;
   synStartNs?: number;
   clientIp: string;
@@ -159,7 +161,12 @@ export class ConnectionTable {
     }
     this.byJourney.set(j.id, c);
     c.journeyIds.push(j.id);
-    if (c.journeyIds.length > MAX_PACKETS_KEPT) this.byJourney.delete(c.journeyIds.shift()!);
+    c.packetOrder.set(j.id, isReply ? { replyTo: j.replyTo! } : { startNs: j.startNs });
+    if (c.journeyIds.length > MAX_PACKETS_KEPT) {
+      const old = c.journeyIds.shift()!;
+      this.byJourney.delete(old);
+      c.packetOrder.delete(old);
+    }
     this.account(c, j, isReply, tcp);
     this.changed.add(c);
     return c.row.id;
@@ -206,6 +213,7 @@ export class ConnectionTable {
       },
       keys: new Set(),
       journeyIds: [],
+      packetOrder: new Map(),
       clientIp: '',
       oriented: false,
       closed: false,
@@ -322,10 +330,34 @@ export class ConnectionTable {
     return [...this.conns.values()].map((c) => ({ ...c.row }));
   }
 
-  /** The journeys (ids) of a connection still kept, oldest first, and how many it had in all. */
+  /**
+   * The journeys (ids) of a connection still kept, in the order they were sent, and how many it
+   * had in all. The tracer hands journeys on as they end, not as they began (an ACK can come
+   * before the data it acknowledges), so: requests by their kernel start (one caller, one clock),
+   * each reply right after the request it answers (with a hub it began on another node's clock);
+   * a reply whose request aged out stays after the request that arrived before it.
+   */
   packetsOf(id: string): { ids: string[]; total: number } | undefined {
     const c = this.conns.get(id);
-    return c ? { ids: [...c.journeyIds], total: c.row.packets } : undefined;
+    if (!c) return undefined;
+    const key = new Map<string, [number, number, number]>();
+    let last = Number.NEGATIVE_INFINITY;
+    c.journeyIds.forEach((jid, arrival) => {
+      const o = c.packetOrder.get(jid)!;
+      if ('startNs' in o) {
+        last = o.startNs;
+        key.set(jid, [o.startNs, 0, arrival]);
+        return;
+      }
+      const req = c.packetOrder.get(o.replyTo);
+      key.set(jid, [req && 'startNs' in req ? req.startNs : last, 1, arrival]);
+    });
+    const ids = [...c.journeyIds].sort((a, b) => {
+      const x = key.get(a)!;
+      const y = key.get(b)!;
+      return x[0] - y[0] || x[1] - y[1] || x[2] - y[2];
+    });
+    return { ids, total: c.row.packets };
   }
 
   /** The connection of a journey, while kept. */

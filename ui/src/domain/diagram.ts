@@ -2,7 +2,7 @@
 // headers, encapsulation, NAT and drop. Pure; layout (elk) and rendering (React Flow) come after.
 import type { Hop, Journey } from '@hopscope/agent/protocol/events.ts';
 import { duration, endpointLong, headerLine, isSocketDiscard } from './format.ts';
-import { ruleLines } from '@hopscope/agent/protocol/kube-proxy-text.ts';
+import { describeSource, ruleLines } from '@hopscope/agent/protocol/kube-proxy-text.ts';
 
 /** Which of the two journeys a box belongs to. */
 export type Direction = 'request' | 'reply';
@@ -64,7 +64,10 @@ const KIND_LABEL: Record<Hop['kind'], string> = {
 
 export const UNDERLAY_LANE = 'underlay';
 
-/** Lane id of a hop: the node it happened on; underlay hops share one lane between nodes. */
+/**
+ * Lane id of a hop: the node it happened on; underlay hops share one lane between nodes. (An
+ * external host's sending is an 'egress' hop, so it gets its host's lane like its delivery.)
+ */
 export function laneOf(h: Hop): string {
   if (h.kind === 'underlay') return UNDERLAY_LANE;
   return h.where.node ?? h.where.pod?.node ?? h.where.label;
@@ -96,7 +99,8 @@ const clipLine = (l: string): string => (l.length > 96 ? `${l.slice(0, 95)}…` 
 
 function natBox(nat: NonNullable<Hop['nat']>): NonNullable<HopBox['nat']> {
   const kp = nat.kubeProxy;
-  const lines = kp ? ruleLines(kp).map(clipLine) : [];
+  // Chains named from the API alone look the same as chains read from the node: say which.
+  const lines = kp ? [...(kp.source === 'api' ? [describeSource(kp)] : []), ...ruleLines(kp)].map(clipLine) : [];
   return {
     before: endpointLong(nat.before),
     after: endpointLong(nat.after),

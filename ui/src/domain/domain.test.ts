@@ -72,6 +72,9 @@ describe('diagram model', () => {
     const badBox = buildDiagram(bad).boxes.find((b) => b.kind === 'dnat')!;
     expect(badBox.nat!.disagree).toBe(true);
     expect(badBox.nat!.lines).toEqual([expect.stringMatching(/^⚠ KUBE-SEP-DEF is not in the node's iptables nat table/)]);
+    // chains named from the API alone say so in the box, as in the workshop and `trace`
+    const api = buildDiagram(withRule({ mode: 'iptables', source: 'api', chains: ['KUBE-SERVICES', 'KUBE-SVC-ABC', 'KUBE-SEP-DEF'] })).boxes.find((b) => b.kind === 'dnat')!;
+    expect(api.nat!.lines).toEqual(["kube-proxy iptables, named from the API (the node's rules were not read)"]);
     const badTold = explainHop(bad, i);
     expect(badTold.title).toBe('kube-proxy DNAT: Service → pod (rules disagree)');
     expect(badTold.text[0]).toMatch(/^The rules and the packet disagree: KUBE-SEP-DEF is not in the node's iptables nat table/);
@@ -112,11 +115,51 @@ describe('workshop explanations', () => {
     expect(e.text.join(' ')).toContain('VXLAN VNI 1');
     expect(e.text.join(' ')).toContain('10.244.1.2:40000 → 10.244.2.2:8080');
   });
+  it('a host veth is where the packet arrives from a pod (recv) or leaves for one (xmit)', () => {
+    const from = explainHop(request, 1);
+    expect(from.title).toBe('Arrives on node-1 via veth-p1');
+    // the node-2 end of the same call: sent into the backend's veth, the hop before delivery
+    const intoPod = { ...request.hops[1]!, where: { node: 'node-2', label: 'node-2' }, dev: 'veth-p2', hook: 'xmit' as const };
+    const j = { ...request, hops: [...request.hops.slice(0, -1), intoPod, request.hops.at(-1)!] };
+    const to = explainHop(j, j.hops.length - 2);
+    expect(to.title).toBe('Leaves node-2 via veth-p2');
+    expect(to.text[0]).toBe("node node-2 is done with the packet: it sends it into veth-p2, the host side of pod web-abc-1's veth pair.");
+  });
+  it('delivery names the listening socket for a request and the calling one for a reply', () => {
+    expect(explainHop(request, request.hops.length - 1).text[0]).toContain('the socket listening on port 8080');
+    expect(explainHop(reply, reply.hops.length - 1).text[0]).toContain('the socket that sent the request, on port 40000');
+  });
+  it('a NodePort call: arrives on the node, its DNAT is a NodePort rule, the outside leg is no tunnel', () => {
+    const inbound = { family: 4 as const, src: '10.0.0.100', dst: '10.0.0.1', ipId: 1, ttl: 64, len: 60, l4: { proto: 'tcp' as const, sport: 33000, dport: 30080, flags: 'S', seq: 1, ack: 0 } };
+    const dnat = request.hops[2]!;
+    const hops = [
+      { ...request.hops[4]!, kind: 'egress' as const, dev: 'eth0', where: { label: 'ext-client' }, packet: inbound, encap: undefined },
+      { ...request.hops[1]!, kind: 'route' as const, dev: 'eth0', packet: inbound, hook: 'recv' as const },
+      { ...dnat, nat: { ...dnat.nat!, before: { ip: '10.0.0.1', port: 30080, node: 'node-1', service: { namespace: 'default', name: 'web-nodeport' } } } },
+    ];
+    const j = { ...request, hops };
+    expect(explainHop(j, 0).title).toBe('Leaves ext-client through eth0');
+    expect(explainHop(j, 0).text[0]).toContain('outside the cluster');
+    // the outside host's own send is drawn in its lane (where its reply is delivered), not the fabric's
+    expect(buildDiagram(j).boxes.map((b) => b.lane)).toEqual(['ext-client', 'node-1', 'node-1']);
+    expect(laneOf(request.hops[4]!)).toBe('underlay');
+    expect(explainHop(j, 1).title).toBe('Arrives at node node-1 on eth0');
+    expect(explainHop(j, 1).text[0]).toContain('came in on eth0, addressed to 10.0.0.1');
+    const d = explainHop(j, 2).text[0]!;
+    expect(d).toContain('That is a NodePort: kube-proxy\'s rules catch port 30080 on any address of the node');
+    expect(d).not.toContain('belongs to no interface');
+    expect(explainHop(request, 2).text[0]).toContain('A Service address belongs to no interface');
+  });
   it('explains reverse NAT and drops with the reason in words', () => {
     expect(explainHop(reply, 4).title).toBe('Reverse NAT on the reply');
     const d = explainHop(dropped, 1);
     expect(d.title).toBe('Dropped: NO_SOCKET');
     expect(d.text[1]).toContain('nothing listens on that port');
+    // the step before a NO_SOCKET drop does not hand the packet to a listening socket
+    const arrived = { ...dropped.hops[1]!, kind: 'deliver' as const, hook: 'recv' as const, drop: undefined };
+    const j = { ...dropped, hops: [dropped.hops[0]!, arrived, dropped.hops[1]!] };
+    expect(explainHop(j, 1).title).toBe('Arrives at pod web-abc-1');
+    expect(explainHop(j, 1).text[0]).toContain('The kernel looks for a socket on port 9.');
   });
   it('a socket freeing what it was delivered is told as such, not as a drop on the way', () => {
     const purged = { ...loopback, hops: [...loopback.hops, socketDiscard] };

@@ -56,7 +56,20 @@ export function explainHop(j: Journey, i: number): Explanation {
         ],
         facts,
       };
-    case 'host-veth':
+    case 'host-veth': {
+      // The host end of a pod's veth: received on it, the packet comes from the pod; sent on it,
+      // it goes into the pod (the delivering side of a call, or a reply on its way back).
+      if (h.hook === 'xmit') {
+        const pod = j.hops.slice(i + 1).find((n) => n.where.pod)?.where.pod?.name;
+        return {
+          title: `Leaves ${h.where.node ?? 'the node'} via ${h.dev}`,
+          text: [
+            `${where(h)} is done with the packet: it sends it into ${h.dev}, the host side of ${pod ? `pod ${pod}'s` : "the destination pod's"} veth pair.`,
+            `What goes into one end of a veth pair comes out of the other: next it appears on the pod's eth0.`,
+          ],
+          facts,
+        };
+      }
       return {
         title: `Arrives on ${h.where.node ?? 'the node'} via ${h.dev}`,
         text: [
@@ -65,6 +78,7 @@ export function explainHop(j: Journey, i: number): Explanation {
         ],
         facts,
       };
+    }
     case 'bridge':
       return {
         title: `Switched by the bridge ${h.dev}`,
@@ -74,11 +88,18 @@ export function explainHop(j: Journey, i: number): Explanation {
         facts,
       };
     case 'route':
-      return {
-        title: `Routed by ${where(h)}`,
-        text: [`The node looked up ${h.packet.dst} in its routing table and sent the packet out of ${h.dev}.`],
-        facts,
-      };
+      // Seen as it came in (e.g. a NodePort call on the node's own address) or as it went out.
+      return h.hook === 'recv'
+        ? {
+            title: `Arrives at ${where(h)} on ${h.dev}`,
+            text: [`The packet came in on ${h.dev}, addressed to ${h.packet.dst}. The node's netfilter rules and routing table decide what happens to it next.`],
+            facts,
+          }
+        : {
+            title: `Routed by ${where(h)}`,
+            text: [`The node looked up ${h.packet.dst} in its routing table and sent the packet out of ${h.dev}.`],
+            facts,
+          };
     case 'dnat': {
       const nat = h.nat;
       const kp = nat?.kubeProxy;
@@ -97,7 +118,12 @@ export function explainHop(j: Journey, i: number): Explanation {
         text: [
           ...disagree,
           nat
-            ? `The packet was addressed to ${endpointLong(nat.before)}. A Service address belongs to no interface: kube-proxy's rules (${nat.rule ?? 'KUBE-SERVICES → KUBE-SVC-… → KUBE-SEP-…'}) picked a backend at random and conntrack rewrote the destination to ${endpointLong(nat.after)}.`
+            ? `The packet was addressed to ${endpointLong(nat.before)}. ${
+                // A NodePort is addressed to a node's own address (as kube-proxy.ts names it).
+                nat.before.node !== undefined
+                  ? `That is a NodePort: kube-proxy's rules catch port ${nat.before.port ?? '?'} on any address of the node,`
+                  : `A Service address belongs to no interface: kube-proxy's rules`
+              } (${nat.rule ?? 'KUBE-SERVICES → KUBE-SVC-… → KUBE-SEP-…'}) picked a backend at random and conntrack rewrote the destination to ${endpointLong(nat.after)}.`
             : `kube-proxy's rules rewrote the destination from the Service address to a backend pod.`,
           'Only the first packet of a connection walks the rules; conntrack remembers the choice and rewrites every later packet the same way.',
           ...(pick && kp?.mode === 'iptables' ? [`This backend was rule ${pick}: each KUBE-SVC rule matches with 1/(endpoints left), so every endpoint is equally likely.`] : []),
@@ -138,13 +164,14 @@ export function explainHop(j: Journey, i: number): Explanation {
       const e = h.encap;
       const outer = headerLine(h.packet);
       return {
-        title: 'On the wire between nodes',
+        // Unencapsulated, it may be a host outside the cluster calling in (a NodePort).
+        title: e ? 'On the wire between nodes' : 'On the underlay network',
         text: e
           ? [
               `Outer header: ${outer}${e.kind === 'vxlan' ? `, VXLAN VNI ${e.vni}` : ' (IP-in-IP)'}. The node addresses carry the packet across the underlay network.`,
               `Inside rides the original pod packet, unchanged: ${headerLine(e.inner)}.`,
             ]
-          : [`The packet crosses the network between nodes: ${outer}.`],
+          : [`The packet crosses the network the nodes (and hosts outside the cluster) share, as it is: ${outer}.`],
         facts: [`${h.dev} in ${h.where.label}`, outer, ...(e ? [`inner: ${headerLine(e.inner)}`] : [])],
       };
     }
@@ -156,16 +183,26 @@ export function explainHop(j: Journey, i: number): Explanation {
         ],
         facts,
       };
-    case 'deliver':
+    case 'deliver': {
+      const l4 = h.packet.l4;
+      // Dropped after arriving (e.g. NO_SOCKET): there was no socket to hand it to.
+      const droppedHere = j.hops.slice(i + 1).some((n) => n.kind === 'drop' && !isSocketDiscard(n));
+      const socket =
+        l4.proto === 'tcp' || l4.proto === 'udp'
+          ? droppedHere
+            ? `The kernel looks for a socket on port ${l4.dport}.`
+            : `The kernel hands it to ${j.replyTo !== undefined ? 'the socket that sent the request, on' : 'the socket listening on'} port ${l4.dport}.`
+          : `Its own stack takes it from there (${l4.proto === 'icmp' ? 'ICMP has no ports' : 'no ports in this protocol'}).`;
       return {
-        title: `Delivered to ${where(h)}`,
+        title: `${droppedHere ? 'Arrives at' : 'Delivered to'} ${where(h)}`,
         text: [
           h.where.pod
-            ? `The packet came out of the veth pair into ${where(h)}'s ${h.dev}. The kernel hands it to the socket listening on port ${'dport' in h.packet.l4 ? h.packet.l4.dport : '?'}.`
-            : `The packet reached ${h.where.label}, outside the cluster, on its ${h.dev}. Its kernel hands it to the socket on port ${'dport' in h.packet.l4 ? h.packet.l4.dport : '?'}.`,
+            ? `The packet came out of the veth pair into ${where(h)}'s ${h.dev}. ${socket}`
+            : `The packet reached ${h.where.label}, outside the cluster, on its ${h.dev}. ${socket}`,
         ],
         facts,
       };
+    }
     case 'loopback':
       return {
         title: 'Inside one pod, over lo',

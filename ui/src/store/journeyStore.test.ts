@@ -25,6 +25,11 @@ describe('JourneyStore (the stream worker)', () => {
     // stale batch 1 was not received; the repeated j1 in batch 3 was
     expect(st.received).toBe(3);
   });
+  it("hands a connection's rows in the order asked for, leaving out those no longer listed", () => {
+    const st = new TestStore();
+    st.add(1, [request, dropped, reply]);
+    expect(ids(st.rowsOf(['j1r', 'gone', 'j1']))).toEqual(['j1r', 'j1']);
+  });
   it('numbers batches from 1 again after a reconnect', () => {
     const st = new TestStore();
     st.add(5, [request]);

@@ -226,10 +226,11 @@ export class JourneyStore<F> {
     return this.list.map(full);
   }
 
-  /** The rows of these journeys that are still listed, in list order. */
+  /** The rows of these journeys that are still listed, in the order of `ids`. */
   rowsOf(ids: readonly string[]): JourneyRow[] {
-    const want = new Set(ids);
-    return this.list.filter((e) => want.has(e.row.id)).map((e) => e.row);
+    const want = new Map<string, JourneyRow | undefined>(ids.map((id) => [id, undefined]));
+    for (const e of this.list) if (want.has(e.row.id)) want.set(e.row.id, e.row);
+    return [...want.values()].filter((r): r is JourneyRow => r !== undefined);
   }
 
   get selected(): Selection | null {
