@@ -23,6 +23,8 @@ const inNs = (ns: string, ...args: string[]): string => sh('ip', ['netns', 'exec
 const ip = (...args: string[]): string => sh('ip', args);
 
 const events: TraceEvent[] = [];
+/** The last event's seq when each bpftrace run started (a filter change starts one). */
+const runStarts: number[] = [];
 let tracer: Tracer;
 let server: ResultPromise | undefined;
 
@@ -38,6 +40,30 @@ async function waitFor<T>(what: string, fn: () => T | undefined | false, ms = 10
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+/**
+ * The sampler reports of the current bpftrace run account for every hop line it printed: their
+ * `printed` adds up to the hops decoded since the run started (nothing is lost at these rates).
+ * Reports lag the lines they count by up to a report interval, so this waits for them.
+ */
+async function expectReportsCountEveryHop(): Promise<void> {
+  const from = runStarts.at(-1)!;
+  const count = (): { printed: number; hops: number } => {
+    let printed = 0;
+    let hopLines = 0;
+    for (const e of since(from)) {
+      if (e.type === 'sampled') printed += e.printed;
+      else if (e.type === 'hop') hopLines++;
+    }
+    return { printed, hops: hopLines };
+  };
+  await waitFor('reports counting every printed hop', () => {
+    const c = count();
+    return c.hops > 0 && c.printed === c.hops;
+  }, 5000).catch(() => undefined);
+  const c = count();
+  expect(c.printed, `reported printed vs hop lines decoded in this run (${c.hops})`).toBe(c.hops);
 }
 
 function setup(): void {
@@ -93,7 +119,14 @@ beforeAll(async () => {
   server = execa('ip', ['netns', 'exec', NS.b, '/usr/bin/python3', '-m', 'http.server', '8080', '--bind', '10.213.0.2'], { stdio: 'ignore', reject: false });
   // HOPSCOPE_RECORD_LINES=<file> keeps the raw bpftrace lines (to refresh decoder fixtures).
   const record = process.env.HOPSCOPE_RECORD_LINES;
-  tracer = await startTracer({ filter: filterAll(), onEvent: (e) => events.push(e), onLine: record ? (l) => appendFileSync(record, `${l}\n`) : undefined });
+  tracer = await startTracer({
+    filter: filterAll(),
+    onEvent: (e) => events.push(e),
+    onStatus: (st) => {
+      if (st.state === 'starting') runStarts.push(lastSeq());
+    },
+    onLine: record ? (l) => appendFileSync(record, `${l}\n`) : undefined,
+  });
   // The HTTP server must be listening before the TCP tests.
   await waitFor('http server', () => {
     try {
@@ -284,6 +317,7 @@ describe('tracer on real namespaces', () => {
     const reqsB = hs.filter((h) => h.netns === inode.b && h.dev === 'bA' && h.packet.l4.proto === 'icmp' && h.packet.l4.icmpType === 8);
     expect(reqsB.map((h) => h.skb)).toEqual(reqsOut.map((h) => h.skb));
     expect(sampled.reduce((n, e) => n + e.printed, 0)).toBeGreaterThanOrEqual(3 * 6);
+    await expectReportsCountEveryHop();
   });
 
   it('carries "count, don\'t print" from device to device: the same packets at every hop, over a bridge and through VXLAN', async () => {
@@ -337,6 +371,8 @@ describe('tracer on real namespaces', () => {
         for (const [k, seqs] of lists) expect(seqs, k).toEqual(first);
       }
     }
+    // A new run after the last one printed fewer lines: its reports start from its own totals.
+    await expectReportsCountEveryHop();
   });
 
   it('restarts bpftrace killed with SIGKILL within 2 s, reports the gap, leaves no orphan', async () => {
