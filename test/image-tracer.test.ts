@@ -2,8 +2,9 @@
 // kernel: the image built by `npm run image` (cached by content), started on lab node-1 by the
 // kubelet stand-in (test/podman-kit) from manifests/agent-daemonset.yaml as written, its command,
 // read-only hostPath volumes or a capability changed in a copy of the manifest where a test needs
-// it. It must compile every form of the program, trace a lab through `hopscope trace --lab`, and
-// give the same journeys as the host's pipeline for the same calls. It also measures that each of the manifest's capabilities
+// it. It must compile every form of the program, report its sampler counters as the decoder
+// reads them, trace a lab through `hopscope trace --lab`, and give the same journeys as the
+// host's pipeline for the same calls. It also measures that each of the manifest's capabilities
 // is needed. Needs podman (setup installs it): without it this fails.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,10 +13,12 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_KERNEL_FILTER, type KernelFilter } from '../agent/src/tracer/kernel-filter.ts';
 import { renderProgram } from '../agent/src/tracer/program.ts';
+import { createDecoder } from '../agent/src/tracer/decoder.ts';
+import { targetNetns } from '../agent/src/lab/lab.ts';
 import { loadManifest } from './podman-kit/manifests.ts';
 import { podToPodman, type PodmanRun } from './podman-kit/pod-to-podman.ts';
-import { buildImage, journeyFeed, labNodeContext, type JourneyFeed } from './podman-kit/lab-node.ts';
-import { containerName, leftContainers, podmanProcessEnv, requirePodman, runToExit, startContainer, type Container } from './podman-kit/podman.ts';
+import { buildImage, inNetns, journeyFeed, labNodeContext, type JourneyFeed } from './podman-kit/lab-node.ts';
+import { containerName, leftContainers, podman, podmanProcessEnv, requirePodman, runToExit, sleep, startContainer, type Container } from './podman-kit/podman.ts';
 import { curl, curlUntilNode, synOf, traceLabForFile, waitFor } from './trace-helpers.ts';
 import type { Journey } from '../agent/src/protocol/events.ts';
 
@@ -73,6 +76,63 @@ afterAll(() => {
 });
 
 describe('the image: bpftrace 0.23.2 with the DaemonSet\'s capabilities', () => {
+  // The report probe prints its sampler counters' run totals (print then zero lost what other
+  // CPUs counted in between); the decoder turns them into per-report amounts. Under 0.23.2 too:
+  // every hop line the image's bpftrace printed is counted by its reports, exactly.
+  it('reports sampler totals that count every hop line it printed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hs-im-prog-'));
+    let bpftrace: Container | undefined;
+    try {
+      const state = t.lab.state();
+      const client = t.pod('default', 'client');
+      const web = t.pod('default', 'web', 'node-2');
+      const filter: KernelFilter = {
+        ...DEFAULT_KERNEL_FILTER,
+        netns: state.netns.map((n) => n.inode),
+        from: { cidrs: [{ family: 4, bytes: client.ip.split('.').map(Number), prefix: 32 }], ports: [] },
+        proto: 'icmp',
+        everyPacket: true,
+      };
+      writeFileSync(join(dir, 'p.bt'), renderProgram(filter, { probeSet: 'tracepoints', vxlanPorts: [4789, 8472] }));
+      bpftrace = await startContainer(agentRun({ command: ['bpftrace'], args: ['-B', 'full', '/p/p.bt'], hostPaths: [{ path: dir, at: '/p' }] }));
+      const logs = async (): Promise<string[]> => (await podman(['logs', bpftrace!.name])).stdout.split('\n');
+      for (const t0 = Date.now(); !(await logs()).includes('B hopscope 1'); await sleep(200))
+        if (Date.now() - t0 > 60_000) throw new Error(`bpftrace in the image did not attach: ${await bpftrace.logs()}`);
+      const ping = inNetns(targetNetns(state, 'default/client').name, ['ping', '-c', '30', '-i', '0.02', '-W', '2', web.ip]);
+      expect(ping.stdout).toMatch(/30 packets transmitted, 30 received/);
+      const count = (lines: string[]) => {
+        const d = createDecoder({ reasonNames: new Map() });
+        const got = { printed: 0, hops: 0 };
+        for (const l of lines) {
+          if (l === '') continue;
+          const e = d.decode(l);
+          if (e.type === 'hop') got.hops++;
+          else if (e.type === 'sampled') got.printed += e.printed;
+        }
+        return got;
+      };
+      // Until the reports have caught up with the lines (a report a second), then one more.
+      for (const t0 = Date.now(); Date.now() - t0 < 10_000; await sleep(300)) {
+        const c = count(await logs());
+        if (c.hops > 0 && c.printed === c.hops) break;
+      }
+      await sleep(1500);
+      const lines = await logs();
+      const got = count(lines);
+      // Each echo and reply crosses at least 8 traced devices between the two nodes.
+      expect(got.hops).toBeGreaterThanOrEqual(30 * 2 * 8);
+      expect(got.printed).toBe(got.hops);
+      // The totals only grow: nothing zeroes them between reports.
+      const totals = lines.filter((l) => l.startsWith('@prn: ')).map((l) => Number(l.slice(6)));
+      expect(totals.length).toBeGreaterThanOrEqual(2);
+      expect(totals.at(-1)).toBe(got.hops);
+      expect(totals).toEqual([...totals].sort((a, b) => a - b));
+    } finally {
+      await bpftrace?.remove();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
   it('runs bpftrace 0.23.2 (the version this file exists to cover)', async () => {
     const r = await runToExit(agentRun({ command: ['bpftrace'], args: ['--version'] }), 60_000);
     expect(r.stdout).toMatch(/bpftrace v0\.23\.2/);
