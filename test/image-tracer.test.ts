@@ -1,63 +1,140 @@
 // The image's bpftrace (0.23.2, Debian trixie) against the host's (0.17, bookworm), on the same
-// kernel: the image built by `npm run image` (cached by content), started with podman and the
-// DaemonSet's own capabilities and seccomp profile (read from manifests/agent-daemonset.yaml),
-// must compile every form of the program, trace a lab through `hopscope trace --lab`, and give
-// the same journeys as the host's pipeline for the same calls. It also measures that each of the
-// manifest's capabilities is needed. Needs podman (setup installs it): without it this fails.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// kernel: the image built by `npm run image` (cached by content), started on lab node-1 by the
+// kubelet stand-in (test/podman-kit) from manifests/agent-daemonset.yaml as written, its command,
+// read-only hostPath volumes or a capability changed in a copy of the manifest where a test needs
+// it. It must compile every form of the program, report its sampler counters as the decoder
+// reads them, trace a lab through `hopscope trace --lab`, and give the same journeys as the
+// host's pipeline for the same calls. It also measures that each of the manifest's capabilities
+// is needed. Needs podman (setup installs it): without it this fails.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execa } from 'execa';
-import { parseAllDocuments } from 'yaml';
 import { DEFAULT_KERNEL_FILTER, type KernelFilter } from '../agent/src/tracer/kernel-filter.ts';
 import { renderProgram } from '../agent/src/tracer/program.ts';
-import type { Journey } from '../agent/src/protocol/events.ts';
+import { createDecoder } from '../agent/src/tracer/decoder.ts';
+import { targetNetns } from '../agent/src/lab/lab.ts';
+import { loadManifest } from './podman-kit/manifests.ts';
+import { podToPodman, type PodmanRun } from './podman-kit/pod-to-podman.ts';
+import { buildImage, inNetns, journeyFeed, labNodeContext, type JourneyFeed } from './podman-kit/lab-node.ts';
+import { containerName, leftContainers, podman, podmanProcessEnv, requirePodman, runToExit, sleep, startContainer, type Container } from './podman-kit/podman.ts';
 import { curl, curlUntilNode, synOf, traceLabForFile, waitFor } from './trace-helpers.ts';
+import type { Journey } from '../agent/src/protocol/events.ts';
 
-const ROOT = new URL('..', import.meta.url).pathname;
-const CONTAINERS_CONF = join(ROOT, 'scripts/containers.conf');
+const PREFIX = 'im';
+const NODE = 'node-1';
 const NAME = `im${process.pid % 10000}`;
 const t = traceLabForFile(NAME, { cni: 'flannel-vxlan', kubeProxy: 'iptables' });
+const TOKEN = randomBytes(18).toString('base64url');
 
-/** The agent container's capabilities and seccomp profile, as the DaemonSet says. */
-function manifestSecurity(): { caps: string[]; seccompUnconfined: boolean } {
-  const docs = parseAllDocuments(readFileSync(join(ROOT, 'manifests/agent-daemonset.yaml'), 'utf8')).map((d) => d.toJS() as Record<string, unknown>);
-  const ds = docs.find((d) => d.kind === 'DaemonSet') as { spec: { template: { spec: { containers: { securityContext: { capabilities: { drop: string[]; add: string[] }; seccompProfile?: { type: string } } }[] } } } };
-  const sc = ds.spec.template.spec.containers[0]!.securityContext;
-  expect(sc.capabilities.drop).toEqual(['ALL']);
-  return { caps: sc.capabilities.add, seccompUnconfined: sc.seccompProfile?.type === 'Unconfined' };
+type AnyObj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+const manifest = (): AnyObj => structuredClone(loadManifest('agent-daemonset.yaml', 'DaemonSet')) as AnyObj;
+const agentOf = (d: AnyObj): AnyObj => d.spec.template.spec.containers[0];
+/** The capabilities the DaemonSet's agent container adds (after dropping ALL). */
+const manifestCaps = (): string[] => agentOf(manifest()).securityContext.capabilities.add as string[];
+
+/** What a test changes in (a copy of) the manifest's agent container. */
+interface Edit {
+  /** The container's command; its args are then `args` or none (not the manifest's `serve ...`). */
+  command?: string[];
+  args?: string[];
+  /** Host folders mounted read-only (hostPath volumes) at the same path, or at `at`. */
+  hostPaths?: { path: string; at?: string }[];
+  /** The capabilities it adds, in place of the manifest's. */
+  caps?: string[];
 }
 
 let image = '';
-const podman = (args: string[], o: { timeout?: number } = {}) =>
-  execa('podman', args, { env: { CONTAINERS_CONF }, reject: false, timeout: o.timeout ?? 120_000, stdin: 'ignore' });
-const containerName = () => `hs-im-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
 
-/** `podman run` arguments for the agent container: the manifest's security, the node's mounts. */
-function runArgs(name: string, caps: string[], extra: string[] = []): string[] {
-  const sec = manifestSecurity();
-  return [
-    'run', '--rm', '--name', name, '--cap-drop', 'ALL', ...caps.flatMap((c) => ['--cap-add', c]),
-    ...(sec.seccompUnconfined ? ['--security-opt', 'seccomp=unconfined'] : []),
-    '--read-only', '--tmpfs', '/tmp:size=32m', '--network', 'host', '--pid', 'host',
-    '-v', '/sys/kernel/btf:/sys/kernel/btf:ro', '-v', '/sys/kernel/tracing:/sys/kernel/tracing:ro', '-v', '/proc:/host/proc:ro',
-    ...extra,
-  ];
+/** The agent pod of the DaemonSet on lab node-1, edited as `edit` says, as the kubelet stand-in runs it. */
+function agentRun(edit: Edit = {}): PodmanRun {
+  const doc = manifest();
+  const c = agentOf(doc);
+  if (edit.command) c.command = edit.command;
+  if (edit.args || edit.command) c.args = edit.args ?? [];
+  for (const [i, h] of (edit.hostPaths ?? []).entries()) {
+    doc.spec.template.spec.volumes.push({ name: `test${i}`, hostPath: { path: h.path } });
+    c.volumeMounts.push({ name: `test${i}`, mountPath: h.at ?? h.path, readOnly: true });
+  }
+  if (edit.caps) c.securityContext.capabilities.add = edit.caps;
+  return podToPodman(doc, 'agent', labNodeContext(t.lab, NODE, { manifest: doc, image, containerName: containerName(PREFIX), token: TOKEN }));
 }
 
-beforeAll(async () => {
-  // Fails (does not skip) without podman: the script names what is missing.
-  const r = await execa('bash', [join(ROOT, 'scripts/image.sh')], { env: { HOPSCOPE_IMAGE_QUIET: '1' }, reject: false, timeout: 20 * 60_000 });
-  if (r.exitCode !== 0) throw new Error(`npm run image failed (${r.exitCode}): ${r.stderr}`);
-  image = r.stdout.trim().split('\n').at(-1)!;
+/** Runs a shell script in the agent container (edited as `edit` says) to its end. */
+const shInAgent = (script: string, edit: Edit = {}) => runToExit(agentRun({ command: ['sh', '-c', script], ...edit }), 120_000);
+
+beforeAll(() => {
+  // Fails (does not skip) without podman or the image.
+  console.log(requirePodman());
+  image = buildImage();
 }, 20 * 60_000);
 
+afterAll(() => {
+  // Nothing of this file is left in podman.
+  expect(leftContainers(PREFIX)).toEqual([]);
+});
+
 describe('the image: bpftrace 0.23.2 with the DaemonSet\'s capabilities', () => {
+  // The report probe prints its sampler counters' run totals (print then zero lost what other
+  // CPUs counted in between); the decoder turns them into per-report amounts. Under 0.23.2 too:
+  // every hop line the image's bpftrace printed is counted by its reports, exactly.
+  it('reports sampler totals that count every hop line it printed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hs-im-prog-'));
+    let bpftrace: Container | undefined;
+    try {
+      const state = t.lab.state();
+      const client = t.pod('default', 'client');
+      const web = t.pod('default', 'web', 'node-2');
+      const filter: KernelFilter = {
+        ...DEFAULT_KERNEL_FILTER,
+        netns: state.netns.map((n) => n.inode),
+        from: { cidrs: [{ family: 4, bytes: client.ip.split('.').map(Number), prefix: 32 }], ports: [] },
+        proto: 'icmp',
+        everyPacket: true,
+      };
+      writeFileSync(join(dir, 'p.bt'), renderProgram(filter, { probeSet: 'tracepoints', vxlanPorts: [4789, 8472] }));
+      bpftrace = await startContainer(agentRun({ command: ['bpftrace'], args: ['-B', 'full', '/p/p.bt'], hostPaths: [{ path: dir, at: '/p' }] }));
+      const logs = async (): Promise<string[]> => (await podman(['logs', bpftrace!.name])).stdout.split('\n');
+      for (const t0 = Date.now(); !(await logs()).includes('B hopscope 1'); await sleep(200))
+        if (Date.now() - t0 > 60_000) throw new Error(`bpftrace in the image did not attach: ${await bpftrace.logs()}`);
+      const ping = inNetns(targetNetns(state, 'default/client').name, ['ping', '-c', '30', '-i', '0.02', '-W', '2', web.ip]);
+      expect(ping.stdout).toMatch(/30 packets transmitted, 30 received/);
+      const count = (lines: string[]) => {
+        const d = createDecoder({ reasonNames: new Map() });
+        const got = { printed: 0, hops: 0 };
+        for (const l of lines) {
+          if (l === '') continue;
+          const e = d.decode(l);
+          if (e.type === 'hop') got.hops++;
+          else if (e.type === 'sampled') got.printed += e.printed;
+        }
+        return got;
+      };
+      // Until the reports have caught up with the lines (a report a second), then one more.
+      for (const t0 = Date.now(); Date.now() - t0 < 10_000; await sleep(300)) {
+        const c = count(await logs());
+        if (c.hops > 0 && c.printed === c.hops) break;
+      }
+      await sleep(1500);
+      const lines = await logs();
+      const got = count(lines);
+      // Each echo and reply crosses at least 8 traced devices between the two nodes.
+      expect(got.hops).toBeGreaterThanOrEqual(30 * 2 * 8);
+      expect(got.printed).toBe(got.hops);
+      // The totals only grow: nothing zeroes them between reports.
+      const totals = lines.filter((l) => l.startsWith('@prn: ')).map((l) => Number(l.slice(6)));
+      expect(totals.length).toBeGreaterThanOrEqual(2);
+      expect(totals.at(-1)).toBe(got.hops);
+      expect(totals).toEqual([...totals].sort((a, b) => a - b));
+    } finally {
+      await bpftrace?.remove();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
   it('runs bpftrace 0.23.2 (the version this file exists to cover)', async () => {
-    const r = await podman(['run', '--rm', '--name', containerName(), '--entrypoint', 'bpftrace', image, '--version']);
+    const r = await runToExit(agentRun({ command: ['bpftrace'], args: ['--version'] }), 60_000);
     expect(r.stdout).toMatch(/bpftrace v0\.23\.2/);
   });
 
@@ -79,26 +156,26 @@ describe('the image: bpftrace 0.23.2 with the DaemonSet\'s capabilities', () => 
         ...forms.map((_, i) => `bpftrace --dry-run /p/p${i}.bt >/dev/null 2>/tmp/err || { echo "p${i}: exit $?"; grep -v RLIMIT_MEMLOCK /tmp/err | tail -3; }`),
         'bpftrace --emit-elf /tmp/k.o /p/k.bt >/dev/null 2>/tmp/err || { echo "k: exit $?"; tail -3 /tmp/err; }',
       ].join('; ');
-      const r = await podman([...runArgs(containerName(), manifestSecurity().caps, ['-v', `${dir}:/p:ro`]), '--entrypoint', 'sh', image, '-c', script]);
+      const r = await shInAgent(script, { hostPaths: [{ path: dir, at: '/p' }] });
       // (bpftrace warns that nf_nat_manip_pkt is not traceable here, on stderr: not a failure.)
       expect(r.stdout).toBe('');
-      expect(r.exitCode).toBe(0);
+      expect(r.code).toBe(0);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
   it('doctor in the container reports the probe set and says what is missing', async () => {
-    const r = await podman([...runArgs(containerName(), manifestSecurity().caps), image, 'doctor']);
+    const r = await runToExit(agentRun({ args: ['doctor'] }), 120_000);
     expect(r.stdout).toMatch(/^bpftrace +yes .*0\.23\.2/m);
     expect(r.stdout).toMatch(/^tracepoints +yes attaches/m);
     expect(r.stdout).toMatch(/^probe set +(tracepoints|kprobes): /m);
     expect(r.stdout).not.toContain('undefined');
     expect(r.stdout).toContain('ip is not installed');
     expect(r.stdout).toMatch(/^process netns +yes /m);
-    expect(r.exitCode).toBe(0);
+    expect(r.code).toBe(0);
     // Without SYS_PTRACE, doctor names what is lost and the capability that gives it back.
-    const lacking = await podman([...runArgs(containerName(), manifestSecurity().caps.filter((c) => c !== 'SYS_PTRACE')), image, 'doctor']);
+    const lacking = await runToExit(agentRun({ args: ['doctor'], caps: manifestCaps().filter((c) => c !== 'SYS_PTRACE') }), 120_000);
     expect(lacking.stdout).toMatch(/^process netns +no +no CAP_SYS_PTRACE: \d+ of \d+ processes/m);
     expect(lacking.stdout).toMatch(/pods on this node cannot be named; a container needs CAP_SYS_PTRACE/);
   });
@@ -115,9 +192,11 @@ describe('the image: bpftrace 0.23.2 with the DaemonSet\'s capabilities', () => 
       `cat /host/proc/${pid}/cgroup >/dev/null 2>&1 && echo cgroup-ok`,
       'cat /sys/kernel/tracing/events/skb/kfree_skb/format >/dev/null 2>&1 && echo tracefs-ok',
     ].join('; ');
-    const run = async (caps: string[]) => (await podman([...runArgs(containerName(), caps), '--entrypoint', 'sh', image, '-c', probes])).stdout.split('\n').filter(Boolean);
+    const run = async (caps: string[]) => (await shInAgent(probes, { caps })).stdout.split('\n').filter(Boolean);
     const all = ['bpf-ok', 'netns-ok', 'cgroup-ok', 'tracefs-ok'];
-    const { caps } = manifestSecurity();
+    const caps = manifestCaps();
+    // "No more": every other capability is dropped.
+    expect(agentRun().argv.filter((a, i, argv) => argv[i - 1] === '--cap-drop')).toEqual(['ALL']);
     expect(await run(caps)).toEqual(all);
     for (const c of caps) {
       const got = await run(caps.filter((x) => x !== c));
@@ -126,19 +205,17 @@ describe('the image: bpftrace 0.23.2 with the DaemonSet\'s capabilities', () => 
   });
 });
 
-/** `hopscope trace --lab <name> --json` in the image, journeys collected as they come. */
-function traceInContainer(lab: string): { journeys: Journey[]; stderr: string[]; child: ChildProcess; name: string } {
-  const name = containerName();
-  const args = runArgs(name, manifestSecurity().caps, ['-v', '/run/hopscope:/run/hopscope:ro', '-v', '/run/netns:/run/netns:ro']);
-  const child = spawn('podman', [...args, image, 'trace', '--lab', lab, '--json'], { env: { ...process.env, CONTAINERS_CONF }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const out = { journeys: [] as Journey[], stderr: [] as string[], child, name };
-  createInterface({ input: child.stdout! }).on('line', (l) => {
-    if (l.startsWith('{')) out.journeys.push(JSON.parse(l) as Journey);
-  });
-  createInterface({ input: child.stderr! }).on('line', (l) => {
-    if (out.stderr.length < 50) out.stderr.push(l);
-  });
-  return out;
+/**
+ * `hopscope trace --lab <name> --json` in the agent container on node-1, journeys read from its
+ * log as they come. In node-1's network namespace (hostNetwork) the lab's API is the in-lab
+ * address (as for the DaemonSet), so it names things through the lab's in-lab kubeconfig.
+ */
+async function traceInContainer(lab: string): Promise<{ container: Container; feed: JourneyFeed }> {
+  const api = t.lab.state().api;
+  if (!api) throw new Error(`lab ${lab} runs without its API`);
+  const run = agentRun({ args: ['trace', '--lab', lab, '--kubeconfig', api.inLab.kubeconfig, '--json'], hostPaths: [{ path: '/run/hopscope' }, { path: '/run/netns' }] });
+  const container = await startContainer(run);
+  return { container, feed: journeyFeed('podman', ['logs', '-f', container.name], podmanProcessEnv()) };
 }
 
 /** What must be equal between the two tracers: each hop's kind, device and owner, and the NAT. */
@@ -146,22 +223,22 @@ const shape = (j: Journey) =>
   j.hops.map((h) => `${h.kind} ${h.where.label} ${h.dev}${h.nat ? ` nat ${h.nat.before.ip}:${h.nat.before.port}->${h.nat.after.ip}:${h.nat.after.port}` : ''}`);
 
 describe('the same journeys under 0.17 (host) and 0.23.2 (image)', () => {
-  let c: ReturnType<typeof traceInContainer> | undefined;
+  let inImage: Awaited<ReturnType<typeof traceInContainer>> | undefined;
   afterAll(async () => {
-    if (!c) return;
-    c.child.kill('SIGINT');
-    await podman(['rm', '-f', '-t', '2', c.name]);
+    await inImage?.container.remove();
+    await inImage?.feed.stop();
   });
 
   it('same-node, cross-node and ClusterIP calls give the same hops, devices, owners and NAT', async () => {
-    c = traceInContainer(NAME);
+    inImage = await traceInContainer(NAME);
+    const c = inImage.feed;
     const client = t.pod('default', 'client');
     const local = t.lab.state().model.pods.find((p) => p.name.startsWith('web') && p.node === client.node)!;
     const remote = t.lab.state().model.pods.find((p) => p.name.startsWith('web') && p.node !== client.node)!;
     // The container's tracer attaches a few seconds after it starts: call until it shows one.
     for (let i = 0; ; i++) {
       const a = await curl(t.lab, 'default/client', `http://${local.ip}:8080/`);
-      if (await waitFor('a first journey from the container', () => synOf(c!.journeys, client.ip, a.peerPort), 2000).catch(() => undefined)) break;
+      if (await waitFor('a first journey from the container', () => synOf(c.journeys, client.ip, a.peerPort), 2000).catch(() => undefined)) break;
       if (i === 20 || c.child.exitCode !== null) throw new Error(`the container delivered no journey: ${c.stderr.join('\n')}`);
     }
     const calls = [
@@ -171,7 +248,7 @@ describe('the same journeys under 0.17 (host) and 0.23.2 (image)', () => {
     ];
     for (const a of calls) {
       const host = await waitFor(`the host's SYN from port ${a.peerPort}`, () => synOf(t.journeys, client.ip, a.peerPort));
-      const image = await waitFor(`the image's SYN from port ${a.peerPort}`, () => synOf(c!.journeys, client.ip, a.peerPort));
+      const image = await waitFor(`the image's SYN from port ${a.peerPort}`, () => synOf(c.journeys, client.ip, a.peerPort));
       // Both journeys end when the packet is delivered: wait until neither grows any more.
       await new Promise((r) => setTimeout(r, 1500));
       const h = synOf(t.journeys, client.ip, a.peerPort)!;

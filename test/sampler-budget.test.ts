@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HopEvent, SampledEvent, TraceEvent } from '../agent/src/protocol/events.ts';
 import { DEFAULT_KERNEL_FILTER } from '../agent/src/tracer/kernel-filter.ts';
 import { startTracer, type Tracer } from '../agent/src/tracer/runner.ts';
-import { addNetns, deleteNetns, ip } from './netns-helpers.ts';
+import { addNetns, deleteNetns, vethPair } from './netns-helpers.ts';
 import { waitFor } from './trace-helpers.ts';
 
 const P = `hsbg${process.pid.toString(36)}${Math.random().toString(36).slice(2, 5)}`;
@@ -22,11 +22,7 @@ let tracer: Tracer | undefined;
 beforeAll(async () => {
   deleteNetns(Object.values(NS));
   const inode = addNetns(Object.values(NS));
-  ip('link', 'add', 'bgA', 'netns', NS.a, 'type', 'veth', 'peer', 'name', 'bgB', 'netns', NS.b);
-  ip('-n', NS.a, 'addr', 'add', '10.215.0.1/24', 'dev', 'bgA');
-  ip('-n', NS.b, 'addr', 'add', '10.215.0.2/24', 'dev', 'bgB');
-  ip('-n', NS.a, 'link', 'set', 'bgA', 'up');
-  ip('-n', NS.b, 'link', 'set', 'bgB', 'up');
+  vethPair({ ns: NS.a, dev: 'bgA', addr: '10.215.0.1/24' }, { ns: NS.b, dev: 'bgB', addr: '10.215.0.2/24' });
   tracer = await startTracer({
     // The two namespaces link only to each other: a closed set, all flows, sampled.
     filter: { ...DEFAULT_KERNEL_FILTER, netns: inode, netnsClosed: true, firstPackets: 3, sampleEvery: MIN_K, printBudget: BUDGET },

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { HopEvent, TraceEvent } from '../agent/src/protocol/events.ts';
 import { DEFAULT_KERNEL_FILTER } from '../agent/src/tracer/kernel-filter.ts';
 import { startTracer, type Tracer } from '../agent/src/tracer/runner.ts';
-import { addNetns, deleteNetns, ip, sh } from './netns-helpers.ts';
+import { addNetns, deleteNetns, sh, vethPair } from './netns-helpers.ts';
 import { waitFor } from './trace-helpers.ts';
 
 const P = `co${process.pid.toString(36)}${Math.random().toString(36).slice(2, 5)}`;
@@ -29,12 +29,7 @@ let tracer: Tracer | undefined;
 beforeAll(async () => {
   deleteNetns(Object.values(NS));
   const inodes = addNetns(Object.values(NS));
-  ip('link', 'add', 'aB', 'netns', NS.a, 'type', 'veth', 'peer', 'name', 'bA', 'netns', NS.b);
-  ip('-n', NS.b, 'link', 'add', 'br0', 'type', 'bridge');
-  ip('-n', NS.b, 'link', 'set', 'bA', 'master', 'br0');
-  ip('-n', NS.a, 'addr', 'add', `${A}/24`, 'dev', 'aB');
-  ip('-n', NS.b, 'addr', 'add', `${B}/24`, 'dev', 'br0');
-  for (const [n, d] of [[NS.a, 'aB'], [NS.b, 'bA'], [NS.b, 'br0']] as const) ip('-n', n, 'link', 'set', d, 'up');
+  vethPair({ ns: NS.a, dev: 'aB', addr: `${A}/24` }, { ns: NS.b, dev: 'bA', addr: `${B}/24` }, 'br0');
   // B drops the probes before they would draw port-unreachables (more flows, more output).
   sh('ip', ['netns', 'exec', NS.b, 'iptables', '-A', 'INPUT', '-p', 'udp', '--dport', `${BASE_PORT}:${BASE_PORT + PROBES - 1}`, '-j', 'DROP']);
   // No address filter and a closed set of namespaces: the program renders its carried

@@ -2,7 +2,7 @@
 // names, removed in afterAll), real packets (ping, curl, tcpdump's VXLAN captures replayed
 // with tcpreplay, an IP-in-IP packet built with scapy). One tracer for the whole file; the
 // filter/sampling and restart tests reuse it (each bpftrace start compiles for seconds).
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,17 +12,18 @@ import type { DropEvent, GapEvent, HopEvent, SampledEvent, TraceEvent } from '..
 import { DEFAULT_KERNEL_FILTER, type Cidr, type KernelFilter } from '../agent/src/tracer/kernel-filter.ts';
 import { renderProgram } from '../agent/src/tracer/program.ts';
 import { startTracer, type Tracer } from '../agent/src/tracer/runner.ts';
+import { addNetns, deleteNetns, ip, sh, vethPair } from './netns-helpers.ts';
 
 const FIXTURES = new URL('./fixtures/tcpdump/', import.meta.url).pathname;
 const P = `hstr${process.pid.toString(36)}${Math.random().toString(36).slice(2, 5)}`;
 const NS = { a: `${P}a`, b: `${P}b`, c: `${P}c`, r: `${P}r` };
 const inode: Record<keyof typeof NS, number> = { a: 0, b: 0, c: 0, r: 0 };
 
-const sh = (cmd: string, args: string[]): string => execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 const inNs = (ns: string, ...args: string[]): string => sh('ip', ['netns', 'exec', ns, ...args]);
-const ip = (...args: string[]): string => sh('ip', args);
 
 const events: TraceEvent[] = [];
+/** The last event's seq when each bpftrace run started (a filter change starts one). */
+const runStarts: number[] = [];
 let tracer: Tracer;
 let server: ResultPromise | undefined;
 
@@ -40,29 +41,47 @@ async function waitFor<T>(what: string, fn: () => T | undefined | false, ms = 10
   throw new Error(`timed out waiting for ${what}`);
 }
 
+/** Sampler-reported printed lines and decoded hop lines among the events numbered (from, to]. */
+function countRun(from: number, to: number): { printed: number; hops: number } {
+  let printed = 0;
+  let hopLines = 0;
+  for (const e of since(from)) {
+    if (e.seq > to) break;
+    if (e.type === 'sampled') printed += e.printed;
+    else if (e.type === 'hop') hopLines++;
+  }
+  return { printed, hops: hopLines };
+}
+
+/**
+ * The sampler reports of the current bpftrace run account for every hop line it printed: their
+ * `printed` adds up to the hops decoded since the run started (nothing is lost at these rates).
+ * Reports lag the lines they count by up to a report interval, so this waits for them.
+ */
+async function expectReportsCountEveryHop(): Promise<void> {
+  const from = runStarts.at(-1)!;
+  const count = (): { printed: number; hops: number } => countRun(from, Infinity);
+  await waitFor('reports counting every printed hop', () => {
+    const c = count();
+    return c.hops > 0 && c.printed === c.hops;
+  }, 5000).catch(() => undefined);
+  const c = count();
+  expect(c.printed, `reported printed vs hop lines decoded in this run (${c.hops})`).toBe(c.hops);
+}
+
 function setup(): void {
-  for (const n of Object.values(NS)) ip('netns', 'add', n);
-  for (const k of Object.keys(NS) as (keyof typeof NS)[]) inode[k] = Number(sh('stat', ['-L', '-c', '%i', `/run/netns/${NS[k]}`]).trim());
-  for (const n of Object.values(NS)) ip('-n', n, 'link', 'set', 'lo', 'up');
+  const inodes = addNetns(Object.values(NS));
+  (Object.keys(NS) as (keyof typeof NS)[]).forEach((k, i) => (inode[k] = inodes[i]!));
   // A <-> B over a veth; B's end is a bridge port (br0 holds B's address).
-  ip('link', 'add', 'aB', 'netns', NS.a, 'type', 'veth', 'peer', 'name', 'bA', 'netns', NS.b);
-  ip('-n', NS.b, 'link', 'add', 'br0', 'type', 'bridge');
-  ip('-n', NS.b, 'link', 'set', 'bA', 'master', 'br0');
-  ip('-n', NS.a, 'addr', 'add', '10.213.0.1/24', 'dev', 'aB');
-  ip('-n', NS.b, 'addr', 'add', '10.213.0.2/24', 'dev', 'br0');
+  vethPair({ ns: NS.a, dev: 'aB', addr: '10.213.0.1/24' }, { ns: NS.b, dev: 'bA', addr: '10.213.0.2/24' }, 'br0');
   ip('-n', NS.a, 'addr', 'add', 'fd00:213::1/64', 'dev', 'aB', 'nodad');
   ip('-n', NS.b, 'addr', 'add', 'fd00:213::2/64', 'dev', 'br0', 'nodad');
-  for (const [n, d] of [[NS.a, 'aB'], [NS.b, 'bA'], [NS.b, 'br0']] as const) ip('-n', n, 'link', 'set', d, 'up');
   // A "Service" address DNATed by B to its own port 8080, and a dropped UDP port.
   ip('-n', NS.a, 'route', 'add', '10.213.1.0/24', 'via', '10.213.0.2');
   inNs(NS.b, 'iptables', '-t', 'nat', '-A', 'PREROUTING', '-d', '10.213.1.100', '-p', 'tcp', '--dport', '80', '-j', 'DNAT', '--to-destination', '10.213.0.2:8080');
   inNs(NS.b, 'iptables', '-A', 'INPUT', '-p', 'udp', '--dport', '9999', '-j', 'DROP');
   // A <-> C underlay with a VXLAN overlay (VNI 42, port 4789).
-  ip('link', 'add', 'uA', 'netns', NS.a, 'type', 'veth', 'peer', 'name', 'uC', 'netns', NS.c);
-  ip('-n', NS.a, 'addr', 'add', '192.168.213.1/24', 'dev', 'uA');
-  ip('-n', NS.c, 'addr', 'add', '192.168.213.2/24', 'dev', 'uC');
-  ip('-n', NS.a, 'link', 'set', 'uA', 'up');
-  ip('-n', NS.c, 'link', 'set', 'uC', 'up');
+  vethPair({ ns: NS.a, dev: 'uA', addr: '192.168.213.1/24' }, { ns: NS.c, dev: 'uC', addr: '192.168.213.2/24' });
   ip('-n', NS.a, 'link', 'add', 'vxA', 'type', 'vxlan', 'id', '42', 'local', '192.168.213.1', 'remote', '192.168.213.2', 'dstport', '4789', 'dev', 'uA');
   ip('-n', NS.c, 'link', 'add', 'vxC', 'type', 'vxlan', 'id', '42', 'local', '192.168.213.2', 'remote', '192.168.213.1', 'dstport', '4789', 'dev', 'uC');
   ip('-n', NS.a, 'addr', 'add', '10.214.0.1/24', 'dev', 'vxA');
@@ -75,15 +94,7 @@ function setup(): void {
   ip('-n', NS.r, 'link', 'set', 'r1', 'up');
 }
 
-function teardown(): void {
-  for (const n of Object.values(NS)) {
-    try {
-      ip('netns', 'del', n);
-    } catch {
-      // not created
-    }
-  }
-}
+const teardown = (): void => deleteNetns(Object.values(NS));
 
 const filterAll = (): KernelFilter => ({ ...DEFAULT_KERNEL_FILTER, netns: Object.values(inode) });
 
@@ -93,7 +104,14 @@ beforeAll(async () => {
   server = execa('ip', ['netns', 'exec', NS.b, '/usr/bin/python3', '-m', 'http.server', '8080', '--bind', '10.213.0.2'], { stdio: 'ignore', reject: false });
   // HOPSCOPE_RECORD_LINES=<file> keeps the raw bpftrace lines (to refresh decoder fixtures).
   const record = process.env.HOPSCOPE_RECORD_LINES;
-  tracer = await startTracer({ filter: filterAll(), onEvent: (e) => events.push(e), onLine: record ? (l) => appendFileSync(record, `${l}\n`) : undefined });
+  tracer = await startTracer({
+    filter: filterAll(),
+    onEvent: (e) => events.push(e),
+    onStatus: (st) => {
+      if (st.state === 'starting') runStarts.push(lastSeq());
+    },
+    onLine: record ? (l) => appendFileSync(record, `${l}\n`) : undefined,
+  });
   // The HTTP server must be listening before the TCP tests.
   await waitFor('http server', () => {
     try {
@@ -284,13 +302,20 @@ describe('tracer on real namespaces', () => {
     const reqsB = hs.filter((h) => h.netns === inode.b && h.dev === 'bA' && h.packet.l4.proto === 'icmp' && h.packet.l4.icmpType === 8);
     expect(reqsB.map((h) => h.skb)).toEqual(reqsOut.map((h) => h.skb));
     expect(sampled.reduce((n, e) => n + e.printed, 0)).toBeGreaterThanOrEqual(3 * 6);
+    await expectReportsCountEveryHop();
   });
 
   it('carries "count, don\'t print" from device to device: the same packets at every hop, over a bridge and through VXLAN', async () => {
+    // Hop lines printed just before a filter change are counted by the stopped run's last
+    // report (its END): the run that ends here reports every line it printed. (A new ping is a
+    // new flow, so its first packets are printed.)
+    inNs(NS.a, 'ping', '-c', '2', '-i', '0.2', '-W', '2', '10.213.0.2');
     // No address filter and a closed set of namespaces (these four link only to each other):
     // the program renders its carried decision (CARRY 1), and a packet counted at its first
     // device is counted at the next ones from a note, without deciding again.
     await tracer.setFilter({ ...DEFAULT_KERNEL_FILTER, netns: [inode.a, inode.b, inode.c, inode.r], netnsClosed: true, firstPackets: 3, sampleEvery: 4 });
+    const ended = countRun(runStarts.at(-2)!, runStarts.at(-1)!);
+    expect(ended.printed, `the ended run's reports vs its hop lines (${ended.hops})`).toBe(ended.hops);
     const from = lastSeq();
     const N = 40;
     inNs(NS.a, 'ping', '-c', String(N), '-i', '0.01', '-W', '2', '10.213.0.2');
@@ -337,6 +362,8 @@ describe('tracer on real namespaces', () => {
         for (const [k, seqs] of lists) expect(seqs, k).toEqual(first);
       }
     }
+    // A new run after the last one printed fewer lines: its reports start from its own totals.
+    await expectReportsCountEveryHop();
   });
 
   it('restarts bpftrace killed with SIGKILL within 2 s, reports the gap, leaves no orphan', async () => {

@@ -100,6 +100,19 @@ describe('pod-to-podman: the agent DaemonSet', () => {
     expect(run.ports.map((p) => p.containerPort)).toEqual(c.ports.map((p: AnyObj) => p.containerPort));
   });
 
+  it('runs a command in place of the image\'s entrypoint, $(VAR) expanded', () => {
+    expect(flagValues(run.argv, '--entrypoint')).toEqual([]);
+    const d = agentDoc();
+    agentOf(d).command = ['sh', '-c', 'echo $(NODE_NAME)'];
+    agentOf(d).args = ['$(HOST_IP)'];
+    const withCommand = podToPodman(d, 'agent', node);
+    expect(withCommand.command).toEqual(['sh', '-c', `echo ${node.nodeName}`]);
+    expect(flagValues(withCommand.argv, '--entrypoint').map((e) => JSON.parse(e) as unknown)).toEqual([withCommand.command]);
+    expect(withCommand.argv.slice(-2)).toEqual([node.image, node.hostIP]);
+    agentOf(d).command = [];
+    expect(() => podToPodman(d, 'agent', node)).toThrow(/empty command/);
+  });
+
   it('says what it approximates', () => {
     const fields = run.approximations.map((a) => a.field);
     for (const f of ['hostPID', 'tolerations', 'priorityClassName', 'image', 'livenessProbe', 'serviceAccountName']) expect(fields.some((x) => x.endsWith(f)), f).toBe(true);

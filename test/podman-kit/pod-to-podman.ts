@@ -92,6 +92,8 @@ export interface PodmanRun {
   podmanEnv: Record<string, string>;
   /** The container's environment as kubelet computes it (secrets included). */
   containerEnv: Record<string, string>;
+  /** The container's command (the image's entrypoint when absent) after $(VAR) expansion. */
+  command?: string[];
   /** The container's args after $(VAR) expansion. */
   args: string[];
   liveness?: Probe;
@@ -212,6 +214,7 @@ const CONTAINER_KEYS = [
   'name',
   'image',
   'imagePullPolicy',
+  'command',
   'args',
   'env',
   'ports',
@@ -551,10 +554,28 @@ export function podToPodman(doc: unknown, containerName: string, node: NodeConte
   const pull = optStr(c.imagePullPolicy, `${C}.imagePullPolicy`);
   if (pull !== undefined && pull !== 'IfNotPresent' && pull !== 'Never') approx(`${C}.imagePullPolicy`, `${pull}: nothing is pulled here (--pull never)`);
   const args = arr(c.args, `${C}.args`).map((a, i) => expandVars(str(a, `${C}.args[${i}]`), containerEnv));
+  // command replaces the image's entrypoint and, as in Kubernetes, its CMD too: podman given
+  // --entrypoint drops the image's CMD (checked with podman 4.3).
+  const command = c.command === undefined ? undefined : arr(c.command, `${C}.command`).map((a, i) => expandVars(str(a, `${C}.command[${i}]`), containerEnv));
+  if (command !== undefined) {
+    if (command.length === 0) throw new UnsupportedField(`${C}.command`, 'an empty command is not translated');
+    argv.push('--entrypoint', JSON.stringify(command));
+  }
   // A hostNetwork pod has the node's hostname (the host UTS namespace), any other pod its name.
   argv.push('--hostname', hostNetwork ? node.nodeName : node.pod!.name, node.image, ...args);
 
-  return { argv, podmanEnv, containerEnv, args, podIP, ...(liveness ? { liveness } : {}), ...(readiness ? { readiness } : {}), ports, approximations };
+  return {
+    argv,
+    podmanEnv,
+    containerEnv,
+    ...(command ? { command } : {}),
+    args,
+    podIP,
+    ...(liveness ? { liveness } : {}),
+    ...(readiness ? { readiness } : {}),
+    ports,
+    approximations,
+  };
 }
 
 /** "BPF" or "CAP_BPF" → "CAP_BPF"; "ALL" stays "ALL". */

@@ -134,6 +134,21 @@ export async function startContainer(run: PodmanRun): Promise<Container> {
   };
 }
 
+/**
+ * Start a translated container, wait for it to exit, and remove it: its exit code (null when it
+ * did not exit within `timeoutMs`) and its output, stdout and stderr apart.
+ */
+export async function runToExit(run: PodmanRun, timeoutMs: number): Promise<Ran> {
+  const c = await startContainer(run);
+  try {
+    const w = await podman(['wait', c.name], { timeoutMs });
+    const logs = await podman(['logs', c.name]);
+    return { code: w.code === 0 ? Number(w.stdout.trim()) : null, stdout: logs.stdout, stderr: logs.stderr, timedOut: w.timedOut };
+  } finally {
+    await c.remove();
+  }
+}
+
 /** Names of containers of a kit prefix that podman still knows (running or not). */
 export function leftContainers(prefix: string): string[] {
   const out = execFileSync('podman', ['ps', '-a', '--format', '{{.Names}}'], { env: podmanProcessEnv(), encoding: 'utf8' });

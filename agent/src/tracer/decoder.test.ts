@@ -56,9 +56,47 @@ describe('decoder on recorded output', () => {
     d.decode('@sup: 40');
     expect(d.decode('@prn: 12')).toMatchObject({ type: 'sampled', suppressed: 40, printed: 12, every: 256 });
     d.decode('@k: 128');
-    d.decode('@sup: 3');
-    expect(d.decode('@prn: 1')).toMatchObject({ type: 'sampled', suppressed: 3, printed: 1, every: 128 });
+    d.decode('@sup: 43');
+    expect(d.decode('@prn: 13')).toMatchObject({ type: 'sampled', suppressed: 3, printed: 1, every: 128 });
     expect(d.decode('@k: x')).toMatchObject({ type: 'rejected', reason: 'bad counter line' });
+  });
+
+  // The program prints run totals (zeroing after each print lost what other CPUs counted in
+  // between); a report says what was counted since the one before.
+  it('turns the run totals of successive reports into per-report amounts', () => {
+    const d = createDecoder({ reasonNames: reasons });
+    const report = (k: number, sup: number, prn: number): DecodeResult => {
+      d.decode(`@k: ${k}`);
+      d.decode(`@sup: ${sup}`);
+      return d.decode(`@prn: ${prn}`);
+    };
+    expect(report(64, 0, 0)).toMatchObject({ type: 'sampled', suppressed: 0, printed: 0, every: 64 });
+    expect(report(64, 1000, 250)).toMatchObject({ suppressed: 1000, printed: 250 });
+    expect(report(128, 1000, 250)).toMatchObject({ suppressed: 0, printed: 0, every: 128 });
+    expect(report(128, 489_598, 7_000_001)).toMatchObject({ suppressed: 488_598, printed: 6_999_751 });
+    // A report without its @sup line (a map bpftrace did not print) suppressed nothing, and the
+    // @sup total stays where it was for the next one.
+    d.decode('@k: 128');
+    expect(d.decode('@prn: 7000001')).toMatchObject({ suppressed: 0, printed: 0 });
+    expect(report(128, 489_600, 7_000_005)).toMatchObject({ suppressed: 2, printed: 4 });
+  });
+
+  it('starts the totals afresh for a new bpftrace run', () => {
+    const d = createDecoder({ reasonNames: reasons });
+    d.decode('@sup: 500');
+    d.decode('@prn: 90');
+    d.reset();
+    // The new run counts from zero: its first report is all new, even above the old totals.
+    d.decode('@sup: 600');
+    expect(d.decode('@prn: 100')).toMatchObject({ type: 'sampled', suppressed: 600, printed: 100 });
+    d.decode('@sup: 601');
+    expect(d.decode('@prn: 100')).toMatchObject({ suppressed: 1, printed: 0 });
+    // A reset not announced (bpftrace prints its cleared maps as 0 when it exits): a total that
+    // went down started again, and is all new.
+    d.decode('@sup: 0');
+    expect(d.decode('@prn: 0')).toMatchObject({ suppressed: 0, printed: 0 });
+    d.decode('@sup: 5');
+    expect(d.decode('@prn: 7')).toMatchObject({ suppressed: 5, printed: 7 });
   });
 
   it('accepts the other lost-event forms', () => {

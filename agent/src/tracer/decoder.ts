@@ -32,7 +32,7 @@ export interface Rejection {
 export interface Notice {
   type: 'notice';
   kind: 'banner' | 'attached' | 'counter' | 'flush';
-  /** Program format version (banner), probes attached, a sampler counter held for the next report, 0 (flush padding). */
+  /** Program format version (banner), probes attached, a sampler counter's run total held for the next report, 0 (flush padding). */
   value: number;
 }
 
@@ -61,7 +61,10 @@ export interface Decoder {
   /** A GapEvent numbered in the same sequence as decoded events. */
   gap(fromMs: number, toMs: number, reason: string): GapEvent;
   stats(): DecoderStats;
-  /** Forget per-run state (device names) when bpftrace restarts; numbering continues. */
+  /**
+   * Forget per-run state (device names, the sampler counters' totals so far) when a new
+   * bpftrace run starts; numbering continues.
+   */
   reset(): void;
 }
 
@@ -302,6 +305,13 @@ function ipv6(c: Cursor, hiHex: string, loHex: string): string | null {
 }
 
 
+/**
+ * What a counter that reads `total` now added since it read `before`. A total below the one
+ * before is a counter that started again (bpftrace prints its cleared maps as 0 at exit): all
+ * of it is new.
+ */
+const sinceTotal = (total: number, before: number): number => (total >= before ? total - before : total);
+
 function reject(reason: string, line: string): Rejection {
   return { type: 'rejected', reason, line: line.length > 200 ? line.slice(0, 200) : line };
 }
@@ -334,7 +344,12 @@ export function createDecoder(opts: { reasonNames: Map<number, string> }): Decod
   const cur = new Cursor();
   const st: DecoderStats = { lines: 0, events: 0, rejections: 0, lost: 0 };
   const names = new Map<number, Map<number, string>>(); // netns -> ifindex -> device name
+  // The program reports its sampler counters as totals since the run began (bpf/datapath.bt.tmpl:
+  // zeroing them after each print lost what other CPUs counted in between); SampledEvent carries
+  // per-report amounts, the differences from the totals of the run's previous report.
   let pendingSuppressed = -1;
+  let suppressedTotal = 0;
+  let printedTotal = 0;
   // The sampler's K from the report's "@k" line (it comes first).
   let pendingEvery = 0;
 
@@ -584,7 +599,13 @@ export function createDecoder(opts: { reasonNames: Map<number, string> }): Decod
       return { type: 'notice', kind: 'counter', value: n } satisfies Notice;
     }
     if (name === '@prn') {
-      const ev: SampledEvent = { type: 'sampled', seq: ++seq, suppressed: Math.max(0, pendingSuppressed), printed: n, every: pendingEvery };
+      let suppressed = 0;
+      if (pendingSuppressed >= 0) {
+        suppressed = sinceTotal(pendingSuppressed, suppressedTotal);
+        suppressedTotal = pendingSuppressed;
+      }
+      const ev: SampledEvent = { type: 'sampled', seq: ++seq, suppressed, printed: sinceTotal(n, printedTotal), every: pendingEvery };
+      printedTotal = n;
       pendingSuppressed = -1;
       return ev;
     }
@@ -695,6 +716,9 @@ export function createDecoder(opts: { reasonNames: Map<number, string> }): Decod
       names.clear();
       forgetDevNames();
       pendingSuppressed = -1;
+      suppressedTotal = 0;
+      printedTotal = 0;
+      pendingEvery = 0;
     },
   };
 }

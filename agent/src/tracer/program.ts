@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { ProbeSet } from '../protocol/events.ts';
 import type { Cidr, FlowSide, KernelFilter } from './kernel-filter.ts';
 
-/** Version of the line format, printed in the banner and checked by the decoder. */
+/** Version of the line format, printed in the banner. Nothing checks it: the runner renders the program it decodes. */
 export const PROGRAM_VERSION = 1;
 
 /** Options that are not part of the user's filter. */

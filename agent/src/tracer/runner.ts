@@ -175,6 +175,8 @@ export async function startTracer(opts: TracerOptions): Promise<Tracer> {
   /** Launches one bpftrace; resolves when it attached, rejects if it exited first. */
   function launch(): Promise<void> {
     const cancel = new AbortController();
+    // Every run (a restart, a new filter) starts its device lines and sampler totals afresh.
+    decoder.reset();
     status({ state: 'starting', probeSet });
     // setpriv --pdeathsig: if the agent is SIGKILLed, the kernel kills bpftrace too.
     const sub = execa('setpriv', ['--pdeathsig', 'SIGKILL', '--', opts.bpftrace ?? 'bpftrace', '-B', 'full', programFile], {
@@ -272,7 +274,6 @@ export async function startTracer(opts: TracerOptions): Promise<Tracer> {
       restartTimer = null;
       if (stopping) return;
       restarts++;
-      decoder.reset();
       launch().catch(() => {
         // launch's exit handler does not restart a run that never attached: retry here.
         if (!stopping) scheduleRestart();
