@@ -5,7 +5,7 @@ import type { Command } from './command.ts';
 import { checkPrerequisites, refusalMessage } from '../tracer/preflight.ts';
 import { labUp, loadTopology, type LabHandle } from '../lab/lab.ts';
 import { teardownLab } from '../lab/teardown.ts';
-import { parseServerArgs, openUrl, tokenWarning } from '../server/config.ts';
+import { parseServerArgs, openUrl, serverWarnings, SERVER_FLAGS_HELP } from '../server/config.ts';
 import { startServer, type RunningServer } from '../server/http.ts';
 import { pipelineSource } from '../server/pipeline-source.ts';
 import { topologyFromModel } from '../server/topology.ts';
@@ -21,13 +21,9 @@ const USAGE = `usage: hopscope start [options]
 Brings up the built-in lab cluster (network namespaces on this machine), traces it and serves
 the UI. Prints the URL with its access token. Ctrl-C tears everything down.
 
-  --topology <file>   lab topology (default: the built-in two-node flannel lab)
-  --name <name>       lab name (default: the topology's)
-  --host <ip>         address to bind (default 127.0.0.1; anything else exposes the UI)
-  --port <n>          port (default 7070; 0 picks a free one)
-  --token-file <f>    access token from a file (default: $HOPSCOPE_TOKEN, else a random one)
-  --token <t>         the token itself (every local user can read it in ps: prefer the two above)
-  --ui <dir>          built UI (default ui/dist)
+  --topology <file>        lab topology (default: the built-in two-node flannel lab)
+  --name <name>            lab name (default: the topology's)
+${SERVER_FLAGS_HELP}
 ${RECORD_FLAGS_HELP}
   -h, --help`;
 
@@ -59,8 +55,7 @@ export const command: Command = {
     }
     const topology = loadTopology(cfg.topology);
     const log = (l: string) => console.error(`hopscope: ${l}`);
-    const warning = tokenWarning(cfg.tokenFrom);
-    if (warning) log(warning);
+    serverWarnings(cfg).forEach(log);
     log(`bringing up lab ${cfg.labName ?? topology.name} ...`);
     // We own the signal handling (server and bpftrace go first); the lab still cleans up on crash.
     const lab = await labUp(topology, { ...(cfg.labName ? { name: cfg.labName } : {}), cleanupOnExit: false, cleanupOnCrash: true, log });
@@ -113,7 +108,6 @@ export const command: Command = {
     const st = server.status();
     if (st.tracer !== 'running') log(`tracer ${st.tracer}${st.message ? `: ${st.message}` : ''} (the UI still shows the lab)`);
     console.log(`hopscope is up: ${openUrl(server.url, cfg.token)}`);
-    if (cfg.host !== '127.0.0.1' && cfg.host !== 'localhost' && cfg.host !== '::1') log(`listening on ${cfg.host}: anyone who can reach it and has the token can see the traffic`);
     return done;
   },
 };

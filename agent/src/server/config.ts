@@ -68,6 +68,20 @@ export const SERVER_FLAGS = {
   help: short('h', toggle()),
 } satisfies Spec;
 
+/** The help lines of the serving flags, shared by start, serve, hub and open. */
+export const SERVER_FLAGS_HELP = `  --host <ip>              address to bind (default 127.0.0.1; anything else exposes the UI)
+  --port <n>               port (default 7070; 0 picks a free one)
+  --token-file <f>         access token from a file (default: $HOPSCOPE_TOKEN, else a random one)
+  --token <t>              the token itself (every local user can read it in ps: prefer the two above)
+  --ui <dir>               built UI (default ui/dist)`;
+
+/** What a user should hear about how they serve: a token in argv, a bind beyond loopback. */
+export function serverWarnings(cfg: Pick<ServerConfig, 'tokenFrom' | 'host'>): string[] {
+  const token = tokenWarning(cfg.tokenFrom);
+  const exposed = cfg.host !== '127.0.0.1' && cfg.host !== 'localhost' && cfg.host !== '::1';
+  return [...(token ? [token] : []), ...(exposed ? [`listening on ${cfg.host}: anyone who can reach it and has the token can see the traffic`] : [])];
+}
+
 /** Parse argv + env; throws Error with a message naming the flag. */
 export function parseServerArgs(
   argv: string[],
