@@ -255,6 +255,20 @@ describe('closing', () => {
   });
 });
 
+describe('closing a client that never answers', () => {
+  it('cuts a client that does not answer the close frame instead of waiting ws\'s 30 s for it', async () => {
+    const s = await startServer({ host: '127.0.0.1', port: 0, token: TOKEN, source: new SyntheticSource(1, 50, 100), topology: () => null, lab: null });
+    const c = await client({ token: TOKEN, port: s.port });
+    // It reads nothing more: the close frame sits in its socket and is never answered.
+    (c.ws as unknown as { _socket: Socket })._socket.pause();
+    const t0 = Date.now();
+    const ended = await Promise.race([s.close().then(() => 'closed'), new Promise((r) => setTimeout(() => r('still closing after 15 s'), 15_000).unref())]);
+    expect(ended).toBe('closed');
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    expect(s.fanout.clientCount).toBe(0);
+  }, 20_000);
+});
+
 describe('dead peers', () => {
   it('terminates a client that stops answering pings and keeps the one that answers', async () => {
     const src = new SyntheticSource(1, 50, 100);
