@@ -146,22 +146,10 @@ function statusLine(s: PipelineStatus | undefined): string {
   );
 }
 
-/**
- * NOTE: @kubernetes/client-node's informer can leave a watch connection open when it is stopped
- * while that watch is still being established (its `stop()` aborts only an established request),
- * which would keep this process alive after tracing ended. The trace command owns its process:
- * once it is done and output has had time to drain, a leftover socket must not hang it.
- */
-function exitSoonIfStuck(code: number): void {
-  setTimeout(() => process.exit(code), 2000).unref();
-}
-
 export const command: Command = {
   summary: 'follow packets hop by hop (pod, veth, bridge, NAT, tunnel, underlay, delivery or drop)',
   async run(argv: string[]): Promise<number> {
-    const code = await runTrace(argv);
-    exitSoonIfStuck(code);
-    return code;
+    return runTrace(argv);
   },
 };
 
