@@ -1,7 +1,7 @@
 // `hopscope hub`: connect to every node's agent, stitch cross-node journeys, serve the UI for
 // the whole cluster. `hopscope hub trace`: the CLI view streamed from a hub.
 import type { Command } from './command.ts';
-import { SERVER_FLAGS, SERVER_FLAGS_HELP, openUrl, parseServerArgs, readTokenFile, serverWarnings, tokenWarning } from '../server/config.ts';
+import { SERVER_FLAGS, SERVER_FLAGS_HELP, openUrl, parseServerArgs, readTokenFile, serverWarnings, tokenOf, tokenWarning } from '../server/config.ts';
 import { CLUSTER_FALLBACKS } from '../identity/cluster-source.ts';
 import { startServer } from '../server/http.ts';
 import { hostname } from 'node:os';
@@ -96,11 +96,10 @@ async function traceCommand(args: string[]): Promise<number> {
   const { values } = parseFlags(args, HUB_TRACE_FLAGS);
   const t = remoteTraceArgs(values);
   const url = values.url;
-  if (values.token && values['token-file']) throw new UsageError('--token and --token-file: choose one');
-  const token = values.token ?? (values['token-file'] ? tokenFromFile('--token-file', values['token-file']) : process.env.HOPSCOPE_TOKEN);
+  const { token, from } = tokenOf(values, process.env);
   if (!url) throw new UsageError('--url <hub url> is required');
   if (!token) throw new UsageError('--token-file (or $HOPSCOPE_TOKEN) is required');
-  const warning = values.token ? tokenWarning('flag') : undefined;
+  const warning = tokenWarning(from);
   if (warning) console.error(`hopscope: ${warning}`);
   const ac = new AbortController();
   const stop = () => ac.abort();
@@ -109,7 +108,7 @@ async function traceCommand(args: string[]): Promise<number> {
   try {
     const n = await remoteTrace({
       url: url.endsWith('/') ? url : `${url}/`,
-      token: validateToken(token),
+      token,
       filter: t.filter,
       format: t.format,
       ...(t.count ? { count: t.count } : {}),

@@ -82,6 +82,31 @@ export function serverWarnings(cfg: Pick<ServerConfig, 'tokenFrom' | 'host'>): s
   return [...(token ? [token] : []), ...(exposed ? [`listening on ${cfg.host}: anyone who can reach it and has the token can see the traffic`] : [])];
 }
 
+/**
+ * The token from --token, else --token-file, else $HOPSCOPE_TOKEN, validated ('generated' and no
+ * token when none is given). Throws UsageError naming where a bad one came from.
+ */
+export function tokenOf(
+  v: { token?: string | undefined; 'token-file'?: string | undefined },
+  env: Record<string, string | undefined>,
+  readText?: (path: string) => string,
+): { token?: string; from: TokenFrom } {
+  if (v.token && v['token-file']) throw new UsageError('--token and --token-file: choose one');
+  if (v.token) return { token: v.token, from: 'flag' };
+  if (v['token-file']) {
+    try {
+      return { token: readTokenFile(v['token-file'], readText), from: 'file' };
+    } catch (e) {
+      throw new UsageError(`--token-file: ${(e as Error).message}`);
+    }
+  }
+  try {
+    return env.HOPSCOPE_TOKEN ? { token: validateToken(env.HOPSCOPE_TOKEN), from: 'env' } : { from: 'generated' };
+  } catch (e) {
+    throw new UsageError(`$HOPSCOPE_TOKEN: ${(e as Error).message}`);
+  }
+}
+
 /** Parse argv + env; throws Error with a message naming the flag. */
 export function parseServerArgs(
   argv: string[],
@@ -96,23 +121,8 @@ export function parseServerArgs(
     name: onlyIf(mode === 'start', 'is for `hopscope start`', SERVER_FLAGS.name),
     kubeconfig: onlyIf(mode === 'serve', 'is for `hopscope serve`', SERVER_FLAGS.kubeconfig),
   });
-  if (v.token && v['token-file']) throw new UsageError('--token and --token-file: choose one');
   const record = recordOptionsOf(v);
-  let fileToken: string | undefined;
-  if (v['token-file']) {
-    try {
-      fileToken = readTokenFile(v['token-file'], readText);
-    } catch (e) {
-      throw new UsageError(`--token-file: ${(e as Error).message}`);
-    }
-  }
-  let envToken: string | undefined;
-  try {
-    envToken = env.HOPSCOPE_TOKEN ? validateToken(env.HOPSCOPE_TOKEN) : undefined;
-  } catch (e) {
-    throw new UsageError(`$HOPSCOPE_TOKEN: ${(e as Error).message}`);
-  }
-  const [token, tokenFrom]: [string | undefined, TokenFrom] = v.token ? [v.token, 'flag'] : fileToken ? [fileToken, 'file'] : envToken ? [envToken, 'env'] : [undefined, 'generated'];
+  const { token, from: tokenFrom } = tokenOf(v, env, readText);
   return {
     host: v.host ?? '127.0.0.1',
     port: v.port ?? defaults.port,
