@@ -4,7 +4,6 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from './command.ts';
 import { checkPrerequisites, refusalMessage } from '../tracer/preflight.ts';
 import { labUp, loadTopology, type LabHandle } from '../lab/lab.ts';
-import { teardownLab } from '../lab/teardown.ts';
 import { parseServerArgs, openUrl, serverWarnings, SERVER_FLAGS_HELP } from '../server/config.ts';
 import { startServer, type RunningServer } from '../server/http.ts';
 import { pipelineSource } from '../server/pipeline-source.ts';
@@ -57,13 +56,9 @@ export const command: Command = {
     const log = (l: string) => console.error(`hopscope: ${l}`);
     serverWarnings(cfg).forEach(log);
     log(`bringing up lab ${cfg.labName ?? topology.name} ...`);
-    // We own the signal handling (server and bpftrace go first); the lab still cleans up on crash.
-    const lab = await labUp(topology, { ...(cfg.labName ? { name: cfg.labName } : {}), cleanupOnExit: false, cleanupOnCrash: true, log });
-    let downed = false;
-    const lastResort = () => {
-      if (!downed) teardownLab(lab.name, lab.state());
-    };
-    process.on('exit', lastResort);
+    // We own the signal handling (server and bpftrace go first); the lab still cleans up on a
+    // crash, and on any exit before its down() finished.
+    const lab = await labUp(topology, { ...(cfg.labName ? { name: cfg.labName } : {}), cleanupOnSignal: false, cleanupOnCrash: true, log });
     let server: RunningServer | undefined;
     let stopping: Promise<void> | undefined;
     const stop = (why: string) =>
@@ -71,17 +66,12 @@ export const command: Command = {
         log(`${why}: stopping server and tracer, tearing down lab ${lab.name} ...`);
         await server?.close().catch((e: unknown) => log(`server close: ${(e as Error).message}`));
         await lab.down().catch((e: unknown) => log(`lab down: ${(e as Error).message}`));
-        downed = true;
         log('done');
       })());
     const done = new Promise<number>((resolve) => {
       const onSignal = (sig: NodeJS.Signals) => {
-        if (stopping) {
-          // A second Ctrl-C: do not wait any longer.
-          lastResort();
-          downed = true;
-          process.exit(130);
-        }
+        // A second Ctrl-C: do not wait any longer (the lab's exit hook tears it down).
+        if (stopping) process.exit(130);
         // Ctrl-C is how start is meant to end: a clean stop is a success (README "Running it").
         void stop(sig).then(() => resolve(0));
       };
