@@ -1,6 +1,9 @@
-// A stand-in for kubectl that records its argv, for testing the plugin's plumbing only: which
-// kubectl commands it runs, with what files. It proves nothing about a real install (no
-// kubectl or cluster here). `port-forward` "forwards" to a local port given in FAKE_PF_PORT.
+// A stand-in for kubectl that records its argv, for testing the plugin's plumbing: which kubectl
+// commands it runs, with what files. Nothing real can answer those commands here: this machine
+// has no cluster, and the lab's API is read-only (no apply, delete or Secrets) and serves no
+// port-forward. `port-forward` "forwards" to a local port given in FAKE_PF_PORT. With
+// FAKE_KUSTOMIZE set to a real kubectl, `apply -k DIR` also has it render DIR (what a real apply
+// would send) to $FAKE_LOG.yaml, kustomize's errors to $FAKE_LOG.err.
 import { mkdtempSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +18,7 @@ for ((i = 0; i < $#; i++)); do
       dir="\${args[$((i + 2))]}"
       { echo "FILES $(ls "$dir" | tr '\\n' ' ')"; echo "MODE $(stat -c %a "$dir/token.env")"; echo "TOKEN $(cat "$dir/token.env")";
         echo "KUSTOMIZATION_TAIL $(tail -n 4 "$dir/kustomization.yaml" | tr '\\n' '|')"; } >> "$FAKE_LOG"
+      if [ -n "\${FAKE_KUSTOMIZE:-}" ]; then "$FAKE_KUSTOMIZE" kustomize "$dir" > "$FAKE_LOG.yaml" 2> "$FAKE_LOG.err" || exit 1; fi
       echo "namespace/hopscope created"; exit 0 ;;
     get) printf '%s' "\${FAKE_TOKEN_B64:-}"; exit 0 ;;
     port-forward) echo "Forwarding from 127.0.0.1:\${FAKE_PF_PORT} -> 7070"; exec sleep 300 ;;

@@ -259,8 +259,8 @@ describe('websocket fuzz', () => {
     expect(goodClosed).toBeUndefined();
     expect(longestGap(batches, started, ended)).toBeLessThan(MAX_GAP_MS);
 
-    // Bounded: every fuzz client is gone from the hub and the heap comes back near its baseline.
-    await until(() => srv.server.fanout.clientCount === 1, 10_000, 'fuzz clients gone from the hub');
+    // Bounded: every fuzz client is gone from the fan-out and the heap comes back near its baseline.
+    await until(() => srv.server.fanout.clientCount === 1, 10_000, 'fuzz clients gone from the fan-out');
     const grown = heapAfterGc() - heapBefore;
     console.log(`fuzz: heap grew ${(grown / 1e6).toFixed(1)} MB`);
     expect(grown).toBeLessThan(32e6);

@@ -1,10 +1,13 @@
 // The plugin's plumbing against a fake kubectl that records argv: the commands it would run and
-// the files it hands to `kubectl apply -k`. Not a real install: there is no kubectl or cluster
-// on this machine (see README "Install on a cluster").
+// the files it hands to `kubectl apply -k`, rendered by the real kubectl's kustomize. The fake
+// stays because nothing here can answer those commands for real: there is no cluster on this
+// machine, and the lab's API is read-only (no apply, delete or Secrets) with no port-forward (see
+// README "What was and was not run here").
 import { afterAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { promisify } from 'node:util';
+import { parseAllDocuments } from 'yaml';
 import { fakeKubectl } from './fake-kubectl.ts';
 
 const run = promisify(execFile);
@@ -21,32 +24,33 @@ async function plugin(args: string[], env: Record<string, string> = {}) {
   return run('node', ['agent/bin/kubectl-hopscope.mjs', ...args], { env: { ...process.env, KUBECTL: fake.path, FAKE_LOG: fake.log, ...env } });
 }
 
-// A real kubectl happens to be installed here (google-cloud-sdk's): its kustomize renders what
-// `install` hands to `kubectl apply -k`, offline.
-const realKubectl = ['/usr/bin/kubectl', '/usr/local/bin/kubectl'].find((p) => existsSync(p));
+// setup.sh installs kubectl (Debian's 1.20, whose kustomize is v2); extra binaries to check, as
+// in lab-kubectl.test.ts, come colon-separated in HOPSCOPE_TEST_KUBECTL.
+const KUBECTLS = ['kubectl', ...(process.env.HOPSCOPE_TEST_KUBECTL ?? '').split(':').filter((p) => p.length > 0)];
 
-describe('the install directory with the real kubectl kustomize', () => {
-  it.skipIf(!realKubectl)('renders every object and the token Secret from the private copy install makes', async () => {
-    const { mkdtempSync, cpSync, writeFileSync, readdirSync } = await import('node:fs');
-    const { join } = await import('node:path');
-    const { tmpdir } = await import('node:os');
-    const dir = mkdtempSync(join(tmpdir(), 'hs-kustomize-'));
-    try {
-      for (const f of readdirSync('manifests')) if (f.endsWith('.yaml')) cpSync(join('manifests', f), join(dir, f));
-      writeFileSync(join(dir, 'token.env'), 'token=kustomize-token-0123456789\n');
-      const { stdout } = await run(realKubectl!, ['kustomize', dir]);
-      const { parseAllDocuments } = await import('yaml');
-      const objs = parseAllDocuments(stdout).map((d) => d.toJS() as { kind: string; metadata: { name: string; namespace?: string }; data?: Record<string, string> });
-      expect(objs.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
-        'ClusterRole/hopscope-read', 'ClusterRoleBinding/hopscope-read', 'DaemonSet/hopscope-agent', 'Deployment/hopscope-hub',
-        'Namespace/hopscope', 'Secret/hopscope-token', 'Service/hopscope-hub', 'ServiceAccount/hopscope',
-      ]);
-      const secret = objs.find((o) => o.kind === 'Secret')!;
-      expect(secret.metadata.namespace).toBe('hopscope');
-      expect(Buffer.from(secret.data!.token!, 'base64').toString()).toBe('kustomize-token-0123456789');
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+interface Obj {
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  data?: Record<string, string>;
+  spec?: { template?: { spec: { containers: { image: string }[] } } };
+}
+
+describe.each(KUBECTLS)('install, rendered by %s kustomize', (bin) => {
+  it('the private directory install applies renders every object, the token Secret and the --image override', async () => {
+    await plugin(['install', '--image', 'reg.example.com/me/hs:2'], { FAKE_KUSTOMIZE: bin, FAKE_TOKEN_B64: Buffer.from('kustomize-token-0123456789').toString('base64') }).catch((e: unknown) => {
+      throw new Error(`${(e as Error).message}\nkustomize: ${existsSync(`${fake.log}.err`) ? readFileSync(`${fake.log}.err`, 'utf8') : ''}`);
+    });
+    const objs = parseAllDocuments(readFileSync(`${fake.log}.yaml`, 'utf8')).map((d) => d.toJS() as Obj);
+    expect(objs.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
+      'ClusterRole/hopscope-read', 'ClusterRoleBinding/hopscope-read', 'DaemonSet/hopscope-agent', 'Deployment/hopscope-hub',
+      'Namespace/hopscope', 'Secret/hopscope-token', 'Service/hopscope-hub', 'ServiceAccount/hopscope',
+    ]);
+    const secret = objs.find((o) => o.kind === 'Secret')!;
+    expect(secret.metadata.namespace).toBe('hopscope');
+    expect(Buffer.from(secret.data!.token!, 'base64').toString()).toBe('kustomize-token-0123456789');
+    const images = objs.flatMap((o) => o.spec?.template?.spec.containers.map((c) => c.image) ?? []);
+    expect(images.length).toBeGreaterThan(0);
+    expect(new Set(images)).toEqual(new Set(['reg.example.com/me/hs:2']));
   });
 });
 

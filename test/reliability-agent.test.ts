@@ -1,7 +1,7 @@
 // The real agent (`hopscope start`: lab + trace pipeline + server in one process) under faults:
 // bpftrace SIGKILLed mid-stream is replaced within 2 s and the gap reaches websocket clients;
 // then the agent itself is SIGKILLed and `hopscope lab down` leaves nothing behind.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { execa } from 'execa';
 import WebSocket from 'ws';
@@ -10,6 +10,7 @@ import { parseServerMessage, type AgentStatus, type ServerMessage } from '../age
 import { readLabState, type LabState } from '../agent/src/lab/state.ts';
 import { expectGone } from './lab-helpers.ts';
 import { ensureUiBuilt, launchChromium } from './browser.ts';
+import { spawnHopscope } from './server-helpers.ts';
 
 const NAME = `hsra${process.pid % 100000}`;
 const TOKEN = `reliability-agent-${process.pid}-0123456789`;
@@ -78,22 +79,7 @@ function curlFromClient(state: LabState): Promise<unknown> {
 beforeAll(async () => {
   ({ links: rootLinksBefore, rules: rootRulesBefore } = await rootState());
   ensureUiBuilt();
-  agent = spawn(process.execPath, ['agent/bin/hopscope.mjs', 'start', '--name', NAME, '--port', '0'], {
-    env: { ...process.env, HOPSCOPE_TOKEN: TOKEN },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  agent.stderr!.on('data', (d: Buffer) => log.push(d.toString()));
-  base = await new Promise<string>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`start did not come up:\n${log.join('')}`)), 90_000);
-    agent.stdout!.on('data', (d: Buffer) => {
-      const m = /hopscope is up: (http:\/\/[^/]+\/)/.exec(d.toString());
-      if (m) {
-        clearTimeout(t);
-        resolve(m[1]!);
-      }
-    });
-    agent.once('exit', (code) => reject(new Error(`start exited ${code}:\n${log.join('')}`)));
-  });
+  ({ proc: agent, base } = await spawnHopscope('start', ['--name', NAME, '--port', '0'], TOKEN, log, 90_000));
 }, 120_000);
 
 afterAll(async () => {

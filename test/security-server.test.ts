@@ -18,7 +18,7 @@ const MAX_CLIENTS = 12;
 const MAX_BUFFERED = 64 * 1024;
 const STALL_MS = 2500;
 /**
- * The largest batch frame the hub writes: 500 journeys (its maxBatch) of the synthetic source,
+ * The largest batch frame the fan-out writes: 500 journeys (its maxBatch) of the synthetic source,
  * about 4 KB each. (Counted as 2 KB each, the bound held only while the flush timer ran on
  * time, with frames of ~200 journeys; on a loaded machine full 500-journey frames broke it.)
  */

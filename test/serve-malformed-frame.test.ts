@@ -3,29 +3,14 @@
 // of 60 × "é". The zod reason quotes the key; cut by bytes it split a character, decoded back to
 // 125 bytes, ws threw from close() and the agent exited 1. Now: that client is closed (1008, a
 // reason within 123 bytes), /healthz still answers, and a client beside it keeps its journeys.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ChildProcess } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { spawnServe, stopChild } from './server-helpers.ts';
-import { labUp, loadTopology, type LabHandle } from '../agent/src/lab/lab.ts';
+import { serveOnLabForFile, webTrafficUntil } from './server-helpers.ts';
 import { parseServerMessage, type ServerMessage } from '../agent/src/protocol/messages.ts';
 
 const LAB = `hsmf${process.pid % 100000}`;
 const TOKEN = `malformed-frame-${process.pid}-0123456789`;
-let lab: LabHandle;
-let proc: ChildProcess | undefined;
-let base = '';
-const log: string[] = [];
-
-beforeAll(async () => {
-  lab = await labUp(loadTopology(), { name: LAB });
-  ({ proc, base } = await spawnServe(['--lab', LAB, '--port', '0'], TOKEN, log));
-}, 120_000);
-
-afterAll(async () => {
-  await stopChild(proc);
-  await lab?.down();
-}, 60_000);
+const served = serveOnLabForFile(LAB, TOKEN, () => ['--lab', LAB, '--port', '0']);
 
 const auth = { Authorization: `Bearer ${TOKEN}` };
 
@@ -36,7 +21,7 @@ interface Client {
 }
 
 async function client(): Promise<Client> {
-  const ws = new WebSocket(`${base.replace('http', 'ws')}ws`, { headers: auth });
+  const ws = new WebSocket(`${served.base.replace('http', 'ws')}ws`, { headers: auth });
   const c: Client = { ws, msgs: [], closed: new Promise((r) => ws.on('close', (code, reason) => r({ code, reason: reason.toString() }))) };
   ws.on('message', (d) => {
     const m = parseServerMessage(d.toString());
@@ -50,12 +35,7 @@ async function client(): Promise<Client> {
 
 const journeys = (c: Client) => c.msgs.reduce((n, m) => n + (m.type === 'batch' ? m.journeys.length : 0), 0);
 
-async function trafficUntil(cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 10 && !cond(); i++) {
-    await lab.exec('default/client', ['curl', '-s', '-o', '/dev/null', '-m', '2', 'http://10.96.0.20/']);
-    await new Promise((r) => setTimeout(r, 700));
-  }
-}
+const trafficUntil = (cond: () => boolean) => webTrafficUntil(served.lab, cond);
 
 describe('hopscope serve --lab, one malformed frame', () => {
   it('closes only the client that sent a subscribe with a 60 × "é" key; the agent stays up', async () => {
@@ -71,10 +51,10 @@ describe('hopscope serve --lab, one malformed frame', () => {
     expect(closed.reason).toMatch(/^invalid message: .*é…$/);
     expect(Buffer.byteLength(closed.reason)).toBeLessThanOrEqual(123);
 
-    expect(proc!.exitCode).toBeNull();
-    const health = await fetch(`${base}healthz`);
+    expect(served.proc.exitCode).toBeNull();
+    const health = await fetch(`${served.base}healthz`);
     expect(health.status).toBe(200);
-    const metrics = await (await fetch(`${base}metrics`, { headers: auth })).text();
+    const metrics = await (await fetch(`${served.base}metrics`, { headers: auth })).text();
     expect(metrics).toMatch(/^hopscope_clients_closed_malformed_total 1$/m);
     expect(metrics).toMatch(/^hopscope_clients_closed_error_total 0$/m);
 

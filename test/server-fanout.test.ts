@@ -1,12 +1,13 @@
 // The agent server on loopback with real ws clients, fed by synthetic journeys at a bounded
 // rate: tests the fan-out, auth and routes (not the tracer).
 import { describe, expect, it, onTestFinished } from 'vitest';
-import type { Socket } from 'node:net';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import WebSocket from 'ws';
 import { startServer } from '../agent/src/server/http.ts';
 import { SyntheticSource } from '../agent/src/server/__tests__/synthetic.ts';
 import { parseServerMessage, type ServerMessage } from '../agent/src/protocol/messages.ts';
 import { DEFAULT_TOPOLOGY, refusedUpgrade, serverForFile, until } from './server-helpers.ts';
+import { listenBelowEphemeral } from './ports.ts';
 
 const TOKEN = 'test-token-0123456789abcdef';
 // Half a second of the source's 2000/s: the slack a fast client in this same process has (200,
@@ -253,6 +254,62 @@ describe('closing', () => {
     expect(upgradedAfterClose).toBe(0);
     expect(refused).toBeGreaterThan(0);
   });
+});
+
+describe('a server that cannot start', () => {
+  // Timers and sockets left behind keep the process alive: `hopscope start --port <in use>`
+  // printed its error and then hung instead of exiting 1.
+  const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+
+  it('a port in use: startServer rejects and leaves no timer running', async () => {
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    onTestFinished(() => new Promise<void>((r) => blocker.close(() => r())));
+    const port = (blocker.address() as AddressInfo).port;
+    const before = timers();
+    await expect(startServer({ host: '127.0.0.1', port, token: TOKEN, source: new SyntheticSource(1, 50, 100), topology: () => null, lab: null })).rejects.toThrow(/EADDRINUSE/);
+    expect(timers()).toBe(before);
+  });
+
+  it('a source that fails to start: startServer rejects, stops it, frees the port and leaves no timer', async () => {
+    let stopped = 0;
+    class Failing extends SyntheticSource {
+      override async start(): Promise<void> {
+        throw new Error('bpftrace would not attach');
+      }
+      override async stop(): Promise<void> {
+        stopped++;
+        await super.stop();
+      }
+    }
+    // A port below the ephemeral range: no outgoing connection takes it once it is free again.
+    const { port } = await listenBelowEphemeral(async (p) => {
+      const probe = createServer();
+      await new Promise<void>((resolve, reject) => probe.once('error', reject).listen(p, '127.0.0.1', resolve));
+      await new Promise<void>((r) => probe.close(() => r()));
+    });
+    const before = timers();
+    const started = startServer({ host: '127.0.0.1', port, token: TOKEN, source: new Failing(1, 50, 100), topology: () => null, lab: null });
+    await expect(started).rejects.toThrow('bpftrace would not attach');
+    expect(stopped).toBe(1);
+    expect(timers()).toBe(before);
+    const refused = await fetch(`http://127.0.0.1:${port}/healthz`).then(() => 'answered', (e: unknown) => String((e as { cause?: { code?: string } }).cause?.code));
+    expect(refused).toBe('ECONNREFUSED');
+  });
+});
+
+describe('closing a client that never answers', () => {
+  it('cuts a client that does not answer the close frame instead of waiting ws\'s 30 s for it', async () => {
+    const s = await startServer({ host: '127.0.0.1', port: 0, token: TOKEN, source: new SyntheticSource(1, 50, 100), topology: () => null, lab: null });
+    const c = await client({ token: TOKEN, port: s.port });
+    // It reads nothing more: the close frame sits in its socket and is never answered.
+    (c.ws as unknown as { _socket: Socket })._socket.pause();
+    const t0 = Date.now();
+    const ended = await Promise.race([s.close().then(() => 'closed'), new Promise((r) => setTimeout(() => r('still closing after 15 s'), 15_000).unref())]);
+    expect(ended).toBe('closed');
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    expect(s.fanout.clientCount).toBe(0);
+  }, 20_000);
 });
 
 describe('dead peers', () => {

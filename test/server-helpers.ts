@@ -1,6 +1,7 @@
 // Shared by the server integration tests (server-fanout, security-server): the agent server on
 // loopback for the whole file, fed by synthetic journeys (the tracer is not under test), with a
-// stand-in UI and the default lab's topology; and `hopscope serve` as a child process.
+// stand-in UI and the default lab's topology; and `hopscope serve` as a child process, alone or
+// on a lab of its own for the whole file (server-serve, serve-malformed-frame).
 import { afterAll, beforeAll } from 'vitest';
 import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
@@ -13,6 +14,7 @@ import type { SyntheticSource } from '../agent/src/server/__tests__/synthetic.ts
 import { topologyFromModel } from '../agent/src/server/topology.ts';
 import { expandTopology } from '../agent/src/lab/model.ts';
 import { parseTopology } from '../agent/src/lab/topology.ts';
+import { labUp, loadTopology, type LabHandle } from '../agent/src/lab/lab.ts';
 
 export const DEFAULT_TOPOLOGY = topologyFromModel(expandTopology(parseTopology(readFileSync('agent/src/lab/topologies/default.yaml', 'utf8'))));
 
@@ -133,4 +135,56 @@ export async function stopChild(proc: ChildProcess | undefined): Promise<number 
     await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))]);
   }
   return proc.exitCode;
+}
+
+/** The file's lab and `hopscope serve`; read them once beforeAll has run. */
+export interface ServeOnLab {
+  readonly lab: LabHandle;
+  readonly proc: ChildProcess;
+  /** Base URL, ending in "/". */
+  readonly base: string;
+  /** serve's stderr so far. */
+  readonly log: string[];
+}
+
+/**
+ * In beforeAll: the default lab named `labName`, then `hopscope serve <args(lab)>` with `token`;
+ * in afterAll: serve stopped, then the lab down.
+ */
+export function serveOnLabForFile(labName: string, token: string, args: (lab: LabHandle) => string[]): ServeOnLab {
+  const log: string[] = [];
+  let lab: LabHandle | undefined;
+  let served: { proc: ChildProcess; base: string } | undefined;
+  beforeAll(async () => {
+    lab = await labUp(loadTopology(), { name: labName });
+    served = await spawnServe(args(lab), token, log);
+  }, 120_000);
+  afterAll(async () => {
+    await stopChild(served?.proc);
+    await lab?.down();
+  }, 60_000);
+  const up = () => {
+    if (!lab || !served) throw new Error(`lab ${labName} or serve is not up (beforeAll failed or has not run):\n${log.join('')}`);
+    return { lab, ...served };
+  };
+  return {
+    get lab() {
+      return up().lab;
+    },
+    get proc() {
+      return up().proc;
+    },
+    get base() {
+      return up().base;
+    },
+    log,
+  };
+}
+
+/** curl the web Service from default/client (up to 10 times, 700 ms apart) until `cond` holds. */
+export async function webTrafficUntil(lab: LabHandle, cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 10 && !cond(); i++) {
+    await lab.exec('default/client', ['curl', '-s', '-o', '/dev/null', '-m', '2', 'http://10.96.0.20/']);
+    await new Promise((r) => setTimeout(r, 700));
+  }
 }

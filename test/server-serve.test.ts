@@ -1,53 +1,40 @@
 // `hopscope serve` against a real Kubernetes-compatible API: the lab's, through its kubeconfig,
 // with the real tracer on this node. No lab handle: topology and names come from the API.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ChildProcess } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { spawnServe, stopChild } from './server-helpers.ts';
-import { labUp, loadTopology, type LabHandle } from '../agent/src/lab/lab.ts';
+import { serveOnLabForFile, webTrafficUntil } from './server-helpers.ts';
 import { parseServerMessage, topologySchema, type ServerMessage } from '../agent/src/protocol/messages.ts';
 
 const TOKEN = `serve-test-${process.pid}-0123456789`;
-let lab: LabHandle;
-let proc: ChildProcess | undefined;
-let base = '';
-const log: string[] = [];
-
-beforeAll(async () => {
-  lab = await labUp(loadTopology(), { name: `hssv${process.pid % 100000}` });
+const served = serveOnLabForFile(`hssv${process.pid % 100000}`, TOKEN, (lab) => {
   const kubeconfig = lab.state().api?.kubeconfig;
   if (!kubeconfig) throw new Error('lab came up without its API');
-  ({ proc, base } = await spawnServe(['--kubeconfig', kubeconfig, '--port', '0'], TOKEN, log));
-}, 120_000);
-
-afterAll(async () => {
-  await stopChild(proc);
-  await lab?.down();
-}, 60_000);
+  return ['--kubeconfig', kubeconfig, '--port', '0'];
+});
 
 const auth = { Authorization: `Bearer ${TOKEN}` };
 
 describe('hopscope serve', () => {
   it('serves the cluster as the API lists it', async () => {
-    const r = await fetch(`${base}api/topology`, { headers: auth });
+    const r = await fetch(`${served.base}api/topology`, { headers: auth });
     expect(r.status).toBe(200);
     const t = topologySchema.parse(await r.json());
-    const model = lab.state().model;
+    const model = served.lab.state().model;
     expect(t.nodes.map((n) => n.name).sort()).toEqual(model.nodes.map((n) => n.name).sort());
     expect(t.pods.map((p) => p.ip).sort()).toEqual(model.pods.map((p) => p.ip).sort());
     const web = t.services.find((s) => s.name === 'web')!;
     expect(web.clusterIP).toBe('10.96.0.20');
     expect(web.endpoints.map((e) => e.name).sort()).toEqual(model.services.find((s) => s.name === 'web')!.endpoints.map((e) => e.podName).sort());
     expect(t.deployments).toContainEqual({ namespace: 'default', name: 'web', replicas: 2 });
-    const st = (await (await fetch(`${base}api/status`, { headers: auth })).json()) as { status: { tracer: string; lab: unknown } };
+    const st = (await (await fetch(`${served.base}api/status`, { headers: auth })).json()) as { status: { tracer: string; lab: unknown } };
     expect(st.status.lab).toBeNull();
     expect(st.status.tracer).toBe('running');
-    expect((await fetch(`${base}api/topology`)).status).toBe(401);
+    expect((await fetch(`${served.base}api/topology`)).status).toBe(401);
   });
 
   it('streams journeys named from the API and refuses lab actions', async () => {
     const msgs: ServerMessage[] = [];
-    const ws = new WebSocket(`${base.replace('http', 'ws')}ws`, { headers: auth });
+    const ws = new WebSocket(`${served.base.replace('http', 'ws')}ws`, { headers: auth });
     ws.on('message', (d) => {
       const m = parseServerMessage(d.toString());
       if (m.ok) msgs.push(m.message);
@@ -57,10 +44,7 @@ describe('hopscope serve', () => {
     ws.send(JSON.stringify({ type: 'subscribe', filter: { service: 'web', onlyDrops: false, onlyNat: false } }));
     ws.send(JSON.stringify({ type: 'action', id: 'x', action: { kind: 'scale', namespace: 'default', deployment: 'web', replicas: 3 } }));
     const named = () => msgs.some((m) => m.type === 'batch' && m.journeys.some((j) => j.dst.service?.name === 'web' && j.src.pod?.name === 'client'));
-    for (let i = 0; i < 10 && !named(); i++) {
-      await lab.exec('default/client', ['curl', '-s', '-o', '/dev/null', '-m', '2', 'http://10.96.0.20/']);
-      await new Promise((r) => setTimeout(r, 700));
-    }
+    await webTrafficUntil(served.lab, named);
     expect(named()).toBe(true);
     expect(msgs.find((m) => m.type === 'actionResult')).toMatchObject({ ok: false, error: expect.stringMatching(/no lab/) });
     ws.close();

@@ -1,7 +1,7 @@
 // `hopscope hub`: connect to every node's agent, stitch cross-node journeys, serve the UI for
 // the whole cluster. `hopscope hub trace`: the CLI view streamed from a hub.
 import type { Command } from './command.ts';
-import { SERVER_FLAGS, openUrl, parseServerArgs, readTokenFile, tokenWarning } from '../server/config.ts';
+import { SERVER_FLAGS, SERVER_FLAGS_HELP, openUrl, parseServerArgs, readTokenFile, serverWarnings, tokenOf, tokenWarning } from '../server/config.ts';
 import { CLUSTER_FALLBACKS } from '../identity/cluster-source.ts';
 import { startServer } from '../server/http.ts';
 import { hostname } from 'node:os';
@@ -32,11 +32,7 @@ Finding agents (default: the agent DaemonSet's pods through the Kubernetes API):
 
 Serving:
   --kubeconfig <file>      cluster credentials (default: ${CLUSTER_FALLBACKS})
-  --host <ip>              address to bind (default 127.0.0.1)
-  --port <n>               port (default 7070)
-  --token-file <f>         access token from a file (default: $HOPSCOPE_TOKEN, else a random one)
-  --token <t>              the token itself (every local user can read it in ps: prefer the two above)
-  --ui <dir>               built UI (default ui/dist)
+${SERVER_FLAGS_HELP}
 ${RECORD_FLAGS_HELP}
 
 trace: the token from --token-file <f>, else $HOPSCOPE_TOKEN (--token <t> works, readable in ps)
@@ -100,11 +96,10 @@ async function traceCommand(args: string[]): Promise<number> {
   const { values } = parseFlags(args, HUB_TRACE_FLAGS);
   const t = remoteTraceArgs(values);
   const url = values.url;
-  if (values.token && values['token-file']) throw new UsageError('--token and --token-file: choose one');
-  const token = values.token ?? (values['token-file'] ? tokenFromFile('--token-file', values['token-file']) : process.env.HOPSCOPE_TOKEN);
+  const { token, from } = tokenOf(values, process.env);
   if (!url) throw new UsageError('--url <hub url> is required');
   if (!token) throw new UsageError('--token-file (or $HOPSCOPE_TOKEN) is required');
-  const warning = values.token ? tokenWarning('flag') : undefined;
+  const warning = tokenWarning(from);
   if (warning) console.error(`hopscope: ${warning}`);
   const ac = new AbortController();
   const stop = () => ac.abort();
@@ -113,7 +108,7 @@ async function traceCommand(args: string[]): Promise<number> {
   try {
     const n = await remoteTrace({
       url: url.endsWith('/') ? url : `${url}/`,
-      token: validateToken(token),
+      token,
       filter: t.filter,
       format: t.format,
       ...(t.count ? { count: t.count } : {}),
@@ -141,8 +136,8 @@ export const command: Command = {
       return 0;
     }
     const log = (l: string) => console.error(`hopscope hub: ${l}`);
-    const warning = tokenWarning(cfg.tokenFrom) ?? (hub.agentTokenFromFlag ? tokenWarning('flag')?.replace('--token', '--agent-token') : undefined);
-    if (warning) log(warning);
+    serverWarnings(cfg).forEach(log);
+    if (hub.agentTokenFromFlag && cfg.tokenFrom !== 'flag') log(tokenWarning('flag')!.replace('--token', '--agent-token'));
     const discovery: Discovery = hub.agents
       ? staticDiscovery(parseAgentList(hub.agents))
       : k8sDiscovery({ ...(cfg.kubeconfig ? { kubeconfigPath: cfg.kubeconfig } : {}), namespace: hub.namespace, labelSelector: hub.selector, port: hub.port, log });

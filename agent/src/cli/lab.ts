@@ -11,7 +11,7 @@ import type { Command } from './command.ts';
 import { parseFlags, pattern, short, toggle, UsageError, value, type Spec } from '../config/flags.ts';
 import { labUp, loadTopology, targetNetns, type ExecTarget } from '../lab/lab.ts';
 import { LABS_DIR, listLabNames, readLabState, type LabState } from '../lab/state.ts';
-import { downAll, downLab, teardownLab } from '../lab/teardown.ts';
+import { downAll, downLab } from '../lab/teardown.ts';
 import { stopOnSignal } from './until-signal.ts';
 import { alive } from '../lab/netns.ts';
 import { cniModes, kubeProxyModes, type Topology } from '../lab/topology.ts';
@@ -132,21 +132,12 @@ async function up(args: string[]): Promise<number> {
   if (values.foreground) {
     // Signals are ours (stopOnSignal: a clean Ctrl-C exits 0, a second one 130); the lab still
     // cleans up on a crash, and on any exit before its down() finished.
-    const lab = await labUp(t, { cleanupOnExit: false, cleanupOnCrash: true, cgroupDriver, log: (l) => console.log(l) });
-    let downed = false;
-    const lastResort = () => {
-      if (!downed) teardownLab(lab.name, lab.state());
-    };
-    process.on('exit', lastResort);
+    const lab = await labUp(t, { cleanupOnSignal: false, cleanupOnCrash: true, cgroupDriver, log: (l) => console.log(l) });
     // NOTE: the handlers go in before the line that says Ctrl-C works: a SIGINT sent on reading
     // it (a test does; a person may) otherwise killed the process by default (one CI run).
     const stopped = stopOnSignal(
       (l) => console.log(l),
-      async () => {
-        await lab.down();
-        downed = true;
-        process.off('exit', lastResort);
-      },
+      () => lab.down(),
     );
     console.log(summary(lab.state()));
     console.log('Ctrl-C tears the lab down.');

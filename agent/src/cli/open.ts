@@ -1,7 +1,7 @@
 // `hopscope open FILE`: serve the UI over a recording (hopscope trace/start/serve --write). No
 // root, no bpftrace, no lab: the journeys play back at their recorded pace, or all at once.
 import type { Command } from './command.ts';
-import { SERVER_FLAGS, openUrl, parseServerArgs, tokenWarning } from '../server/config.ts';
+import { SERVER_FLAGS, SERVER_FLAGS_HELP, openUrl, parseServerArgs, serverWarnings } from '../server/config.ts';
 import { startServer } from '../server/http.ts';
 import { recordingSource } from '../server/recording-source.ts';
 import { loadRecordingFile } from '../wiring/recording-file.ts';
@@ -15,14 +15,10 @@ Serves the UI over a recording: the journeys play back as they were recorded, wi
 and names they were traced with. Needs no root, no bpftrace and no lab. A damaged recording plays
 up to the damage (what was skipped is said); playback starts when the first browser connects.
 
-  --speed <x>         1 plays at the recorded pace (default), 10 ten times faster
-  --jump              every journey at once (no waiting)
-  --start <s>         start s seconds into the recording (what came before arrives at once)
-  --host <ip>         address to bind (default 127.0.0.1)
-  --port <n>          port (default 7070; 0 picks a free one)
-  --token-file <f>    access token from a file (default: $HOPSCOPE_TOKEN, else a random one)
-  --token <t>         the token itself (readable in ps)
-  --ui <dir>          built UI (default ui/dist)
+  --speed <x>              1 plays at the recorded pace (default), 10 ten times faster
+  --jump                   every journey at once (no waiting)
+  --start <s>              start s seconds into the recording (what came before arrives at once)
+${SERVER_FLAGS_HELP}
   -h, --help`;
 
 const seconds = (what: string, max: number) =>
@@ -52,8 +48,7 @@ export const command: Command = {
     const file = positionals[0];
     if (!file) throw new UsageError('which recording? hopscope open FILE');
     const log = (l: string) => console.error(`hopscope open: ${l}`);
-    const warning = tokenWarning(cfg.tokenFrom);
-    if (warning) log(warning);
+    serverWarnings(cfg).forEach(log);
     const failed = (e: unknown): Error => {
       const code = (e as NodeJS.ErrnoException).code;
       return new Error(code ? `cannot read ${clip(file)}: ${code}` : `${clip(file)}: ${(e as Error).message}`);

@@ -2,7 +2,7 @@
 // the UI. No lab: the traffic buttons are not offered.
 import type { Command } from './command.ts';
 import { checkPrerequisites, refusalMessage } from '../tracer/preflight.ts';
-import { parseServerArgs, openUrl, tokenWarning } from '../server/config.ts';
+import { parseServerArgs, openUrl, serverWarnings, SERVER_FLAGS_HELP } from '../server/config.ts';
 import { startServer } from '../server/http.ts';
 import { pipelineSource } from '../server/pipeline-source.ts';
 import { k8sTopology } from '../server/k8s-topology.ts';
@@ -18,12 +18,8 @@ const USAGE = `usage: hopscope serve [options]
 
 Traces this node and serves the UI; pods, Services and nodes are named from the Kubernetes API.
 
-  --kubeconfig <file> cluster credentials (default: the lab's with --lab, else ${CLUSTER_FALLBACKS})
-  --host <ip>         address to bind (default 127.0.0.1)
-  --port <n>          port (default 7070)
-  --token-file <f>    access token from a file (default: $HOPSCOPE_TOKEN, else a random one)
-  --token <t>         the token itself (every local user can read it in ps: prefer the two above)
-  --ui <dir>          built UI (default ui/dist)
+  --kubeconfig <file>      cluster credentials (default: the lab's with --lab, else ${CLUSTER_FALLBACKS})
+${SERVER_FLAGS_HELP}
 ${AGENT_FLAGS_HELP}
 ${RECORD_FLAGS_HELP}
   -h, --help`;
@@ -43,8 +39,7 @@ export const command: Command = {
       return 1;
     }
     const log = (l: string) => console.error(`hopscope: ${l}`);
-    const warning = tokenWarning(cfg.tokenFrom);
-    if (warning) log(warning);
+    serverWarnings(cfg).forEach(log);
     // A lab on this machine: its API names things, and a scope stands for one node of it.
     const labState = agent.lab ? readLabState(agent.lab) : undefined;
     const kubeconfig = cfg.kubeconfig ?? labState?.api?.kubeconfig;

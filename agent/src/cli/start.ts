@@ -4,8 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from './command.ts';
 import { checkPrerequisites, refusalMessage } from '../tracer/preflight.ts';
 import { labUp, loadTopology, type LabHandle } from '../lab/lab.ts';
-import { teardownLab } from '../lab/teardown.ts';
-import { parseServerArgs, openUrl, tokenWarning } from '../server/config.ts';
+import { parseServerArgs, openUrl, serverWarnings, SERVER_FLAGS_HELP } from '../server/config.ts';
 import { startServer, type RunningServer } from '../server/http.ts';
 import { pipelineSource } from '../server/pipeline-source.ts';
 import { topologyFromModel } from '../server/topology.ts';
@@ -21,13 +20,9 @@ const USAGE = `usage: hopscope start [options]
 Brings up the built-in lab cluster (network namespaces on this machine), traces it and serves
 the UI. Prints the URL with its access token. Ctrl-C tears everything down.
 
-  --topology <file>   lab topology (default: the built-in two-node flannel lab)
-  --name <name>       lab name (default: the topology's)
-  --host <ip>         address to bind (default 127.0.0.1; anything else exposes the UI)
-  --port <n>          port (default 7070; 0 picks a free one)
-  --token-file <f>    access token from a file (default: $HOPSCOPE_TOKEN, else a random one)
-  --token <t>         the token itself (every local user can read it in ps: prefer the two above)
-  --ui <dir>          built UI (default ui/dist)
+  --topology <file>        lab topology (default: the built-in two-node flannel lab)
+  --name <name>            lab name (default: the topology's)
+${SERVER_FLAGS_HELP}
 ${RECORD_FLAGS_HELP}
   -h, --help`;
 
@@ -59,16 +54,11 @@ export const command: Command = {
     }
     const topology = loadTopology(cfg.topology);
     const log = (l: string) => console.error(`hopscope: ${l}`);
-    const warning = tokenWarning(cfg.tokenFrom);
-    if (warning) log(warning);
+    serverWarnings(cfg).forEach(log);
     log(`bringing up lab "${cfg.labName ?? topology.name}" ...`);
-    // We own the signal handling (server and bpftrace go first); the lab still cleans up on crash.
-    const lab = await labUp(topology, { ...(cfg.labName ? { name: cfg.labName } : {}), cleanupOnExit: false, cleanupOnCrash: true, log });
-    let downed = false;
-    const lastResort = () => {
-      if (!downed) teardownLab(lab.name, lab.state());
-    };
-    process.on('exit', lastResort);
+    // We own the signal handling (server and bpftrace go first); the lab still cleans up on a
+    // crash, and on any exit before its down() finished.
+    const lab = await labUp(topology, { ...(cfg.labName ? { name: cfg.labName } : {}), cleanupOnSignal: false, cleanupOnCrash: true, log });
     let server: RunningServer | undefined;
     let stopping: Promise<void> | undefined;
     const stop = (why: string) =>
@@ -76,17 +66,12 @@ export const command: Command = {
         log(`${why}: stopping server and tracer, tearing down lab "${lab.name}" ...`);
         await server?.close().catch((e: unknown) => log(`server close: ${(e as Error).message}`));
         await lab.down().catch((e: unknown) => log(`lab down: ${(e as Error).message}`));
-        downed = true;
         log('done');
       })());
     const done = new Promise<number>((resolve) => {
       const onSignal = (sig: NodeJS.Signals) => {
-        if (stopping) {
-          // A second Ctrl-C: do not wait any longer.
-          lastResort();
-          downed = true;
-          process.exit(130);
-        }
+        // A second Ctrl-C: do not wait any longer (the lab's exit hook tears it down).
+        if (stopping) process.exit(130);
         // Ctrl-C is how start is meant to end: a clean stop is a success (README "Running it").
         void stop(sig).then(() => resolve(0));
       };
@@ -113,7 +98,6 @@ export const command: Command = {
     const st = server.status();
     if (st.tracer !== 'running') log(`tracer ${st.tracer}${st.message ? `: ${st.message}` : ''} (the UI still shows the lab)`);
     console.log(`hopscope is up: ${openUrl(server.url, cfg.token)}`);
-    if (cfg.host !== '127.0.0.1' && cfg.host !== 'localhost' && cfg.host !== '::1') log(`listening on ${cfg.host}: anyone who can reach it and has the token can see the traffic`);
     return done;
   },
 };

@@ -25,30 +25,30 @@ export const KUBECONFIG_HELP = `the lab's API when tracing a lab, else ${CLUSTER
 const USAGE = `usage: hopscope trace [options]
 
 Where:
-  --lab [name]           trace a lab (default when one is up and no --kubeconfig is given;
-                         the name may be left out when one lab is up)
-  --kubeconfig <file>    the cluster that names things (default: ${KUBECONFIG_HELP})
-  --kube-proxy-mode <m>  iptables, nftables or ipvs: how to name DNAT chains when this node's
-                         rules cannot be read (default: the lab's, else iptables)
+  --lab [name]             trace a lab (default when one is up and no --kubeconfig is given;
+                           the name may be left out when one lab is up)
+  --kubeconfig <file>      the cluster that names things (default: ${KUBECONFIG_HELP})
+  --kube-proxy-mode <m>    iptables, nftables or ipvs: how to name DNAT chains when this node's
+                           rules cannot be read (default: the lab's, else iptables)
 
 What (filter, applied in the kernel):
-  --from <endpoint>      sender: pod, ns/pod, svc/name, svc/ns/name, ip, ip:port or cidr
-  --to <endpoint>        receiver (same forms); replies are shown too
-  -n, --namespace <ns>   namespace of pod and Service names given without one (default "default")
-  --port <n>             either side uses this port (repeatable)
+  --from <endpoint>        sender: pod, ns/pod, svc/name, svc/ns/name, ip, ip:port or cidr
+  --to <endpoint>          receiver (same forms); replies are shown too
+  -n, --namespace <ns>     namespace of pod and Service names given without one (default "default")
+  --port <n>               either side uses this port (repeatable)
   --proto tcp|udp|icmp
-  --netns <inode>        only this network namespace (repeatable)
-  --every-packet         print every matching packet (use with a narrow filter)
-  --first-packets <n>    packets shown per flow and hop before sampling (default ${DEFAULT_KERNEL_FILTER.firstPackets})
-  --sample-every <k>     then 1 packet in k (default ${DEFAULT_KERNEL_FILTER.sampleEvery}, 0 = none)
-  --print-budget <n>     hop lines a second before sampling harder (k doubles; default ${DEFAULT_KERNEL_FILTER.printBudget})
+  --netns <inode>          only this network namespace (repeatable)
+  --every-packet           print every matching packet (use with a narrow filter)
+  --first-packets <n>      packets shown per flow and hop before sampling (default ${DEFAULT_KERNEL_FILTER.firstPackets})
+  --sample-every <k>       then 1 packet in k (default ${DEFAULT_KERNEL_FILTER.sampleEvery}, 0 = none)
+  --print-budget <n>       hop lines a second before sampling harder (k doubles; default ${DEFAULT_KERNEL_FILTER.printBudget})
 
 Output:
-  --json                 one journey per line, JSON (schema in README "Tracing")
-  --oneline              one journey per line, hops joined by arrows
+  --json                   one journey per line, JSON (schema in README "Tracing")
+  --oneline                one journey per line, hops joined by arrows
 ${RECORD_FLAGS_HELP}
-  --count <n>            stop after n journeys
-  --duration <s>         stop s seconds after the command started (startup included)
+  --count <n>              stop after n journeys
+  --duration <s>           stop s seconds after the command started (startup included)
   -h, --help
 
 Counters print on stderr when it stops (Ctrl-C, --count, --duration).`;
@@ -146,22 +146,10 @@ function statusLine(s: PipelineStatus | undefined): string {
   );
 }
 
-/**
- * NOTE: @kubernetes/client-node's informer can leave a watch connection open when it is stopped
- * while that watch is still being established (its `stop()` aborts only an established request),
- * which would keep this process alive after tracing ended. The trace command owns its process:
- * once it is done and output has had time to drain, a leftover socket must not hang it.
- */
-function exitSoonIfStuck(code: number): void {
-  setTimeout(() => process.exit(code), 2000).unref();
-}
-
 export const command: Command = {
   summary: 'follow packets hop by hop (pod, veth, bridge, NAT, tunnel, underlay, delivery or drop)',
   async run(argv: string[]): Promise<number> {
-    const code = await runTrace(argv);
-    exitSoonIfStuck(code);
-    return code;
+    return runTrace(argv);
   },
 };
 

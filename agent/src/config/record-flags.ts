@@ -10,10 +10,10 @@ export const RECORD_FLAGS = {
 };
 
 /** The help lines of RECORD_FLAGS. */
-export const RECORD_FLAGS_HELP = `  --write <file>         also record to FILE (gzip'd JSON lines, mode 0600; "hopscope open FILE" replays it)
-  --write-max-mb <n>     start a new file past n MB (default 256); the old one becomes FILE.1, FILE.1 FILE.2, ...
-  --write-max-minutes <n> start a new file after n minutes (default: no time bound)
-  --write-keep <n>       rotated files kept (default 3; 0 keeps none)`;
+export const RECORD_FLAGS_HELP = `  --write <file>           also record to FILE (gzip'd JSON lines, mode 0600; "hopscope open FILE" replays it)
+  --write-max-mb <n>       start a new file past n MB (default 256); the old one becomes FILE.1, FILE.1 FILE.2, ...
+  --write-max-minutes <n>  start a new file after n minutes (default: no time bound)
+  --write-keep <n>         rotated files kept (default 3; 0 keeps none)`;
 
 /** Where and how a recording is written. */
 export interface RecordOptions {

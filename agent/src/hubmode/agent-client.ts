@@ -9,7 +9,7 @@ import type { AgentEndpoint } from './discovery.ts';
 
 /**
  * Most bytes in one frame from an agent (ws closes the link 1009 past it, and it reconnects). An
- * agent's batches hold at most 500 journeys (its hub's maxBatch): far below this.
+ * agent's batches hold at most 500 journeys (its fan-out's maxBatch): far below this.
  */
 export const MAX_AGENT_FRAME_BYTES = 32 * 1024 * 1024;
 

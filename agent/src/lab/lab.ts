@@ -56,6 +56,12 @@ export interface LabUpOptions {
   api?: boolean;
   /** Tear down on exit, SIGINT and SIGTERM of this process (default true). */
   cleanupOnExit?: boolean;
+  /**
+   * With cleanupOnExit, also on SIGINT and SIGTERM (default true). false: the caller owns the
+   * signals and calls down() (start and `lab up --foreground` stop their server first); the lab
+   * is still torn down on any exit before down() finished.
+   */
+  cleanupOnSignal?: boolean;
   /** Also tear down and exit(1) on an uncaught exception (the controller and the CLI; default false). */
   cleanupOnCrash?: boolean;
   /** Set by the detached controller so `lab status` can tell the two apart. */
@@ -174,8 +180,10 @@ export async function labUp(topology: Topology, opts: LabUpOptions = {}): Promis
   };
   if (opts.cleanupOnExit ?? true) {
     process.on('exit', onExit);
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
+    if (opts.cleanupOnSignal ?? true) {
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+    }
   }
   if (opts.cleanupOnCrash) process.on('uncaughtException', onCrash);
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { openUrl, parseServerArgs, tokenWarning } from './config.ts';
+import { openUrl, parseServerArgs, serverWarnings, tokenWarning } from './config.ts';
 
 const d = { uiDir: '/ui', port: 7070 };
 
@@ -33,6 +33,16 @@ describe('parseServerArgs', () => {
     expect(tokenWarning('flag')).toMatch(/every local user/);
     expect(tokenWarning('file')).toBeUndefined();
     expect(tokenWarning('env')).toBeUndefined();
+  });
+  it('warns of a token in argv and of a bind beyond loopback, for every serving command alike', () => {
+    expect(serverWarnings({ tokenFrom: 'env', host: '127.0.0.1' })).toEqual([]);
+    expect(serverWarnings({ tokenFrom: 'file', host: '::1' })).toEqual([]);
+    expect(serverWarnings({ tokenFrom: 'generated', host: 'localhost' })).toEqual([]);
+    expect(serverWarnings({ tokenFrom: 'env', host: '0.0.0.0' })).toEqual(['listening on 0.0.0.0: anyone who can reach it and has the token can see the traffic']);
+    const both = serverWarnings({ tokenFrom: 'flag', host: '10.0.0.5' });
+    expect(both).toHaveLength(2);
+    expect(both[0]).toBe(tokenWarning('flag'));
+    expect(both[1]).toMatch(/^listening on 10\.0\.0\.5: /);
   });
   it('parses host, port, name and topology', () => {
     expect(parseServerArgs(['--host', '0.0.0.0', '--port', '0', '--name', 'demo-1', '--topology', 'x.yaml'], {}, d, 'start')).toMatchObject({

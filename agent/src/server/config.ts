@@ -68,6 +68,45 @@ export const SERVER_FLAGS = {
   help: short('h', toggle()),
 } satisfies Spec;
 
+/** The help lines of the serving flags, shared by start, serve, hub and open. */
+export const SERVER_FLAGS_HELP = `  --host <ip>              address to bind (default 127.0.0.1; anything else exposes the UI)
+  --port <n>               port (default 7070; 0 picks a free one)
+  --token-file <f>         access token from a file (default: $HOPSCOPE_TOKEN, else a random one)
+  --token <t>              the token itself (every local user can read it in ps: prefer the two above)
+  --ui <dir>               built UI (default ui/dist)`;
+
+/** What a user should hear about how they serve: a token in argv, a bind beyond loopback. */
+export function serverWarnings(cfg: Pick<ServerConfig, 'tokenFrom' | 'host'>): string[] {
+  const token = tokenWarning(cfg.tokenFrom);
+  const exposed = cfg.host !== '127.0.0.1' && cfg.host !== 'localhost' && cfg.host !== '::1';
+  return [...(token ? [token] : []), ...(exposed ? [`listening on ${cfg.host}: anyone who can reach it and has the token can see the traffic`] : [])];
+}
+
+/**
+ * The token from --token, else --token-file, else $HOPSCOPE_TOKEN, validated ('generated' and no
+ * token when none is given). Throws UsageError naming where a bad one came from.
+ */
+export function tokenOf(
+  v: { token?: string | undefined; 'token-file'?: string | undefined },
+  env: Record<string, string | undefined>,
+  readText?: (path: string) => string,
+): { token?: string; from: TokenFrom } {
+  if (v.token && v['token-file']) throw new UsageError('--token and --token-file: choose one');
+  if (v.token) return { token: v.token, from: 'flag' };
+  if (v['token-file']) {
+    try {
+      return { token: readTokenFile(v['token-file'], readText), from: 'file' };
+    } catch (e) {
+      throw new UsageError(`--token-file: ${(e as Error).message}`);
+    }
+  }
+  try {
+    return env.HOPSCOPE_TOKEN ? { token: validateToken(env.HOPSCOPE_TOKEN), from: 'env' } : { from: 'generated' };
+  } catch (e) {
+    throw new UsageError(`$HOPSCOPE_TOKEN: ${(e as Error).message}`);
+  }
+}
+
 /** Parse argv + env; throws Error with a message naming the flag. */
 export function parseServerArgs(
   argv: string[],
@@ -82,23 +121,8 @@ export function parseServerArgs(
     name: onlyIf(mode === 'start', 'is for `hopscope start`', SERVER_FLAGS.name),
     kubeconfig: onlyIf(mode === 'serve', 'is for `hopscope serve`', SERVER_FLAGS.kubeconfig),
   });
-  if (v.token && v['token-file']) throw new UsageError('--token and --token-file: choose one');
   const record = recordOptionsOf(v);
-  let fileToken: string | undefined;
-  if (v['token-file']) {
-    try {
-      fileToken = readTokenFile(v['token-file'], readText);
-    } catch (e) {
-      throw new UsageError(`--token-file: ${(e as Error).message}`);
-    }
-  }
-  let envToken: string | undefined;
-  try {
-    envToken = env.HOPSCOPE_TOKEN ? validateToken(env.HOPSCOPE_TOKEN) : undefined;
-  } catch (e) {
-    throw new UsageError(`$HOPSCOPE_TOKEN: ${(e as Error).message}`);
-  }
-  const [token, tokenFrom]: [string | undefined, TokenFrom] = v.token ? [v.token, 'flag'] : fileToken ? [fileToken, 'file'] : envToken ? [envToken, 'env'] : [undefined, 'generated'];
+  const { token, from: tokenFrom } = tokenOf(v, env, readText);
   return {
     host: v.host ?? '127.0.0.1',
     port: v.port ?? defaults.port,

@@ -95,51 +95,51 @@ describe('Fanout', () => {
   });
 
   it('closes a client whose malformed frame is quoted in a reason over 123 bytes of UTF-8, and only it', () => {
-    const hub = new Fanout({ status });
-    const bad = connect(hub);
-    const good = connect(hub);
+    const fanout = new Fanout({ status });
+    const bad = connect(fanout);
+    const good = connect(fanout);
     // The frame that took the agent down: the zod reason quotes the key, cut mid-"é".
-    hub.handleMessage(bad.id, JSON.stringify({ type: 'subscribe', filter: { onlyDrops: false, onlyNat: false }, ['é'.repeat(60)]: 1 }));
+    fanout.handleMessage(bad.id, JSON.stringify({ type: 'subscribe', filter: { onlyDrops: false, onlyNat: false }, ['é'.repeat(60)]: 1 }));
     expect(bad.sock.closed?.code).toBe(1008);
     expect(bad.sock.closed?.reason).toMatch(/^invalid message: .*éé…$/);
     expect(Buffer.byteLength(bad.sock.closed!.reason)).toBeLessThanOrEqual(123);
-    expect(hub.counters.clientsClosedMalformed).toBe(1);
-    hub.publish(syntheticJourney(1));
-    hub.flush();
+    expect(fanout.counters.clientsClosedMalformed).toBe(1);
+    fanout.publish(syntheticJourney(1));
+    fanout.flush();
     expect(good.sock.journeys()).toEqual(['syn-1']);
   });
 
-  it('closes a client whose frame makes the hub throw (1011, counted), and only it', () => {
+  it('closes a client whose frame makes the fan-out throw (1011, counted), and only it', () => {
     let failNext = false;
-    const hub = new Fanout({
+    const fanout = new Fanout({
       status,
       onFilterUnion: () => {
         if (failNext) throw new Error('filter sink broke');
       },
     });
-    const bad = connect(hub, { port: 80, onlyDrops: false, onlyNat: false });
-    const good = connect(hub, { port: 80, onlyDrops: false, onlyNat: false });
+    const bad = connect(fanout, { port: 80, onlyDrops: false, onlyNat: false });
+    const good = connect(fanout, { port: 80, onlyDrops: false, onlyNat: false });
     failNext = true;
-    expect(() => hub.handleMessage(bad.id, JSON.stringify({ type: 'subscribe', filter: { port: 443, onlyDrops: false, onlyNat: false } }))).not.toThrow();
+    expect(() => fanout.handleMessage(bad.id, JSON.stringify({ type: 'subscribe', filter: { port: 443, onlyDrops: false, onlyNat: false } }))).not.toThrow();
     failNext = false;
     expect(bad.sock.closed).toEqual({ code: 1011, reason: 'internal error: filter sink broke' });
-    expect(hub.counters.clientsClosedError).toBe(1);
-    expect(hub.clientCount).toBe(1);
-    hub.publish(syntheticJourney(1));
-    hub.flush();
+    expect(fanout.counters.clientsClosedError).toBe(1);
+    expect(fanout.clientCount).toBe(1);
+    fanout.publish(syntheticJourney(1));
+    fanout.flush();
     expect(good.sock.journeys()).toEqual(['syn-1']);
   });
 
   it('closes a client whose action result cannot be sent (1011) instead of rejecting unhandled', async () => {
-    const hub = new Fanout({ status, onAction: async () => ({ ok: true, output: 'done' }) });
-    const bad = connect(hub);
+    const fanout = new Fanout({ status, onAction: async () => ({ ok: true, output: 'done' }) });
+    const bad = connect(fanout);
     bad.sock.send = () => {
       throw new Error('send failed');
     };
-    hub.handleMessage(bad.id, JSON.stringify({ type: 'action', id: 'a1', action: { kind: 'scale', namespace: 'default', deployment: 'web', replicas: 2 } }));
+    fanout.handleMessage(bad.id, JSON.stringify({ type: 'action', id: 'a1', action: { kind: 'scale', namespace: 'default', deployment: 'web', replicas: 2 } }));
     await new Promise((r) => setTimeout(r, 0));
     expect(bad.sock.closed).toEqual({ code: 1011, reason: 'internal error: send failed' });
-    expect(hub.counters.clientsClosedError).toBe(1);
+    expect(fanout.counters.clientsClosedError).toBe(1);
   });
 
   it('refuses a wrong protocol version and messages before hello', () => {

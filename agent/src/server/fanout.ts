@@ -70,7 +70,7 @@ export interface FanoutOptions {
   now?(): number;
 }
 
-export const DEFAULT_HUB_OPTIONS = {
+export const DEFAULT_FANOUT_OPTIONS = {
   batchMs: 50,
   maxQueue: 2000,
   maxPending: 20000,
@@ -144,7 +144,7 @@ export class Fanout {
   };
 
   constructor(opts: Partial<FanoutOptions> & Pick<FanoutOptions, 'status'>) {
-    this.opts = { ...DEFAULT_HUB_OPTIONS, ...opts };
+    this.opts = { ...DEFAULT_FANOUT_OPTIONS, ...opts };
   }
 
   private now(): number {

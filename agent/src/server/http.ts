@@ -296,13 +296,27 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   }, opts.pingMs ?? 15_000);
   const statusTimer = setInterval(() => fanout.broadcast({ type: 'status', status: status() }), opts.statusMs ?? 1000);
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host, () => {
-      server.off('error', reject);
-      resolve();
+  // A start that fails (port in use, the source would not start) leaves nothing running: the
+  // timers alone kept the process alive after its error was printed.
+  const abandon = async (): Promise<void> => {
+    clearInterval(pinger);
+    clearInterval(statusTimer);
+    fanout.stop();
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(opts.port, opts.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (e) {
+    await abandon();
+    throw e;
+  }
   fanout.start();
   let statusReady = false;
   const recorder: Recorder | undefined = opts.record
@@ -326,6 +340,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     });
   } catch (e) {
     recorder?.close(`source failed: ${(e as Error).message}`);
+    await opts.source.stop().catch(() => undefined);
+    await abandon();
     throw e;
   }
   sourceStatus = opts.source.status();
