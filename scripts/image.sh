@@ -79,10 +79,15 @@ else
   # is done, and pruning it loses the layer cache (npm ci) the next build starts from. Only what
   # is a day old goes, and hash tags beyond the newest three (each source change makes one; their
   # apt and base layers are shared, the rest is not), so the storage does not grow for ever.
+  # NOTE: only tags over an hour old: podman's store is the machine's, and another checkout's
+  # test may have been handed a newer tag a moment ago and not have started its container yet.
   podman image prune -f --filter until=24h >/dev/null 2>&1 || true
+  old_enough=$(podman images --noheading --filter "reference=$REPO" --filter until=1h --format '{{.Repository}}:{{.Tag}}' 2>/dev/null || true)
   podman images --noheading --sort created --format '{{.Repository}}:{{.Tag}}' "$REPO" \
     | grep -E "^$REPO:[0-9a-f]{16}\$" | grep -vx "$image" | tail -n +3 \
-    | while read -r old; do podman rmi "$old" >/dev/null 2>&1 || true; done
+    | while read -r old; do
+        grep -qx "$old" <<<"$old_enough" && podman rmi "$old" >/dev/null 2>&1 || true
+      done
 fi
 podman tag "$image" "$REPO:dev"
 [ -n "${HOPSCOPE_IMAGE_TAG:-}" ] && podman tag "$image" "$REPO:$HOPSCOPE_IMAGE_TAG"
