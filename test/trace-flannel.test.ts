@@ -106,6 +106,14 @@ describe('trace: flannel-vxlan + iptables', () => {
     expect(dnat).toMatchObject({ dev: 'cni0', where: { node: 'node-1' } });
     expect(dnat.nat?.before).toMatchObject({ ip: '10.96.0.20', port: 80, service: { name: 'web' } });
     expect(dnat.nat?.after).toMatchObject({ ip: web2.ip, port: 8080, pod: { name: web2.name } });
+    // The chain is read from the lab node's own rules, and its KUBE-SEP sends to this backend.
+    const kp = dnat.nat?.kubeProxy;
+    expect(kp).toMatchObject({ mode: 'iptables', source: 'node' });
+    const sep = kp!.chains.at(-1)!;
+    expect(sep).toMatch(/^KUBE-SEP-/);
+    const node1 = t.lab.state().netns.find((n) => n.kind === 'node' && n.owner === 'node-1')!.name;
+    const saved = (await execa('ip', ['netns', 'exec', node1, 'iptables-save', '-t', 'nat'])).stdout;
+    expect(saved).toMatch(new RegExp(`^-A ${sep} .*--to-destination ${web2.ip.replaceAll('.', '\\.')}:8080$`, 'm'));
     expectVxlanLeg(syn, '10.0.0.1', '10.0.0.2');
 
     const reply = await waitForReply(t, syn, 'its SYN-ACK');

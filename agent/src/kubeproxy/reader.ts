@@ -1,5 +1,5 @@
 // Reads the node's kube-proxy rules, in this process's network namespace (the agent runs with
-// hostNetwork: the node's): `nft list table ip kube-proxy`, `iptables-save -t nat` (and the
+// hostNetwork: the node's) or in a named one (a lab node's, through `ip netns exec`): `nft list table ip kube-proxy`, `iptables-save -t nat` (and the
 // legacy backend's when the nf_tables one says legacy tables exist) and /proc/net/ip_vs. Each
 // read is bounded in time and size; a tool that is missing or refused (no CAP_NET_ADMIN) is
 // reported, never thrown. The thin I/O beside the pure parsers.
@@ -40,21 +40,22 @@ const DEFAULTS: ReadLimits = { timeoutMs: 5000, maxBytes: 32 * 1024 * 1024 };
 
 const firstLine = (s: string): string => s.trim().split('\n')[0]?.slice(0, 200) ?? '';
 
-async function run(cmd: string, args: string[], lim: ReadLimits): Promise<{ ok: true; out: string } | { ok: false; error: string }> {
-  const r = await execa(cmd, args, { reject: false, timeout: lim.timeoutMs, maxBuffer: lim.maxBytes, stdin: 'ignore', forceKillAfterDelay: 1000 });
+async function run(cmd: string, args: string[], lim: ReadLimits, netns: string | undefined): Promise<{ ok: true; out: string } | { ok: false; error: string }> {
+  const [file, argv] = netns ? ['ip', ['netns', 'exec', netns, cmd, ...args]] : [cmd, args];
+  const r = await execa(file, argv, { reject: false, timeout: lim.timeoutMs, maxBuffer: lim.maxBytes, stdin: 'ignore', forceKillAfterDelay: 1000 });
   if (r.exitCode === 0 && !r.timedOut && !r.isMaxBuffer) return { ok: true, out: String(r.stdout) };
   const why = r.timedOut ? `timed out after ${lim.timeoutMs} ms` : r.isMaxBuffer ? `output over ${lim.maxBytes} bytes` : firstLine(String(r.stderr || r.shortMessage || r.message));
   return { ok: false, error: `${cmd}: ${why}` };
 }
 
 /** Read and parse the node's rules; the mode is whichever holds kube-proxy's Service chains. */
-export async function readNodeRules(opts: { procRoot?: string; limits?: Partial<ReadLimits> } = {}): Promise<RulesRead> {
+export async function readNodeRules(opts: { procRoot?: string; limits?: Partial<ReadLimits>; netns?: string } = {}): Promise<RulesRead> {
   const lim = { ...DEFAULTS, ...opts.limits };
   const started = Date.now();
   const attempts: ReadAttempt[] = [];
   const done = (rules?: NodeRules): RulesRead => ({ ...(rules ? { rules } : {}), attempts, ms: Date.now() - started });
 
-  const nft = await run('nft', ['list', 'table', 'ip', 'kube-proxy'], lim);
+  const nft = await run('nft', ['list', 'table', 'ip', 'kube-proxy'], lim, opts.netns);
   if (nft.ok) {
     attempts.push({ source: 'nft', ok: true, bytes: nft.out.length });
     const table = parseNftText(nft.out);
@@ -63,7 +64,7 @@ export async function readNodeRules(opts: { procRoot?: string; limits?: Partial<
 
   let iptables: NodeRules | undefined;
   for (const cmd of ['iptables-save', 'iptables-legacy-save'] as const) {
-    const r = await run(cmd, ['-t', 'nat'], lim);
+    const r = await run(cmd, ['-t', 'nat'], lim, opts.netns);
     if (!r.ok) {
       attempts.push({ source: cmd, ok: false, error: r.error });
       continue;
@@ -76,6 +77,8 @@ export async function readNodeRules(opts: { procRoot?: string; limits?: Partial<
     if (!/iptables-legacy tables present/.test(r.out)) break;
   }
 
+  // /proc/net/ip_vs shows the reader's own namespace; a named one's IPVS table is not read.
+  if (opts.netns) return done(iptables);
   try {
     const text = await readBounded(`${opts.procRoot ?? '/proc'}/net/ip_vs`, lim.maxBytes);
     attempts.push({ source: 'ip_vs', ok: true, bytes: text.length });

@@ -40,6 +40,8 @@ export interface KubeProxyRulesOptions {
   /** The mode to name chains in when the rules cannot be read (default iptables, kube-proxy's). */
   assumedMode: KubeProxyMode;
   procRoot?: string;
+  /** Read in this named network namespace (a lab node's) instead of the agent's own. */
+  netns?: string;
   /** Re-read this often (default 10 s). */
   intervalMs?: number;
   /** A poke waits this long so a burst of endpoint changes makes one read (default 500 ms). */
@@ -77,7 +79,7 @@ export function startKubeProxyRules(opts: KubeProxyRulesOptions): KubeProxyRules
   let lastReason: string | undefined;
 
   const readOnce = async (): Promise<void> => {
-    const r = await (opts.read ?? (() => readNodeRules({ ...(opts.procRoot ? { procRoot: opts.procRoot } : {}), ...(opts.limits ? { limits: opts.limits } : {}) })))();
+    const r = await (opts.read ?? (() => readNodeRules({ ...(opts.procRoot ? { procRoot: opts.procRoot } : {}), ...(opts.limits ? { limits: opts.limits } : {}), ...(opts.netns ? { netns: opts.netns } : {}) })))();
     if (stopped) return;
     rules = r.rules;
     const reason = r.rules ? undefined : describeAttempts(r.attempts);
@@ -91,7 +93,7 @@ export function startKubeProxyRules(opts: KubeProxyRulesOptions): KubeProxyRules
       lastReadAt: Date.now(),
     };
     // Said at the first read and when it changes, not on every read.
-    if (st.reads === 1 || reason !== lastReason) opts.log?.(reason ? `kube-proxy rules not read (chains named from the API, ${opts.assumedMode} mode assumed): ${reason}` : `kube-proxy rules read from this node (${st.mode} mode)`);
+    if (st.reads === 1 || reason !== lastReason) opts.log?.(reason ? `kube-proxy rules not read (chains named from the API, ${opts.assumedMode} mode assumed): ${reason}` : `kube-proxy rules read from ${opts.netns ? `the lab node's namespace ${opts.netns}` : 'this node'} (${st.mode} mode)`);
     lastReason = reason;
   };
   const read = (): void => {

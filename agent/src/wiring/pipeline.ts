@@ -89,8 +89,8 @@ export interface TracePipelineOptions {
   /** kube-proxy's mode, for naming chains when the node's rules cannot be read (default: the lab's, else iptables). */
   kubeProxyMode?: KubeProxyMode;
   /**
-   * Read the node's kube-proxy rules (this process's network namespace). Default: without a lab
-   * only; a lab's rules live in its nodes' namespaces, not in the one `trace --lab` runs in.
+   * Read the node's kube-proxy rules (default true): this process's network namespace, or for a
+   * lab its first node's (every lab node holds the same kube-proxy rules, as on a cluster).
    */
   readKubeProxyRules?: boolean;
   /** How often the node's rules are re-read (default 10 s). */
@@ -143,16 +143,18 @@ export async function startTracePipeline(opts: TracePipelineOptions): Promise<Tr
   if (sharedNode)
     opts.log?.(`this node's kernel is shared with other nodes (its netns is not the kernel's first one): tracing only ${sharedNode}'s network namespaces (${identity.nodeNetns(sharedNode).length} now: its own and its pods')`);
   const assumedMode: KubeProxyMode = opts.kubeProxyMode ?? (lab ? readLabState(lab).model.kubeProxy : 'iptables');
+  const rulesNetns = lab ? readLabState(lab).netns.find((n) => n.kind === 'node')?.name : undefined;
   const rulesReader: KubeProxyRules | undefined =
-    (opts.readKubeProxyRules ?? !lab)
+    (opts.readKubeProxyRules ?? true)
       ? startKubeProxyRules({
           assumedMode,
+          ...(rulesNetns ? { netns: rulesNetns } : {}),
           ...(opts.procRoot ? { procRoot: opts.procRoot } : {}),
           ...(opts.kubeProxyRulesMs !== undefined ? { intervalMs: opts.kubeProxyRulesMs } : {}),
           ...(opts.log ? { log: opts.log } : {}),
         })
       : undefined;
-  const kubeProxyStatus = (): KubeProxyRulesStatus => rulesReader?.status() ?? { mode: assumedMode, source: 'api', reads: 0, failures: 0, reason: 'not read for a lab (names from its API)' };
+  const kubeProxyStatus = (): KubeProxyRulesStatus => rulesReader?.status() ?? { mode: assumedMode, source: 'api', reads: 0, failures: 0, reason: 'not read (turned off)' };
   const kubeProxy: KubeProxyContext = {
     get mode() {
       return rulesReader?.mode() ?? assumedMode;
