@@ -140,6 +140,9 @@ describe('Fanout', () => {
     await new Promise((r) => setTimeout(r, 0));
     expect(bad.sock.closed).toEqual({ code: 1011, reason: 'internal error: send failed' });
     expect(fanout.counters.clientsClosedError).toBe(1);
+    // The same failure reported again for a client already closed counts nothing more.
+    fanout.failClient(bad.id, new Error('send failed'));
+    expect(fanout.counters.clientsClosedError).toBe(1);
   });
 
   it('refuses a wrong protocol version and messages before hello', () => {

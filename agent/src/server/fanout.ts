@@ -224,8 +224,9 @@ export class Fanout {
    */
   failClient(id: string, error: unknown): void {
     const c = this.clients.get(id);
-    this.counters.clientsClosedError++;
+    // A client already gone (closed by its peer, or refused meanwhile) is not closed again nor counted.
     if (!c) return;
+    this.counters.clientsClosedError++;
     this.clients.delete(id);
     closeWith(c.sock, 1011, `internal error: ${error instanceof Error ? error.message : String(error)}`);
     // The union is recomputed from the remaining clients; if that is what threw, they keep the last one.
