@@ -5,7 +5,7 @@ import { execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { ensureUiBuilt, findRow, launchChromium } from './browser.ts';
+import { ensureUiBuilt, findRow, launchChromium, pickAction } from './browser.ts';
 import { spawnHopscope, stopChild } from './server-helpers.ts';
 
 const TOKEN = `ui-test-${process.pid}-0123456789`;
@@ -88,7 +88,7 @@ describe('hopscope UI on the live lab', () => {
     const cross = () => page.locator('[data-testid=journey-row]').filter({ hasText: 'svc/web:80' }).filter({ hasText: 'TCP [S]' }).filter({ hasText: /(1[0-9]|[89]) hops/ });
     let row = cross();
     for (let i = 0; i < 15 && !(await findRow(page, cross)); i++) {
-      await page.getByTestId('act-curl-web').click();
+      await pickAction(page, 'curl', 'svc:default/web');
       await page.getByTestId('action-result').and(page.locator('[data-state=ok]')).waitFor({ timeout: 10_000 });
       await page.waitForTimeout(800);
     }
@@ -162,7 +162,7 @@ describe('hopscope UI on the live lab', () => {
     await page.getByTestId('tab-live').click();
     await page.getByTestId('filter-service').fill('');
     await page.getByTestId('filter-apply').click();
-    await page.getByTestId('act-closed-web').click();
+    await pickAction(page, 'closed-port', 'deploy:default/web');
     const row = page.locator('[data-testid=journey-row][data-verdict=dropped]');
     await row.first().waitFor({ timeout: 15_000 });
     await row.first().click();
@@ -173,7 +173,7 @@ describe('hopscope UI on the live lab', () => {
     // the drops-only filter: the server and the list keep only dropped journeys
     await page.getByTestId('filter-drops').check();
     await page.getByTestId('filter-apply').click();
-    await page.getByTestId('act-closed-web').click();
+    await pickAction(page, 'closed-port', 'deploy:default/web');
     await expect.poll(() => page.locator('[data-testid=journey-row][data-verdict=dropped]').count(), { timeout: 10_000 }).toBeGreaterThan(1);
     const verdicts = await page.locator('[data-testid=journey-row]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-verdict')));
     expect(new Set(verdicts)).toEqual(new Set(['dropped']));
