@@ -122,7 +122,8 @@ describe('hopscope UI on the live lab', () => {
     const before = (await box.boundingBox())!.width;
     await box.click();
     // The zoom is a 300 ms animation, which a loaded machine renders late: wait for its result.
-    await expect.poll(async () => (await box.boundingBox())!.width, { timeout: 5000 }).toBeGreaterThan(before * 1.5);
+    // (the diagram never starts under a readable zoom, 0.875; a clicked hop is drawn at 1.1)
+    await expect.poll(async () => (await box.boundingBox())!.width, { timeout: 5000 }).toBeGreaterThan(before * 1.2);
     await shot('live-zoom');
   });
 
