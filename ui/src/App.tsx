@@ -120,7 +120,7 @@ export function App() {
           {s.paused ? '▶ resume' : '❚❚ pause'}
         </button>
         <button className="pause" onClick={() => setPresenting(true)} disabled={!sel} data-testid="present" title="one hop at a time, full screen, with its narration (Esc leaves)">
-          ⛶ present
+          present
         </button>
         <button className="pause" onClick={clear}>
           clear

@@ -111,7 +111,19 @@ export const HopDiagram = memo(function HopDiagram({ request, reply, activeIndex
     [pos, key],
   );
   useEffect(() => {
-    if (!follow && nodes.length > 0) overview(0);
+    if (follow || nodes.length === 0) return;
+    overview(0);
+    // A window resized (or a projector plugged in) gets its own overview.
+    const el = pane.current;
+    if (!el) return;
+    let last = `${el.clientWidth}x${el.clientHeight}`;
+    const ro = new ResizeObserver(() => {
+      const now = `${el.clientWidth}x${el.clientHeight}`;
+      if (now !== last) overview(0);
+      last = now;
+    });
+    ro.observe(el);
+    return () => ro.disconnect();
   }, [follow, nodes.length, overview]);
 
   // Workshop: keep the current hop in the middle of the screen, large enough to read.
@@ -151,11 +163,11 @@ export const HopDiagram = memo(function HopDiagram({ request, reply, activeIndex
           proOptions={{ hideAttribution: true }}
         >
           <Controls showInteractive={false} />
-          {cramped && <MiniMap pannable zoomable nodeColor={(n) => (n.type === 'lane' ? 'rgba(58, 69, 86, 0.5)' : 'var(--req)')} maskColor="rgba(10, 12, 16, 0.6)" />}
+          {cramped && <MiniMap pannable zoomable nodeClassName={(n) => (n.type === 'lane' ? 'mm-lane' : 'mm-hop')} maskColor="rgba(10, 12, 16, 0.6)" style={{ width: 180, height: 110 }} />}
         </ReactFlow>
       )}
       <div className="legend">
-        <span className="legend-hint">{cramped ? 'drag or use the map to move · click a hop to zoom' : 'click a hop to zoom'}</span>
+        <span className="legend-hint">{cramped ? 'drag to move · click a hop to zoom' : 'click a hop to zoom'}</span>
         <span className="legend-request">━ request</span>
         {reply && <span className="legend-reply">━ reply</span>}
       </div>

@@ -78,7 +78,7 @@ export const TopologyView = memo(function TopologyView({ topology, journeys }: {
       target: e.target,
       animated: e.count > 0 && !e.dim,
       label: e.kind === 'traffic' ? `${e.count}${e.dropped ? ` (${e.dropped} dropped)` : ''}` : e.endpoints > 1 ? `×${e.endpoints}` : undefined,
-      className: `topo-edge-${e.kind} ${e.count > 0 ? 'lit' : ''} ${e.dropped > 0 ? 'has-drops' : ''} ${e.dim ? 'dim' : ''}`,
+      className: `topo-edge-${e.kind} ${e.count > 0 ? 'lit' : ''} ${focus.kind === 'service' && e.source === focus.id ? 'focus' : ''} ${e.dropped > 0 ? 'has-drops' : ''} ${e.dim ? 'dim' : ''}`,
       zIndex: e.dim ? 0 : 1,
     }));
     return { nodes, edges };
@@ -100,7 +100,7 @@ export const TopologyView = memo(function TopologyView({ topology, journeys }: {
     fitFocus(focus);
   }, [focusKey, focus, fitFocus, pos]);
 
-  const zoomTo = (node: string) => void flow.current?.fitView({ nodes: [{ id: `lane:${node}` }], padding: 0.1, duration: 300, maxZoom: 1.4 });
+  const zoomTo = (node: string) => void flow.current?.fitView({ nodes: [{ id: `lane:${node}` }], padding: 0.1, duration: 300, maxZoom: 2 });
   const namespaces = useMemo(() => namespacesOf(topology), [topology]);
 
   return (
