@@ -33,6 +33,12 @@ function LaneBox({ data }: NodeProps<LaneNode>) {
 
 const nodeTypes = { hop: HopCard, lane: LaneBox };
 
+/** Mini-map fill: the page's own palette (an SVG fill attribute cannot take a CSS variable). */
+function miniMapColor(n: Node): string {
+  const css = getComputedStyle(document.documentElement);
+  return css.getPropertyValue(n.type === 'lane' ? '--line' : '--req').trim();
+}
+
 /**
  * The diagram of a request and its reply (when known). `activeIndex` highlights a request hop;
  * with `follow` the view centres on it at a readable zoom (workshop mode).
@@ -163,7 +169,7 @@ export const HopDiagram = memo(function HopDiagram({ request, reply, activeIndex
           proOptions={{ hideAttribution: true }}
         >
           <Controls showInteractive={false} />
-          {cramped && <MiniMap pannable zoomable nodeClassName={(n) => (n.type === 'lane' ? 'mm-lane' : 'mm-hop')} maskColor="rgba(10, 12, 16, 0.6)" style={{ width: 180, height: 110 }} />}
+          {cramped && <MiniMap pannable zoomable nodeColor={miniMapColor} nodeStrokeWidth={0} maskColor="rgba(10, 12, 16, 0.55)" style={{ width: 180, height: 110 }} />}
         </ReactFlow>
       )}
       <div className="legend">
