@@ -157,7 +157,7 @@ export const HopDiagram = memo(function HopDiagram({ request, reply, activeIndex
           }}
           // Click a hop to read it at full size; double-click the background to see all again.
           onNodeClick={(_e, n) => {
-            if (n.type === 'hop') void flow.current?.fitView({ nodes: [{ id: n.id }], maxZoom: 1.1, duration: 300, padding: 0.3 });
+            if (n.type === 'hop') void flow.current?.fitView({ nodes: [{ id: n.id }], maxZoom: 1.1, duration: 300, padding: 0.05 });
           }}
           onPaneClick={() => overview(300)}
           zoomOnDoubleClick={false}
