@@ -35,7 +35,7 @@ const GROUPS: Record<string, string[]> = {
 
 /** Text colours and the backgrounds each is drawn on. */
 const TEXT: [string[], string[]][] = [
-  [['text', 'dim', 'req', 'rep', 'ok', 'bad', 'nat', 'encap'], ['bg', 'panel', 'panel2', 'sel']],
+  [['text', 'dim', 'req', 'rep', 'ok', 'bad', 'nat', 'encap', 'warn'], ['bg', 'panel', 'panel2', 'sel']],
   // the drop label and a rule the packet disagrees with: dark text on the drop colour
   [['bg'], ['bad']],
 ];
