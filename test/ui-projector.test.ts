@@ -140,6 +140,8 @@ describe('projector and the 6-node lab', () => {
       const iy = Math.min(pane.y + pane.height, Math.max(...lanes.map((r) => r.b))) - Math.max(pane.y, Math.min(...lanes.map((r) => r.t)));
       console.log(`projector ${size.width}x${size.height}: pane ${pane.width.toFixed(0)}x${pane.height.toFixed(0)}, drawing covers ${((ix / pane.width) * 100).toFixed(0)}% x ${((iy / pane.height) * 100).toFixed(0)}%`);
       expect(Math.max(ix / pane.width, iy / pane.height)).toBeGreaterThan(0.9);
+      // the drawing is larger than the pane at a readable zoom: the mini-map shows where the view is
+      if (await diagram.locator('.react-flow__minimap').count()) expect(await diagram.locator('.react-flow__minimap-node').count()).toBeGreaterThan(10);
       // the traffic picker stays compact: two short lines at most
       expect((await page.getByTestId('lab-picker').boundingBox())!.height).toBeLessThan(size.width < 1500 ? 100 : 60);
       // the whole page stays in the window: nothing pushed below the fold

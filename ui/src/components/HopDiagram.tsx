@@ -66,7 +66,7 @@ export const HopDiagram = memo(function HopDiagram({ request, reply, activeIndex
     for (const l of model.lanes) {
       const r = p.lanes[l.id];
       if (!r) continue;
-      nodes.push({ id: `lane:${l.id}`, type: 'lane', position: { x: r.x, y: r.y }, data: { label: l.label }, style: { width: r.width, height: r.height }, className: 'lane', selectable: false, draggable: false });
+      nodes.push({ id: `lane:${l.id}`, type: 'lane', position: { x: r.x, y: r.y }, data: { label: l.label }, style: { width: r.width, height: r.height }, initialWidth: r.width, initialHeight: r.height, className: 'lane', selectable: false, draggable: false });
     }
     for (const b of model.boxes) {
       const r = p.boxes[b.id];
@@ -78,6 +78,9 @@ export const HopDiagram = memo(function HopDiagram({ request, reply, activeIndex
         position: { x: r.x, y: r.y },
         data: { box: b, active: b.direction === 'request' && activeIndex !== undefined && b.indices.includes(activeIndex) },
         style: { width: r.width },
+        // The mini-map draws only nodes whose size it knows: controlled nodes never get `measured`.
+        initialWidth: r.width,
+        initialHeight: r.height,
         draggable: false,
       });
     }
