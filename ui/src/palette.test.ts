@@ -25,8 +25,8 @@ const VISIONS: ('normal' | Deficiency)[] = ['normal', 'protanopia', 'deuteranopi
 const GROUPS: Record<string, string[]> = {
   // the hop diagram: request and reply lines, NAT / drop / encapsulation boxes, the active hop
   diagram: ['req', 'rep', 'nat', 'bad', 'encap'],
-  // box borders by hop kind (plain, NAT, drop, encapsulation, the active one)
-  'hop kinds': ['line', 'nat', 'bad', 'encap-line', 'req'],
+  // box borders by hop kind (plain request, plain reply, NAT, drop, encapsulation, the active one)
+  'hop kinds': ['line', 'reply-line', 'nat', 'bad', 'encap-line', 'req'],
   // verdicts in the lists: delivered, dropped, in flight / unknown
   verdicts: ['ok', 'bad', 'encap'],
   // the request's and the reply's lanes and edges
