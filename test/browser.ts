@@ -52,3 +52,18 @@ export async function findRow(page: Page, rows: () => Locator): Promise<boolean>
   }
   return false;
 }
+
+/**
+ * Runs a lab action through the traffic picker: the action, its target (`svc:<ns>/<name>` or
+ * `deploy:<ns>/<name>`) and, when given, the pod (or node, for a NodePort) it runs from. Returns
+ * the action's label, which the result line repeats.
+ */
+export async function pickAction(page: Page, kind: string, target: string, from?: string): Promise<string> {
+  await page.getByTestId('pick-action').selectOption(kind);
+  await page.getByTestId('pick-target').selectOption(target);
+  if (from !== undefined) await page.getByTestId('pick-from').selectOption(from);
+  const run = page.getByTestId('pick-run');
+  const label = (await run.getAttribute('title')) ?? '';
+  await run.click();
+  return label;
+}

@@ -7,7 +7,7 @@ import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSyn
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { ensureUiBuilt, findRow, launchChromium } from './browser.ts';
+import { ensureUiBuilt, findRow, launchChromium, pickAction } from './browser.ts';
 import { readRecordingFile } from '../agent/src/wiring/recording-file.ts';
 import { spawnHopscope, stopChild } from './server-helpers.ts';
 
@@ -81,7 +81,7 @@ describe('record the lab, replay it without root', () => {
     await page.getByTestId('filter-apply').click();
     const cross = () => page.locator('[data-testid=journey-row]').filter({ hasText: 'svc/web:80' }).filter({ hasText: 'TCP [S]' }).filter({ hasText: /(1[0-9]|[89]) hops/ });
     for (let i = 0; i < 15 && !(await findRow(page, cross)); i++) {
-      await page.getByTestId('act-curl-web').click();
+      await pickAction(page, 'curl', 'svc:default/web');
       await page.getByTestId('action-result').and(page.locator('[data-state=ok]')).waitFor({ timeout: 10_000 });
       await page.waitForTimeout(800);
     }
@@ -130,7 +130,7 @@ describe('record the lab, replay it without root', () => {
       expect(await bar.textContent()).toMatch(new RegExp(`recording of lab ${LAB} \\(flannel-vxlan\\), hopscope start from `));
       expect(await page.getByTestId('status-bar').textContent()).not.toContain('tracer');
       // nothing to make traffic with in a recording
-      expect(await page.getByTestId('act-curl-web').count()).toBe(0);
+      expect(await page.getByTestId('lab-picker').count()).toBe(0);
       await page.getByTestId('filter-service').fill('web');
       await page.getByTestId('filter-apply').click();
       for (const live of seenLive) expect(await seeJourney(page, live.id)).toEqual(live);

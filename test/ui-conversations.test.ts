@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
-import { ensureUiBuilt, launchChromium } from './browser.ts';
+import { ensureUiBuilt, launchChromium, pickAction } from './browser.ts';
 import { spawnHopscope, stopChild } from './server-helpers.ts';
 
 const TOKEN = `conv-test-${process.pid}-0123456789`;
@@ -31,11 +31,9 @@ afterAll(async () => {
   if (proc?.signalCode === 'SIGKILL') execFileSync('node', ['agent/bin/hopscope.mjs', 'lab', 'down', '--name', LAB], { stdio: 'ignore' });
 }, 60_000);
 
-/** Runs a lab button and waits for its answer. */
-async function act(testId: string): Promise<void> {
-  const button = page.getByTestId(testId);
-  const label = (await button.textContent()) ?? '';
-  await button.click();
+/** Runs a lab action from the picker and waits for its answer. */
+async function act(kind: string, target: string): Promise<void> {
+  const label = await pickAction(page, kind, target);
   await page.locator('[data-testid=action-result][data-state=ok]').filter({ hasText: label }).waitFor({ timeout: 10_000 });
 }
 
@@ -65,7 +63,7 @@ describe('conversations on the live lab', () => {
     await page.getByRole('button', { name: 'clear' }).click();
     expect(await page.getByTestId('list-mode-connections').getAttribute('aria-pressed')).toBe('true');
 
-    await act('act-curl-web');
+    await act('curl', 'svc:default/web');
     await expect.poll(async () => Number(await page.getByTestId('conn-list').getAttribute('data-packets')), { timeout: 15_000 }).toBeGreaterThanOrEqual(5);
     const { count, packets } = await settled();
     const rows = page.getByTestId('conn-row');
@@ -103,8 +101,8 @@ describe('conversations on the live lab', () => {
 
   it('links the DNS lookup made just before a call to that call', async () => {
     await page.getByRole('button', { name: 'clear' }).click();
-    await act('act-dig');
-    await act('act-curl-web');
+    await act('dig', 'svc:default/web');
+    await act('curl', 'svc:default/web');
     await expect.poll(async () => Number(await page.getByTestId('conn-list').getAttribute('data-count')), { timeout: 15_000 }).toBeGreaterThanOrEqual(2);
     await settled();
     const rows = page.getByTestId('conn-row');

@@ -15,6 +15,7 @@ import { LabButtons } from './components/LabButtons.tsx';
 import { StatusBar } from './components/StatusBar.tsx';
 import { TopologyView } from './components/TopologyView.tsx';
 import { Workshop } from './components/Workshop.tsx';
+import { Presenter } from './components/Presenter.tsx';
 
 let actionCounter = 0;
 
@@ -93,6 +94,8 @@ export function App() {
   };
   const onStep = useCallback((d: number) => dispatch({ type: 'step', delta: d }), []);
   const setView = (view: View) => dispatch({ type: 'view', view });
+  const [presenting, setPresenting] = useState(false);
+  const stopPresenting = useCallback(() => setPresenting(false), []);
 
   // Only the rows decide the list (status updates do not reverse 5000 rows again).
   const journeys = s.journeys;
@@ -115,6 +118,9 @@ export function App() {
         </nav>
         <button className={s.paused ? 'pause on' : 'pause'} onClick={togglePause} data-testid="pause">
           {s.paused ? '▶ resume' : '❚❚ pause'}
+        </button>
+        <button className="pause" onClick={() => setPresenting(true)} disabled={!sel} data-testid="present" title="one hop at a time, full screen, with its narration (Esc leaves)">
+          present
         </button>
         <button className="pause" onClick={clear}>
           clear
@@ -166,6 +172,7 @@ export function App() {
         {s.view === 'topology' && (s.topology ? <TopologyView topology={s.topology} journeys={s.journeys} /> : <div className="empty">Loading topology…</div>)}
         {s.view === 'workshop' && <Workshop journey={sel} {...(pair?.reply && pair.reply !== sel ? { reply: pair.reply } : {})} step={s.step} onStep={onStep} />}
       </main>
+      {presenting && sel && <Presenter journey={sel} step={s.step} onStep={onStep} onClose={stopPresenting} />}
       <StatusBar s={s} onReplay={(c) => sock.current?.replay(c)} />
     </div>
   );

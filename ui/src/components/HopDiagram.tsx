@@ -1,11 +1,13 @@
 // The hop diagram: model (diagram.ts) → layout (elk) → React Flow. One lane per node, one box
 // per hop with its headers; encapsulation drawn as an outer header around the inner one.
-import { memo, useEffect, useMemo, useRef, useState } from 'react';
-import { Controls, Handle, Position, ReactFlow, type Edge, type Node, type NodeProps, type ReactFlowInstance } from '@xyflow/react';
+import { memo, useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { Controls, Handle, MiniMap, Position, ReactFlow, type Edge, type Node, type NodeProps, type ReactFlowInstance } from '@xyflow/react';
 import type { Journey } from '@hopscope/agent/protocol/events.ts';
 import { buildDiagram, type HopBox } from '../domain/diagram.ts';
 import { layoutDiagram, type Positioned } from '../domain/layout.ts';
+import { READABLE_ZOOM, boundsOf, readableView } from '../domain/viewport.ts';
 import { LaneNotes } from './LaneNotes.tsx';
+import { HopBody } from './HopBody.tsx';
 
 type HopNode = Node<{ box: HopBox; active: boolean }, 'hop'>;
 type LaneNode = Node<{ label: string }, 'lane'>;
@@ -17,34 +19,7 @@ function HopCard({ data }: NodeProps<HopNode>) {
       <Handle type="target" position={Position.Top} id="t" />
       <Handle type="target" position={Position.Left} id="l" />
       <Handle type="target" position={Position.Right} id="rt" />
-      <div className="hop-title">
-        <span>{b.title}</span>
-        <span className="hop-delta">{b.delta}</span>
-      </div>
-      <div className="hop-where">{b.where}</div>
-      {b.encap ? (
-        <div className="encap-outer">
-          <div className="encap-label">
-            {b.encap.label} · outer {b.encap.outer}
-          </div>
-          <div className="encap-inner">{b.header}</div>
-        </div>
-      ) : (
-        <div className="hop-header">{b.header}</div>
-      )}
-      {b.nat && (
-        <div className="hop-nat">
-          <div>{b.nat.before}</div>
-          <div>⇒ {b.nat.after}</div>
-          {b.nat.rule && <div className="hop-rule">{b.nat.rule}</div>}
-          {b.nat.lines?.map((l, i) => (
-            <div key={i} className={l.startsWith('⚠') ? 'hop-rule hop-disagree' : 'hop-rule'}>
-              {l}
-            </div>
-          ))}
-        </div>
-      )}
-      {b.drop && <div className="hop-drop">✖ {b.drop}</div>}
+      <HopBody box={b} />
       <Handle type="source" position={Position.Bottom} id="b" />
       <Handle type="source" position={Position.Right} id="r" />
       <Handle type="source" position={Position.Left} id="ls" />
@@ -57,6 +32,12 @@ function LaneBox({ data }: NodeProps<LaneNode>) {
 }
 
 const nodeTypes = { hop: HopCard, lane: LaneBox };
+
+/** Mini-map fill: the page's own palette (an SVG fill attribute cannot take a CSS variable). */
+function miniMapColor(n: Node): string {
+  const css = getComputedStyle(document.documentElement);
+  return css.getPropertyValue(n.type === 'lane' ? '--line' : '--req').trim();
+}
 
 /**
  * The diagram of a request and its reply (when known). `activeIndex` highlights a request hop;
@@ -85,7 +66,7 @@ export const HopDiagram = memo(function HopDiagram({ request, reply, activeIndex
     for (const l of model.lanes) {
       const r = p.lanes[l.id];
       if (!r) continue;
-      nodes.push({ id: `lane:${l.id}`, type: 'lane', position: { x: r.x, y: r.y }, data: { label: l.label }, style: { width: r.width, height: r.height }, className: 'lane', selectable: false, draggable: false });
+      nodes.push({ id: `lane:${l.id}`, type: 'lane', position: { x: r.x, y: r.y }, data: { label: l.label }, style: { width: r.width, height: r.height }, initialWidth: r.width, initialHeight: r.height, className: 'lane', selectable: false, draggable: false });
     }
     for (const b of model.boxes) {
       const r = p.boxes[b.id];
@@ -97,6 +78,9 @@ export const HopDiagram = memo(function HopDiagram({ request, reply, activeIndex
         position: { x: r.x, y: r.y },
         data: { box: b, active: b.direction === 'request' && activeIndex !== undefined && b.indices.includes(activeIndex) },
         style: { width: r.width },
+        // The mini-map draws only nodes whose size it knows: controlled nodes never get `measured`.
+        initialWidth: r.width,
+        initialHeight: r.height,
         draggable: false,
       });
     }
@@ -121,6 +105,36 @@ export const HopDiagram = memo(function HopDiagram({ request, reply, activeIndex
     return { nodes, edges };
   }, [pos, key, model, activeIndex]);
 
+  // The whole diagram when it is readable whole, else its start at a readable size (a projector
+  // at 1280x720 showed a cross-node journey with its reply at 3 px text).
+  const pane = useRef<HTMLDivElement>(null);
+  const [cramped, setCramped] = useState(false);
+  const overview = useCallback(
+    (duration: number) => {
+      const el = pane.current;
+      if (!flow.current || !el || !pos || pos.key !== key) return;
+      const v = readableView(boundsOf(pos.p.lanes), { width: el.clientWidth, height: el.clientHeight });
+      setCramped(v.cramped);
+      void flow.current.setViewport({ x: v.x, y: v.y, zoom: v.zoom }, { duration });
+    },
+    [pos, key],
+  );
+  useEffect(() => {
+    if (follow || nodes.length === 0) return;
+    overview(0);
+    // A window resized (or a projector plugged in) gets its own overview.
+    const el = pane.current;
+    if (!el) return;
+    let last = `${el.clientWidth}x${el.clientHeight}`;
+    const ro = new ResizeObserver(() => {
+      const now = `${el.clientWidth}x${el.clientHeight}`;
+      if (now !== last) overview(0);
+      last = now;
+    });
+    ro.observe(el);
+    return () => ro.disconnect();
+  }, [follow, nodes.length, overview]);
+
   // Workshop: keep the current hop in the middle of the screen, large enough to read.
   useEffect(() => {
     if (!follow || activeIndex === undefined || !pos || pos.key !== key || !flow.current) return;
@@ -132,7 +146,7 @@ export const HopDiagram = memo(function HopDiagram({ request, reply, activeIndex
   }, [follow, activeIndex, pos, key, model, nodes]);
 
   return (
-    <div className="diagram" data-testid="hop-diagram">
+    <div className={cramped ? 'diagram cramped' : 'diagram'} data-testid="hop-diagram" ref={pane}>
       <LaneNotes journey={request} />
       {nodes.length > 0 && (
         <ReactFlow
@@ -142,26 +156,27 @@ export const HopDiagram = memo(function HopDiagram({ request, reply, activeIndex
           nodeTypes={nodeTypes}
           onInit={(i) => {
             flow.current = i;
+            if (!follow) overview(0);
           }}
           // Click a hop to read it at full size; double-click the background to see all again.
           onNodeClick={(_e, n) => {
-            if (n.type === 'hop') void flow.current?.fitView({ nodes: [{ id: n.id }], maxZoom: 1.1, duration: 300, padding: 0.3 });
+            if (n.type === 'hop') void flow.current?.fitView({ nodes: [{ id: n.id }], maxZoom: 1.1, duration: 300, padding: 0.05 });
           }}
-          onPaneClick={() => void flow.current?.fitView({ padding: 0.04, duration: 300 })}
+          onPaneClick={() => overview(300)}
           zoomOnDoubleClick={false}
-          fitView={!follow}
-          fitViewOptions={{ padding: 0.04 }}
-          minZoom={0.1}
+          // Zooming out further would draw text under 14 px: the mini-map gives the overview.
+          minZoom={READABLE_ZOOM}
           nodesDraggable={false}
           nodesConnectable={false}
           colorMode="dark"
           proOptions={{ hideAttribution: true }}
         >
           <Controls showInteractive={false} />
+          {cramped && <MiniMap pannable zoomable nodeColor={miniMapColor} nodeStrokeWidth={0} maskColor="rgba(10, 12, 16, 0.55)" style={{ width: 180, height: 110 }} />}
         </ReactFlow>
       )}
       <div className="legend">
-        <span className="legend-hint">click a hop to zoom</span>
+        <span className="legend-hint">{cramped ? 'drag to move · click a hop to zoom' : 'click a hop to zoom'}</span>
         <span className="legend-request">━ request</span>
         {reply && <span className="legend-reply">━ reply</span>}
       </div>

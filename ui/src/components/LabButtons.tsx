@@ -1,46 +1,94 @@
-// Buttons that make lab traffic, built from the topology (no hard-coded names).
-import { memo } from 'react';
+// The traffic picker: choose an action, its target and where it runs from; the last picks stay
+// at hand as one-click buttons. Built from the topology (no hard-coded names).
+import { memo, useEffect, useMemo, useState } from 'react';
 import type { LabAction, TopologyView } from '@hopscope/agent/protocol/messages.ts';
 import type { ActionEntry } from '../store/reducer.ts';
+import { PICK_KINDS, actionOf, defaultPick, offeredKinds, pickKey, pushRecent, settlePick, sourcesFor, targetsFor, type Pick, type PickKind, type PickOption } from '../domain/labPicker.ts';
 
-/** The actions offered for a topology, with their button labels. */
-export function labActions(t: TopologyView): { label: string; action: LabAction; testId: string }[] {
-  const out: { label: string; action: LabAction; testId: string }[] = [];
-  const dns = t.services.find((s) => s.name === 'kube-dns');
-  for (const s of t.services) {
-    if (s === dns) continue;
-    if (s.type === 'ClusterIP' && s.ports.some((p) => p.protocol === 'TCP'))
-      out.push({ label: `curl svc/${s.name}`, action: { kind: 'curl', service: { namespace: s.namespace, name: s.name } }, testId: `act-curl-${s.name}` });
-    const np = s.ports.find((p) => p.nodePort);
-    if (np?.nodePort)
-      out.push({ label: `NodePort :${np.nodePort}`, action: { kind: 'nodeport', service: { namespace: s.namespace, name: s.name } }, testId: `act-nodeport-${s.name}` });
-  }
-  const first = t.services.find((s) => s !== dns && s.type === 'ClusterIP');
-  if (dns && first) {
-    const name = `${first.name}.${first.namespace}.svc.cluster.local`;
-    out.push({ label: `dig ${first.name}`, action: { kind: 'dig', name }, testId: 'act-dig' });
-  }
-  for (const d of t.deployments) {
-    out.push({ label: `scale ${d.name} → ${d.replicas + 1}`, action: { kind: 'scale', namespace: d.namespace, deployment: d.name, replicas: Math.min(20, d.replicas + 1) }, testId: `act-scale-up-${d.name}` });
-    if (d.replicas > 0)
-      out.push({ label: `scale ${d.name} → ${d.replicas - 1}`, action: { kind: 'scale', namespace: d.namespace, deployment: d.name, replicas: d.replicas - 1 }, testId: `act-scale-down-${d.name}` });
-    // A closed port on a backend: the kernel drops the SYN with a reason.
-    const pod = t.pods.find((p) => p.deployment === d.name && p.namespace === d.namespace);
-    if (pod) out.push({ label: `closed port on ${d.name}`, action: { kind: 'connect', pod: { namespace: pod.namespace, name: pod.name }, port: 9 }, testId: `act-closed-${d.name}` });
-  }
-  return out;
+/** Options of a select, under one heading per group (namespace, Deployment) when there are several. */
+function Options({ options }: { options: PickOption[] }) {
+  const groups = [...new Set(options.map((o) => o.group))];
+  const list = (os: PickOption[]) =>
+    os.map((o) => (
+      <option key={o.value} value={o.value}>
+        {o.label}
+      </option>
+    ));
+  if (groups.length < 2) return <>{list(options)}</>;
+  return (
+    <>
+      {groups.map((g) => (
+        <optgroup key={g} label={g}>
+          {list(options.filter((o) => o.group === g))}
+        </optgroup>
+      ))}
+    </>
+  );
 }
 
 export const LabButtons = memo(function LabButtons({ topology, actions, onAction, disabled }: { topology: TopologyView | null; actions: ActionEntry[]; onAction(label: string, a: LabAction): void; disabled: boolean }) {
-  if (!topology) return null;
+  const [pick, setPick] = useState<Pick | null>(null);
+  const [recent, setRecent] = useState<Pick[]>([]);
+  // A scale changes the topology: keep the pick pointing at something that still exists.
+  useEffect(() => {
+    if (!topology) return;
+    setPick((p) => (p ? settlePick(topology, p) : defaultPick(topology)));
+  }, [topology]);
+  const kinds = useMemo(() => (topology ? offeredKinds(topology) : []), [topology]);
+  if (!topology || !pick) return null;
+  const targets = targetsFor(topology, pick.kind);
+  const sources = sourcesFor(topology, pick.kind);
+  const run = (p: Pick) => {
+    const a = actionOf(topology, p);
+    if ('error' in a) return;
+    setRecent((r) => pushRecent(r, p));
+    onAction(a.label, a.action);
+  };
+  const chosen = actionOf(topology, pick);
   const last = actions[0];
   return (
-    <div className="lab-buttons">
-      {labActions(topology).map((b) => (
-        <button key={b.testId} onClick={() => onAction(b.label, b.action)} disabled={disabled} data-testid={b.testId}>
-          {b.label}
-        </button>
-      ))}
+    <div className="lab-buttons" data-testid="lab-picker">
+      <label>
+        <span className="dim">do</span>
+        <select value={pick.kind} onChange={(e) => setPick(settlePick(topology, { ...pick, kind: e.target.value as PickKind }))} data-testid="pick-action">
+          {PICK_KINDS.filter((k) => kinds.includes(k.kind)).map((k) => (
+            <option key={k.kind} value={k.kind}>
+              {k.label}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label>
+        <span className="dim">to</span>
+        <select value={pick.target} onChange={(e) => setPick({ ...pick, target: e.target.value })} data-testid="pick-target">
+          <Options options={targets} />
+        </select>
+      </label>
+      {sources.length > 0 && (
+        <label>
+          <span className="dim">from</span>
+          <select value={pick.from} onChange={(e) => setPick({ ...pick, from: e.target.value })} data-testid="pick-from">
+            <Options options={sources} />
+          </select>
+        </label>
+      )}
+      <button className="pick-run" onClick={() => run(pick)} disabled={disabled || 'error' in chosen} data-testid="pick-run" title={'error' in chosen ? chosen.error : chosen.label}>
+        ▶ run
+      </button>
+      {recent.length > 0 && (
+        <span className="pick-recent" role="group" aria-label="recent actions">
+          {recent.map((p) => {
+            const a = actionOf(topology, p);
+            // A recent pick the lab no longer offers (scaled away) is left out, not shown broken.
+            if ('error' in a) return null;
+            return (
+              <button key={pickKey(p)} className="recent" onClick={() => run(p)} disabled={disabled} data-testid="pick-recent" data-pick={pickKey(p)}>
+                ↻ {a.label}
+              </button>
+            );
+          })}
+        </span>
+      )}
       {last && (
         <span className={`action-result a-${last.state}`} data-testid="action-result" data-state={last.state}>
           {last.describe}: {last.state === 'running' ? '…' : last.output || last.state}

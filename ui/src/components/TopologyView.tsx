@@ -1,23 +1,31 @@
-// Nodes, pods, Services and outside hosts; edges lit by the recent journeys.
-import { memo, useEffect, useMemo, useState } from 'react';
-import { Handle, Position, ReactFlow, type Edge, type Node, type NodeProps } from '@xyflow/react';
+// Nodes, the pods on them (a Deployment's replicas on a node as one box), Services and outside
+// hosts. Click a Service to see its endpoints and callers with the rest dimmed, or focus a
+// namespace; zoom to a node. Edges: the focused Service's endpoints and the recent traffic only.
+import { memo, useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { Handle, Position, ReactFlow, type Edge, type Node, type NodeProps, type ReactFlowInstance } from '@xyflow/react';
 import type { TopologyView as Topo } from '@hopscope/agent/protocol/messages.ts';
-import { buildTopologyGraph, type TopoItem, type TrafficEnds } from '../domain/topologyGraph.ts';
+import { buildTopologyGraph, namespacesOf, type Focus, type TopoItem, type TrafficEnds } from '../domain/topologyGraph.ts';
 import { layoutTopology, type Positioned } from '../domain/layout.ts';
 import { useThrottled } from './useThrottled.ts';
 
 /** How often the lit edges follow the traffic (ms): every list update would redraw the graph. */
 const LIGHT_MS = 1000;
 
-type ItemNode = Node<{ item: TopoItem; lit: boolean }, 'item'>;
+type ItemNode = Node<{ item: TopoItem; lit: boolean; focused: boolean }, 'item'>;
 type GroupNode = Node<{ label: string }, 'group'>;
 
 function ItemCard({ data }: NodeProps<ItemNode>) {
+  const i = data.item;
   return (
-    <div className={`topo-item topo-${data.item.kind} ${data.lit ? 'lit' : ''}`} data-testid={`topo-${data.item.id}`}>
+    <div
+      className={`topo-item topo-${i.kind} ${data.lit ? 'lit' : ''} ${i.dim ? 'dim' : ''} ${data.focused ? 'focused' : ''}`}
+      data-testid={`topo-${i.id}`}
+      data-dim={i.dim}
+      title={i.pods.length > 1 ? i.pods.join('\n') : undefined}
+    >
       <Handle type="target" position={Position.Left} />
-      <div className="ti-label">{data.item.label}</div>
-      <div className="ti-sub">{data.item.sub}</div>
+      <div className="ti-label">{i.label}</div>
+      <div className="ti-sub">{i.sub}</div>
       <Handle type="source" position={Position.Right} />
     </div>
   );
@@ -27,12 +35,16 @@ function GroupBox({ data }: NodeProps<GroupNode>) {
 }
 const nodeTypes = { item: ItemCard, group: GroupBox };
 
+const ALL: Focus = { kind: 'all' };
+
 export const TopologyView = memo(function TopologyView({ topology, journeys }: { topology: Topo; journeys: readonly TrafficEnds[] }) {
+  const flow = useRef<ReactFlowInstance<ItemNode | GroupNode, Edge> | null>(null);
+  const [focus, setFocus] = useState<Focus>(ALL);
   const shown = useThrottled(journeys, LIGHT_MS);
   const recent = useMemo(() => shown.slice(-200), [shown]);
-  const graph = useMemo(() => buildTopologyGraph(topology, recent), [topology, recent]);
-  // Layout depends only on the structure, not on the traffic counts.
-  const structure = useMemo(() => JSON.stringify([graph.groups, graph.items.map((i) => i.id), graph.edges.map((e) => e.id)]), [graph]);
+  const graph = useMemo(() => buildTopologyGraph(topology, recent, focus), [topology, recent, focus]);
+  // Layout depends only on the boxes, not on the focus, the edges or the traffic counts.
+  const structure = useMemo(() => JSON.stringify([graph.groups, graph.items.map((i) => i.id)]), [graph]);
   const [pos, setPos] = useState<{ key: string; p: Positioned } | null>(null);
   useEffect(() => {
     let live = true;
@@ -49,7 +61,7 @@ export const TopologyView = memo(function TopologyView({ topology, journeys }: {
   const { nodes, edges } = useMemo(() => {
     if (!pos) return { nodes: [], edges: [] };
     const p = pos.p;
-    const lit = new Set(graph.edges.filter((e) => e.kind === 'traffic' && e.count > 0).flatMap((e) => [e.source, e.target]));
+    const lit = new Set(graph.edges.filter((e) => e.count > 0).flatMap((e) => [e.source, e.target]));
     const nodes: (ItemNode | GroupNode)[] = [];
     for (const g of graph.groups) {
       const r = p.lanes[g.id];
@@ -57,24 +69,109 @@ export const TopologyView = memo(function TopologyView({ topology, journeys }: {
     }
     for (const i of graph.items) {
       const r = p.boxes[i.id];
-      if (r) nodes.push({ id: i.id, type: 'item', parentId: `lane:${i.group}`, position: { x: r.x, y: r.y }, data: { item: i, lit: lit.has(i.id) }, style: { width: r.width }, draggable: false });
+      const focused = focus.kind === 'service' && focus.id === i.id;
+      if (r) nodes.push({ id: i.id, type: 'item', parentId: `lane:${i.group}`, position: { x: r.x, y: r.y }, data: { item: i, lit: lit.has(i.id), focused }, style: { width: r.width }, draggable: false });
     }
     const edges: Edge[] = graph.edges.map((e) => ({
       id: e.id,
       source: e.source,
       target: e.target,
-      animated: e.count > 0,
-      label: e.kind === 'traffic' ? `${e.count}${e.dropped ? ` (${e.dropped} dropped)` : ''}` : undefined,
-      className: `topo-edge-${e.kind} ${e.count > 0 ? 'lit' : ''} ${e.dropped > 0 ? 'has-drops' : ''}`,
+      animated: e.count > 0 && !e.dim,
+      label: e.kind === 'traffic' ? `${e.count}${e.dropped ? ` (${e.dropped} dropped)` : ''}` : e.endpoints > 1 ? `×${e.endpoints}` : undefined,
+      className: `topo-edge-${e.kind} ${e.count > 0 ? 'lit' : ''} ${focus.kind === 'service' && e.source === focus.id ? 'focus' : ''} ${e.dropped > 0 ? 'has-drops' : ''} ${e.dim ? 'dim' : ''}`,
+      zIndex: e.dim ? 0 : 1,
     }));
     return { nodes, edges };
-  }, [pos, graph]);
+  }, [pos, graph, focus]);
+
+  // A new focus brings what it touches into view, as large as fits.
+  const fitFocus = useCallback(
+    (f: Focus) => {
+      const ids = f.kind === 'all' ? [] : graph.items.filter((i) => !i.dim).map((i) => ({ id: i.id }));
+      void flow.current?.fitView({ ...(ids.length ? { nodes: ids } : {}), padding: 0.08, duration: 300, maxZoom: 1.2 });
+    },
+    [graph],
+  );
+  const focusKey = JSON.stringify(focus);
+  const fitted = useRef('');
+  useEffect(() => {
+    if (!pos || fitted.current === focusKey) return;
+    fitted.current = focusKey;
+    fitFocus(focus);
+  }, [focusKey, focus, fitFocus, pos]);
+
+  const zoomTo = (node: string) => void flow.current?.fitView({ nodes: [{ id: `lane:${node}` }], padding: 0.1, duration: 300, maxZoom: 2 });
+  const namespaces = useMemo(() => namespacesOf(topology), [topology]);
 
   return (
-    <div className="diagram topology" data-testid="topology">
-      {nodes.length > 0 && (
-        <ReactFlow key={pos?.key} nodes={nodes} edges={edges} nodeTypes={nodeTypes} fitView fitViewOptions={{ padding: 0.05 }} minZoom={0.1} nodesDraggable={false} nodesConnectable={false} colorMode="dark" proOptions={{ hideAttribution: true }} />
-      )}
+    <div className="topology-view">
+      <div className="topo-bar" data-testid="topo-bar">
+        <label>
+          <span className="dim">namespace</span>
+          <select
+            value={focus.kind === 'namespace' ? focus.namespace : ''}
+            onChange={(e) => setFocus(e.target.value ? { kind: 'namespace', namespace: e.target.value } : ALL)}
+            data-testid="topo-namespace"
+          >
+            <option value="">all</option>
+            {namespaces.map((n) => (
+              <option key={n} value={n}>
+                {n}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          <span className="dim">zoom to</span>
+          <select value="" onChange={(e) => e.target.value && zoomTo(e.target.value)} data-testid="topo-zoom-node">
+            <option value="">node…</option>
+            {topology.nodes.map((n) => (
+              <option key={n.name} value={n.name}>
+                {n.name}
+              </option>
+            ))}
+          </select>
+        </label>
+        <button
+          onClick={() => {
+            fitted.current = '';
+            setFocus(ALL);
+            if (focus.kind === 'all') fitFocus(ALL);
+          }}
+          data-testid="topo-all"
+        >
+          show all
+        </button>
+        <span className="topo-focus" data-testid="topo-focus">
+          {focus.kind === 'service' ? `Service ${focus.id.slice(4)}: its endpoints and callers` : focus.kind === 'namespace' ? `namespace ${focus.namespace}` : 'click a Service to see its endpoints'}
+        </span>
+        {graph.hiddenTraffic > 0 && <span className="dim">{graph.hiddenTraffic} quieter traffic edges not drawn</span>}
+      </div>
+      <div className="diagram topology" data-testid="topology" data-edges={edges.length} data-focus={focus.kind === 'service' ? focus.id : focus.kind === 'namespace' ? `ns:${focus.namespace}` : ''}>
+        {nodes.length > 0 && (
+          <ReactFlow
+            key={pos?.key}
+            nodes={nodes}
+            edges={edges}
+            nodeTypes={nodeTypes}
+            onInit={(i) => {
+              flow.current = i;
+            }}
+            onNodeClick={(_e, n) => {
+              if (n.type === 'group') zoomTo(n.id.slice(5));
+              else if (n.id.startsWith('svc:')) setFocus(focus.kind === 'service' && focus.id === n.id ? ALL : { kind: 'service', id: n.id });
+            }}
+            fitView
+            fitViewOptions={{ padding: 0.02 }}
+            minZoom={0.1}
+            zoomOnDoubleClick={false}
+            nodesDraggable={false}
+            nodesConnectable={false}
+            colorMode="dark"
+            proOptions={{ hideAttribution: true }}
+          />
+        )}
+      </div>
     </div>
   );
 });

@@ -189,14 +189,17 @@ describe('topology graph', () => {
     externals: [],
     deployments: [{ namespace: 'default', name: 'web', replicas: 1 }],
   };
-  it('lights the client → service edge and the endpoint used', () => {
+  it('lights the client → service edge and the endpoint used, and draws no idle endpoint edge', () => {
     const g = buildTopologyGraph(t, [request, reply, dropped]);
     expect(g.groups.map((x) => x.id)).toEqual(['node-1', 'node-2', 'services']);
+    // the Deployment's pod is drawn in its node's replicas box
+    expect(g.items.find((i) => i.kind === 'replicas')).toMatchObject({ id: 'rs:default/web@node-2', label: 'deploy/web ×1', pods: ['default/web-abc-1'] });
     const traffic = g.edges.filter((e) => e.kind === 'traffic');
     expect(traffic).toEqual([
-      { id: 'tr:pod:default/client->svc:default/web', source: 'pod:default/client', target: 'svc:default/web', kind: 'traffic', count: 1, dropped: 0 },
-      { id: 'tr:pod:default/client->pod:default/web-abc-1', source: 'pod:default/client', target: 'pod:default/web-abc-1', kind: 'traffic', count: 1, dropped: 1 },
+      { id: 'tr:pod:default/client->svc:default/web', source: 'pod:default/client', target: 'svc:default/web', kind: 'traffic', count: 1, dropped: 0, endpoints: 0, dim: false },
+      { id: 'tr:pod:default/client->rs:default/web@node-2', source: 'pod:default/client', target: 'rs:default/web@node-2', kind: 'traffic', count: 1, dropped: 1, endpoints: 0, dim: false },
     ]);
-    expect(g.edges.find((e) => e.kind === 'endpoint')?.count).toBe(1);
+    expect(g.edges.filter((e) => e.kind === 'endpoint')).toMatchObject([{ target: 'rs:default/web@node-2', count: 1, endpoints: 1 }]);
+    expect(buildTopologyGraph(t, []).edges).toEqual([]);
   });
 });

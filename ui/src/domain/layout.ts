@@ -54,23 +54,34 @@ export async function layoutDiagram(m: DiagramModel): Promise<Positioned> {
   return positioned(await elk.layout(graph));
 }
 
-/** Lay out the topology: node groups, the Services group and outside hosts. */
+/** Size of a topology box (px, before zoom): wide enough for a generated pod name at 21 px. */
+export const TOPO_ITEM = { width: 300, height: 76 };
+
+/**
+ * Lay out the topology: each group packs its boxes into a block, and the blocks pack into a
+ * screen-shaped rectangle. Edges take no part: they change with the focus and the traffic, and
+ * moving every box when a Service is clicked would lose the viewer.
+ */
 export async function layoutTopology(g: TopoGraph): Promise<Positioned> {
   const graph: ElkNode = {
     id: 'root',
     layoutOptions: {
-      'elk.algorithm': 'layered',
-      'elk.direction': 'RIGHT',
-      'elk.hierarchyHandling': 'INCLUDE_CHILDREN',
-      'elk.spacing.nodeNode': '50',
-      'elk.layered.spacing.nodeNodeBetweenLayers': '120',
+      'elk.algorithm': 'rectpacking',
+      'elk.aspectRatio': '2',
+      'elk.spacing.nodeNode': '36',
+      'elk.padding': '[top=12,left=12,bottom=12,right=12]',
     },
     children: g.groups.map((grp) => ({
       id: `lane:${grp.id}`,
-      layoutOptions: { 'elk.padding': '[top=56,left=24,bottom=24,right=24]', 'elk.direction': 'DOWN' },
-      children: g.items.filter((i) => i.group === grp.id).map((i) => ({ id: i.id, width: 340, height: 84 })),
+      layoutOptions: {
+        'elk.algorithm': 'rectpacking',
+        // Node groups stand as columns side by side; the Services spread wide beneath them.
+        'elk.aspectRatio': grp.id === 'services' ? '3.2' : '0.5',
+        'elk.padding': '[top=56,left=20,bottom=20,right=20]',
+        'elk.spacing.nodeNode': '16',
+      },
+      children: g.items.filter((i) => i.group === grp.id).map((i) => ({ id: i.id, ...TOPO_ITEM })),
     })),
-    edges: g.edges.map((e) => ({ id: e.id, sources: [e.source], targets: [e.target] })),
   };
   return positioned(await elk.layout(graph));
 }
