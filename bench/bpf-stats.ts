@@ -76,8 +76,8 @@ export function descendantPids(root: number, comm: string): number[] {
 export async function attachedProgs(): Promise<AttachedProg[]> {
   const r = await execa('bpftool', ['-j', 'perf', 'show'], { reject: false });
   if (r.exitCode !== 0) throw new Error(`bpftool perf show failed: ${r.stderr.trim() || r.exitCode} (is bpftool installed? scripts/setup.sh installs it)`);
-  const rows = JSON.parse(r.stdout || '[]') as { pid: number; prog_id: number; fd_type: string; tp_name?: string; event?: string }[];
-  return rows.map((x) => ({ id: x.prog_id, pid: x.pid, hook: x.tp_name ?? x.event ?? x.fd_type }));
+  const rows = JSON.parse(r.stdout || '[]') as { pid: number; prog_id: number; fd_type: string; tracepoint?: string; event?: string }[];
+  return rows.map((x) => ({ id: x.prog_id, pid: x.pid, hook: x.tracepoint ?? x.event ?? x.fd_type }));
 }
 
 /** Cumulative run counters of every loaded program. */

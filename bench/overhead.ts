@@ -15,7 +15,7 @@ import type { LabHandle } from '../agent/src/lab/lab.ts';
 import { targetNetns } from '../agent/src/lab/lab.ts';
 import { startTracePipeline } from '../agent/src/wiring/pipeline.ts';
 import type { FilterSpec } from '../agent/src/tracer/filter.ts';
-import { attachedProgs, descendantPids, progCosts, progCounters, withBpfStats, type ProgCost } from './bpf-stats.ts';
+import { attachedProgs, descendantPids, progCosts, progCounters, withBpfStats, type AttachedProg, type ProgCost } from './bpf-stats.ts';
 import { figure, median, numArg, QUICK, report, sleep, withLab } from './lib.ts';
 
 const ROUNDS = Math.round(numArg('--rounds', QUICK ? 2 : 5, 20));
@@ -211,10 +211,13 @@ async function perProgramRounds(lab: LabHandle, serverIp: string): Promise<void>
       const name = m.name as 'traced' | 'floor';
       const obs = await m.start(lab);
       try {
-        const mine = descendantPids(process.pid, 'bpftrace');
-        if (mine.length === 0) throw new Error(`${name}: no bpftrace process of this bench is running`);
-        const progs = (await attachedProgs()).filter((p) => mine.includes(p.pid));
-        if (!progs.some((p) => HOOKS.includes(p.hook))) throw new Error(`${name}: bpftool shows no program of this bench on ${HOOKS.join('/')}`);
+        // The pipeline returns before bpftrace has attached: wait for its programs.
+        let progs: AttachedProg[] = [];
+        for (let t0 = Date.now(); !progs.some((p) => HOOKS.includes(p.hook)); await sleep(200)) {
+          if (Date.now() - t0 > 30_000) throw new Error(`${name}: bpftool shows no program of this bench on ${HOOKS.join('/')} after 30 s`);
+          const mine = descendantPids(process.pid, 'bpftrace');
+          progs = (await attachedProgs()).filter((p) => mine.includes(p.pid));
+        }
         await sleep(300);
         const row = await withBpfStats(async () => {
           const before = await progCounters();
