@@ -72,6 +72,20 @@ export function descendantPids(root: number, comm: string): number[] {
   return [...name].filter(([pid, c]) => c === comm && below(pid)).map(([pid]) => pid);
 }
 
+/** CPU time (user + system) a process has used so far, in ms; 0 once it is gone. */
+export function processCpuMs(pid: number): number {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return 0;
+  }
+  // Fields after "(comm)": state is the 1st, utime the 12th, stime the 13th, in clock ticks
+  // (USER_HZ, 100 on Linux for every architecture that ABI covers).
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+}
+
 /** Every program attached through a perf event (tracepoints, intervals), with its owner's pid. */
 export async function attachedProgs(): Promise<AttachedProg[]> {
   const r = await execa('bpftool', ['-j', 'perf', 'show'], { reject: false });

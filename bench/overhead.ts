@@ -15,7 +15,7 @@ import type { LabHandle } from '../agent/src/lab/lab.ts';
 import { targetNetns } from '../agent/src/lab/lab.ts';
 import { startTracePipeline } from '../agent/src/wiring/pipeline.ts';
 import type { FilterSpec } from '../agent/src/tracer/filter.ts';
-import { attachedProgs, descendantPids, progCosts, progCounters, withBpfStats, type AttachedProg, type ProgCost } from './bpf-stats.ts';
+import { attachedProgs, descendantPids, processCpuMs, progCosts, progCounters, withBpfStats, type AttachedProg, type ProgCost } from './bpf-stats.ts';
 import { figure, median, numArg, QUICK, report, sleep, withLab } from './lib.ts';
 
 const ROUNDS = Math.round(numArg('--rounds', QUICK ? 2 : 5, 20));
@@ -206,6 +206,7 @@ async function throughputRounds(lab: LabHandle, serverIp: string): Promise<void>
  */
 async function perProgramRounds(lab: LabHandle, serverIp: string): Promise<void> {
   const costs: Record<'traced' | 'floor', ProgCost[][]> = { traced: [], floor: [] };
+  const userCpu: Record<'traced' | 'floor', { bpftrace: number[]; agent: number[] }> = { traced: { bpftrace: [], agent: [] }, floor: { bpftrace: [], agent: [] } };
   for (let round = 0; round < ROUNDS; round++) {
     for (const m of [traced({}), floor]) {
       const name = m.name as 'traced' | 'floor';
@@ -219,15 +220,21 @@ async function perProgramRounds(lab: LabHandle, serverIp: string): Promise<void>
           progs = (await attachedProgs()).filter((p) => mine.includes(p.pid));
         }
         await sleep(300);
+        const owner = progs[0]!.pid;
         const row = await withBpfStats(async () => {
           const before = await progCounters();
+          const cpu0 = { bpftrace: processCpuMs(owner), agent: process.cpuUsage() };
           const t0 = performance.now();
           const g = await iperf(lab, serverIp);
+          const s = (performance.now() - t0) / 1000;
           const after = await progCounters();
-          return { g, c: progCosts(progs, before, after, (performance.now() - t0) / 1000) };
+          const agent = process.cpuUsage(cpu0.agent);
+          return { g, c: progCosts(progs, before, after, s), bpftraceMsPerS: (processCpuMs(owner) - cpu0.bpftrace) / s, agentMsPerS: (agent.user + agent.system) / 1000 / s };
         });
         costs[name].push(row.c);
-        console.log(`round ${round + 1}/${ROUNDS} ${name} (${row.g.toFixed(2)} Gbit/s with bpf stats on):`);
+        userCpu[name].bpftrace.push(row.bpftraceMsPerS);
+        userCpu[name].agent.push(row.agentMsPerS);
+        console.log(`round ${round + 1}/${ROUNDS} ${name} (${row.g.toFixed(2)} Gbit/s with bpf stats on; CPU besides the programs: bpftrace ${row.bpftraceMsPerS.toFixed(0)} ms/s, this process (the agent pipeline when traced) ${row.agentMsPerS.toFixed(0)} ms/s):`);
         for (const c of row.c) console.log(`  ${c.hook.padEnd(20)} ${Math.round(c.runsPerS).toLocaleString('en-US').padStart(9)} runs/s ${c.nsPerRun.toFixed(0).padStart(6)} ns/run ${(c.nsPerS / 1e6).toFixed(1).padStart(6)} ms CPU/s`);
       } finally {
         await obs.stop();
@@ -247,7 +254,14 @@ async function perProgramRounds(lab: LabHandle, serverIp: string): Promise<void>
     });
   });
   const total = (name: 'traced' | 'floor'): number[] => costs[name].map((r) => r.reduce((s, c) => s + c.nsPerS, 0) / 1e6);
-  report('overhead-per-program', [...figures, figure('traced: all its programs, CPU', 'ms/s', total('traced')), figure('floor: all its programs, CPU', 'ms/s', total('floor'))], {
+  report('overhead-per-program', [
+    ...figures,
+    figure('traced: all its programs, CPU', 'ms/s', total('traced')),
+    figure('traced: bpftrace process, CPU', 'ms/s', userCpu.traced.bpftrace),
+    figure('traced: agent pipeline (this process), CPU', 'ms/s', userCpu.traced.agent),
+    figure('floor: all its programs, CPU', 'ms/s', total('floor')),
+    figure('floor: bpftrace process, CPU', 'ms/s', userCpu.floor.bpftrace),
+  ], {
     setup: `iperf3 -t ${SECONDS} pod->pod across VXLAN, ${ROUNDS} rounds of traced then floor, kernel.bpf_stats_enabled=1 only during each iperf3 run; per hook the runs of all of one bench program's programs there`,
   });
 }
