@@ -8,7 +8,7 @@
 // `--per-program` measures instead what each attached BPF program costs per run under the same
 // iperf3 flow (kernel.bpf_stats_enabled on only while measuring), for the traced program and
 // the floor.
-// Run as root: `npx tsx bench/overhead.ts [--quick] [--rounds N] [--seconds S] [--per-program]`.
+// Run as root: `npx tsx bench/overhead.ts [--quick] [--rounds N] [--seconds S] [--per-program] [--print-budget N]`.
 import { execa, type ResultPromise } from 'execa';
 import { createInterface } from 'node:readline';
 import type { LabHandle } from '../agent/src/lab/lab.ts';
@@ -20,6 +20,8 @@ import { figure, median, numArg, QUICK, report, sleep, withLab } from './lib.ts'
 
 const ROUNDS = Math.round(numArg('--rounds', QUICK ? 2 : 5, 20));
 const PER_PROGRAM = process.argv.includes('--per-program');
+/** The traced run's filter: the default, or another print budget to see what the lines cost. */
+const TRACED_FILTER: FilterSpec = process.argv.includes('--print-budget') ? { printBudget: Math.round(numArg('--print-budget', 2000, 10_000_000)) } : {};
 /** The hooks whose programs run per packet (or per freed skb): the ones the cost is about. */
 const HOOKS = ['netif_receive_skb', 'net_dev_start_xmit', 'consume_skb', 'kfree_skb'];
 const SECONDS = Math.round(numArg('--seconds', QUICK ? 3 : 5, 30));
@@ -126,7 +128,7 @@ type Observed = Exclude<Mode['name'], 'untraced'>;
 
 /** Rounds of untraced and each observer in turn; ratios to the untraced runs around each. */
 async function throughputRounds(lab: LabHandle, serverIp: string): Promise<void> {
-  const observers = [traced({}), tcpdump, floor];
+  const observers = [traced(TRACED_FILTER), tcpdump, floor];
   const gbps: Record<Mode['name'], number[]> = { untraced: [], traced: [], tcpdump: [], floor: [] };
   const ratios: Record<Observed, number[]> = { traced: [], tcpdump: [], floor: [] };
   const seen: Record<Observed, number[]> = { traced: [], tcpdump: [], floor: [] };
@@ -186,8 +188,9 @@ async function throughputRounds(lab: LabHandle, serverIp: string): Promise<void>
       figure('traced / untraced', 'ratio', ratios.traced),
       figure('tcpdump / untraced', 'ratio', ratios.tcpdump),
       figure('floor: count-only bpftrace / untraced', 'ratio', ratios.floor),
-      figure('traced ratio / tcpdump ratio, per round', 'ratio', vsTcpdump, { op: '>=', value: 1 }),
-      figure('traced ratio / floor ratio, per round', 'ratio', vsFloor, { op: '>=', value: 0.95 }),
+      // Per round, for the spread; the goals below are on the medians, as issue 17 states them.
+      figure('traced ratio / tcpdump ratio, per round', 'ratio', vsTcpdump),
+      figure('traced ratio / floor ratio, per round', 'ratio', vsFloor),
     ],
     {
       setup: `iperf3 -t ${SECONDS} pod->pod across VXLAN (client on node-1, server on node-2), ${ROUNDS} rounds; each round runs traced, tcpdump and the floor (order rotating), an untraced run before and after each, ratios to the mean of those two`,
@@ -208,7 +211,7 @@ async function perProgramRounds(lab: LabHandle, serverIp: string): Promise<void>
   const costs: Record<'traced' | 'floor', ProgCost[][]> = { traced: [], floor: [] };
   const userCpu: Record<'traced' | 'floor', { bpftrace: number[]; agent: number[] }> = { traced: { bpftrace: [], agent: [] }, floor: { bpftrace: [], agent: [] } };
   for (let round = 0; round < ROUNDS; round++) {
-    for (const m of [traced({}), floor]) {
+    for (const m of [traced(TRACED_FILTER), floor]) {
       const name = m.name as 'traced' | 'floor';
       const obs = await m.start(lab);
       try {
