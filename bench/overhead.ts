@@ -21,7 +21,7 @@ import { figure, median, numArg, QUICK, report, sleep, withLab } from './lib.ts'
 const ROUNDS = Math.round(numArg('--rounds', QUICK ? 2 : 5, 20));
 const PER_PROGRAM = process.argv.includes('--per-program');
 /** The traced run's filter: the default, or another print budget to see what the lines cost. */
-const TRACED_FILTER: FilterSpec = process.argv.includes('--print-budget') ? { printBudget: Math.round(numArg('--print-budget', 2000, 10_000_000)) } : {};
+const TRACED_FILTER: FilterSpec = process.argv.includes('--print-budget') ? { printBudget: Math.round(numArg('--print-budget', 500, 10_000_000)) } : {};
 /** The hooks whose programs run per packet (or per freed skb): the ones the cost is about. */
 const HOOKS = ['netif_receive_skb', 'net_dev_start_xmit', 'consume_skb', 'kfree_skb'];
 const SECONDS = Math.round(numArg('--seconds', QUICK ? 3 : 5, 30));
