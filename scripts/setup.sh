@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # command -> Debian package providing it
 declare -A NEED=(
   [ip]=iproute2 [iptables]=iptables [nft]=nftables [conntrack]=conntrack
-  [bpftrace]=bpftrace [curl]=curl [iperf3]=iperf3 [tcpdump]=tcpdump
+  [bpftrace]=bpftrace [bpftool]=bpftool [curl]=curl [iperf3]=iperf3 [tcpdump]=tcpdump
   [tcpreplay]=tcpreplay [ping]=iputils-ping [setpriv]=util-linux [dig]=dnsutils [chromium]=chromium [pgrep]=procps
   [unshare]=util-linux [mountpoint]=util-linux
   # The real client the lab API is tested with (Debian's is 1.20; any kubectl already present is kept).

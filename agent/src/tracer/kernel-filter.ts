@@ -49,7 +49,7 @@ export interface KernelFilter {
   printBudget: number;
 }
 
-/** Defaults: every flow, its first 8 packets at each hop, then 1 in 64, within 2000 lines/s. */
+/** Defaults: every flow, its first 8 packets at each hop, then 1 in 64, within 500 lines/s. */
 export const DEFAULT_KERNEL_FILTER: KernelFilter = {
   from: null,
   to: null,
@@ -59,7 +59,9 @@ export const DEFAULT_KERNEL_FILTER: KernelFilter = {
   everyPacket: false,
   firstPackets: 8,
   sampleEvery: 64,
-  // ~170 journeys a second: more than anyone reads, and bpftrace and the agent spend ~20 us
-  // of CPU per line that the traced node's workloads would otherwise have.
-  printBudget: 2000,
+  // ~40 journeys a second: more than anyone reads, and bpftrace and the agent spend ~20-30 us
+  // of CPU per line that the traced node's workloads would otherwise have. Under iperf3 on
+  // the lab (bench/overhead.ts --per-program, 2026-12-04) 2000 cost bpftrace and the agent
+  // ~93 ms of CPU a second, more than the kernel programs' ~78; 500 cost ~56.
+  printBudget: 500,
 };

@@ -79,7 +79,7 @@ describe('renderProgram', () => {
     expect(h.SAMPLE).toBe('($sid % @k) == 0');
     expect([h.ADAPT, h.K_MIN, h.K_MAX, h.BUDGET]).toEqual(['1', '100', '16384', '1000']);
     expect(renderHoles({ ...DEFAULT_KERNEL_FILTER, sampleEvery: 0 }, opts)).toMatchObject({ ADAPT: '0', K_MIN: '0', SAMPLE: '0' });
-    expect(renderHoles(DEFAULT_KERNEL_FILTER, opts).BUDGET).toBe('2000');
+    expect(renderHoles(DEFAULT_KERNEL_FILTER, opts).BUDGET).toBe('500');
     expect(() => renderHoles({ ...DEFAULT_KERNEL_FILTER, printBudget: 0 }, opts)).toThrow(ProgramError);
   });
 

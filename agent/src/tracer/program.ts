@@ -48,9 +48,13 @@ const K3 = '(uint64)0x165667b19e3779f9';
 /** Body of the flush padding line ("P " + this); the decoder recognises and skips it. */
 export const FLUSH_PAD = '.'.repeat(8200);
 
-const HOP_PROBES: { probe: string; hook: number }[] = [
-  { probe: 'tracepoint:net:netif_receive_skb', hook: 1 },
-  { probe: 'tracepoint:net:net_dev_start_xmit', hook: 2 },
+// NET_HDR: the network header's address for the carried decision's check. On receive the
+// device has pulled its link header, so skb->data is the network header; on transmit data is
+// the link header and the tracepoint gives the network header's offset from it (the same as
+// head + network_header, exactly, so the full decision reuses it: NET_HDR_EXACT).
+const HOP_PROBES: { probe: string; hook: number; netHdr: string; exact: boolean }[] = [
+  { probe: 'tracepoint:net:netif_receive_skb', hook: 1, netHdr: '(uint64)$skb->data', exact: false },
+  { probe: 'tracepoint:net:net_dev_start_xmit', hook: 2, netHdr: '(uint64)$skb->data + (uint64)args->network_offset', exact: true },
 ];
 
 let cached: Templates | undefined;
@@ -191,6 +195,8 @@ export function renderHoles(filter: KernelFilter, opts: RenderOptions): Record<s
     VERSION: String(PROGRAM_VERSION),
     NETNS: or(f.netns.map((n) => `$ns == ${int(n, 1, 0xffffffff, 'netns inode')}`), '1'),
     VXLAN_PORTS: or(vx, '0'),
+    // The carried decision's second check: the UDP destination port (raw) is in $cv there.
+    ENCAP_PORTS: or(list(opts.vxlanPorts, 'vxlanPorts').map((p) => `$cv == ${rawPort(p as number)}`), '0'),
     MATCH4: match4,
     // The program reads both conntrack tuples before the match only when the filter tests one.
     CT_FILTER: match4.includes('$ct != 0') ? '1' : '0',
@@ -260,7 +266,7 @@ export function renderProgram(filter: KernelFilter, opts: RenderOptions): string
   const end = t.datapath.indexOf('// @hop-end');
   if (begin < 0 || end < begin) throw new ProgramError('datapath template lacks its @hop-begin/@hop-end block');
   const body = t.datapath.slice(begin, end);
-  const hops = HOP_PROBES.map(({ probe, hook }) => fill(body, { ...holes, PROBE: probe, HOOK: String(hook) })).join('');
+  const hops = HOP_PROBES.map(({ probe, hook, netHdr, exact }) => fill(body, { ...holes, PROBE: probe, HOOK: String(hook), NET_HDR: netHdr, NET_HDR_EXACT: exact ? '1' : '0' })).join('');
   let program = fill(t.datapath.slice(0, begin), holes) + hops + fill(t.datapath.slice(end), holes);
   if (opts.probeSet === 'kprobes') program += '\n' + fill(t.natKprobe, holes);
   return program;
