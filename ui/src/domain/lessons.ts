@@ -128,8 +128,10 @@ export function hopChecks(j: Journey, i: number, mode: LabMode, topo: TopologyVi
       // The pod's own table: its default route, and the MAC it resolved for the next hop (ARP).
       return pod ? [{ what: 'route-get', at: pod, dst: h.packet.dst }, { what: 'neigh', at: pod }] : [];
     case 'host-veth':
-      // Calico: a /32 route per pod points at its cali veth, no bridge in between.
-      return onNode && calico ? [{ what: 'route-get', at: onNode, dst: h.packet.dst }] : [];
+      // Calico: a /32 route per pod points at its cali veth, no bridge in between. flannel: the
+      // bridge switched the frame out of this port by the MAC it learned there.
+      if (calico) return onNode ? [{ what: 'route-get', at: onNode, dst: h.packet.dst }] : [];
+      return node && h.hook === 'xmit' ? [{ what: 'bridge-fdb', node }] : [];
     case 'bridge':
       return node ? [{ what: 'bridge-fdb', node }] : [];
     case 'route':
