@@ -187,7 +187,11 @@ describe('lessons on the live lab', () => {
               const other = labState().model.nodes.find((n) => `${n.name} $` !== fdb.prompt)!.address;
               expect(fdb.output).toContain(`dst ${other}`);
             }
-            if (kind === 'reverse-nat' && backend) expect(cmds.find((c) => c.what === 'conntrack')!.output).toContain(`src=${backend.split(':')[0]}`);
+            if (kind === 'reverse-nat' && backend) {
+              // the entry the reply was un-NATed by: the ClusterIP called, the pod that answered
+              const ct = cmds.find((c) => c.what === 'conntrack')!;
+              expect(ct.output, `${ct.prompt} ${ct.line}`).toContain(`src=${backend.split(':')[0]}`);
+            }
             if (!shot && SHOT_AT.includes(kind)) {
               await page.waitForTimeout(500);
               await page.screenshot({ path: path.join(ART, `lesson-${lesson.id}${part ? `-${part + 1}` : ''}.png`) });

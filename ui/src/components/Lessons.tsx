@@ -164,7 +164,7 @@ export function Lessons({ s, c }: { s: UiState; c: LessonControls }) {
   const steps = sel ? walkSteps(sel.request, sel.reply) : [];
   const cur = steps[Math.min(step, steps.length - 1)];
   const mode: LabMode | null = chosen ? chosen.mode : null;
-  const checks = cur && mode ? hopChecks(cur.journey, cur.index, mode, s.topology) : [];
+  const checks = sel && cur && mode ? hopChecks(cur.journey, cur.index, mode, s.topology, sel.request) : [];
   const stepKey = sel && cur ? `${sel.id}:${cur.direction}:${cur.index}` : '';
 
   // Run this hop's commands once, one after another (the agent runs one action per page at a time).
@@ -266,14 +266,6 @@ export function Lessons({ s, c }: { s: UiState; c: LessonControls }) {
                   <p key={i}>{t}</p>
                 ))}
                 {note && <p className="lesson-note">{note}</p>}
-                {checks.length > 0 && (
-                  <div className="lesson-try" data-testid="lesson-try">
-                    <h4>See it yourself</h4>
-                    {checks.map((ch, i) => (
-                      <Command key={`${stepKey}:${i}`} check={ch} mode={chosen.mode} entry={entries[i]} />
-                    ))}
-                  </div>
-                )}
                 <div className="ws-nav">
                   <button onClick={() => onStep(-1)} disabled={step === 0} data-testid="lesson-prev">
                     ← back
@@ -297,8 +289,17 @@ export function Lessons({ s, c }: { s: UiState; c: LessonControls }) {
               </div>
             )}
           </section>
-          <section className="ws-diagram">
+          <section className="ws-diagram lesson-right">
             {sel && cur && <HopDiagram request={sel.request} {...(sel.reply ? { reply: sel.reply } : {})} activeIndex={cur.index} activeDirection={cur.direction} follow />}
+            {/* Beside the hop, not below the narration: both stay on the projector at once. */}
+            {checks.length > 0 && (
+              <div className="lesson-try" data-testid="lesson-try">
+                <h4>See it yourself</h4>
+                {checks.map((ch, i) => (
+                  <Command key={`${stepKey}:${i}`} check={ch} mode={chosen.mode} entry={entries[i]} />
+                ))}
+              </div>
+            )}
           </section>
         </div>
       )}

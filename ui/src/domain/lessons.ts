@@ -114,7 +114,7 @@ const isVxlanDev = (d: string): d is (typeof NEIGH_DEVICES)[number] => (NEIGH_DE
  * What you would type to see hop `i` of `j` yourself: a few fixed checks filled with the hop's
  * node, pod, addresses and Service. Hops with nothing of their own to show get none.
  */
-export function hopChecks(j: Journey, i: number, mode: LabMode, topo: TopologyView | null): InspectCheck[] {
+export function hopChecks(j: Journey, i: number, mode: LabMode, topo: TopologyView | null, request: Journey = j): InspectCheck[] {
   const h = j.hops[i];
   if (!h) return [];
   const node = h.where.node;
@@ -143,9 +143,9 @@ export function hopChecks(j: Journey, i: number, mode: LabMode, topo: TopologyVi
     case 'snat':
       return node && proto ? [{ what: 'conntrack', node, proto, origDst: j.dst.ip, ...(j.dst.port !== undefined ? { origDport: j.dst.port } : {}) }] : [];
     case 'reverse-nat': {
-      // The reply is un-NATed back to what the client called: the entry is keyed by that.
-      const called = h.nat?.after;
-      return node && proto && called ? [{ what: 'conntrack', node, proto, origDst: called.ip, ...(called.port !== undefined ? { origDport: called.port } : {}) }] : [];
+      // conntrack un-NATs the reply by the entry of the request: keyed by what the client called.
+      const called = request.dst;
+      return node && proto ? [{ what: 'conntrack', node, proto, origDst: called.ip, ...(called.port !== undefined ? { origDport: called.port } : {}) }] : [];
     }
     case 'encap': {
       const dev = vxlanDevice(mode.cni);
