@@ -6,7 +6,18 @@ import { NEIGH_DEVICES } from '@hopscope/agent/protocol/messages.ts';
 import { vxlanDevice } from '@hopscope/agent/protocol/inspect.ts';
 import type { LabMode } from '@hopscope/agent/protocol/lab-modes.ts';
 import type { JourneyPick, LessonTraffic } from '@hopscope/agent/protocol/lessons.ts';
-import type { JourneyRow } from '../store/journeyStore.ts';
+
+/** What picking needs of a listed journey (the store's rows have it). */
+export interface PickableRow {
+  id: string;
+  replyTo?: string;
+  loopback: boolean;
+  verdict: Journey['verdict'];
+  story: { proto: string; from: string };
+  dst: Pick<Journey['dst'], 'service'>;
+  backend?: Pick<NonNullable<Journey['backend']>, 'pod'>;
+  kinds: readonly Hop['kind'][];
+}
 
 /** A lesson's traffic as the lab action for this build of the lab (pods picked by Deployment and node). */
 export function resolveTraffic(t: LessonTraffic, topo: TopologyView): LabAction {
@@ -56,7 +67,7 @@ export function trafficLabel(a: LabAction): string {
 }
 
 /** Does a listed journey fit a part's pick? `before`: pod names there before the part's traffic. */
-export function matchesPick(r: JourneyRow, p: JourneyPick, before: ReadonlySet<string>): boolean {
+export function matchesPick(r: PickableRow, p: JourneyPick, before: ReadonlySet<string>): boolean {
   if (r.replyTo !== undefined) return false;
   if (p.loopback !== r.loopback) return false;
   const proto = r.story.proto;
@@ -75,7 +86,7 @@ export function matchesPick(r: JourneyRow, p: JourneyPick, before: ReadonlySet<s
 }
 
 /** The first journey, oldest first, that is new since the part began and fits its pick. */
-export function pickJourney(rows: readonly JourneyRow[], p: JourneyPick, seen: ReadonlySet<string>, before: ReadonlySet<string>): JourneyRow | undefined {
+export function pickJourney<R extends PickableRow>(rows: readonly R[], p: JourneyPick, seen: ReadonlySet<string>, before: ReadonlySet<string>): R | undefined {
   return rows.find((r) => !seen.has(r.id) && matchesPick(r, p, before));
 }
 
