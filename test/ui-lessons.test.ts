@@ -145,8 +145,7 @@ describe('lessons on the live lab', () => {
         await expect.poll(() => lessonEl.getAttribute('data-phase'), { timeout: 240_000, interval: 500 }).toMatch(/^(walk|failed)$/);
         if ((await lessonEl.getAttribute('data-phase')) === 'failed') {
           await page.screenshot({ path: path.join(ART, `lesson-${lesson.id}-failed.png`) });
-          const rows = await page.evaluate(() => document.title);
-          throw new Error(`${lesson.id} part ${part + 1}: ${await page.getByTestId('lesson-phase').textContent()} ${rows}`);
+          throw new Error(`${lesson.id} part ${part + 1}: ${await page.getByTestId('lesson-phase').textContent()}`);
         }
         if (rebuild && part === 0) {
           const st = labState().model;

@@ -33,6 +33,8 @@ export function swappableSource(make: () => JourneySource): SwappableSource {
   let sink: SourceSink | undefined;
   let union: FilterUnion | undefined;
   let swapping = false;
+  // A stop during a swap (Ctrl-C while the lab is rebuilt) must not start a tracer afterwards.
+  let stopped = false;
   const restarting = (s: SourceStatus): SourceStatus => ({ ...s, tracer: 'restarting', message: 'the lab is being rebuilt; the tracer follows it' });
   return {
     async start(s) {
@@ -45,13 +47,17 @@ export function swappableSource(make: () => JourneySource): SwappableSource {
     },
     status: () => (swapping ? restarting(inner.status()) : inner.status()),
     capabilities: () => inner.capabilities(),
-    stop: () => inner.stop(),
+    stop: () => {
+      stopped = true;
+      return inner.stop();
+    },
     async swap(between) {
       swapping = true;
       try {
         await inner.stop();
         sink?.onStatus(restarting(inner.status()));
         await between();
+        if (stopped) return;
         inner = make();
         if (sink) await inner.start(sink);
         if (union) inner.setFilter(union);
@@ -130,6 +136,7 @@ export function labSession(o: LabSessionOptions): LabSession {
   let lab = o.first;
   let mode: LabMode = { cni: lab.state().model.cni, kubeProxy: lab.state().model.kubeProxy };
   let rebuilding: LabMode | undefined;
+  let rebuilt: Promise<unknown> = Promise.resolve();
   const up = o.up ?? labUp;
 
   const rebuild = async (to: LabMode): Promise<ActionOutcome> => {
@@ -176,8 +183,11 @@ export function labSession(o: LabSessionOptions): LabSession {
         case 'scale':
           await lab.scale(plan.namespace, plan.deployment, plan.replicas);
           return { ok: true, output: plan.describe, topologyChanged: true };
-        case 'rebuild':
-          return rebuild(plan.mode);
+        case 'rebuild': {
+          const r = rebuild(plan.mode);
+          rebuilt = r.catch(() => undefined);
+          return r;
+        }
         case 'inspect':
           return runInspection(lab, plan.command);
         case 'exec': {
@@ -192,6 +202,10 @@ export function labSession(o: LabSessionOptions): LabSession {
         }
       }
     },
-    down: () => lab.down(),
+    // A rebuild under way finishes first: the lab it brings up is the one to tear down.
+    down: async () => {
+      await rebuilt;
+      await lab.down();
+    },
   };
 }

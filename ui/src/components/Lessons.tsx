@@ -231,7 +231,9 @@ export function Lessons({ s, c }: { s: UiState; c: LessonControls }) {
           </div>
         ))}
       </nav>
-      {!chosen || !p ? (
+      {data.lessons.length === 0 ? (
+        <div className="empty">No lessons here: lessons run on the lab that `hopscope start` brings up (files in lessons/).</div>
+      ) : !chosen || !p ? (
         <div className="empty">Pick a lesson. Each one switches the lab to the mode it needs, makes its traffic and walks one packet through, hop by hop.</div>
       ) : (
         <div className="lesson" data-testid="lesson" data-lesson={chosen.id} data-part={part} data-phase={phase.kind}>
