@@ -96,10 +96,17 @@ function stable(what: string, text: string): string {
   }
 }
 
-async function shownCommands(): Promise<{ what: string; prompt: string; line: string; output: string }[]> {
+async function shownCommands(where: string): Promise<{ what: string; prompt: string; line: string; output: string }[]> {
   const cmds = page.getByTestId('cmd');
   // every command of this hop answered
-  await expect.poll(async () => (await cmds.evaluateAll((els) => els.map((e) => e.getAttribute('data-state')))).every((s) => s === 'ok' || s === 'failed'), { timeout: 20_000 }).toBe(true);
+  const states = () => cmds.evaluateAll((els) => els.map((e) => `${e.getAttribute('data-state')} ${e.textContent}`));
+  await expect
+    .poll(async () => (await states()).every((s) => s.startsWith('ok') || s.startsWith('failed')), { timeout: 20_000 })
+    .toBe(true)
+    .catch(async (e: unknown) => {
+      await page.screenshot({ path: path.join(ART, 'lesson-unanswered.png') });
+      throw new Error(`${where}: ${(await states()).join(' | ')} (${(e as Error).message})`);
+    });
   return cmds.evaluateAll((els) =>
     els.map((e) => {
       const code = e.querySelector('[data-testid=cmd-line]')!.textContent ?? '';
@@ -166,7 +173,7 @@ describe('lessons on the live lab', () => {
           kinds.push(`${direction}:${kind}`);
           const where = `${lesson.id} part ${part + 1} step ${i + 1} (${direction} ${kind})`;
           if ((await page.getByTestId('lesson-try').count()) > 0) {
-            const cmds = await shownCommands();
+            const cmds = await shownCommands(where);
             for (const c of cmds) {
               expect(c.output.length, `${where}: ${c.line} printed nothing`).toBeGreaterThan(0);
               expect(stable(c.what, c.output), `${where}: ${c.prompt} ${c.line}`).toBe(stable(c.what, runAgain(c.prompt, c.line)));

@@ -31,6 +31,16 @@ export interface SwappableSource extends JourneySource {
 export function swappableSource(make: () => JourneySource): SwappableSource {
   let inner = make();
   let sink: SourceSink | undefined;
+  // NOTE: a new pipeline numbers its journeys from j1 again; the page keys rows, selections and
+  // replies by id, so each build after the first gets its own prefix ("b2-j1").
+  let build = 1;
+  const forward = (s: SourceSink, b: number): SourceSink =>
+    b === 1
+      ? s
+      : {
+          onStatus: (x) => s.onStatus(x),
+          onJourney: (j) => s.onJourney({ ...j, id: `b${b}-${j.id}`, ...(j.replyTo !== undefined ? { replyTo: `b${b}-${j.replyTo}` } : {}) }),
+        };
   let union: FilterUnion | undefined;
   let swapping = false;
   // A stop during a swap (Ctrl-C while the lab is rebuilt) must not start a tracer afterwards.
@@ -59,7 +69,8 @@ export function swappableSource(make: () => JourneySource): SwappableSource {
         await between();
         if (stopped) return;
         inner = make();
-        if (sink) await inner.start(sink);
+        build++;
+        if (sink) await inner.start(forward(sink, build));
         if (union) inner.setFilter(union);
       } finally {
         swapping = false;

@@ -169,7 +169,9 @@ export function Lessons({ s, c }: { s: UiState; c: LessonControls }) {
 
   // Run this hop's commands once, one after another (the agent runs one action per page at a time).
   useEffect(() => {
-    if (!stepKey || checks.length === 0 || probes[stepKey]) return;
+    // Back on a step: its answers are shown again, unless the bounded list let them go.
+    const had = probes[stepKey];
+    if (!stepKey || checks.length === 0 || (had && had.every((id) => latest.current.probes.some((x) => x.id === id)))) return;
     const token = runToken.current;
     const ids: string[] = [];
     setProbes((m) => ({ ...m, [stepKey]: ids }));
