@@ -213,6 +213,8 @@ describe('lessons on the live lab', () => {
         for (const k of lesson.parts[part]!.journey.hops) expect(kinds, kinds.join(' ')).toContain(`request:${k}`);
       }
     }
+    // what the rebuilds cost (the agent logs each)
+    for (const l of log.join('').split('\n').filter((x) => x.includes('rebuilt in'))) console.log(l);
     // each mode built once: the lessons come grouped by mode
     expect(new Set(modesSeen).size).toBe(modesSeen.length);
     expect(modesSeen.length).toBeGreaterThan(0);
