@@ -121,7 +121,6 @@ async function shownCommands(where: string): Promise<{ what: string; prompt: str
   );
 }
 
-const SHOT_AT = ['dnat', 'encap', 'route', 'snat', 'drop', 'loopback', 'bridge'];
 
 describe('lessons on the live lab', () => {
   it('ships a lesson for each scenario, grouped by mode', () => {
@@ -198,7 +197,8 @@ describe('lessons on the live lab', () => {
               const ct = cmds.find((c) => c.what === 'conntrack')!;
               expect(ct.output, `${ct.prompt} ${ct.line}`).toContain(`src=${backend.split(':')[0]}`);
             }
-            if (!shot && SHOT_AT.includes(kind)) {
+            // the picture at the hop the part is about: the first kind its journey must have
+            if (!shot && kind === lesson.parts[part]!.journey.hops[0]) {
               await page.waitForTimeout(500);
               await page.screenshot({ path: path.join(ART, `lesson-${lesson.id}${part ? `-${part + 1}` : ''}.png`) });
               shot = true;
