@@ -217,6 +217,6 @@ describe('lessons on the live lab', () => {
     for (const l of log.join('').split('\n').filter((x) => x.includes('rebuilt in'))) console.log(l);
     // each mode built once: the lessons come grouped by mode
     expect(new Set(modesSeen).size).toBe(modesSeen.length);
-    expect(modesSeen.length).toBeGreaterThan(0);
+    if (!only) expect(modesSeen.length).toBeGreaterThan(0);
   }, 1_200_000);
 });

@@ -296,9 +296,11 @@ export function Lessons({ s, c }: { s: UiState; c: LessonControls }) {
           <section className="ws-diagram lesson-right">
             {sel && cur && <HopDiagram request={sel.request} {...(sel.reply ? { reply: sel.reply } : {})} activeIndex={cur.index} activeDirection={cur.direction} follow />}
             {/* Beside the hop, not below the narration: both stay on the projector at once. */}
-            {checks.length > 0 && (
-              <div className="lesson-try" data-testid="lesson-try">
+            {/* Always there during a walk: the diagram keeps its size (and its zoom on the hop) from step to step. */}
+            {sel && cur && (
+              <div className="lesson-try" {...(checks.length > 0 ? { 'data-testid': 'lesson-try' } : {})}>
                 <h4>See it yourself</h4>
+                {checks.length === 0 && <div className="dim">Nothing of its own to show at this hop: the commands come with the hops around it.</div>}
                 {checks.map((ch, i) => (
                   <Command key={`${stepKey}:${i}`} check={ch} mode={chosen.mode} entry={entries[i]} />
                 ))}
