@@ -1,6 +1,6 @@
 // The app shell: one stream worker, one reducer, three views.
 import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from 'react';
-import type { ClientFilter, LabAction } from '@hopscope/agent/protocol/messages.ts';
+import { MATCH_ALL, type ClientFilter, type InspectCheck, type LabAction } from '@hopscope/agent/protocol/messages.ts';
 import { initialState, reduce, selectedJourney, visibleJourneys, type ListMode, type UiState, type View } from './store/reducer.ts';
 import { connectAgent, type AgentSocket } from './api/socket.ts';
 import { fetchTopology } from './api/rest.ts';
@@ -16,6 +16,7 @@ import { StatusBar } from './components/StatusBar.tsx';
 import { TopologyView } from './components/TopologyView.tsx';
 import { Workshop } from './components/Workshop.tsx';
 import { Presenter } from './components/Presenter.tsx';
+import { Lessons, type LessonControls } from './components/Lessons.tsx';
 
 let actionCounter = 0;
 
@@ -75,10 +76,11 @@ export function App() {
     dispatch({ type: 'clear' });
     sock.current?.clear();
   };
-  const runAction = useCallback((label: string, a: LabAction) => {
+  const runAction = useCallback((label: string, a: LabAction): string => {
     const id = `a${++actionCounter}`;
     dispatch({ type: 'actionStarted', id, describe: label });
     sock.current?.action(id, a);
+    return id;
   }, []);
   const onSelect = useCallback((id: string) => {
     dispatch({ type: 'select', id });
@@ -93,6 +95,23 @@ export function App() {
     dispatch({ type: 'listMode', mode });
   };
   const onStep = useCallback((d: number) => dispatch({ type: 'step', delta: d }), []);
+  const lessonControls = useMemo<LessonControls>(
+    () => ({
+      run: runAction,
+      probe: (check: InspectCheck) => {
+        const id = `p${++actionCounter}`;
+        dispatch({ type: 'probeStarted', id, describe: check.what });
+        sock.current?.action(id, { kind: 'inspect', check });
+        return id;
+      },
+      select: onSelect,
+      prepare: (showLoopback: boolean) => {
+        setFilter(MATCH_ALL);
+        setHideLoopback(!showLoopback);
+      },
+    }),
+    [runAction, onSelect, setFilter, setHideLoopback],
+  );
   const setView = (view: View) => dispatch({ type: 'view', view });
   const [presenting, setPresenting] = useState(false);
   const stopPresenting = useCallback(() => setPresenting(false), []);
@@ -110,7 +129,7 @@ export function App() {
       <header className="top">
         <h1>hopscope</h1>
         <nav>
-          {(['live', 'topology', 'workshop'] as const).map((v) => (
+          {(['live', 'topology', 'workshop', 'lessons'] as const).map((v) => (
             <button key={v} className={s.view === v ? 'tab on' : 'tab'} onClick={() => setView(v)} data-testid={`tab-${v}`}>
               {v}
             </button>
@@ -170,6 +189,7 @@ export function App() {
           </div>
         )}
         {s.view === 'topology' && (s.topology ? <TopologyView topology={s.topology} journeys={s.journeys} /> : <div className="empty">Loading topology…</div>)}
+        {s.view === 'lessons' && <Lessons s={s} c={lessonControls} />}
         {s.view === 'workshop' && <Workshop journey={sel} {...(pair?.reply && pair.reply !== sel ? { reply: pair.reply } : {})} step={s.step} onStep={onStep} />}
       </main>
       {presenting && sel && <Presenter journey={sel} step={s.step} onStep={onStep} onClose={stopPresenting} />}

@@ -8,9 +8,8 @@ import { parseServerArgs, openUrl, serverWarnings, SERVER_FLAGS_HELP } from '../
 import { startServer, type RunningServer } from '../server/http.ts';
 import { pipelineSource } from '../server/pipeline-source.ts';
 import { topologyFromModel } from '../server/topology.ts';
-import { planAction } from '../server/actions.ts';
-import type { ActionOutcome } from '../server/fanout.ts';
-import type { LabAction } from '../protocol/messages.ts';
+import { labSession, swappableSource, type LabSession } from '../server/lab-session.ts';
+import { BUILTIN_LESSONS_DIR, loadLessons } from '../server/lessons.ts';
 import { RECORD_FLAGS_HELP } from '../config/record-flags.ts';
 
 export const UI_DIST = fileURLToPath(new URL('../../../ui/dist', import.meta.url));
@@ -25,19 +24,6 @@ the UI. Prints the URL with its access token. Ctrl-C tears everything down.
 ${SERVER_FLAGS_HELP}
 ${RECORD_FLAGS_HELP}
   -h, --help`;
-
-/** Run a lab action with the lab handle. */
-export async function runLabAction(lab: LabHandle, a: LabAction): Promise<ActionOutcome> {
-  const plan = planAction(topologyFromModel(lab.state().model), a);
-  if (plan.kind === 'scale') {
-    await lab.scale(plan.namespace, plan.deployment, plan.replicas);
-    return { ok: true, output: plan.describe, topologyChanged: true };
-  }
-  const target = plan.target.type === 'pod' ? `${plan.target.namespace}/${plan.target.name}` : { external: plan.target.name };
-  const r = await lab.exec(target, plan.argv, { timeoutMs: 8000 });
-  const out = (r.stdout.trim() || r.stderr.trim()).slice(0, 500);
-  return r.exitCode === 0 ? { ok: true, output: out } : { ok: false, output: out, error: `exit ${r.exitCode}` };
-}
 
 export const command: Command = {
   summary: 'bring up the lab, trace it and serve the UI',
@@ -58,14 +44,20 @@ export const command: Command = {
     log(`bringing up lab "${cfg.labName ?? topology.name}" ...`);
     // We own the signal handling (server and bpftrace go first); the lab still cleans up on a
     // crash, and on any exit before its down() finished.
-    const lab = await labUp(topology, { ...(cfg.labName ? { name: cfg.labName } : {}), cleanupOnSignal: false, cleanupOnCrash: true, log });
+    const upOptions = { cleanupOnSignal: false, cleanupOnCrash: true, log };
+    const first: LabHandle = await labUp(topology, { ...(cfg.labName ? { name: cfg.labName } : {}), ...upOptions });
+    // The pipeline reads the lab's state file by name: a rebuilt lab keeps the name.
+    const source = swappableSource(() => pipelineSource({ lab: first.name, log }));
+    const session: LabSession = labSession({ topology, upOptions, first, source, log });
+    const lessons = loadLessons(BUILTIN_LESSONS_DIR);
+    for (const p of lessons.problems) log(`lesson ${p.file} not loaded: ${p.error}`);
     let server: RunningServer | undefined;
     let stopping: Promise<void> | undefined;
     const stop = (why: string) =>
       (stopping ??= (async () => {
-        log(`${why}: stopping server and tracer, tearing down lab "${lab.name}" ...`);
+        log(`${why}: stopping server and tracer, tearing down lab "${first.name}" ...`);
         await server?.close().catch((e: unknown) => log(`server close: ${(e as Error).message}`));
-        await lab.down().catch((e: unknown) => log(`lab down: ${(e as Error).message}`));
+        await session.down().catch((e: unknown) => log(`lab down: ${(e as Error).message}`));
         log('done');
       })());
     const done = new Promise<number>((resolve) => {
@@ -79,17 +71,17 @@ export const command: Command = {
       process.on('SIGTERM', onSignal);
     });
     try {
-      const state = lab.state();
       server = await startServer({
         host: cfg.host,
         port: cfg.port,
         token: cfg.token,
         uiDir: cfg.uiDir,
-        source: pipelineSource({ lab: lab.name, log }),
-        topology: () => topologyFromModel(lab.state().model),
-        lab: { name: lab.name, nodes: state.model.nodes.map((n) => n.name), cni: state.model.cni },
-        onAction: (a) => runLabAction(lab, a),
-        ...(cfg.record ? { record: { ...cfg.record, source: `lab ${lab.name} (${state.model.cni}), hopscope start` } } : {}),
+        source,
+        topology: () => topologyFromModel(session.lab().state().model),
+        lab: () => session.status(),
+        lessons,
+        onAction: (a) => session.run(a),
+        ...(cfg.record ? { record: { ...cfg.record, source: `lab ${first.name} (${first.state().model.cni}), hopscope start` } } : {}),
       });
     } catch (e) {
       await stop(`start failed (${(e as Error).message})`);

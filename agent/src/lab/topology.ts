@@ -2,6 +2,7 @@
 // This module is pure: parse + validate + expand (Deployments → pods, addresses assigned).
 import { z } from 'zod';
 import { parse as parseYaml } from 'yaml';
+import { cniModes, kubeProxyModes } from '../protocol/lab-modes.ts';
 
 const ipv4 = z
   .string()
@@ -87,8 +88,7 @@ const nodeSchema = z.object({
 
 const externalSchema = z.object({ name: dnsName, address: ipv4 });
 
-export const cniModes = ['flannel-vxlan', 'calico-routed', 'calico-vxlan', 'calico-ipip'] as const;
-export const kubeProxyModes = ['iptables', 'nftables'] as const;
+export { cniModes, kubeProxyModes };
 
 export const topologySchema = z
   .object({

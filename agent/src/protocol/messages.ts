@@ -3,6 +3,7 @@
 // definition. Every union is discriminated on `type`.
 import { z } from 'zod';
 import type { Endpoint, Journey } from './events.ts';
+import { cniModes, kubeProxyModes } from './lab-modes.ts';
 
 /** Protocol version spoken by this build; a client with another version is refused. */
 export const PROTOCOL_VERSION = 1;
@@ -45,6 +46,45 @@ const dnsName = z
   .max(253)
   .regex(/^(?!-)[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})*\.?$/, 'must be a DNS name');
 
+const ipv4 = z
+  .string()
+  .regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/, 'must be an IPv4 address')
+  .refine((s) => s.split('.').every((o) => Number(o) <= 255), 'octet out of range');
+/** Where an inspection runs: a node's network namespace or a pod's. */
+const inspectAt = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('node'), node: k8sName }).strict(),
+  z.object({ kind: z.literal('pod'), namespace: k8sName, name: k8sName }).strict(),
+]);
+/** Devices a neighbour listing may be narrowed to (fixed names: nothing typed reaches `ip`). */
+export const NEIGH_DEVICES = ['flannel.1', 'vxlan.calico', 'cni0', 'eth0'] as const;
+
+/**
+ * What a lesson may ask the lab to show: a fixed set of commands, filled with names and
+ * addresses validated here and looked up in the lab (protocol/inspect.ts renders them).
+ */
+export const inspectCheckSchema = z.discriminatedUnion('what', [
+  /** kube-proxy's rules of one Service on a node (iptables-save or nft, by the lab's mode). */
+  z.object({ what: z.literal('service-rules'), node: k8sName, service: serviceRef }).strict(),
+  /** `kubectl get endpoints` of a Service, against the lab's API. */
+  z.object({ what: z.literal('endpoints'), service: serviceRef }).strict(),
+  /** The VXLAN device's forwarding database on a node: which node address each MAC is behind. */
+  z.object({ what: z.literal('vxlan-fdb'), node: k8sName }).strict(),
+  /** Neighbour (ARP) entries, of one address and/or one device. */
+  z.object({ what: z.literal('neigh'), at: inspectAt, address: ipv4.optional(), dev: z.enum(NEIGH_DEVICES).optional() }).strict(),
+  /** The route the kernel picks for an address. */
+  z.object({ what: z.literal('route-get'), at: inspectAt, dst: ipv4 }).strict(),
+  /** The whole routing table. */
+  z.object({ what: z.literal('routes'), at: inspectAt }).strict(),
+  /** MACs the node's bridge learned (its own permanent entries left out). */
+  z.object({ what: z.literal('bridge-fdb'), node: k8sName }).strict(),
+  /** conntrack entries of connections first addressed to an address (and port). */
+  z.object({ what: z.literal('conntrack'), node: k8sName, proto: z.enum(['tcp', 'udp']), origDst: ipv4, origDport: port.optional() }).strict(),
+  /** Listening sockets in a pod. */
+  z.object({ what: z.literal('listening'), at: inspectAt }).strict(),
+]);
+/** A command a lesson asks the lab to run. */
+export type InspectCheck = z.infer<typeof inspectCheckSchema>;
+
 /** Traffic and changes the UI can ask the lab to make. */
 export const labActionSchema = z.discriminatedUnion('kind', [
   /** HTTP GET to a Service's ClusterIP from a pod (default: the lab's client pod). */
@@ -57,6 +97,10 @@ export const labActionSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('nodeport'), service: serviceRef, node: k8sName.optional() }).strict(),
   /** Scale a Deployment. */
   z.object({ kind: z.literal('scale'), namespace: k8sName, deployment: k8sName, replicas: z.number().int().min(0).max(20) }).strict(),
+  /** Rebuild the lab (`hopscope start` only) with another CNI and kube-proxy mode; the tracer follows. */
+  z.object({ kind: z.literal('rebuild'), cni: z.enum(cniModes), kubeProxy: z.enum(kubeProxyModes) }).strict(),
+  /** Run one of the fixed inspection commands in the lab; the answer is its transcript. */
+  z.object({ kind: z.literal('inspect'), check: inspectCheckSchema }).strict(),
 ]);
 /** Traffic and changes the UI can ask the lab to make. */
 export type LabAction = z.infer<typeof labActionSchema>;
@@ -101,7 +145,16 @@ export const agentStatusSchema = z.object({
     clients: z.number(),
   }),
   /** The lab the agent traces, if any. */
-  lab: z.object({ name: z.string(), nodes: z.array(z.string()), cni: z.string() }).nullable(),
+  lab: z
+    .object({
+      name: z.string(),
+      nodes: z.array(z.string()),
+      cni: z.string(),
+      kubeProxy: z.string().optional(),
+      /** Set while the lab is rebuilt in another mode (what it becomes). */
+      rebuilding: z.object({ cni: z.string(), kubeProxy: z.string() }).optional(),
+    })
+    .nullable(),
   /** Why the tracer is not running, when it is not. */
   message: z.string().optional(),
   /** The last time nothing was traced (bpftrace died and was restarted, or a filter change restarted it). */

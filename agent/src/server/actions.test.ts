@@ -40,3 +40,17 @@ describe('planAction on the default lab', () => {
     expect(ids.filter((i) => i.kind === 'pod')).toHaveLength(t.pods.length);
   });
 });
+
+describe('planAction: rebuild and inspections', () => {
+  const mode = { cni: 'flannel-vxlan', kubeProxy: 'iptables' } as const;
+  it('plans a rebuild and an inspection of names the lab has', () => {
+    expect(planAction(t, { kind: 'rebuild', cni: 'calico-routed', kubeProxy: 'nftables' })).toMatchObject({ kind: 'rebuild', mode: { cni: 'calico-routed', kubeProxy: 'nftables' } });
+    const p = planAction(t, { kind: 'inspect', check: { what: 'endpoints', service: { namespace: 'default', name: 'web' } } }, mode);
+    expect(p.kind === 'inspect' && p.command.line).toBe('kubectl get endpoints web -n default');
+  });
+  it('refuses a node, pod or Service the lab does not have', () => {
+    expect(() => planAction(t, { kind: 'inspect', check: { what: 'vxlan-fdb', node: 'node-9' } }, mode)).toThrow(/no node node-9/);
+    expect(() => planAction(t, { kind: 'inspect', check: { what: 'listening', at: { kind: 'pod', namespace: 'default', name: 'ghost' } } }, mode)).toThrow(/no pod default\/ghost/);
+    expect(() => planAction(t, { kind: 'inspect', check: { what: 'endpoints', service: { namespace: 'default', name: 'nope' } } }, mode)).toThrow(/no service default\/nope/);
+  });
+});

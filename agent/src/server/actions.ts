@@ -1,6 +1,8 @@
 // Lab actions from the UI turned into concrete commands (pure), validated against the cluster:
 // names are looked up, never pasted into a shell; commands are argv arrays.
-import type { LabAction, TopologyView } from '../protocol/messages.ts';
+import type { InspectCheck, LabAction, TopologyView } from '../protocol/messages.ts';
+import { inspectCommand, type InspectCommand } from '../protocol/inspect.ts';
+import type { LabMode } from '../protocol/lab-modes.ts';
 
 /** Where a command runs: a pod's netns or an external host's netns. */
 export type ExecTarget = { type: 'pod'; namespace: string; name: string } | { type: 'external'; name: string };
@@ -8,7 +10,9 @@ export type ExecTarget = { type: 'pod'; namespace: string; name: string } | { ty
 /** A lab action ready to run. */
 export type ActionPlan =
   | { kind: 'exec'; target: ExecTarget; argv: string[]; describe: string }
-  | { kind: 'scale'; namespace: string; deployment: string; replicas: number; describe: string };
+  | { kind: 'scale'; namespace: string; deployment: string; replicas: number; describe: string }
+  | { kind: 'rebuild'; mode: LabMode; describe: string }
+  | { kind: 'inspect'; command: InspectCommand; describe: string };
 
 function service(t: TopologyView, ns: string, name: string) {
   const s = t.services.find((x) => x.namespace === ns && x.name === name);
@@ -26,8 +30,42 @@ function fromPod(t: TopologyView, name: string | undefined): ExecTarget {
 // -w prints the status and time so the UI can show the answer without the body.
 const CURL = ['curl', '-sS', '-m', '3', '-o', '/dev/null', '-w', '%{http_code} in %{time_total}s'];
 
+// Every name a check carries must be one of the lab's: a check never reaches a namespace or a
+// Service the cluster does not have.
+function checkNames(t: TopologyView, c: InspectCheck): void {
+  const node = (n: string) => {
+    if (!t.nodes.some((x) => x.name === n)) throw new Error(`no node ${n} (have: ${t.nodes.map((x) => x.name).join(', ')})`);
+  };
+  const at = (p: Extract<InspectCheck, { at: unknown }>['at']) => {
+    if (p.kind === 'node') node(p.node);
+    else if (!t.pods.some((x) => x.namespace === p.namespace && x.name === p.name)) throw new Error(`no pod ${p.namespace}/${p.name}`);
+  };
+  switch (c.what) {
+    case 'service-rules':
+      node(c.node);
+      service(t, c.service.namespace, c.service.name);
+      return;
+    case 'endpoints':
+      service(t, c.service.namespace, c.service.name);
+      return;
+    case 'vxlan-fdb':
+    case 'bridge-fdb':
+    case 'conntrack':
+      return node(c.node);
+    case 'neigh':
+    case 'route-get':
+    case 'routes':
+    case 'listening':
+      return at(c.at);
+    default: {
+      const never: never = c;
+      throw new Error(`unknown check ${JSON.stringify(never)}`);
+    }
+  }
+}
+
 /** Turn a validated action into a command or a scale, or throw a clear error. */
-export function planAction(t: TopologyView, a: LabAction): ActionPlan {
+export function planAction(t: TopologyView, a: LabAction, mode?: LabMode): ActionPlan {
   switch (a.kind) {
     case 'curl': {
       const s = service(t, a.service.namespace, a.service.name);
@@ -70,6 +108,14 @@ export function planAction(t: TopologyView, a: LabAction): ActionPlan {
       const d = t.deployments.find((x) => x.namespace === a.namespace && x.name === a.deployment);
       if (!d) throw new Error(`no deployment ${a.namespace}/${a.deployment}`);
       return { kind: 'scale', namespace: a.namespace, deployment: a.deployment, replicas: a.replicas, describe: `scale ${a.namespace}/${a.deployment} to ${a.replicas}` };
+    }
+    case 'rebuild':
+      return { kind: 'rebuild', mode: { cni: a.cni, kubeProxy: a.kubeProxy }, describe: `rebuild the lab as ${a.cni} + ${a.kubeProxy}` };
+    case 'inspect': {
+      if (!mode) throw new Error('inspections need a lab this agent owns');
+      checkNames(t, a.check);
+      const command = inspectCommand(a.check, mode);
+      return { kind: 'inspect', command, describe: command.line };
     }
     default: {
       const never: never = a;

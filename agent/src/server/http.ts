@@ -7,6 +7,7 @@ import path from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { MAX_CLIENT_MESSAGE_BYTES, PROTOCOL_VERSION, type AgentStatus, type LabAction, type ReplayControl, type StatusResponse, type TopologyView } from '../protocol/messages.ts';
 import type { Journey } from '../protocol/events.ts';
+import type { LessonsResponse } from '../protocol/lessons.ts';
 import { closeWith } from '../protocol/close-reason.ts';
 import { hostAllowed, originAllowed, presentedToken, tokenCookie, tokenEquals } from './auth.ts';
 import { Fanout, type ActionOutcome, type FanoutOptions } from './fanout.ts';
@@ -25,7 +26,10 @@ export interface ServerOptions {
   uiDir?: string;
   source: JourneySource;
   topology(): TopologyView | null;
-  lab: AgentStatus['lab'];
+  /** The lab traced, if any; a function when it can change (a rebuild in another mode). */
+  lab: AgentStatus['lab'] | (() => AgentStatus['lab']);
+  /** Lessons for the page (hopscope start); none otherwise. */
+  lessons?: LessonsResponse;
   onAction?(a: LabAction): Promise<ActionOutcome>;
   fanout?: Partial<Omit<FanoutOptions, 'status' | 'onAction' | 'onFilterUnion' | 'checkToken'>>;
   /** Ping period for finding dead peers (ms). */
@@ -51,7 +55,7 @@ export interface RunningServer {
 const CLOSE_GRACE_MS = 2000;
 
 /** Every API path the server routes (besides the UI's static files, /healthz and /ws). */
-export const API_ROUTES = ['/api/topology', '/api/identities', '/api/status', '/metrics'] as const;
+export const API_ROUTES = ['/api/topology', '/api/identities', '/api/status', '/api/lessons', '/metrics'] as const;
 type ApiRoute = (typeof API_ROUTES)[number];
 /**
  * Paths served without the token: the probes. /healthz: the process answers (liveness).
@@ -115,7 +119,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       journeysOut: fanout.counters.journeysOut,
       clients: fanout.clientCount,
     },
-    lab: opts.lab,
+    lab: typeof opts.lab === 'function' ? opts.lab() : opts.lab,
   });
   const fanout: Fanout = new Fanout({
     ...opts.fanout,
@@ -198,6 +202,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       return sendJson(res, 200, t ? identitiesFromTopology(t) : []);
     },
     '/api/status': (res) => sendJson(res, 200, { version: PROTOCOL_VERSION, status: status(), capabilities: opts.source.capabilities() } satisfies StatusResponse),
+    '/api/lessons': (res) => sendJson(res, 200, opts.lessons ?? ({ lessons: [], problems: [] } satisfies LessonsResponse)),
     '/metrics': (res) => sendText(res, 200, metrics(), 'text/plain; version=0.0.4; charset=utf-8'),
   };
 

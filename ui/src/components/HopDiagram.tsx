@@ -43,7 +43,20 @@ function miniMapColor(n: Node): string {
  * The diagram of a request and its reply (when known). `activeIndex` highlights a request hop;
  * with `follow` the view centres on it at a readable zoom (workshop mode).
  */
-export const HopDiagram = memo(function HopDiagram({ request, reply, activeIndex, follow }: { request: Journey; reply?: Journey; activeIndex?: number; follow?: boolean }) {
+export const HopDiagram = memo(function HopDiagram({
+  request,
+  reply,
+  activeIndex,
+  activeDirection = 'request',
+  follow,
+}: {
+  request: Journey;
+  reply?: Journey;
+  activeIndex?: number;
+  /** Which journey `activeIndex` counts in (a lesson walks the reply too). */
+  activeDirection?: 'request' | 'reply';
+  follow?: boolean;
+}) {
   const flow = useRef<ReactFlowInstance<HopNode | LaneNode, Edge> | null>(null);
   const model = useMemo(() => buildDiagram(request, reply), [request, reply]);
   const [pos, setPos] = useState<{ key: string; p: Positioned } | null>(null);
@@ -76,7 +89,7 @@ export const HopDiagram = memo(function HopDiagram({ request, reply, activeIndex
         type: 'hop',
         parentId: `lane:${b.lane}`,
         position: { x: r.x, y: r.y },
-        data: { box: b, active: b.direction === 'request' && activeIndex !== undefined && b.indices.includes(activeIndex) },
+        data: { box: b, active: b.direction === activeDirection && activeIndex !== undefined && b.indices.includes(activeIndex) },
         style: { width: r.width },
         // The mini-map draws only nodes whose size it knows: controlled nodes never get `measured`.
         initialWidth: r.width,
@@ -90,7 +103,7 @@ export const HopDiagram = memo(function HopDiagram({ request, reply, activeIndex
       const tx = laneX(e.target);
       const [sourceHandle, targetHandle] = sx === tx ? ['b', 't'] : tx > sx ? ['r', 'l'] : ['ls', 'rt'];
       const tgt = model.boxes.find((b) => b.id === e.target);
-      const active = e.direction === 'request' && activeIndex !== undefined && !!tgt?.indices.includes(activeIndex);
+      const active = e.direction === activeDirection && activeIndex !== undefined && !!tgt?.indices.includes(activeIndex);
       return {
         id: e.id,
         source: e.source,
@@ -103,7 +116,7 @@ export const HopDiagram = memo(function HopDiagram({ request, reply, activeIndex
       };
     });
     return { nodes, edges };
-  }, [pos, key, model, activeIndex]);
+  }, [pos, key, model, activeIndex, activeDirection]);
 
   // The whole diagram when it is readable whole, else its start at a readable size (a projector
   // at 1280x720 showed a cross-node journey with its reply at 3 px text).
@@ -138,12 +151,12 @@ export const HopDiagram = memo(function HopDiagram({ request, reply, activeIndex
   // Workshop: keep the current hop in the middle of the screen, large enough to read.
   useEffect(() => {
     if (!follow || activeIndex === undefined || !pos || pos.key !== key || !flow.current) return;
-    const b = model.boxes.find((x) => x.direction === 'request' && x.indices.includes(activeIndex));
+    const b = model.boxes.find((x) => x.direction === activeDirection && x.indices.includes(activeIndex));
     const r = b && pos.p.boxes[b.id];
     const lane = b && pos.p.lanes[b.lane];
     if (!b || !r || !lane) return;
     void flow.current.setCenter(lane.x + r.x + r.width / 2, lane.y + r.y + r.height / 2, { zoom: 1, duration: 300 });
-  }, [follow, activeIndex, pos, key, model, nodes]);
+  }, [follow, activeIndex, activeDirection, pos, key, model, nodes]);
 
   return (
     <div className={cramped ? 'diagram cramped' : 'diagram'} data-testid="hop-diagram" ref={pane}>

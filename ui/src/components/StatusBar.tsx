@@ -58,7 +58,16 @@ export function StatusBar({ s, onReplay }: { s: UiState; onReplay?(c: ReplayCont
               {new Date(st.lastGap.fromMs).toLocaleTimeString()}
             </span>
           )}
-          {st.lab && <span>lab "{st.lab.name}" ({st.lab.cni})</span>}
+          {st.lab && (
+            <span data-testid="lab-mode" data-cni={st.lab.cni} data-kube-proxy={st.lab.kubeProxy ?? ''}>
+              lab "{st.lab.name}" ({st.lab.cni}){st.lab.kubeProxy ? ` · kube-proxy ${st.lab.kubeProxy}` : ''}
+            </span>
+          )}
+          {st.lab?.rebuilding && (
+            <span className="warn" data-testid="lab-rebuilding">
+              rebuilding the lab as {st.lab.rebuilding.cni} + {st.lab.rebuilding.kubeProxy}…
+            </span>
+          )}
         </>
       )}
       {s.missed > 0 && <span className="warn">missed {s.missed} (too slow)</span>}

@@ -3,7 +3,7 @@
 // than parsing them (structured clone, measured 24 ms per 250 in Chromium), which at 5k/s left
 // no frame time. The page gets one small row per journey, and the full journeys only of the
 // one it shows. Pure: the worker adds the socket, the frames' text and the clock.
-import type { Journey } from '@hopscope/agent/protocol/events.ts';
+import type { Hop, Journey } from '@hopscope/agent/protocol/events.ts';
 import { MATCH_ALL, matchJourney, type ClientFilter } from '@hopscope/agent/protocol/messages.ts';
 import { isSocketDiscard, journeyStory, type Story } from '../domain/format.ts';
 
@@ -22,6 +22,8 @@ export interface JourneyRow extends Pick<Journey, 'id' | 'verdict' | 'src' | 'ds
   hops: number;
   identityUnknown: boolean;
   loopback: boolean;
+  /** The kinds of its hops, in order (lessons pick journeys by them). */
+  kinds: readonly Hop['kind'][];
 }
 
 /**
@@ -45,6 +47,7 @@ export function toRow(j: Journey): JourneyRow {
     hops: j.hops.length,
     identityUnknown: j.identityUnknown === true,
     loopback: isLoopbackJourney(j),
+    kinds: j.hops.map((h) => h.kind),
   };
 }
 

@@ -8,7 +8,7 @@ import { upsertConnections, type ConnectionRow, type ConnectionStats } from '../
 
 export { MAX_JOURNEYS };
 
-export type View = 'live' | 'topology' | 'workshop';
+export type View = 'live' | 'topology' | 'workshop' | 'lessons';
 
 /** The live list: one row per connection, or one per packet. */
 export type ListMode = 'connections' | 'packets';
@@ -53,6 +53,8 @@ export interface UiState {
   view: View;
   step: number;
   actions: ActionEntry[];
+  /** A lesson's inspections (commands run in the lab), newest first; kept apart from the traffic. */
+  probes: ActionEntry[];
   topology: TopologyView | null;
   topologyStale: boolean;
   error: string | null;
@@ -80,6 +82,7 @@ export const initialState: UiState = {
   view: 'live',
   step: 0,
   actions: [],
+  probes: [],
   topology: null,
   topologyStale: true,
   error: null,
@@ -100,6 +103,7 @@ export type UiAction =
   | { type: 'step'; delta: number }
   | { type: 'stepTo'; step: number }
   | { type: 'actionStarted'; id: string; describe: string }
+  | { type: 'probeStarted'; id: string; describe: string }
   | { type: 'topology'; topology: TopologyView };
 
 function selected(s: UiState): Journey | undefined {
@@ -114,13 +118,11 @@ function applyServer(s: UiState, m: Extract<WorkerEvent, { type: 'server' }>['me
       return { ...s, missed: s.missed + m.count };
     case 'status':
       return { ...s, status: m.status };
-    case 'actionResult':
-      return {
-        ...s,
-        actions: s.actions.map((a) =>
-          a.id === m.id ? { ...a, state: m.ok ? 'ok' : 'failed', output: m.ok ? m.output : (m.error ?? 'failed') + (m.output ? `: ${m.output}` : '') } : a,
-        ),
-      };
+    case 'actionResult': {
+      const done = (a: ActionEntry): ActionEntry =>
+        a.id === m.id ? { ...a, state: m.ok ? 'ok' : 'failed', output: m.ok ? m.output : (m.error ?? 'failed') + (m.output ? `: ${m.output}` : '') } : a;
+      return { ...s, actions: s.actions.map(done), probes: s.probes.map(done) };
+    }
     case 'topologyChanged':
       return { ...s, topologyStale: true };
     case 'error':
@@ -194,6 +196,8 @@ export function reduce(s: UiState, a: UiAction): UiState {
     }
     case 'actionStarted':
       return { ...s, actions: [{ id: a.id, describe: a.describe, state: 'running' as const, output: '' }, ...s.actions].slice(0, 8) };
+    case 'probeStarted':
+      return { ...s, probes: [{ id: a.id, describe: a.describe, state: 'running' as const, output: '' }, ...s.probes].slice(0, 40) };
     case 'topology':
       return { ...s, topology: a.topology, topologyStale: false };
     default: {
