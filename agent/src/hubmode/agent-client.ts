@@ -92,6 +92,7 @@ export function connectAgent(ep: AgentEndpoint, opts: AgentLinkOptions): AgentLi
   let closed = false;
   let attempt = 0;
   let retry: NodeJS.Timeout | undefined;
+  let relinkRetry: NodeJS.Timeout | undefined;
   const socks = new Set<WebSocket>();
   const seen = new Set<string>();
   const seenOrder: string[] = [];
@@ -229,7 +230,9 @@ export function connectAgent(ep: AgentEndpoint, opts: AgentLinkOptions): AgentLi
         closeWith(sock, 1011, info.lastError);
       }
     });
+    let answered = false;
     sock.on('unexpected-response', (_req, res) => {
+      answered = true;
       // The agent says why in the body (a refused client certificate, a wrong token): keep its first line.
       let body = '';
       res.setEncoding('utf8');
@@ -243,13 +246,23 @@ export function connectAgent(ep: AgentEndpoint, opts: AgentLinkOptions): AgentLi
       res.on('error', () => sock.terminate());
     });
     sock.on('error', (e) => {
-      info.lastError = linkFailure(e);
+      // Terminating after an HTTP answer makes ws report "closed before the connection was
+      // established": the answer is the reason.
+      if (!answered) info.lastError = linkFailure(e);
     });
     sock.on('close', () => {
       clearTimeout(watchdog);
       socks.delete(sock);
       // A replacement that never took over, or the link it replaced: the live one carries on.
-      if (ws !== sock) return;
+      if (ws !== sock) {
+        // A replacement the agent would not take (it still has the old certificates, say):
+        // the old link carries on, and the replacement is tried again.
+        if (replacing && ws === replacing && !closed) {
+          clearTimeout(relinkRetry);
+          relinkRetry = setTimeout(() => link.relink(), maxB);
+        }
+        return;
+      }
       ws = undefined;
       setState('down');
       schedule();
@@ -260,18 +273,20 @@ export function connectAgent(ep: AgentEndpoint, opts: AgentLinkOptions): AgentLi
     info.state = 'down';
     info.lastError = `refused: ${opts.refuse}`;
   } else open(undefined);
-  return {
+  const link: AgentLink = {
     info: () => ({ ...info }),
     relink() {
       // Down or connecting: the next connection uses the new certificates anyway.
-      if (closed || !ws || info.state !== 'up') return;
+      if (closed || !ws || info.state !== 'up' || socks.size > 1) return;
       open(ws);
     },
     close() {
       closed = true;
       clearTimeout(retry);
+      clearTimeout(relinkRetry);
       for (const s of socks) s.terminate();
       ws = undefined;
     },
   };
+  return link;
 }

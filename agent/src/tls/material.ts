@@ -74,10 +74,14 @@ function parseCert(pem: string, file: string): X509Certificate {
 /** Check the PEM texts of a role's files; throws Error naming the file and what is wrong. */
 export function checkTlsMaterial(texts: { ca: string; cert: string; key: string }, role: TlsRole): TlsMaterial {
   const names = tlsFileNames(role);
-  const ca = parseCert(texts.ca, names.ca);
-  if (!ca.ca) throw new Error(`${names.ca} is not a CA certificate`);
+  // ca.crt may hold several CAs (the old and the new one while a CA is being replaced).
+  const pems = texts.ca.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (pems.length === 0) throw new Error(`${names.ca} holds no PEM certificate`);
+  const cas = pems.map((p) => parseCert(p, names.ca));
+  if (cas.some((c) => !c.ca)) throw new Error(`${names.ca} holds a certificate that is not a CA`);
   const cert = parseCert(texts.cert, names.cert);
-  if (!cert.verify(ca.publicKey)) throw new Error(`${names.cert} is not signed by ${names.ca}`);
+  const ca = cas.find((c) => cert.verify(c.publicKey));
+  if (!ca) throw new Error(`${names.cert} is not signed by ${names.ca}`);
   let key;
   try {
     key = createPrivateKey(texts.key);
