@@ -1,0 +1,223 @@
+// Nothing secret on the node network: two agents and the hub in containers as the manifests say
+// (mutual TLS, the Secrets `kubectl hopscope install` makes, mounted as kubelet mounts them), and
+// tcpdump on the lab's underlay while the hub streams a cross-node call. The capture holds the
+// agent↔hub stream (node-2's hub reaching node-1's agent crosses the underlay) and neither the
+// token nor any field of the journeys it carried. The same run with --insecure is the control:
+// there the token and the journeys are read off the wire, so the check can fail.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { labUp, loadTopology, type LabHandle } from '../agent/src/lab/lab.ts';
+import { podToPodman } from './podman-kit/pod-to-podman.ts';
+import { loadManifest } from './podman-kit/manifests.ts';
+import { buildImage, inNetns, journeyFeed, labNodeContext, standInPod, type JourneyFeed } from './podman-kit/lab-node.ts';
+import { containerName, leftContainers, requirePodman, sleep, startContainer, type Container } from './podman-kit/podman.ts';
+import { curlUntilNode } from './trace-helpers.ts';
+import type { Journey } from '../agent/src/protocol/events.ts';
+
+const PREFIX = 'tl';
+const NODES = ['node-1', 'node-2'] as const;
+const HUB_NODE = 'node-2';
+const HUB_POD = 'hopscope-hub-0';
+const AGENT_PORT = 4780;
+
+type Mode = 'mtls' | 'insecure';
+
+/** What one run left on the wire and what the hub streamed meanwhile. */
+interface Evidence {
+  capture: Buffer;
+  /** The agent↔hub TCP payload (port 4780), VXLAN-decapsulated, from tshark. */
+  streamPayload: Buffer;
+  tlsClientHellos: number;
+  /** Text fields of the stitched journeys the hub streamed (names, addresses, fingerprints). */
+  fields: string[];
+  hubTransport: { mode: string; detail: string };
+  agentTransports: { name: string; mode?: string }[];
+}
+
+function tshark(args: string[]): string {
+  const r = spawnSync('tshark', args, { encoding: 'utf8', maxBuffer: 256 << 20 });
+  if (r.error || r.status !== 0) throw new Error(`tshark ${args.join(' ')} failed (tshark is installed by npm run setup): ${r.error?.message ?? r.stderr}`);
+  return r.stdout;
+}
+
+/** Every string value of a journey that names or addresses something (what must not leak). */
+function journeyFields(j: Journey): string[] {
+  const out = new Set<string>([j.fingerprint]);
+  for (const e of [j.src, j.dst, j.backend]) {
+    if (!e) continue;
+    out.add(e.ip);
+    if (e.pod) out.add(e.pod.name);
+    if (e.service) out.add(`${e.service.namespace}/${e.service.name}`);
+  }
+  for (const h of j.hops) {
+    out.add(h.packet.src);
+    out.add(h.packet.dst);
+    if (h.where.pod) out.add(h.where.pod.name);
+  }
+  // Short words ("web", "client") could turn up in ciphertext by chance; 8+ characters cannot.
+  return [...out].filter((s) => s.length >= 8);
+}
+
+describe('the agent↔hub stream on the node network, in containers as the manifests say', () => {
+  const token = randomBytes(18).toString('base64url');
+  let lab: LabHandle | undefined;
+  let image: string;
+  let work: string;
+  const containers: Container[] = [];
+  const names: string[] = [];
+  let tcpdump: ChildProcess | undefined;
+  let tap: JourneyFeed | undefined;
+  const evidence: Partial<Record<Mode, Evidence>> = {};
+
+  beforeAll(async () => {
+    console.log(requirePodman());
+    image = buildImage();
+    const topology = loadTopology();
+    const agentManifest = loadManifest('agent-daemonset.yaml', 'DaemonSet');
+    const hubManifest = loadManifest('hub.yaml', 'Deployment');
+    topology.pods.push(...NODES.map((n) => standInPod(agentManifest, `hopscope-agent-${n}`, n)), standInPod(hubManifest, HUB_POD, HUB_NODE));
+    lab = await labUp(topology, { name: `${PREFIX}${randomBytes(2).toString('hex')}` });
+    work = mkdtempSync(join(tmpdir(), 'hs-tl-capture-'));
+  }, 1_800_000);
+
+  afterAll(async () => {
+    tcpdump?.kill('SIGKILL');
+    await tap?.stop();
+    for (const c of containers) await c.remove();
+    await lab?.down();
+    if (work) rmSync(work, { recursive: true, force: true });
+    expect(leftContainers(PREFIX).filter((n) => names.includes(n))).toEqual([]);
+  }, 120_000);
+
+  /** The manifests as written (mtls), or with --insecure in place of --tls-dir (the control). */
+  const manifests = (mode: Mode) => {
+    const edit = (doc: unknown) => {
+      const d = structuredClone(doc) as { spec: { template: { spec: { containers: { args: string[] }[] } } } };
+      if (mode === 'insecure') {
+        for (const c of d.spec.template.spec.containers) {
+          const i = c.args.indexOf('--tls-dir');
+          c.args.splice(i, 2, '--insecure');
+        }
+      }
+      return d;
+    };
+    return { agent: edit(loadManifest('agent-daemonset.yaml', 'DaemonSet')), hub: edit(loadManifest('hub.yaml', 'Deployment')) };
+  };
+
+  async function run(mode: Mode): Promise<Evidence> {
+    if (!lab) throw new Error('the lab is not up');
+    const state = lab.state();
+    const underlay = state.netns.find((n) => n.kind === 'underlay')!.name;
+    const pcap = join(work, `${mode}.pcap`);
+    // The underlay namespace is the lab's: its bridge and the ports of both nodes. Bounded.
+    tcpdump = spawn('ip', ['netns', 'exec', underlay, 'tcpdump', '-i', 'any', '-U', '-s', '0', '-c', '200000', '-w', pcap], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let tcpdumpErr = '';
+    tcpdump.stderr!.on('data', (d: Buffer) => (tcpdumpErr += d.toString()));
+    for (const t0 = Date.now(); !tcpdumpErr.includes('listening on'); await sleep(100)) if (Date.now() - t0 > 10_000) throw new Error(`tcpdump did not start: ${tcpdumpErr}`);
+
+    const m = manifests(mode);
+    const started: Container[] = [];
+    for (const node of NODES) {
+      const name = containerName(PREFIX);
+      names.push(name);
+      const c = await startContainer(podToPodman(m.agent, 'agent', labNodeContext(lab, node, { manifest: m.agent, image, containerName: name, token })));
+      containers.push(c);
+      started.push(c);
+    }
+    const name = containerName(PREFIX);
+    names.push(name);
+    const ctx = labNodeContext(lab, HUB_NODE, { manifest: m.hub, image, containerName: name, token, pod: { namespace: 'hopscope', name: HUB_POD } });
+    const hubRun = podToPodman(m.hub, 'hub', ctx);
+    const hub = await startContainer(hubRun);
+    containers.push(hub);
+    started.push(hub);
+    const hubNetns = ctx.netnsPath.slice('/run/netns/'.length);
+    const hubUrl = `http://${hubRun.podIP}:${hubRun.ports[0]!.containerPort}/`;
+    const hubStatus = () => {
+      const r = inNetns(hubNetns, ['curl', '-s', '-m', '5', '-H', `Authorization: Bearer ${token}`, `${hubUrl}api/status`]);
+      return r.stdout ? (JSON.parse(r.stdout) as { status: { message?: string; transport?: { mode: string; detail: string } }; capabilities: { agents?: { name: string; state: string; lastError?: string; status?: { transport?: { mode: string } } }[] } }) : undefined;
+    };
+    try {
+      let last: ReturnType<typeof hubStatus>;
+      for (const t0 = Date.now(); (last = hubStatus())?.status.message !== 'hub: 2/2 agents up'; await sleep(500))
+        if (Date.now() - t0 > 120_000) throw new Error(`${mode}: the hub did not reach both agents: ${JSON.stringify(last?.capabilities.agents)}\nhub log: ${(await hub.logs()).slice(-3000)}`);
+
+      // A client of the hub (as a browser is), in the hub's node namespace: never on the underlay.
+      tap = journeyFeed('ip', ['netns', 'exec', hubNetns, process.execPath, '--import', 'tsx', 'test/podman-kit/agent-tap.ts', 'hub', hubUrl], { ...process.env, HOPSCOPE_TOKEN: token });
+      const web = state.model.services.find((s) => s.namespace === 'default' && s.name === 'web')!;
+      // The call's journeys (the hub's own link to node-1 is traced too, and stitched as well).
+      const stitched = () => tap!.journeys.filter((j) => new Set(j.hops.map((h) => h.agent)).size === 2 && j.dst.service?.name === 'web' && j.backend?.pod !== undefined);
+      for (let attempt = 0; attempt < 8 && stitched().length === 0; attempt++) {
+        await curlUntilNode(lab, 'default/client', `http://${web.clusterIP}/`, 'node-2');
+        for (const t0 = Date.now(); stitched().length === 0 && Date.now() - t0 < 6000; ) await sleep(250);
+      }
+      expect(stitched().length, `${mode}: no stitched journey; tap: ${tap.stderr.join(' | ')}; hub log: ${(await hub.logs()).slice(-2000)}`).toBeGreaterThan(0);
+      const st = hubStatus()!;
+      const fields = [...new Set(stitched().flatMap(journeyFields))];
+      // Let the last batches and statuses cross the wire before the capture ends.
+      await sleep(1500);
+      return {
+        fields,
+        hubTransport: st.status.transport!,
+        agentTransports: (st.capabilities.agents ?? []).map((a) => ({ name: a.name, ...(a.status?.transport ? { mode: a.status.transport.mode } : {}) })),
+        ...(await stopCapture(pcap)),
+      };
+    } finally {
+      await tap?.stop();
+      tap = undefined;
+      tcpdump?.kill('SIGKILL');
+      for (const c of started) await c.remove();
+    }
+  }
+
+  async function stopCapture(pcap: string): Promise<Pick<Evidence, 'capture' | 'streamPayload' | 'tlsClientHellos'>> {
+    const p = tcpdump!;
+    const exited = new Promise((r) => p.once('exit', r));
+    p.kill('SIGINT');
+    await Promise.race([exited, sleep(10_000)]);
+    tcpdump = undefined;
+    expect(statSync(pcap).size).toBeGreaterThan(0);
+    // Replies to the hub's pod address go back over VXLAN (flannel's port 8472): decode it, so the
+    // stream is read in both directions.
+    const decode = ['-d', 'udp.port==8472,vxlan', '-d', `tcp.port==${AGENT_PORT},tls`];
+    const hex = tshark(['-r', pcap, ...decode, '-Y', `tcp.port==${AGENT_PORT} && tcp.len>0`, '-T', 'fields', '-e', 'tcp.payload']).replace(/[^0-9a-f]/gi, '');
+    const hellos = tshark(['-r', pcap, ...decode, '-Y', `tcp.port==${AGENT_PORT} && tls.handshake.type==1`, '-T', 'fields', '-e', 'frame.number']).trim();
+    return { capture: readFileSync(pcap), streamPayload: Buffer.from(hex, 'hex'), tlsClientHellos: hellos ? hellos.split('\n').length : 0 };
+  }
+
+  it('mutual TLS: the capture carries the agent↔hub stream, and neither the token nor any journey field', async () => {
+    const e = (evidence.mtls = await run('mtls'));
+    console.log(`mtls: capture ${e.capture.length} bytes, agent↔hub payload ${e.streamPayload.length} bytes, ${e.tlsClientHellos} TLS ClientHello(s), ${e.fields.length} journey fields checked: ${e.fields.slice(0, 8).join(', ')}, …`);
+    // The check can fail: the stream is in the capture, and it is TLS.
+    expect(e.streamPayload.length).toBeGreaterThan(20_000);
+    expect(e.tlsClientHellos).toBeGreaterThan(0);
+    expect(e.fields.length).toBeGreaterThan(5);
+    expect(e.capture.includes(token)).toBe(false);
+    expect(e.streamPayload.includes(token)).toBe(false);
+    expect(e.fields.filter((f) => e.streamPayload.includes(f))).toEqual([]);
+    expect(e.hubTransport.mode).toBe('mtls');
+    expect(e.agentTransports).toEqual([
+      { name: 'node-1', mode: 'mtls' },
+      { name: 'node-2', mode: 'mtls' },
+    ]);
+  }, 900_000);
+
+  it('the control, --insecure: the same capture shows the token and the journeys in clear (and the status says INSECURE)', async () => {
+    const e = (evidence.insecure = await run('insecure'));
+    console.log(`insecure: capture ${e.capture.length} bytes, agent↔hub payload ${e.streamPayload.length} bytes, ${e.fields.filter((f) => e.streamPayload.includes(f)).length}/${e.fields.length} journey fields in clear`);
+    expect(e.tlsClientHellos).toBe(0);
+    expect(e.capture.includes(token)).toBe(true);
+    expect(e.streamPayload.includes(token)).toBe(true);
+    expect(e.fields.filter((f) => e.streamPayload.includes(f)).length).toBeGreaterThan(0);
+    expect(e.hubTransport.mode).toBe('insecure');
+    expect(e.hubTransport.detail).toMatch(/^INSECURE: plain HTTP to node-1, node-2/);
+    expect(e.agentTransports).toEqual([
+      { name: 'node-1', mode: 'insecure' },
+      { name: 'node-2', mode: 'insecure' },
+    ]);
+  }, 900_000);
+});
