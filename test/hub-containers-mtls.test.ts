@@ -11,9 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { labUp, loadTopology, type LabHandle } from '../agent/src/lab/lab.ts';
-import { podToPodman } from './podman-kit/pod-to-podman.ts';
+import { podToPodman, type NodeContext } from './podman-kit/pod-to-podman.ts';
 import { loadManifest } from './podman-kit/manifests.ts';
-import { buildImage, inNetns, journeyFeed, labNodeContext, standInPod, type JourneyFeed } from './podman-kit/lab-node.ts';
+import { buildImage, clusterTlsSecrets, inNetns, journeyFeed, labNodeContext, standInPod, writeSecretVolume, type JourneyFeed } from './podman-kit/lab-node.ts';
+import { issueClusterTls } from '../agent/src/tls/secrets.ts';
+import { makeCa } from '../agent/src/tls/certs.ts';
 import { containerName, leftContainers, requirePodman, sleep, startContainer, type Container } from './podman-kit/podman.ts';
 import { curlUntilNode } from './trace-helpers.ts';
 import type { Journey } from '../agent/src/protocol/events.ts';
@@ -25,6 +27,15 @@ const HUB_POD = 'hopscope-hub-0';
 const AGENT_PORT = 4780;
 
 type Mode = 'mtls' | 'insecure';
+
+/** The hub's /api/status, as far as these tests read it. */
+interface HubStatus {
+  status: { message?: string; transport?: { mode: string; detail: string; reloads?: number } };
+  capabilities: { agents?: { name: string; state: string; lastError?: string; relinks?: number; connects?: number; status?: { transport?: { mode: string; reloads?: number } } }[] };
+}
+
+/** A stitched journey of a call to the web Service: hops from both agents, DNAT to a pod. */
+const isStitchedWebCall = (j: Journey): boolean => new Set(j.hops.map((h) => h.agent)).size === 2 && j.dst.service?.name === 'web' && j.backend?.pod !== undefined;
 
 /** What one run left on the wire and what the hub streamed meanwhile. */
 interface Evidence {
@@ -108,23 +119,18 @@ describe('the agent↔hub stream on the node network, in containers as the manif
     return { agent: edit(loadManifest('agent-daemonset.yaml', 'DaemonSet')), hub: edit(loadManifest('hub.yaml', 'Deployment')) };
   };
 
-  async function run(mode: Mode): Promise<Evidence> {
+  /** Both agents and the hub, as the manifests say (or with --insecure), until the hub has both. */
+  async function deploy(mode: Mode) {
     if (!lab) throw new Error('the lab is not up');
-    const state = lab.state();
-    const underlay = state.netns.find((n) => n.kind === 'underlay')!.name;
-    const pcap = join(work, `${mode}.pcap`);
-    // The underlay namespace is the lab's: its bridge and the ports of both nodes. Bounded.
-    tcpdump = spawn('ip', ['netns', 'exec', underlay, 'tcpdump', '-i', 'any', '-U', '-s', '0', '-c', '200000', '-w', pcap], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let tcpdumpErr = '';
-    tcpdump.stderr!.on('data', (d: Buffer) => (tcpdumpErr += d.toString()));
-    for (const t0 = Date.now(); !tcpdumpErr.includes('listening on'); await sleep(100)) if (Date.now() - t0 > 10_000) throw new Error(`tcpdump did not start: ${tcpdumpErr}`);
-
     const m = manifests(mode);
     const started: Container[] = [];
+    const agentCtxs: NodeContext[] = [];
     for (const node of NODES) {
       const name = containerName(PREFIX);
       names.push(name);
-      const c = await startContainer(podToPodman(m.agent, 'agent', labNodeContext(lab, node, { manifest: m.agent, image, containerName: name, token })));
+      const actx = labNodeContext(lab, node, { manifest: m.agent, image, containerName: name, token });
+      agentCtxs.push(actx);
+      const c = await startContainer(podToPodman(m.agent, 'agent', actx));
       containers.push(c);
       started.push(c);
     }
@@ -139,18 +145,41 @@ describe('the agent↔hub stream on the node network, in containers as the manif
     const hubUrl = `http://${hubRun.podIP}:${hubRun.ports[0]!.containerPort}/`;
     const hubStatus = () => {
       const r = inNetns(hubNetns, ['curl', '-s', '-m', '5', '-H', `Authorization: Bearer ${token}`, `${hubUrl}api/status`]);
-      return r.stdout ? (JSON.parse(r.stdout) as { status: { message?: string; transport?: { mode: string; detail: string } }; capabilities: { agents?: { name: string; state: string; lastError?: string; status?: { transport?: { mode: string } } }[] } }) : undefined;
+      return r.stdout ? (JSON.parse(r.stdout) as HubStatus) : undefined;
+    };
+    const remove = async () => {
+      for (const c of started) await c.remove();
     };
     try {
       let last: ReturnType<typeof hubStatus>;
       for (const t0 = Date.now(); (last = hubStatus())?.status.message !== 'hub: 2/2 agents up'; await sleep(500))
         if (Date.now() - t0 > 120_000) throw new Error(`${mode}: the hub did not reach both agents: ${JSON.stringify(last?.capabilities.agents)}\nhub log: ${(await hub.logs()).slice(-3000)}`);
+    } catch (e) {
+      await remove();
+      throw e;
+    }
+    return { hub, hubNetns, hubUrl, hubStatus, agentCtxs, hubCtx: ctx, remove };
+  }
 
+  async function run(mode: Mode): Promise<Evidence> {
+    if (!lab) throw new Error('the lab is not up');
+    const state = lab.state();
+    const web = state.model.services.find((s) => s.namespace === 'default' && s.name === 'web')!;
+    const underlay = state.netns.find((n) => n.kind === 'underlay')!.name;
+    const pcap = join(work, `${mode}.pcap`);
+    // The underlay namespace is the lab's: its bridge and the ports of both nodes. Bounded.
+    tcpdump = spawn('ip', ['netns', 'exec', underlay, 'tcpdump', '-i', 'any', '-U', '-s', '0', '-c', '200000', '-w', pcap], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let tcpdumpErr = '';
+    tcpdump.stderr!.on('data', (d: Buffer) => (tcpdumpErr += d.toString()));
+    for (const t0 = Date.now(); !tcpdumpErr.includes('listening on'); await sleep(100)) if (Date.now() - t0 > 10_000) throw new Error(`tcpdump did not start: ${tcpdumpErr}`);
+
+    const d = await deploy(mode);
+    const { hub, hubNetns, hubUrl, hubStatus } = d;
+    try {
       // A client of the hub (as a browser is), in the hub's node namespace: never on the underlay.
       tap = journeyFeed('ip', ['netns', 'exec', hubNetns, process.execPath, '--import', 'tsx', 'test/podman-kit/agent-tap.ts', 'hub', hubUrl], { ...process.env, HOPSCOPE_TOKEN: token });
-      const web = state.model.services.find((s) => s.namespace === 'default' && s.name === 'web')!;
       // The call's journeys (the hub's own link to node-1 is traced too, and stitched as well).
-      const stitched = () => tap!.journeys.filter((j) => new Set(j.hops.map((h) => h.agent)).size === 2 && j.dst.service?.name === 'web' && j.backend?.pod !== undefined);
+      const stitched = () => tap!.journeys.filter(isStitchedWebCall);
       for (let attempt = 0; attempt < 8 && stitched().length === 0; attempt++) {
         await curlUntilNode(lab, 'default/client', `http://${web.clusterIP}/`, 'node-2');
         for (const t0 = Date.now(); stitched().length === 0 && Date.now() - t0 < 6000; ) await sleep(250);
@@ -170,7 +199,7 @@ describe('the agent↔hub stream on the node network, in containers as the manif
       await tap?.stop();
       tap = undefined;
       tcpdump?.kill('SIGKILL');
-      for (const c of started) await c.remove();
+      await d.remove();
     }
   }
 
@@ -219,5 +248,51 @@ describe('the agent↔hub stream on the node network, in containers as the manif
       { name: 'node-1', mode: 'insecure' },
       { name: 'node-2', mode: 'insecure' },
     ]);
+  }, 900_000);
+  it('rotation: the Secrets replaced under the running pods (a new CA) keeps stitched journeys flowing, no restart', async () => {
+    if (!lab) throw new Error('the lab is not up');
+    const d = await deploy('mtls');
+    const web = lab.state().model.services.find((s) => s.namespace === 'default' && s.name === 'web')!;
+    try {
+      tap = journeyFeed('ip', ['netns', 'exec', d.hubNetns, process.execPath, '--import', 'tsx', 'test/podman-kit/agent-tap.ts', 'hub', d.hubUrl], { ...process.env, HOPSCOPE_TOKEN: token });
+      const calls = async (n: number): Promise<number> => {
+        const before = tap!.journeys.filter(isStitchedWebCall).length;
+        for (let i = 0; i < n; i++) await curlUntilNode(lab!, 'default/client', `http://${web.clusterIP}/`, 'node-2');
+        // Halves wait up to --stitch-wait-ms for each other: give the last call that long.
+        await sleep(n > 1 ? 4000 : 1500);
+        return tap!.journeys.filter(isStitchedWebCall).length - before;
+      };
+      const pids = await Promise.all(containers.slice(-3).map((c) => c.pid()));
+      // Warm up: both tracers attached and one call stitched end to end before counting.
+      for (let i = 0; i < 10 && tap.journeys.filter(isStitchedWebCall).length === 0; i++) await calls(1);
+      expect(tap.journeys.filter(isStitchedWebCall).length, `no stitched call before the rotation; tap: ${tap.stderr.join(' | ')}`).toBeGreaterThan(0);
+      const before = await calls(4);
+      expect(before).toBeGreaterThan(0);
+      // What `kubectl hopscope install` does on a renewal with a new CA: new leaves, the new CA in
+      // the bundle next to the old one. kubelet swaps each mounted Secret's files at once.
+      const next = issueClusterTls({ nodes: [...NODES], ca: makeCa('hopscope-ca rotated', { days: 3650 }) });
+      const secrets = clusterTlsSecrets(next);
+      const oldCa = d.agentCtxs[0]!.secrets['hopscope-agent-tls']!['ca.crt']!;
+      for (const s of Object.values(secrets)) s['ca.crt'] = next.ca.certPem + oldCa;
+      const t0 = Date.now();
+      for (const ctx of [...d.agentCtxs, d.hubCtx])
+        for (const [name, dir] of Object.entries(ctx.secretDirs ?? {})) if (secrets[name]) writeSecretVolume(dir, secrets[name], name === 'hopscope-hub-tls' ? 0o444 : 0o400);
+      let st: HubStatus | undefined;
+      const rotated = (s: HubStatus | undefined) => s?.status.transport?.reloads === 1 && (s.capabilities.agents ?? []).every((a) => a.relinks === 1 && a.status?.transport?.reloads === 1 && a.state === 'up');
+      for (; !rotated((st = d.hubStatus())); await sleep(500))
+        if (Date.now() - t0 > 60_000) throw new Error(`the rotation was not taken in 60 s: ${JSON.stringify(st)}\nhub log: ${(await d.hub.logs()).slice(-3000)}`);
+      const tookMs = Date.now() - t0;
+      const after = await calls(4);
+      console.log(`rotation in containers: ${before} stitched web journeys from 4 calls before, ${after} from 4 after; taken by hub and agents in ${tookMs} ms; agents: ${JSON.stringify(st!.capabilities.agents!.map((a) => ({ name: a.name, connects: a.connects, relinks: a.relinks })))}`);
+      expect(after).toBeGreaterThanOrEqual(before);
+      // No pod restarted: the same processes, and each link was replaced once, not dropped.
+      expect(await Promise.all(containers.slice(-3).map((c) => c.pid()))).toEqual(pids);
+      expect((st!.capabilities.agents ?? []).map((a) => a.connects)).toEqual([2, 2]);
+      expect(await d.hub.logs()).toMatch(/certificates rotated: now .*relinking every agent/);
+    } finally {
+      await tap?.stop();
+      tap = undefined;
+      await d.remove();
+    }
   }, 900_000);
 });
