@@ -3,7 +3,8 @@
 // certificates made as `kubectl hopscope install` makes them. Each refusal is asserted by its
 // message; rotation swaps the files under both while journeys stream, and every journey arrives.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { caOfTlsYaml } from '../agent/src/cli/certs.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -130,6 +131,32 @@ describe('mutual TLS between the hub and an agent', () => {
     expect(r.stderr).toContain('hopscope serve: --host 0.0.0.0: an agent reachable beyond loopback serves HTTPS with mutual TLS only. Give --tls-dir <dir>');
     expect(r.stderr).toContain('or --insecure to serve plain HTTP anyway');
     expect(r.stdout).not.toContain('hopscope is up');
+  }, 60_000);
+
+  it('hopscope certs writes the Secrets for kustomize (0600) and keeps the CA on a renewal', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hs-tl-certs-'));
+    try {
+      const out = join(dir, 'tls.yaml');
+      const cli = (nodes: string) => execa(process.execPath, ['agent/bin/hopscope.mjs', 'certs', '--nodes', nodes, '--out', out], { reject: false });
+      const first = await cli('node-1 node-2');
+      expect(first.exitCode, first.stderr).toBe(0);
+      expect(first.stderr).toContain('a new CA; certificates for node-1, node-2 and the hub, valid 365 days');
+      expect(statSync(out).mode & 0o777).toBe(0o600);
+      const ca1 = caOfTlsYaml(readFileSync(out, 'utf8'))!;
+      const second = await cli('node-1,node-3');
+      expect(second.stderr).toContain('kept its CA; certificates for node-1, node-3 and the hub');
+      const text = readFileSync(out, 'utf8');
+      expect(caOfTlsYaml(text)!.certPem).toBe(ca1.certPem);
+      const docs = text.split(/^---$/m).map((d) => JSON.parse(d.replace(/^#.*$/gm, '')) as { metadata: { name: string }; data: Record<string, string> });
+      const agentData = docs.find((d) => d.metadata.name === 'hopscope-agent-tls')!.data;
+      const pem = (k: string) => Buffer.from(agentData[k]!, 'base64').toString();
+      expect(checkTlsMaterial({ ca: ca1.certPem, cert: pem('node-3.crt'), key: pem('node-3.key') }, { kind: 'agent', node: 'node-3' }).role).toEqual({ kind: 'agent', node: 'node-3' });
+      const bad = await cli('Node_1');
+      expect(bad.exitCode).toBe(1);
+      expect(bad.stderr).toContain('--nodes: "Node_1" is not a node name');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 60_000);
 
   describe('rotation: the mounted files replaced while journeys stream', () => {
