@@ -6,7 +6,8 @@
 // there the token and the journeys are read off the wire, so the check can fail.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { launchChromium } from './browser.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -25,6 +26,7 @@ const NODES = ['node-1', 'node-2'] as const;
 const HUB_NODE = 'node-2';
 const HUB_POD = 'hopscope-hub-0';
 const AGENT_PORT = 4780;
+const ART = 'test-artifacts';
 
 type Mode = 'mtls' | 'insecure';
 
@@ -47,6 +49,8 @@ interface Evidence {
   fields: string[];
   hubTransport: { mode: string; detail: string };
   agentTransports: { name: string; mode?: string }[];
+  /** What Chromium shows about the transport in the hub's status bar: its text and background colour. */
+  banner: { text: string; background: string } | null;
 }
 
 function tshark(args: string[]): string {
@@ -93,6 +97,7 @@ describe('the agent↔hub stream on the node network, in containers as the manif
     topology.pods.push(...NODES.map((n) => standInPod(agentManifest, `hopscope-agent-${n}`, n)), standInPod(hubManifest, HUB_POD, HUB_NODE));
     lab = await labUp(topology, { name: `${PREFIX}${randomBytes(2).toString('hex')}` });
     work = mkdtempSync(join(tmpdir(), 'hs-tl-capture-'));
+    mkdirSync(ART, { recursive: true });
   }, 1_800_000);
 
   afterAll(async () => {
@@ -187,10 +192,12 @@ describe('the agent↔hub stream on the node network, in containers as the manif
       expect(stitched().length, `${mode}: no stitched journey; tap: ${tap.stderr.join(' | ')}; hub log: ${(await hub.logs()).slice(-2000)}`).toBeGreaterThan(0);
       const st = hubStatus()!;
       const fields = [...new Set(stitched().flatMap(journeyFields))];
+      const banner = await statusBanner(hubNetns, hubUrl, mode);
       // Let the last batches and statuses cross the wire before the capture ends.
       await sleep(1500);
       return {
         fields,
+        banner,
         hubTransport: st.status.transport!,
         agentTransports: (st.capabilities.agents ?? []).map((a) => ({ name: a.name, ...(a.status?.transport ? { mode: a.status.transport.mode } : {}) })),
         ...(await stopCapture(pcap)),
@@ -200,6 +207,26 @@ describe('the agent↔hub stream on the node network, in containers as the manif
       tap = undefined;
       tcpdump?.kill('SIGKILL');
       await d.remove();
+    }
+  }
+
+  /** The hub's page in Chromium (in the hub's node namespace, as a port-forward reaches it). */
+  async function statusBanner(hubNetns: string, hubUrl: string, mode: Mode): Promise<Evidence['banner']> {
+    const wrapper = join(work, `chromium-${mode}`);
+    writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${hubNetns} /usr/bin/chromium "$@"\n`, { mode: 0o755 });
+    const browser = await launchChromium(wrapper);
+    try {
+      const page = await browser.newPage({ viewport: { width: 1600, height: 900 } });
+      await page.goto(`${hubUrl}?token=${token}`);
+      await page.getByTestId('connection').filter({ hasText: 'open' }).waitFor({ timeout: 15_000 });
+      const id = mode === 'insecure' ? 'transport-insecure' : 'transport-mtls';
+      const el = page.getByTestId(id);
+      await el.waitFor({ timeout: 10_000 });
+      await page.screenshot({ path: join(ART, `hub-transport-${mode}.png`) });
+      expect(await page.getByTestId(mode === 'insecure' ? 'transport-mtls' : 'transport-insecure').count()).toBe(0);
+      return { text: (await el.textContent()) ?? '', background: await el.evaluate((n) => getComputedStyle(n).backgroundColor) };
+    } finally {
+      await browser.close();
     }
   }
 
@@ -229,6 +256,7 @@ describe('the agent↔hub stream on the node network, in containers as the manif
     expect(e.streamPayload.includes(token)).toBe(false);
     expect(e.fields.filter((f) => e.streamPayload.includes(f))).toEqual([]);
     expect(e.hubTransport.mode).toBe('mtls');
+    expect(e.banner?.text).toBe('mutual TLS');
     expect(e.agentTransports).toEqual([
       { name: 'node-1', mode: 'mtls' },
       { name: 'node-2', mode: 'mtls' },
@@ -243,6 +271,8 @@ describe('the agent↔hub stream on the node network, in containers as the manif
     expect(e.streamPayload.includes(token)).toBe(true);
     expect(e.fields.filter((f) => e.streamPayload.includes(f)).length).toBeGreaterThan(0);
     expect(e.hubTransport.mode).toBe('insecure');
+    // The UI says so in red (screenshot test-artifacts/hub-transport-insecure.png).
+    expect(e.banner).toEqual({ text: '⚠ INSECURE: plain HTTP on the network', background: 'rgb(255, 93, 108)' });
     expect(e.hubTransport.detail).toMatch(/^INSECURE: plain HTTP to node-1, node-2/);
     expect(e.agentTransports).toEqual([
       { name: 'node-1', mode: 'insecure' },
