@@ -224,7 +224,7 @@ describe('the agent↔hub stream on the node network, in containers as the manif
       await el.waitFor({ timeout: 10_000 });
       await page.screenshot({ path: join(ART, `hub-transport-${mode}.png`) });
       expect(await page.getByTestId(mode === 'insecure' ? 'transport-mtls' : 'transport-insecure').count()).toBe(0);
-      return { text: (await el.textContent()) ?? '', background: await el.evaluate((n) => getComputedStyle(n).backgroundColor) };
+      return { text: (await el.textContent()) ?? '', background: await el.evaluate((n) => (n.ownerDocument.defaultView as unknown as { getComputedStyle(e: unknown): { backgroundColor: string } }).getComputedStyle(n).backgroundColor) };
     } finally {
       await browser.close();
     }
