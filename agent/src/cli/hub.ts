@@ -150,14 +150,15 @@ export const command: Command = {
     serverWarnings(cfg).forEach(log);
     if (hub.agentTokenFromFlag && cfg.tokenFrom !== 'flag') log(tokenWarning('flag')!.replace('--token', '--agent-token'));
     if (hub.tlsDir && hub.insecure) throw new UsageError('--tls-dir and --insecure: choose one');
-    let source: ReturnType<typeof hubSource> | undefined;
+    // The watch starts before the source exists (a bad folder is refused before anything runs).
+    const live: { source?: ReturnType<typeof hubSource> } = {};
     let tlsWatch: TlsWatch | undefined;
     if (hub.tlsDir) {
       try {
         tlsWatch = watchTlsDir(hub.tlsDir, { kind: 'hub' }, {
           onChange: (m) => {
             log(`certificates rotated: now ${tlsSummary(m, Date.now()).certExpires} (${m.fingerprint.slice(0, 16)}); relinking every agent`);
-            source?.relinkAll();
+            live.source?.relinkAll();
           },
           onError: log,
         });
@@ -174,14 +175,14 @@ export const command: Command = {
     // The hub still stitches without the topology view (it only feeds /api/topology).
     await topo.ready.catch((e: unknown) => log(`cannot list the cluster for the topology view: ${(e as Error).message}`));
     const watch = tlsWatch;
-    source = hubSource({
+    const source = (live.source = hubSource({
       discovery,
       token: hub.agentToken ?? cfg.token,
       stitchWaitMs: hub.waitMs,
       ...(watch ? { tls: () => watch.current() } : {}),
       insecure: hub.insecure,
       log,
-    });
+    }));
     const server = await startServer({
       host: cfg.host,
       port: cfg.port,

@@ -46,13 +46,14 @@ export const command: Command = {
     const log = (l: string) => console.error(`hopscope: ${l}`);
     serverWarnings(cfg).forEach(log);
     const nodeName = agent.node ?? process.env.NODE_NAME ?? hostname();
-    let server: Awaited<ReturnType<typeof startServer>> | undefined;
+    // The watch starts before the server exists (a bad folder is refused before anything runs).
+    const live: { server?: Awaited<ReturnType<typeof startServer>> } = {};
     let tlsWatch: TlsWatch | undefined;
     if (plan.kind === 'tls') {
       try {
         tlsWatch = watchTlsDir(plan.dir, { kind: 'agent', node: nodeName }, {
           onChange: (m) => {
-            server?.setTls(m);
+            live.server?.setTls(m);
             log(`certificates rotated: now ${tlsSummary(m, Date.now()).certExpires} (${m.fingerprint.slice(0, 16)}); established connections carry on`);
           },
           onError: log,
@@ -73,7 +74,7 @@ export const command: Command = {
       topo.stop();
       throw new Error(`cannot list the cluster: ${(e as Error).message}`);
     });
-    server = await startServer({
+    const server = (live.server = await startServer({
       host: cfg.host,
       port: cfg.port,
       token: cfg.token,
@@ -96,16 +97,15 @@ export const command: Command = {
           : { mode: 'loopback', detail: `plain HTTP on loopback (${cfg.host})` },
       log,
       ...(cfg.record ? { record: { ...cfg.record, source: `${agent.node ?? hostname()}${agent.lab ? ` of lab ${agent.lab}` : ''}, hopscope serve` } } : {}),
-    });
-    const running = server;
+    }));
     const stop = () => {
       tlsWatch?.stop();
       topo.stop();
-      return running.close();
+      return server.close();
     };
     // Handlers first, then the line that says the agent is up (a SIGINT sent on reading it).
     const stopped = stopOnSignal(log, stop);
-    console.log(`hopscope is up: ${openUrl(running.url, cfg.token)}`);
+    console.log(`hopscope is up: ${openUrl(server.url, cfg.token)}`);
     if (!agent.lab) return stopped;
     // The lab is all this agent traces: when it goes down there is nothing left to serve.
     const lab = agent.lab;
