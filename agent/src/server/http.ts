@@ -48,7 +48,7 @@ export interface ServerOptions {
   tls?: TlsMaterial;
   /** How the server is reached, for /api/status when it is not TLS (loopback or --insecure). */
   transport?: () => Transport;
-  /** Refusals worth a line on stderr (rate-limited by the caller's log). */
+  /** Refused clients, at most one line per 10 s (with how many more were refused meanwhile). */
   log?: (line: string) => void;
 }
 
@@ -117,7 +117,7 @@ const EMPTY_SOURCE_STATUS: SourceStatus = {
 /** Start listening; resolves once the port is bound and the source started. */
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   let sourceStatus: SourceStatus = EMPTY_SOURCE_STATUS;
-  const status = (): AgentStatus => ({
+  const status = (): AgentStatus => withTransport({
     ...sourceStatus,
     counters: {
       ...sourceStatus.counters,
@@ -132,8 +132,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       clients: fanout.clientCount,
     },
     lab: opts.lab,
-    ...(transport() ? { transport: transport()! } : {}),
   });
+  const withTransport = (st: AgentStatus): AgentStatus => {
+    const t = transport();
+    return t ? { ...st, transport: t } : st;
+  };
   // Connections refused for their certificate or for speaking plain HTTP to the TLS port.
   let refusedCert = 0;
   let refusedPlain = 0;
@@ -163,9 +166,22 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const wrong = identityMismatch(HUB_IDENTITY, peer.subjectaltname, 'client');
     return wrong ? `client certificate refused: ${wrong}` : undefined;
   };
+  // A scanner or a misconfigured hub retrying would fill the log: one line per 10 s.
+  let lastRefusalLogMs = 0;
+  let unlogged = 0;
+  const logRefusal = (line: string): void => {
+    const now = Date.now();
+    if (now - lastRefusalLogMs < 10_000) {
+      unlogged++;
+      return;
+    }
+    opts.log?.(`${line}${unlogged ? ` (and ${unlogged} more refusals since the last line)` : ''}`);
+    lastRefusalLogMs = now;
+    unlogged = 0;
+  };
   const noteRefusal = (why: string, peer: string | undefined): void => {
     refusedCert++;
-    opts.log?.(`refused ${peer ?? 'a client'}: ${why}`);
+    logRefusal(`refused ${peer ?? 'a client'}: ${why}`);
   };
   const fanout: Fanout = new Fanout({
     ...opts.fanout,
@@ -310,7 +326,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       const sock = raw.get(key(s));
       if (err.code === 'ERR_SSL_HTTP_REQUEST' && sock && !sock.destroyed) {
         refusedPlain++;
-        opts.log?.(`refused plain HTTP from ${s.remoteAddress ?? 'a client'}: this agent serves HTTPS only`);
+        logRefusal(`refused plain HTTP from ${s.remoteAddress ?? 'a client'}: this agent serves HTTPS only`);
         const text = 'this agent serves HTTPS only (mutual TLS): use https:// with the hub\'s client certificate\n';
         sock.end(`HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
         return;
