@@ -11,7 +11,7 @@ import { labUp, loadTopology, type LabHandle } from '../agent/src/lab/lab.ts';
 import type { Hop, Journey } from '../agent/src/protocol/events.ts';
 import { podToPodman, type NodeContext, type PodmanRun } from './podman-kit/pod-to-podman.ts';
 import { loadManifest } from './podman-kit/manifests.ts';
-import { agentCurl, buildImage, inNetns, journeyFeed, labClusterTls, labNodeContext, type JourneyFeed } from './podman-kit/lab-node.ts';
+import { agentCurl, buildImage, inNetns, journeyFeed, labClusterTls, labNodeContext, removeNodeFiles, type JourneyFeed } from './podman-kit/lab-node.ts';
 import { containerName, leftContainers, probeOnce, probeUntilSuccess, requirePodman, sleep, startContainer, type Container } from './podman-kit/podman.ts';
 import { curlUntilNode, synOf } from './trace-helpers.ts';
 
@@ -54,6 +54,7 @@ describe('the agent DaemonSet, run as written on lab node-1', () => {
     await hostTrace?.stop();
     await agent?.remove();
     await lab?.down();
+    removeNodeFiles();
     // Nothing of this file is left in podman.
     expect(leftContainers(PREFIX).filter((n) => n === containerNameOfRun)).toEqual([]);
     console.log(`figures: ${JSON.stringify(figures)}`);

@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { labUp, loadTopology, type LabHandle } from '../agent/src/lab/lab.ts';
 import { podToPodman, type NodeContext } from './podman-kit/pod-to-podman.ts';
 import { loadManifest } from './podman-kit/manifests.ts';
-import { buildImage, clusterTlsSecrets, inNetns, journeyFeed, labNodeContext, standInPod, writeSecretVolume, type JourneyFeed } from './podman-kit/lab-node.ts';
+import { buildImage, clusterTlsSecrets, inNetns, journeyFeed, labNodeContext, standInPod, writeSecretVolume, type JourneyFeed, removeNodeFiles } from './podman-kit/lab-node.ts';
 import { issueClusterTls } from '../agent/src/tls/secrets.ts';
 import { makeCa } from '../agent/src/tls/certs.ts';
 import { containerName, leftContainers, requirePodman, sleep, startContainer, type Container } from './podman-kit/podman.ts';
@@ -105,6 +105,7 @@ describe('the agent↔hub stream on the node network, in containers as the manif
     await tap?.stop();
     for (const c of containers) await c.remove();
     await lab?.down();
+    removeNodeFiles();
     if (work) rmSync(work, { recursive: true, force: true });
     expect(leftContainers(PREFIX).filter((n) => names.includes(n))).toEqual([]);
   }, 120_000);

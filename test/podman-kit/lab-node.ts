@@ -31,19 +31,18 @@ export interface LabClusterTls {
 }
 
 const scratch: string[] = [];
-let scratchHooked = false;
-/** A private folder removed when the test process exits. */
+/** A private folder, removed by removeNodeFiles (call it in afterAll: a vitest worker may end without 'exit'). */
 function scratchDir(prefix: string): string {
   const d = mkdtempSync(join(tmpdir(), prefix));
   chmodSync(d, 0o700);
   scratch.push(d);
-  if (!scratchHooked) {
-    scratchHooked = true;
-    process.on('exit', () => {
-      for (const x of scratch) rmSync(x, { recursive: true, force: true });
-    });
-  }
   return d;
+}
+
+/** Remove the Secret folders and certificates labNodeContext and labClusterTls wrote (they hold private keys). */
+export function removeNodeFiles(): void {
+  for (const d of scratch.splice(0)) rmSync(d, { recursive: true, force: true });
+  labTls.clear();
 }
 
 /** The Secrets' key → value maps of issued material. */
