@@ -11,7 +11,7 @@ import { labUp, loadTopology, type LabHandle } from '../agent/src/lab/lab.ts';
 import type { Hop, Journey } from '../agent/src/protocol/events.ts';
 import { podToPodman, type NodeContext, type PodmanRun } from './podman-kit/pod-to-podman.ts';
 import { loadManifest } from './podman-kit/manifests.ts';
-import { buildImage, inNetns, journeyFeed, labNodeContext, type JourneyFeed } from './podman-kit/lab-node.ts';
+import { agentCurl, buildImage, inNetns, journeyFeed, labClusterTls, labNodeContext, removeNodeFiles, type JourneyFeed } from './podman-kit/lab-node.ts';
 import { containerName, leftContainers, probeOnce, probeUntilSuccess, requirePodman, sleep, startContainer, type Container } from './podman-kit/podman.ts';
 import { curlUntilNode, synOf } from './trace-helpers.ts';
 
@@ -54,6 +54,7 @@ describe('the agent DaemonSet, run as written on lab node-1', () => {
     await hostTrace?.stop();
     await agent?.remove();
     await lab?.down();
+    removeNodeFiles();
     // Nothing of this file is left in podman.
     expect(leftContainers(PREFIX).filter((n) => n === containerNameOfRun)).toEqual([]);
     console.log(`figures: ${JSON.stringify(figures)}`);
@@ -64,7 +65,7 @@ describe('the agent DaemonSet, run as written on lab node-1', () => {
     agent = await startContainer(run);
     // Listening: /healthz answers on the node address (the probe below runs on its own schedule).
     for (;;) {
-      const r = inNetns(nodeNetns, ['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '-m', '1', `http://${ctx.hostIP}:4780/healthz`]);
+      const r = inNetns(nodeNetns, ['curl', '-sk', '-o', '/dev/null', '-w', '%{http_code}', '-m', '1', `https://${ctx.hostIP}:4780/healthz`]);
       if (r.stdout === '200') break;
       // pid() throws, with podman's word, once the container has exited.
       await agent.pid().catch(async (e: Error) => {
@@ -77,7 +78,7 @@ describe('the agent DaemonSet, run as written on lab node-1', () => {
     // Tracing: the agent's own status, polled as a client would (it reports "running" once
     // bpftrace has attached).
     for (let tracer = ''; tracer !== 'running'; await sleep(100)) {
-      const r = inNetns(nodeNetns, ['curl', '-s', '-m', '1', '-H', `Authorization: Bearer ${token}`, `http://${ctx.hostIP}:4780/api/status`]);
+      const r = inNetns(nodeNetns, agentCurl(lab!, NODE, ctx.hostIP, 'api/status', token));
       tracer = r.stdout ? (JSON.parse(r.stdout) as { status: { tracer: string } }).status.tracer : '';
       if (tracer === 'unavailable' || Date.now() - t0 > 120_000) throw new Error(`the agent's tracer is ${tracer || 'silent'}: ${(await agent.logs()).slice(-3000)}`);
     }
@@ -103,7 +104,7 @@ describe('the agent DaemonSet, run as written on lab node-1', () => {
   it("shows node-1's half of a cross-node ClusterIP call, named from the API, as trace --lab sees it", async () => {
     if (!lab || !agent) throw new Error('the agent did not start');
     const state = lab.state();
-    tap = journeyFeed('ip', ['netns', 'exec', nodeNetns, process.execPath, '--import', 'tsx', 'test/podman-kit/agent-tap.ts', NODE, `http://${ctx.hostIP}:4780/`], { ...process.env, HOPSCOPE_TOKEN: token });
+    tap = journeyFeed('ip', ['netns', 'exec', nodeNetns, process.execPath, '--import', 'tsx', 'test/podman-kit/agent-tap.ts', NODE, `https://${ctx.hostIP}:4780/`], { ...process.env, HOPSCOPE_TOKEN: token, HOPSCOPE_TLS_DIR: labClusterTls(lab).hubDir });
     hostTrace = journeyFeed(process.execPath, ['agent/bin/hopscope.mjs', 'trace', '--lab', lab.name, '--json'], process.env);
     const client = state.model.pods.find((p) => p.name === 'client')!;
     expect(client.node).toBe(NODE);

@@ -16,11 +16,18 @@ for ((i = 0; i < $#; i++)); do
   case "\${args[$i]}" in
     apply)
       dir="\${args[$((i + 2))]}"
-      { echo "FILES $(ls "$dir" | tr '\\n' ' ')"; echo "MODE $(stat -c %a "$dir/token.env")"; echo "TOKEN $(cat "$dir/token.env")";
+      { echo "FILES $(ls "$dir" | tr '\\n' ' ')"; echo "MODE $(stat -c %a "$dir/token.env")"; echo "TLS_MODE $(stat -c %a "$dir/tls.yaml")"; echo "TOKEN $(cat "$dir/token.env")";
         echo "KUSTOMIZATION_TAIL $(tail -n 4 "$dir/kustomization.yaml" | tr '\\n' '|')"; } >> "$FAKE_LOG"
       if [ -n "\${FAKE_KUSTOMIZE:-}" ]; then "$FAKE_KUSTOMIZE" kustomize "$dir" > "$FAKE_LOG.yaml" 2> "$FAKE_LOG.err" || exit 1; fi
       echo "namespace/hopscope created"; exit 0 ;;
-    get) printf '%s' "\${FAKE_TOKEN_B64:-}"; exit 0 ;;
+    get)
+      case "\${args[$((i + 1))]} \${args[$((i + 2))]:-}" in
+        "secret hopscope-token") printf '%s' "\${FAKE_TOKEN_B64:-}" ;;
+        "secret hopscope-ca") printf '%s' "\${FAKE_CA_JSON:-}" ;;
+        "nodes -o") printf '%s' "\${FAKE_NODES:-node-1 node-2}" ;;
+        *) exit 4 ;;
+      esac
+      exit 0 ;;
     port-forward) echo "Forwarding from 127.0.0.1:\${FAKE_PF_PORT} -> 7070"; exec sleep 300 ;;
     delete) echo "deleted"; exit 0 ;;
   esac

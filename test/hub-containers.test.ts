@@ -15,7 +15,7 @@ import type { Browser, Page } from 'playwright-core';
 import { labUp, loadTopology, type LabHandle } from '../agent/src/lab/lab.ts';
 import { podToPodman, type PodmanRun } from './podman-kit/pod-to-podman.ts';
 import { loadManifest } from './podman-kit/manifests.ts';
-import { buildImage, inNetns, labNodeContext, standInPod } from './podman-kit/lab-node.ts';
+import { buildImage, inNetns, labNodeContext, standInPod, removeNodeFiles } from './podman-kit/lab-node.ts';
 import { containerName, leftContainers, probeOnce, probeUntilSuccess, requirePodman, sleep, startContainer, type Container } from './podman-kit/podman.ts';
 import { findRow, launchChromium } from './browser.ts';
 import { curlUntilNode } from './trace-helpers.ts';
@@ -81,6 +81,7 @@ describe('two agents and the hub in containers, as the manifests say', () => {
     if (wrapperDir) rmSync(wrapperDir, { recursive: true, force: true });
     for (const c of containers) await c.remove();
     await lab?.down();
+    removeNodeFiles();
     expect(leftContainers(PREFIX).filter((n) => names.includes(n))).toEqual([]);
   }, 120_000);
 

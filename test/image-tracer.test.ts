@@ -17,7 +17,7 @@ import { createDecoder } from '../agent/src/tracer/decoder.ts';
 import { targetNetns } from '../agent/src/lab/lab.ts';
 import { loadManifest } from './podman-kit/manifests.ts';
 import { podToPodman, type PodmanRun } from './podman-kit/pod-to-podman.ts';
-import { buildImage, inNetns, journeyFeed, labNodeContext, type JourneyFeed } from './podman-kit/lab-node.ts';
+import { buildImage, inNetns, journeyFeed, labNodeContext, removeNodeFiles, type JourneyFeed } from './podman-kit/lab-node.ts';
 import { containerName, leftContainers, podman, podmanProcessEnv, requirePodman, runToExit, sleep, startContainer, type Container } from './podman-kit/podman.ts';
 import { curl, curlUntilNode, synOf, traceLabForFile, waitFor } from './trace-helpers.ts';
 import type { Journey } from '../agent/src/protocol/events.ts';
@@ -71,6 +71,7 @@ beforeAll(() => {
 }, 20 * 60_000);
 
 afterAll(() => {
+  removeNodeFiles();
   // Nothing of this file is left in podman.
   expect(leftContainers(PREFIX)).toEqual([]);
 });

@@ -9,6 +9,8 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { fakeKubectl } from './fake-kubectl.ts';
+import { checkTlsMaterial } from '../agent/src/tls/material.ts';
+import { makeCa } from '../agent/src/tls/certs.ts';
 
 const run = promisify(execFile);
 const fake = fakeKubectl();
@@ -43,9 +45,14 @@ describe.each(KUBECTLS)('install, rendered by %s kustomize', (bin) => {
     const objs = parseAllDocuments(readFileSync(`${fake.log}.yaml`, 'utf8')).map((d) => d.toJS() as Obj);
     expect(objs.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
       'ClusterRole/hopscope-read', 'ClusterRoleBinding/hopscope-read', 'DaemonSet/hopscope-agent', 'Deployment/hopscope-hub',
-      'Namespace/hopscope', 'Secret/hopscope-token', 'Service/hopscope-hub', 'ServiceAccount/hopscope',
+      'Namespace/hopscope', 'Secret/hopscope-agent-tls', 'Secret/hopscope-ca', 'Secret/hopscope-hub-tls', 'Secret/hopscope-token', 'Service/hopscope-hub', 'ServiceAccount/hopscope',
     ]);
-    const secret = objs.find((o) => o.kind === 'Secret')!;
+    // The agents' Secret holds the CA and each node's certificate, checked as the agent checks it.
+    const agentTls = objs.find((o) => o.kind === 'Secret' && o.metadata.name === 'hopscope-agent-tls')!;
+    expect(Object.keys(agentTls.data!).sort()).toEqual(['ca.crt', 'node-1.crt', 'node-1.key', 'node-2.crt', 'node-2.key']);
+    const pem = (k: string) => Buffer.from(agentTls.data![k]!, 'base64').toString();
+    expect(checkTlsMaterial({ ca: pem('ca.crt'), cert: pem('node-2.crt'), key: pem('node-2.key') }, { kind: 'agent', node: 'node-2' }).role).toEqual({ kind: 'agent', node: 'node-2' });
+    const secret = objs.find((o) => o.kind === 'Secret' && o.metadata.name === 'hopscope-token')!;
     expect(secret.metadata.namespace).toBe('hopscope');
     expect(Buffer.from(secret.data!.token!, 'base64').toString()).toBe('kustomize-token-0123456789');
     const images = objs.flatMap((o) => o.spec?.template?.spec.containers.map((c) => c.image) ?? []);
@@ -60,12 +67,15 @@ describe('kubectl hopscope (fake kubectl: argument plumbing only)', () => {
     expect(r.stdout).toContain('hopscope is installed. Next: kubectl hopscope open');
     const { argv, notes } = calls();
     expect(argv[0]).toEqual(['--context', 'lab', 'get', 'secret', 'hopscope-token', '-n', 'hopscope', '-o', 'jsonpath={.data.token}', '--ignore-not-found']);
-    expect(argv[1]!.slice(0, 4)).toEqual(['--context', 'lab', 'apply', '-k']);
-    const dir = argv[1]![4]!;
+    expect(argv[1]).toEqual(['--context', 'lab', 'get', 'secret', 'hopscope-ca', '-n', 'hopscope', '-o', 'json', '--ignore-not-found']);
+    expect(argv[2]).toEqual(['--context', 'lab', 'get', 'nodes', '-o', 'jsonpath={.items[*].metadata.name}']);
+    expect(argv[3]!.slice(0, 4)).toEqual(['--context', 'lab', 'apply', '-k']);
+    const dir = argv[3]![4]!;
     expect(dir).toMatch(/hopscope-install-/);
     expect(existsSync(dir)).toBe(false);
-    expect(notes).toContain('FILES agent-daemonset.yaml hub.yaml kustomization.yaml namespace.yaml rbac.yaml token.env ');
+    expect(notes).toContain('FILES agent-daemonset.yaml hub.yaml kustomization.yaml namespace.yaml rbac.yaml tls.yaml token.env ');
     expect(notes).toContain('MODE 600');
+    expect(notes).toContain('TLS_MODE 600');
     expect(notes.find((n) => n.startsWith('TOKEN '))).toMatch(/^TOKEN token=[A-Za-z0-9_-]{16,}$/);
     expect(notes.find((n) => n.startsWith('KUSTOMIZATION_TAIL'))).toContain('newName: reg.example.com/me/hs|    newTag: "2"|');
   });
@@ -73,6 +83,19 @@ describe('kubectl hopscope (fake kubectl: argument plumbing only)', () => {
   it('install keeps the token of an earlier install', async () => {
     await plugin(['install'], { FAKE_TOKEN_B64: Buffer.from('kept-token-0123456789').toString('base64') });
     expect(calls().notes).toContain('TOKEN token=kept-token-0123456789');
+  });
+
+  it('install keeps the CA of an earlier install and issues new certificates under it', async () => {
+    const ca = makeCa('hopscope-ca', { days: 365 });
+    const caJson = JSON.stringify({ data: { 'ca.crt': Buffer.from(ca.certPem).toString('base64'), 'ca.key': Buffer.from(ca.keyPem).toString('base64') } });
+    const r = await plugin(['install'], { FAKE_CA_JSON: caJson, FAKE_NODES: 'worker-a', FAKE_KUSTOMIZE: 'kubectl' });
+    expect(r.stdout).toContain('kept the CA of the earlier install; certificates for 1 node(s) and the hub');
+    const objs = parseAllDocuments(readFileSync(`${fake.log}.yaml`, 'utf8')).map((d) => d.toJS() as Obj);
+    const hubTls = objs.find((o) => o.kind === 'Secret' && o.metadata.name === 'hopscope-hub-tls')!;
+    const pem = (k: string) => Buffer.from(hubTls.data![k]!, 'base64').toString();
+    expect(pem('ca.crt')).toBe(ca.certPem);
+    // Signed by the kept CA (checkTlsMaterial verifies the signature and the key).
+    expect(checkTlsMaterial({ ca: ca.certPem, cert: pem('hub.crt'), key: pem('hub.key') }, { kind: 'hub' }).caPem).toBe(ca.certPem);
   });
 
   it('open: port-forward to the hub Service and the URL with the token', async () => {

@@ -4,8 +4,11 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
+import { issueClusterTls, tlsSecretsYaml, TLS_MOUNT, AGENT_TLS_SECRET, HUB_TLS_SECRET } from '../agent/src/tls/secrets.ts';
 
 const dir = join(import.meta.dirname, '..', 'manifests');
+/** Resources made at install time, never in the tree: the mutual-TLS Secrets (tls.yaml). */
+const GENERATED = ['tls.yaml'];
 
 interface Doc {
   apiVersion: string;
@@ -19,7 +22,7 @@ function loadAll(): Doc[] {
     resources: string[];
   };
   return kustomization.resources.flatMap((f) =>
-    parseAllDocuments(readFileSync(join(dir, f), 'utf8')).map((d) => {
+    parseAllDocuments(GENERATED.includes(f) ? tlsSecretsYaml(issueClusterTls({ nodes: ['node-a', 'node-b'] })) : readFileSync(join(dir, f), 'utf8')).map((d) => {
       if (d.errors.length) throw new Error(`${f}: ${d.errors[0]!.message}`);
       return d.toJS() as Doc;
     }),
@@ -43,8 +46,8 @@ describe('manifests', () => {
     const listed = new Set(
       (parseAllDocuments(readFileSync(join(dir, 'kustomization.yaml'), 'utf8'))[0]!.toJS() as { resources: string[] }).resources,
     );
-    const files = readdirSync(dir).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml');
-    expect(files.sort()).toEqual([...listed].sort());
+    const files = readdirSync(dir).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml' && !GENERATED.includes(f));
+    expect([...files, ...GENERATED].sort()).toEqual([...listed].sort());
   });
 
   it.each(loadAll().map((d) => [`${d.kind}/${d.metadata.name}`, d] as const))('%s passes Kubernetes schema validation', async (_n, doc) => {
@@ -120,8 +123,13 @@ describe('the agent and hub commands in the manifests', () => {
     expect(agent).toMatchObject({ node: 'node-a', procRoot: '/host/proc' });
     const cfg = parseServerArgs(agent.rest, { HOPSCOPE_TOKEN: 'a-token-of-sixteen-chars' }, { uiDir: 'ui/dist', port: 7070 }, 'serve');
     expect(cfg).toMatchObject({ host: '10.0.0.5', port: 4780 });
-    const volumes = ds.spec.template.spec.containers[0] as unknown as { volumeMounts: { mountPath: string }[] };
+    const volumes = ds.spec.template.spec.containers[0] as unknown as { volumeMounts: { name: string; mountPath: string }[] };
     expect(volumes.volumeMounts.map((m) => m.mountPath)).toContain('/host/proc');
+    // Mutual TLS: the agents' Secret mounted where --tls-dir reads it.
+    expect(agent.tlsDir).toBe(TLS_MOUNT);
+    expect(agent.insecure).toBe(false);
+    const tlsMount = volumes.volumeMounts.find((m) => m.mountPath === TLS_MOUNT)!;
+    expect((ds.spec.template.spec.volumes as { name: string; secret?: { secretName: string; defaultMode: number } }[]).find((v) => v.name === tlsMount.name)?.secret).toEqual({ secretName: AGENT_TLS_SECRET, defaultMode: 0o400 });
   });
 
   it('the hub finds exactly the DaemonSet pods, on their port, and its args parse', async () => {
@@ -131,6 +139,10 @@ describe('the agent and hub commands in the manifests', () => {
     expect(c.args[0]).toBe('hub');
     const flags = parseHubFlags(c.args.slice(1));
     expect(flags.agents).toBeUndefined(); // discovery through the API
+    expect(flags.tlsDir).toBe(TLS_MOUNT);
+    expect(flags.insecure).toBe(false);
+    const hubMount = (c as unknown as { volumeMounts: { name: string; mountPath: string }[] }).volumeMounts.find((m) => m.mountPath === TLS_MOUNT)!;
+    expect((hub.spec.template.spec.volumes as { name: string; secret?: { secretName: string } }[]).find((v) => v.name === hubMount.name)?.secret?.secretName).toBe(HUB_TLS_SECRET);
     expect(flags.namespace).toBe(ds.metadata.namespace);
     expect(flags.port).toBe(ds.spec.template.spec.containers[0]!.ports[0]!.containerPort);
     const wanted = Object.fromEntries(flags.selector.split(',').map((kv) => kv.split('=') as [string, string]));

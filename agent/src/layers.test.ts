@@ -20,6 +20,7 @@ const RANK: Record<string, number> = {
   protocol: 0,
   config: 0,
   lab: 1,
+  tls: 1,
   tracer: 1,
   kubeproxy: 1,
   identity: 2,

@@ -10,7 +10,8 @@ const node: NodeContext = {
   netnsPath: '/run/netns/ds-x-node-1',
   image: 'localhost/hopscope:test',
   containerName: 'hs-ds-test',
-  secrets: { 'hopscope-token': { token: 's3cret-token' } },
+  secrets: { 'hopscope-token': { token: 's3cret-token' }, 'hopscope-agent-tls': { 'ca.crt': 'x' }, 'hopscope-hub-tls': { 'ca.crt': 'x' } },
+  secretDirs: { 'hopscope-agent-tls': '/tmp/hs-secret-agent', 'hopscope-hub-tls': '/tmp/hs-secret-hub' },
   serviceAccountDir: '/run/hopscope/labs/x/sa/hopscope/hopscope',
   apiHost: '10.0.0.250',
   apiPort: 6443,
@@ -59,7 +60,7 @@ describe('pod-to-podman: the agent DaemonSet', () => {
     expect(run.argv).toContain('--read-only-tmpfs=false');
   });
 
-  it('mounts every hostPath, the emptyDir as a sized tmpfs, and the service-account folder', () => {
+  it('mounts every hostPath, the emptyDir as a sized tmpfs, the Secret read-only, and the service-account folder', () => {
     const mounts = flagValues(run.argv, '--mount');
     for (const m of c.volumeMounts) {
       const vol = spec.volumes.find((v: AnyObj) => v.name === m.name);
@@ -68,6 +69,8 @@ describe('pod-to-podman: the agent DaemonSet', () => {
       if (vol.hostPath) {
         expect(hit).toContain(`type=bind,source=${vol.hostPath.path},`);
         expect(hit!.includes('ro=true')).toBe(m.readOnly === true);
+      } else if (vol.secret) {
+        expect(hit).toBe(`type=bind,source=${node.secretDirs![vol.secret.secretName]},target=${m.mountPath},ro=true`);
       } else {
         expect(hit).toContain('type=tmpfs');
         expect(hit).toContain(`tmpfs-size=${parseQuantity(vol.emptyDir.sizeLimit, 'x')}`);
@@ -144,6 +147,7 @@ describe('pod-to-podman: refuses what it cannot honour', () => {
     ['a Localhost seccomp profile', (d) => (agentOf(d).securityContext.seccompProfile = { type: 'Localhost' }), /seccomp profile Localhost/],
     ['pod networking without a pod namespace', (d) => (d.spec.template.spec.hostNetwork = false), /needs a pod network namespace/],
     ['a mount of no volume', (d) => (agentOf(d).volumeMounts[0].name = 'nosuch'), /no volume named nosuch/],
+    ['a Secret the node does not have', (d) => (d.spec.template.spec.volumes.find((v: AnyObj) => v.secret).secret.secretName = 'nosuch'), /secret hopscope\/nosuch does not exist on this node/],
     ['an unknown quantity', (d) => (agentOf(d).resources.limits.memory = '300MB'), /unsupported quantity/],
   ];
   it.each(cases)('%s', (_n, edit, message) => {

@@ -28,6 +28,12 @@ export interface NodeContext {
   containerName: string;
   /** Secrets of the pod's namespace: name → key → value. */
   secrets: Readonly<Record<string, Readonly<Record<string, string>>>>;
+  /**
+   * Host folders holding the files of the Secrets a `secret` volume mounts, laid out as kubelet
+   * lays them out (`..data` → a timestamped folder, each key a symlink through `..data`, so an
+   * update swaps one symlink): secret name → folder. See lab-node.ts `writeSecretVolume`.
+   */
+  secretDirs?: Readonly<Record<string, string>>;
   /** Host folder holding the pod's service-account files (token, ca.crt, namespace). */
   serviceAccountDir: string;
   /** In-cluster address of the API server (KUBERNETES_SERVICE_HOST / _PORT). */
@@ -488,6 +494,17 @@ export function podToPodman(doc: unknown, containerName: string, node: NodeConte
         const size = ed.sizeLimit !== undefined ? `,tmpfs-size=${Math.round(parseQuantity(ed.sizeLimit, `${V}.emptyDir.sizeLimit`))}` : '';
         if (ro) throw new UnsupportedField(`${M}.readOnly`, 'a read-only emptyDir is not translated');
         argv.push('--mount', `type=tmpfs,target=${target}${size}`);
+        break;
+      }
+      case 'secret': {
+        const sv = obj(vol.secret, `${V}.secret`);
+        onlyKeys(sv, ['secretName', 'defaultMode'], `${V}.secret`);
+        const sn = str(sv.secretName, `${V}.secret.secretName`);
+        const dir = node.secretDirs?.[sn];
+        // kubelet keeps such a pod in ContainerCreating (the volume cannot be set up): refused here.
+        if (!dir || !node.secrets[sn]) throw new UnsupportedField(`${V}.secret`, `secret ${namespace}/${sn} does not exist on this node`);
+        // Kubernetes mounts secret volumes read-only whatever the mount says.
+        argv.push('--mount', `type=bind,source=${dir},target=${target},ro=true`);
         break;
       }
       default:

@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { Capabilities } from '../tracer/capabilities.ts';
-import { hasCapability, missing, toolFailure } from './doctor.ts';
+import { hasCapability, missing, tlsCheck, toolFailure } from './doctor.ts';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { issueCert, makeCa } from '../tls/certs.ts';
 
 const ok = { ok: true, detail: 'ok' };
 const base: Capabilities = {
@@ -39,5 +43,35 @@ describe('doctor: hasCapability', () => {
     expect(hasCapability('Name:\tcat\nCapEff:\t000000c000080000\n', 19n)).toBe(true);
     expect(hasCapability('Name:\tcat\nCapEff:\t000000c000000000\n', 19n)).toBe(false);
     expect(hasCapability('Name:\tcat\n', 19n)).toBe(false);
+  });
+});
+
+describe('doctor: mutual TLS', () => {
+  const DAY = 86_400_000;
+  const write = (dir: string, node: string, validity: Parameters<typeof issueCert>[1]['validity']) => {
+    const ca = makeCa('hopscope-ca doctor', { days: 3650 });
+    const c = issueCert(ca, { commonName: node, dnsNames: [node], usage: 'server', validity });
+    writeFileSync(join(dir, 'ca.crt'), ca.certPem);
+    writeFileSync(join(dir, `${node}.crt`), c.certPem);
+    writeFileSync(join(dir, `${node}.key`), c.keyPem);
+  };
+
+  it('shows whose certificate it is and when it expires, and flags an expired one', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hs-tl-doctor-'));
+    try {
+      write(dir, 'node-1', { days: 30 });
+      const good = tlsCheck(dir, 'node-1');
+      expect(good.ok).toBe(true);
+      expect(good.detail).toMatch(new RegExp(`^${dir} as node-1: certificate expires \\d{4}-\\d\\d-\\d\\dT.*Z \\((29|30) days left\\), CA \\d{4}-`));
+      write(dir, 'node-1', { notBefore: new Date(Date.now() - 10 * DAY), notAfter: new Date(Date.now() - DAY) });
+      expect(tlsCheck(dir, 'node-1')).toMatchObject({ ok: false, detail: expect.stringContaining('(EXPIRED)') });
+      expect(tlsCheck(dir, 'node-2')).toEqual({ ok: false, detail: `${dir}: cannot read ${dir}/node-2.crt: ENOENT` });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('says plainly when there is no TLS folder', () => {
+    expect(tlsCheck(undefined, 'node-1')).toEqual({ ok: true, detail: 'none (no --tls-dir, nothing at /etc/hopscope/tls): an agent serves plain HTTP, on loopback only' });
   });
 });

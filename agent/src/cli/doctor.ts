@@ -6,7 +6,27 @@ import { readNodeRules } from '../kubeproxy/reader.ts';
 import { rulesReport } from '../wiring/kube-proxy-rules.ts';
 import { detectCapabilities, type Capabilities, type Check } from '../tracer/capabilities.ts';
 import type { Command } from './command.ts';
-import { parseFlags, short, toggle } from '../config/flags.ts';
+import { parseFlags, short, toggle, value } from '../config/flags.ts';
+import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { readTlsDir, tlsSummary } from '../tls/material.ts';
+import { TLS_MOUNT } from '../tls/secrets.ts';
+
+/**
+ * The mutual-TLS material in `dir` (the manifests mount it at /etc/hopscope/tls): whose it is,
+ * when the certificate and the CA expire, or what is wrong with it.
+ */
+export function tlsCheck(dir: string | undefined, node: string, nowMs: number = Date.now()): Check {
+  if (!dir) return { ok: true, detail: `none (no --tls-dir, nothing at ${TLS_MOUNT}): an agent serves plain HTTP, on loopback only` };
+  try {
+    const role = existsSync(`${dir}/hub.crt`) ? ({ kind: 'hub' } as const) : ({ kind: 'agent', node } as const);
+    const s = tlsSummary(readTlsDir(dir, role), nowMs);
+    const left = s.expired ? 'EXPIRED' : `${s.certDaysLeft} days left`;
+    return { ok: !s.expired, detail: `${dir} as ${s.identity}: certificate expires ${s.certExpires} (${left}), CA ${s.caExpires}` };
+  } catch (e) {
+    return { ok: false, detail: `${dir}: ${(e as Error).message}` };
+  }
+}
 
 /** A device as `ip -j -d link` reports it. */
 interface LinkInfo {
@@ -133,10 +153,14 @@ export function missing(c: Capabilities, setpriv: boolean, otherNetns: Check = {
 export const command: Command = {
   summary: 'check what this machine can trace and which probe set will be used',
   async run(args: string[]): Promise<number> {
-    if (parseFlags(args, { help: short('h', toggle()) }).values.help) {
-      console.log('usage: hopscope doctor\n\nPrints kernel, BTF, tracefs, bpftrace, probe sets, CNI devices and what is missing.');
+    const { values: v } = parseFlags(args, { help: short('h', toggle()), 'tls-dir': value(), node: value() });
+    if (v.help) {
+      console.log(
+        `usage: hopscope doctor [--tls-dir <dir>] [--node <name>]\n\nPrints kernel, BTF, tracefs, bpftrace, probe sets, CNI devices, the mutual-TLS certificates' expiry (--tls-dir, default ${TLS_MOUNT} when present) and what is missing.`,
+      );
       return 0;
     }
+    const tls = tlsCheck(v['tls-dir'] ?? (existsSync(TLS_MOUNT) ? TLS_MOUNT : undefined), v.node ?? process.env.NODE_NAME ?? hostname());
     const [c, setpriv, otherNetns, kubeProxy] = await Promise.all([
       detectCapabilities(),
       execa('setpriv', ['--version'], { reject: false, timeout: 5000 }).then((r) => r.exitCode === 0, () => false),
@@ -156,6 +180,7 @@ export const command: Command = {
       `probe set        ${c.probeSet}: ${c.probeSetReason}`,
       `process netns    ${mark(otherNetns)} ${otherNetns.detail}`,
       `kube-proxy rules ${mark(kubeProxy)} ${kubeProxy.detail}`,
+      `mutual TLS       ${mark(tls)} ${tls.detail}`,
     ];
     console.log(lines.join('\n'));
     const root = await links();
@@ -167,7 +192,7 @@ export const command: Command = {
         console.log(`  ${ns}: ${typeof l === 'string' ? l : cniDevices(l).join(', ') || 'none'}`);
       }
     }
-    const miss = [...missing(c, setpriv, otherNetns), ...(kubeProxy.missing ? [kubeProxy.missing] : [])];
+    const miss = [...missing(c, setpriv, otherNetns), ...(kubeProxy.missing ? [kubeProxy.missing] : []), ...(tls.ok ? [] : [`mutual TLS: ${tls.detail} (renew: kubectl hopscope install)`])];
     console.log(`\n${miss.length === 0 ? 'nothing missing' : `missing or limited:\n${miss.map((m) => `  - ${m}`).join('\n')}`}`);
     return c.bpftrace.ok && c.root && c.tracepoints.ok ? 0 : 1;
   },

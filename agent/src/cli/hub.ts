@@ -12,7 +12,8 @@ import { UI_DIST } from './start.ts';
 import { AGENT_DISCOVERY_DEFAULTS, k8sDiscovery, parseAgentList, staticDiscovery, type Discovery } from '../hubmode/discovery.ts';
 import { hubSource } from '../hubmode/hub-source.ts';
 import { REMOTE_TRACE_FLAGS, remoteTrace, remoteTraceArgs } from '../hubmode/remote-trace.ts';
-import { int, parseFlags, pattern, UsageError, value, type Spec } from '../config/flags.ts';
+import { int, parseFlags, pattern, toggle, UsageError, value, type Spec } from '../config/flags.ts';
+import { tlsSummary, watchTlsDir, type TlsWatch } from '../tls/material.ts';
 import { stopOnSignal } from './until-signal.ts';
 
 const USAGE = `usage: hopscope hub [options]
@@ -29,6 +30,10 @@ Finding agents (default: the agent DaemonSet's pods through the Kubernetes API):
   --agent-token-file <f>   token of the agents, from a file (default: the hub's own token)
   --agent-token <t>        the same on the command line (readable in ps)
   --stitch-wait-ms <n>     how long half a journey waits for the other node's half (default 3000)
+  --tls-dir <dir>          mutual TLS to the agents: ca.crt, hub.crt, hub.key (the mounted Secret;
+                           re-read when it changes). Agents found through the API are then https://,
+                           and each must present a certificate of that CA naming its node
+  --insecure               allow plain http:// agents beyond loopback (token and journeys in clear)
 
 Serving:
   --kubeconfig <file>      cluster credentials (default: ${CLUSTER_FALLBACKS})
@@ -48,6 +53,8 @@ export interface HubFlags {
   /** --agent-token was given on the command line (worth the same warning as --token). */
   agentTokenFromFlag: boolean;
   waitMs: number;
+  tlsDir?: string;
+  insecure: boolean;
   rest: string[];
 }
 
@@ -59,6 +66,8 @@ const HUB_FLAGS = {
   'agent-token': value(validateToken),
   'agent-token-file': value(),
   'stitch-wait-ms': int(100, 60_000),
+  'tls-dir': value(),
+  insecure: toggle(),
 } satisfies Spec;
 
 function tokenFromFile(flag: string, path: string): string {
@@ -81,6 +90,8 @@ export function parseHubFlags(argv: string[]): HubFlags {
     ...(v['agent-token'] ? { agentToken: v['agent-token'] } : v['agent-token-file'] ? { agentToken: tokenFromFile('--agent-token-file', v['agent-token-file']) } : {}),
     agentTokenFromFlag: v['agent-token'] !== undefined,
     waitMs: v['stitch-wait-ms'] ?? 3000,
+    ...(v['tls-dir'] ? { tlsDir: v['tls-dir'] } : {}),
+    insecure: v.insecure ?? false,
     rest,
   };
 }
@@ -138,13 +149,40 @@ export const command: Command = {
     const log = (l: string) => console.error(`hopscope hub: ${l}`);
     serverWarnings(cfg).forEach(log);
     if (hub.agentTokenFromFlag && cfg.tokenFrom !== 'flag') log(tokenWarning('flag')!.replace('--token', '--agent-token'));
+    if (hub.tlsDir && hub.insecure) throw new UsageError('--tls-dir and --insecure: choose one');
+    // The watch starts before the source exists (a bad folder is refused before anything runs).
+    const live: { source?: ReturnType<typeof hubSource> } = {};
+    let tlsWatch: TlsWatch | undefined;
+    if (hub.tlsDir) {
+      try {
+        tlsWatch = watchTlsDir(hub.tlsDir, { kind: 'hub' }, {
+          onChange: (m) => {
+            log(`certificates rotated: now ${tlsSummary(m, Date.now()).certExpires} (${m.fingerprint.slice(0, 16)}); relinking every agent`);
+            live.source?.relinkAll();
+          },
+          onError: log,
+        });
+      } catch (e) {
+        throw new UsageError(`--tls-dir: ${(e as Error).message}`);
+      }
+      const sum = tlsSummary(tlsWatch.current(), Date.now());
+      log(`mutual TLS to the agents as ${sum.identity}: certificate expires ${sum.certExpires}, CA ${sum.caExpires}${sum.expired ? ' — EXPIRED: agents will refuse the hub' : ''}`);
+    }
     const discovery: Discovery = hub.agents
       ? staticDiscovery(parseAgentList(hub.agents))
-      : k8sDiscovery({ ...(cfg.kubeconfig ? { kubeconfigPath: cfg.kubeconfig } : {}), namespace: hub.namespace, labelSelector: hub.selector, port: hub.port, log });
+      : k8sDiscovery({ ...(cfg.kubeconfig ? { kubeconfigPath: cfg.kubeconfig } : {}), namespace: hub.namespace, labelSelector: hub.selector, port: hub.port, scheme: tlsWatch ? 'https' : 'http', log });
     const topo = k8sTopology(cfg.kubeconfig);
     // The hub still stitches without the topology view (it only feeds /api/topology).
     await topo.ready.catch((e: unknown) => log(`cannot list the cluster for the topology view: ${(e as Error).message}`));
-    const source = hubSource({ discovery, token: hub.agentToken ?? cfg.token, stitchWaitMs: hub.waitMs, log });
+    const watch = tlsWatch;
+    const source = (live.source = hubSource({
+      discovery,
+      token: hub.agentToken ?? cfg.token,
+      stitchWaitMs: hub.waitMs,
+      ...(watch ? { tls: () => watch.current() } : {}),
+      insecure: hub.insecure,
+      log,
+    }));
     const server = await startServer({
       host: cfg.host,
       port: cfg.port,
@@ -157,6 +195,7 @@ export const command: Command = {
     });
     // Handlers first, then the line that says the hub is up (a SIGINT sent on reading it).
     const stopped = stopOnSignal(log, () => {
+      tlsWatch?.stop();
       topo.stop();
       return server.close();
     });

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateToken, validateToken } from '../server/auth.ts';
 import { REMOTE_TRACE_FLAGS, parseRemoteTraceArgs, remoteTrace } from '../hubmode/remote-trace.ts';
+import { caFromSecretJson, CA_SECRET, issueClusterTls, tlsSecretsYaml } from '../tls/secrets.ts';
 import { clip, int, onlyIf, parseFlags, pattern, short, toggle, value, type Parsed, type Spec } from '../config/flags.ts';
 
 /** Where the manifests are (the repository's, or /app/manifests in the image). */
@@ -18,8 +19,11 @@ const HUB_PORT = 7070;
 
 const USAGE = `usage: kubectl hopscope <command> [options]
 
-  install     create the hopscope namespace, read-only RBAC, the agent DaemonSet, the hub and
-              the token Secret (kubectl apply -k); keeps the token of an earlier install
+  install     create the hopscope namespace, read-only RBAC, the agent DaemonSet, the hub, the
+              token Secret and the mutual-TLS Secrets (a CA, each node's agent certificate, the
+              hub's) with kubectl apply -k; keeps the token and the CA of an earlier install and
+              issues fresh certificates (run it again to renew them, or after adding nodes: the
+              pods take them without a restart)
   uninstall   delete them
   open        port-forward to the hub and print the URL with the token (Ctrl-C to stop)
   trace       stream journeys from the hub as text (filter: -n NS, --pod P, --service S,
@@ -88,6 +92,8 @@ function kubectlValue(t: string): string {
 /** The kubectl commands of each step (argv after the kubectl executable). Pure. */
 export const plan = {
   getToken: (g: string[]) => [...g, 'get', 'secret', 'hopscope-token', '-n', NAMESPACE, '-o', 'jsonpath={.data.token}', '--ignore-not-found'],
+  getCa: (g: string[]) => [...g, 'get', 'secret', CA_SECRET, '-n', NAMESPACE, '-o', 'json', '--ignore-not-found'],
+  getNodes: (g: string[]) => [...g, 'get', 'nodes', '-o', 'jsonpath={.items[*].metadata.name}'],
   apply: (g: string[], dir: string) => [...g, 'apply', '-k', dir],
   uninstall: (g: string[]) => [
     [...g, 'delete', 'namespace', NAMESPACE, '--ignore-not-found'],
@@ -146,6 +152,12 @@ async function existingToken(a: PluginArgs): Promise<string | undefined> {
 
 async function install(a: PluginArgs, out: (s: string) => void): Promise<void> {
   const token = (await existingToken(a)) ?? generateToken();
+  // The CA of an earlier install signs the new certificates: agents and hub keep trusting each
+  // other across the renewal, whichever picks up its Secret first.
+  const ca = caFromSecretJson((await must(a.kubectl, plan.getCa(a.global))).stdout);
+  const nodes = (await must(a.kubectl, plan.getNodes(a.global))).stdout.trim().split(/\s+/).filter(Boolean);
+  const tls = issueClusterTls({ nodes, ...(ca ? { ca } : {}) });
+  out(`${ca ? 'kept the CA of the earlier install; ' : 'made a new CA; '}certificates for ${nodes.length} node(s) and the hub, valid one year\n`);
   // A private copy of the manifests with the token file kustomize's secretGenerator reads; the
   // token never lands in the source tree and the copy is removed whatever happens.
   const dir = mkdtempSync(join(tmpdir(), 'hopscope-install-'));
@@ -153,6 +165,7 @@ async function install(a: PluginArgs, out: (s: string) => void): Promise<void> {
   try {
     for (const f of readdirSync(a.manifests)) if (f.endsWith('.yaml')) cpSync(join(a.manifests, f), join(dir, f));
     writeFileSync(join(dir, 'token.env'), `token=${token}\n`, { mode: 0o600 });
+    writeFileSync(join(dir, 'tls.yaml'), tlsSecretsYaml(tls, NAMESPACE), { mode: 0o600 });
     if (a.image) appendFileSync(join(dir, 'kustomization.yaml'), imageOverride(a.image));
     const r = await must(a.kubectl, plan.apply(a.global, dir));
     out(r.stdout);

@@ -17,6 +17,7 @@ const commands: Record<string, () => Promise<Command>> = {
   hub: async () => (await import('./hub.ts')).command,
   export: async () => (await import('./export.ts')).command,
   open: async () => (await import('./open.ts')).command,
+  certs: async () => (await import('./certs.ts')).command,
 };
 
 async function usage(): Promise<string> {

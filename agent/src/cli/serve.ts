@@ -2,12 +2,14 @@
 // the UI. No lab: the traffic buttons are not offered.
 import type { Command } from './command.ts';
 import { checkPrerequisites, refusalMessage } from '../tracer/preflight.ts';
-import { parseServerArgs, openUrl, serverWarnings, SERVER_FLAGS_HELP } from '../server/config.ts';
+import { isLoopbackHost, parseServerArgs, openUrl, serverWarnings, SERVER_FLAGS_HELP } from '../server/config.ts';
 import { startServer } from '../server/http.ts';
 import { pipelineSource } from '../server/pipeline-source.ts';
 import { k8sTopology } from '../server/k8s-topology.ts';
 import { UI_DIST } from './start.ts';
-import { AGENT_FLAGS_HELP, parseAgentFlags, scopeInodes } from '../hubmode/agent-flags.ts';
+import { AGENT_FLAGS_HELP, agentTransportPlan, parseAgentFlags, scopeInodes } from '../hubmode/agent-flags.ts';
+import { UsageError } from '../config/flags.ts';
+import { tlsSummary, watchTlsDir, type TlsWatch } from '../tls/material.ts';
 import { readLabState, watchLabGone } from '../lab/state.ts';
 import { CLUSTER_FALLBACKS } from '../identity/cluster-source.ts';
 import { stopOnSignal } from './until-signal.ts';
@@ -33,6 +35,9 @@ export const command: Command = {
       console.log(USAGE);
       return 0;
     }
+    // Decided before anything starts: beyond loopback, mutual TLS or an explicit --insecure.
+    const plan = agentTransportPlan(cfg.host, agent, isLoopbackHost(cfg.host));
+    if (plan.kind === 'refuse') throw new UsageError(plan.message);
     const problems = await checkPrerequisites();
     if (problems.length > 0) {
       console.error(refusalMessage('serve', problems));
@@ -40,6 +45,25 @@ export const command: Command = {
     }
     const log = (l: string) => console.error(`hopscope: ${l}`);
     serverWarnings(cfg).forEach(log);
+    const nodeName = agent.node ?? process.env.NODE_NAME ?? hostname();
+    // The watch starts before the server exists (a bad folder is refused before anything runs).
+    const live: { server?: Awaited<ReturnType<typeof startServer>> } = {};
+    let tlsWatch: TlsWatch | undefined;
+    if (plan.kind === 'tls') {
+      try {
+        tlsWatch = watchTlsDir(plan.dir, { kind: 'agent', node: nodeName }, {
+          onChange: (m) => {
+            live.server?.setTls(m);
+            log(`certificates rotated: now ${tlsSummary(m, Date.now()).certExpires} (${m.fingerprint.slice(0, 16)}); established connections carry on`);
+          },
+          onError: log,
+        });
+      } catch (e) {
+        throw new UsageError(`--tls-dir: ${(e as Error).message}`);
+      }
+      const sum = tlsSummary(tlsWatch.current(), Date.now());
+      log(`mutual TLS as ${sum.identity}: certificate expires ${sum.certExpires}, CA ${sum.caExpires}${sum.expired ? ' — EXPIRED: the hub will refuse this agent' : ''}`);
+    } else if (plan.insecure) log(`--insecure: plain HTTP on ${cfg.host}: the token and every journey cross the network in clear`);
     // A lab on this machine: its API names things, and a scope stands for one node of it.
     const labState = agent.lab ? readLabState(agent.lab) : undefined;
     const kubeconfig = cfg.kubeconfig ?? labState?.api?.kubeconfig;
@@ -50,7 +74,7 @@ export const command: Command = {
       topo.stop();
       throw new Error(`cannot list the cluster: ${(e as Error).message}`);
     });
-    const server = await startServer({
+    const server = (live.server = await startServer({
       host: cfg.host,
       port: cfg.port,
       token: cfg.token,
@@ -66,9 +90,16 @@ export const command: Command = {
       }),
       topology: () => topo.get(),
       lab: null,
+      ...(tlsWatch ? { tls: tlsWatch.current() } : {}),
+      transport: () =>
+        plan.kind === 'plain' && plan.insecure
+          ? { mode: 'insecure', detail: `INSECURE: plain HTTP on ${cfg.host} (--insecure): the token and every journey cross the network in clear` }
+          : { mode: 'loopback', detail: `plain HTTP on loopback (${cfg.host})` },
+      log,
       ...(cfg.record ? { record: { ...cfg.record, source: `${agent.node ?? hostname()}${agent.lab ? ` of lab ${agent.lab}` : ''}, hopscope serve` } } : {}),
-    });
+    }));
     const stop = () => {
+      tlsWatch?.stop();
       topo.stop();
       return server.close();
     };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { labNodeInodes, parseAgentFlags, scopeInodes } from './agent-flags.ts';
+import { agentTransportPlan, labNodeInodes, parseAgentFlags, scopeInodes } from './agent-flags.ts';
 import type { LabNetns } from '../lab/state.ts';
 
 const netns: LabNetns[] = [
@@ -14,7 +14,18 @@ const netns: LabNetns[] = [
 describe('agent flags', () => {
   it('takes the node flags and leaves the server flags', () => {
     const f = parseAgentFlags(['--host', '10.0.0.1', '--node', 'node-1', '--proc-root=/host/proc', '--port', '4780', '--netns-scope', 'lab:demo/node-1', '--netns-inode', '99']);
-    expect(f).toEqual({ node: 'node-1', procRoot: '/host/proc', lab: 'demo', scopes: [{ lab: 'demo', node: 'node-1' }], inodes: [99], rest: ['--host', '10.0.0.1', '--port', '4780'] });
+    expect(f).toEqual({ node: 'node-1', procRoot: '/host/proc', lab: 'demo', scopes: [{ lab: 'demo', node: 'node-1' }], inodes: [99], insecure: false, rest: ['--host', '10.0.0.1', '--port', '4780'] });
+    expect(parseAgentFlags(['--tls-dir', '/etc/hopscope/tls'])).toMatchObject({ tlsDir: '/etc/hopscope/tls', insecure: false });
+    expect(parseAgentFlags(['--insecure'])).toMatchObject({ insecure: true });
+  });
+
+  it('serves beyond loopback only over mutual TLS, or with --insecure said out loud', () => {
+    expect(agentTransportPlan('127.0.0.1', { insecure: false }, true)).toEqual({ kind: 'plain', insecure: false });
+    expect(agentTransportPlan('10.0.0.1', { tlsDir: '/t', insecure: false }, false)).toEqual({ kind: 'tls', dir: '/t' });
+    expect(agentTransportPlan('127.0.0.1', { tlsDir: '/t', insecure: false }, true)).toEqual({ kind: 'tls', dir: '/t' });
+    expect(agentTransportPlan('10.0.0.1', { insecure: true }, false)).toEqual({ kind: 'plain', insecure: true });
+    expect(agentTransportPlan('10.0.0.1', { insecure: false }, false)).toMatchObject({ kind: 'refuse', message: expect.stringMatching(/^--host 10\.0\.0\.1: an agent reachable beyond loopback serves HTTPS with mutual TLS only/) });
+    expect(agentTransportPlan('10.0.0.1', { tlsDir: '/t', insecure: true }, false)).toEqual({ kind: 'refuse', message: '--tls-dir and --insecure: choose one' });
   });
 
   it('refuses bad values with the flag named', () => {

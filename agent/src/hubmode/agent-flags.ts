@@ -2,7 +2,7 @@
 // the network namespaces it traces (its scope: "this node"). Parsing and scope resolution are
 // pure; the lab state is passed in.
 import type { LabState } from '../lab/state.ts';
-import { clip, int, many, parseFlags, pattern, value, type Spec } from '../config/flags.ts';
+import { clip, int, many, parseFlags, pattern, toggle, value, type Spec } from '../config/flags.ts';
 import { SERVER_FLAGS } from '../server/config.ts';
 import { readKubeProxyMode, type KubeProxyMode } from '../kubeproxy/names.ts';
 
@@ -20,6 +20,10 @@ export interface AgentFlags {
   inodes: number[];
   /** kube-proxy's mode, for naming chains when the node's rules cannot be read. */
   kubeProxyMode?: KubeProxyMode;
+  /** The mounted TLS Secret: ca.crt, <node>.crt, <node>.key (mutual TLS with the hub). */
+  tlsDir?: string;
+  /** Serve plain HTTP beyond loopback anyway. */
+  insecure: boolean;
   rest: string[];
 }
 
@@ -36,7 +40,10 @@ export const AGENT_FLAGS_HELP = `  --node <name>            this node's name (de
                            two agents scoped to two nodes stand for two cluster nodes
   --netns-inode <n>        trace only this network namespace (inode; repeatable)
   --kube-proxy-mode <m>    iptables, nftables or ipvs: how to name DNAT chains when the node's
-                           rules cannot be read (default iptables; the rules' own mode wins)`;
+                           rules cannot be read (default iptables; the rules' own mode wins)
+  --tls-dir <dir>          mutual TLS with the hub: ca.crt, <node>.crt, <node>.key (the mounted
+                           Secret; re-read when it changes). Required with a --host beyond loopback
+  --insecure               serve plain HTTP beyond loopback anyway (token and journeys in clear)`;
 
 const AGENT_FLAGS = {
   node: pattern(NODE, 'a Kubernetes node name'),
@@ -48,6 +55,8 @@ const AGENT_FLAGS = {
   'netns-scope': many(value(readScope)),
   'netns-inode': many(int(1, 0xffffffff, 'an inode number')),
   'kube-proxy-mode': value(readKubeProxyMode),
+  'tls-dir': value(),
+  insecure: toggle(),
 } satisfies Spec;
 
 /** Pull the node flags out of argv; the server's flags are left in `rest`. Throws Error naming the flag. */
@@ -60,6 +69,8 @@ export function parseAgentFlags(argv: string[]): AgentFlags {
     scopes: v['netns-scope'] ?? [],
     inodes: v['netns-inode'] ?? [],
     ...(v['kube-proxy-mode'] ? { kubeProxyMode: v['kube-proxy-mode'] } : {}),
+    ...(v['tls-dir'] ? { tlsDir: v['tls-dir'] } : {}),
+    insecure: v.insecure ?? false,
     rest,
   };
   if (out.inodes.length > MAX_INODES) throw new Error(`--netns-inode: at most ${MAX_INODES}`);
@@ -69,6 +80,24 @@ export function parseAgentFlags(argv: string[]): AgentFlags {
   if (scoped && out.lab && out.lab !== scoped) throw new Error(`--netns-scope names lab ${scoped} but --lab is ${out.lab}`);
   if (scoped) out.lab = scoped;
   return out;
+}
+
+/**
+ * How an agent bound to `host` is reached, or why it must not start: beyond loopback only with
+ * mutual TLS, or --insecure. Pure.
+ */
+export function agentTransportPlan(host: string, flags: Pick<AgentFlags, 'tlsDir' | 'insecure'>, loopback: boolean): { kind: 'tls'; dir: string } | { kind: 'plain'; insecure: boolean } | { kind: 'refuse'; message: string } {
+  if (flags.tlsDir && flags.insecure) return { kind: 'refuse', message: '--tls-dir and --insecure: choose one' };
+  if (flags.tlsDir) return { kind: 'tls', dir: flags.tlsDir };
+  if (loopback) return { kind: 'plain', insecure: false };
+  if (flags.insecure) return { kind: 'plain', insecure: true };
+  return {
+    kind: 'refuse',
+    message:
+      `--host ${host}: an agent reachable beyond loopback serves HTTPS with mutual TLS only. Give --tls-dir <dir> ` +
+      '(ca.crt, <node>.crt, <node>.key: the Secret `kubectl hopscope install` makes), or --insecure to serve plain HTTP ' +
+      'anyway (the token and every journey then cross the network in clear)',
+  };
 }
 
 /** "lab:<lab>/<node>" → its parts. */

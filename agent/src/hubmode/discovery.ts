@@ -57,7 +57,7 @@ export function staticDiscovery(agents: AgentEndpoint[]): Discovery {
  * (hostNetwork: the agent listens there) and is not being deleted. Readiness is left to the
  * connection itself: a starting agent is retried with backoff. Sorted by node name.
  */
-export function agentsFromPods(pods: readonly V1Pod[], port: number): AgentEndpoint[] {
+export function agentsFromPods(pods: readonly V1Pod[], port: number, scheme: 'http' | 'https' = 'http'): AgentEndpoint[] {
   const byNode = new Map<string, AgentEndpoint>();
   for (const p of pods) {
     const node = p.spec?.nodeName;
@@ -65,7 +65,7 @@ export function agentsFromPods(pods: readonly V1Pod[], port: number): AgentEndpo
     if (!node || !ip || p.metadata?.deletionTimestamp) continue;
     if (p.status?.phase && p.status.phase !== 'Running' && p.status.phase !== 'Pending') continue;
     const host = ip.includes(':') ? `[${ip}]` : ip;
-    byNode.set(node, { name: node, url: `http://${host}:${port}/` });
+    byNode.set(node, { name: node, url: `${scheme}://${host}:${port}/` });
   }
   return [...byNode.values()].sort((a, b) => a.name.localeCompare(b.name));
 }
@@ -76,6 +76,8 @@ export interface K8sDiscoveryOptions {
   namespace: string;
   labelSelector: string;
   port: number;
+  /** https when the hub has certificates (the agents then serve mutual TLS only). */
+  scheme?: 'http' | 'https';
   log?: (line: string) => void;
 }
 
@@ -97,11 +99,11 @@ export function k8sDiscovery(opts: K8sDiscoveryOptions): Discovery {
   const log = opts.log ?? (() => {});
 
   return {
-    describe: `pods ${opts.labelSelector} in namespace ${opts.namespace}, port ${opts.port}`,
+    describe: `pods ${opts.labelSelector} in namespace ${opts.namespace}, ${opts.scheme ?? 'http'} port ${opts.port}`,
     start(onChange) {
       const emit = () => {
         if (!informer) return;
-        const agents = agentsFromPods(informer.list(), opts.port);
+        const agents = agentsFromPods(informer.list(), opts.port, opts.scheme);
         const key = JSON.stringify(agents);
         if (key === last) return;
         last = key;

@@ -7,6 +7,9 @@ import type { FilterUnion } from '../server/filter.ts';
 import type { JourneySource, SourceSink, SourceStatus } from '../server/source.ts';
 import { connectAgent, type AgentLink, type AgentLinkInfo, type AgentLinkOptions } from './agent-client.ts';
 import type { AgentEndpoint, Discovery } from './discovery.ts';
+import type { Transport } from '../protocol/messages.ts';
+import { isLoopbackHost } from '../server/config.ts';
+import { tlsSummary, type TlsMaterial } from '../tls/material.ts';
 import { createStitcher, type AgentLiveness, type Stitcher, type StitcherStats } from './stitch.ts';
 
 /** Options of the hub source. */
@@ -14,6 +17,10 @@ export interface HubSourceOptions {
   discovery: Discovery;
   /** Token the agents accept. */
   token: string;
+  /** Mutual TLS to https:// agents: the CA and the hub's client certificate (current material). */
+  tls?: () => TlsMaterial;
+  /** --insecure: plain http:// to agents beyond loopback is allowed (else refused). */
+  insecure?: boolean;
   /** How long a half waits for its other node's half (ms, default 3000). */
   stitchWaitMs?: number;
   maxHeld?: number;
@@ -25,12 +32,34 @@ export interface HubSourceOptions {
 /** The hub source, with what `/api/status` shows about the agents. */
 export interface HubSource extends JourneySource {
   agents(): AgentLinkInfo[];
+  /** Rotated certificates: replace every live link, without a gap. */
+  relinkAll(): void;
   stitchStats(): StitcherStats;
 }
 
 /** Agents on one host share one kernel clock (the lab); agents on separate nodes do not. */
 export function sameHost(a: AgentEndpoint | undefined, b: AgentEndpoint | undefined): boolean {
   return !!a && !!b && new URL(a.url).hostname === new URL(b.url).hostname;
+}
+
+/** Why the hub will not connect to this agent, or undefined: plain HTTP beyond loopback needs --insecure, https needs certificates. Pure. */
+export function linkRefusal(ep: AgentEndpoint, o: { tls: boolean; insecure: boolean }): string | undefined {
+  const u = new URL(ep.url);
+  if (u.protocol === 'https:' && !o.tls) return 'an https:// agent needs the hub\'s certificates: give --tls-dir (ca.crt, hub.crt, hub.key)';
+  if (u.protocol === 'http:' && !isLoopbackHost(u.hostname.replace(/^\[|\]$/g, '')) && !o.insecure)
+    return 'plain http:// to an agent beyond loopback would carry the token and every journey in clear: use https:// agents (--tls-dir), or --insecure';
+  return undefined;
+}
+
+/** How the hub reaches its agents, for /api/status (red in the UI when insecure). Pure. */
+export function hubTransport(agents: AgentEndpoint[], tls: TlsMaterial | undefined, reloads: number, nowMs: number): Transport {
+  const plain = agents.filter((a) => a.url.startsWith('http:') && !isLoopbackHost(new URL(a.url).hostname.replace(/^\[|\]$/g, '')));
+  if (plain.length > 0) return { mode: 'insecure', detail: `INSECURE: plain HTTP to ${plain.map((a) => a.name).join(', ')} (--insecure): the token and every journey cross the network in clear` };
+  if (tls) {
+    const sum = tlsSummary(tls, nowMs);
+    return { mode: 'mtls', detail: `mutual TLS to the agents as ${sum.identity}, certificate expires ${sum.certExpires}${sum.expired ? ' (EXPIRED)' : ''}`, certExpires: sum.certExpires, caExpires: sum.caExpires, expired: sum.expired, reloads };
+  }
+  return { mode: 'loopback', detail: 'plain HTTP to agents on loopback' };
 }
 
 /** Sum the agents' statuses into the hub's. */
@@ -85,6 +114,8 @@ export function hubSource(opts: HubSourceOptions): HubSource {
     for (const j of js) sink?.onJourney(j);
   };
   const agents = () => [...links.values()].map((l) => l.link.info());
+  let relinks = 0;
+  const status = (): SourceStatus => ({ ...mergeStatuses(agents()), transport: hubTransport([...links.values()].map((l) => l.ep), opts.tls?.(), relinks, Date.now()) });
 
   const reconcile = (want: AgentEndpoint[]) => {
     const names = new Set(want.map((a) => a.name));
@@ -98,13 +129,17 @@ export function hubSource(opts: HubSourceOptions): HubSource {
     for (const ep of want) {
       if (links.has(ep.name)) continue;
       log(`agent ${ep.name} at ${ep.url}`);
+      const refusal = linkRefusal(ep, { tls: !!opts.tls, insecure: !!opts.insecure });
+      if (refusal) log(`agent ${ep.name} at ${ep.url} refused: ${refusal}`);
       const link = connectAgent(ep, {
         token: opts.token,
+        ...(opts.tls ? { tls: opts.tls } : {}),
+        ...(refusal ? { refuse: refusal } : {}),
         ...opts.link,
         onJourney: (agent, j) => emit(stitcher.push(agent, j, Date.now())),
         onState: (agent, s) => {
           log(`agent ${agent} ${s}${s === 'down' ? ` (${links.get(agent)?.link.info().lastError ?? 'closed'})` : ''}`);
-          sink?.onStatus(mergeStatuses(agents()));
+          sink?.onStatus(status());
         },
       });
       links.set(ep.name, { ep, link });
@@ -113,12 +148,16 @@ export function hubSource(opts: HubSourceOptions): HubSource {
 
   return {
     agents,
+    relinkAll() {
+      relinks++;
+      for (const l of links.values()) l.link.relink();
+    },
     stitchStats: () => stitcher.stats(),
     async start(s) {
       sink = s;
       timer = setInterval(() => {
         emit(stitcher.tick(Date.now()));
-        sink?.onStatus(mergeStatuses(agents()));
+        sink?.onStatus(status());
       }, opts.tickMs ?? 200);
       timer.unref();
       log(`finding agents: ${opts.discovery.describe}`);
@@ -127,7 +166,7 @@ export function hubSource(opts: HubSourceOptions): HubSource {
     // NOTE: the hub asks every agent for everything and filters per browser itself: narrowing
     // the agents' kernels for one browser would cut journeys out of another's view.
     setFilter(_u: FilterUnion) {},
-    status: () => mergeStatuses(agents()),
+    status,
     capabilities: () => ({ mode: 'hub', discovery: opts.discovery.describe, agents: agents(), stitch: stitcher.stats() }),
     async stop() {
       clearInterval(timer);

@@ -121,6 +121,27 @@ export type ClientMessage = z.infer<typeof clientMessageSchema>;
 export type ReplayControl = Omit<Extract<ClientMessage, { type: 'replay' }>, 'type'>;
 
 /** What the agent reports about itself. */
+/**
+ * How a server is reached: plain HTTP on loopback, mutual TLS, or plain HTTP beyond loopback
+ * because the user said --insecure (the UI shows that in red). The hub reports its links to the
+ * agents the same way.
+ */
+export const transportSchema = z.object({
+  mode: z.enum(['loopback', 'mtls', 'insecure']),
+  /** In words, e.g. "mutual TLS (node-1, certificate expires 2027-01-01T00:00:00.000Z)". */
+  detail: z.string(),
+  /** Expiry of this server's (or the hub's client) certificate and of the CA, ISO 8601. */
+  certExpires: z.string().optional(),
+  caExpires: z.string().optional(),
+  expired: z.boolean().optional(),
+  /** Connections refused for their certificate (none, another CA's, expired, not the hub's) or for speaking plain HTTP. */
+  refusedCert: z.number().optional(),
+  refusedPlain: z.number().optional(),
+  /** Times rotated certificates were taken without a restart. */
+  reloads: z.number().optional(),
+});
+export type Transport = z.infer<typeof transportSchema>;
+
 export const agentStatusSchema = z.object({
   /** Tracer state: starting, running, restarting after a crash, stopped, or not available. */
   tracer: z.enum(['starting', 'running', 'restarting', 'stopped', 'unavailable']),
@@ -159,6 +180,8 @@ export const agentStatusSchema = z.object({
   message: z.string().optional(),
   /** The last time nothing was traced (bpftrace died and was restarted, or a filter change restarted it). */
   lastGap: z.object({ fromMs: z.number(), toMs: z.number(), reason: z.string() }).optional(),
+  /** How this server (the hub: its agent links) is reached; absent in older agents. */
+  transport: transportSchema.optional(),
   /** Set when the server replays a recording (`hopscope open`) instead of tracing. */
   recording: z
     .object({

@@ -75,10 +75,15 @@ export const SERVER_FLAGS_HELP = `  --host <ip>              address to bind (de
   --token <t>              the token itself (every local user can read it in ps: prefer the two above)
   --ui <dir>               built UI (default ui/dist)`;
 
+/** Whether an address (or "localhost") is this machine's loopback: 127.0.0.0/8, ::1. Pure. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
 /** What a user should hear about how they serve: a token in argv, a bind beyond loopback. */
 export function serverWarnings(cfg: Pick<ServerConfig, 'tokenFrom' | 'host'>): string[] {
   const token = tokenWarning(cfg.tokenFrom);
-  const exposed = cfg.host !== '127.0.0.1' && cfg.host !== 'localhost' && cfg.host !== '::1';
+  const exposed = !isLoopbackHost(cfg.host);
   return [...(token ? [token] : []), ...(exposed ? [`listening on ${cfg.host}: anyone who can reach it and has the token can see the traffic`] : [])];
 }
 

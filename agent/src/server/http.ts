@@ -1,11 +1,14 @@
 // The agent's HTTP server: static UI, REST API, /metrics and the /ws websocket, all behind the
 // token. Authentication happens on the 'upgrade' event, before a websocket exists.
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer, type Server as TlsHttpServer } from 'node:https';
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { MAX_CLIENT_MESSAGE_BYTES, PROTOCOL_VERSION, type AgentStatus, type LabAction, type ReplayControl, type StatusResponse, type TopologyView } from '../protocol/messages.ts';
+import { MAX_CLIENT_MESSAGE_BYTES, PROTOCOL_VERSION, type AgentStatus, type Transport, type LabAction, type ReplayControl, type StatusResponse, type TopologyView } from '../protocol/messages.ts';
 import type { Journey } from '../protocol/events.ts';
 import type { LessonsResponse } from '../protocol/lessons.ts';
 import { closeWith } from '../protocol/close-reason.ts';
@@ -15,6 +18,7 @@ import { renderMetrics, type Metric } from './metrics.ts';
 import type { JourneySource, SourceStatus } from './source.ts';
 import { identitiesFromTopology } from './topology.ts';
 import { startRecorder, type Recorder, type RecordingWriterOptions } from '../wiring/recording-file.ts';
+import { describeTlsFailure, HUB_IDENTITY, identityMismatch, tlsSummary, type TlsMaterial } from '../tls/material.ts';
 
 /** Everything the server needs; the caller owns the lab, the server owns the source's lifecycle. */
 export interface ServerOptions {
@@ -40,6 +44,16 @@ export interface ServerOptions {
   maxClients?: number;
   /** Record the journeys served, the status and the topology to a file (--write). */
   record?: RecordingWriterOptions;
+  /**
+   * Mutual TLS (an agent bound beyond loopback): HTTPS and wss only, and every route but the
+   * probes needs a client certificate the CA signed for the hub, as well as the token. A
+   * plain-HTTP request is answered 400 in plain text, saying so.
+   */
+  tls?: TlsMaterial;
+  /** How the server is reached, for /api/status when it is not TLS (loopback or --insecure). */
+  transport?: () => Transport;
+  /** Refused clients, at most one line per 10 s (with how many more were refused meanwhile). */
+  log?: (line: string) => void;
 }
 
 /** A listening server. */
@@ -48,6 +62,8 @@ export interface RunningServer {
   port: number;
   fanout: Fanout;
   status(): AgentStatus;
+  /** Take rotated TLS material: new connections use it, established ones carry on. */
+  setTls(m: TlsMaterial): void;
   close(): Promise<void>;
 }
 
@@ -105,7 +121,7 @@ const EMPTY_SOURCE_STATUS: SourceStatus = {
 /** Start listening; resolves once the port is bound and the source started. */
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   let sourceStatus: SourceStatus = EMPTY_SOURCE_STATUS;
-  const status = (): AgentStatus => ({
+  const status = (): AgentStatus => withTransport({
     ...sourceStatus,
     counters: {
       ...sourceStatus.counters,
@@ -121,6 +137,56 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     },
     lab: typeof opts.lab === 'function' ? opts.lab() : opts.lab,
   });
+  const withTransport = (st: AgentStatus): AgentStatus => {
+    const t = transport();
+    return t ? { ...st, transport: t } : st;
+  };
+  // Connections refused for their certificate or for speaking plain HTTP to the TLS port.
+  let refusedCert = 0;
+  let refusedPlain = 0;
+  let reloads = 0;
+  let tls = opts.tls;
+  const transport = (): Transport | undefined => {
+    if (!tls) return opts.transport?.();
+    const sum = tlsSummary(tls, Date.now());
+    return {
+      mode: 'mtls',
+      detail: `mutual TLS as ${sum.identity}, certificate expires ${sum.certExpires}${sum.expired ? ' (EXPIRED)' : ''}`,
+      certExpires: sum.certExpires,
+      caExpires: sum.caExpires,
+      expired: sum.expired,
+      refusedCert,
+      refusedPlain,
+      reloads,
+    };
+  };
+  /** Why this request's client certificate is not the hub's, or undefined when it is (or no TLS). */
+  const clientCertProblem = (req: IncomingMessage): string | undefined => {
+    if (!tls) return undefined;
+    const s = req.socket as TLSSocket;
+    const peer = s.getPeerCertificate();
+    if (!peer || !peer.raw) return 'a client certificate is required (mutual TLS): connect with the hub\'s certificate';
+    if (!s.authorized) return `client certificate refused: ${describeTlsFailure(String(s.authorizationError))}`;
+    const wrong = identityMismatch(HUB_IDENTITY, peer.subjectaltname, 'client');
+    return wrong ? `client certificate refused: ${wrong}` : undefined;
+  };
+  // A scanner or a misconfigured hub retrying would fill the log: one line per 10 s.
+  let lastRefusalLogMs = 0;
+  let unlogged = 0;
+  const logRefusal = (line: string): void => {
+    const now = Date.now();
+    if (now - lastRefusalLogMs < 10_000) {
+      unlogged++;
+      return;
+    }
+    opts.log?.(`${line}${unlogged ? ` (and ${unlogged} more refusals since the last line)` : ''}`);
+    lastRefusalLogMs = now;
+    unlogged = 0;
+  };
+  const noteRefusal = (why: string, peer: string | undefined): void => {
+    refusedCert++;
+    logRefusal(`refused ${peer ?? 'a client'}: ${why}`);
+  };
   const fanout: Fanout = new Fanout({
     ...opts.fanout,
     status,
@@ -213,6 +279,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       const tracer = sourceStatus.tracer;
       return tracer === 'running' ? sendText(res, 200, 'ready\n') : sendText(res, 503, `not ready: tracer ${tracer}\n`);
     }
+    const certProblem = clientCertProblem(req);
+    if (certProblem) {
+      noteRefusal(certProblem, req.socket.remoteAddress);
+      return sendText(res, 403, `${certProblem}\n`);
+    }
     if (!hostAllowed(req.headers.host, opts.host)) return sendText(res, 403, 'request for another host refused');
     if (!originAllowed(req.headers.origin, req.headers.host)) return sendText(res, 403, 'cross-origin request refused');
     const auth = authorised(req, url);
@@ -234,12 +305,42 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     return serveStatic(res, url.pathname);
   };
 
-  const server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     handle(req, res).catch((e: unknown) => {
       if (!res.headersSent) sendText(res, 500, `internal error: ${(e as Error).message}`);
       else res.destroy();
     });
-  });
+  };
+  // NOTE: rejectUnauthorized is false so that the probes stay reachable without a certificate
+  // (kubelet has none) and so that a refused client hears why in HTTP, not as a bare handshake
+  // failure; every other route checks the certificate itself (clientCertProblem).
+  const server: Server | TlsHttpServer = opts.tls
+    ? createTlsServer({ ca: opts.tls.caPem, cert: opts.tls.certPem, key: opts.tls.keyPem, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' }, onRequest)
+    : createServer(onRequest);
+  if (opts.tls) {
+    // A plain-HTTP request on the TLS port fails the handshake (OpenSSL: "http request"); the raw
+    // socket under it is still there to say why, in plain text, before it is closed.
+    const raw = new Map<string, Socket>();
+    const key = (s: { remoteAddress?: string | undefined; remotePort?: number | undefined }) => `${s.remoteAddress ?? ''}|${s.remotePort ?? ''}`;
+    server.on('connection', (s: Socket) => {
+      const k = key(s);
+      raw.set(k, s);
+      s.once('close', () => raw.delete(k));
+    });
+    server.on('tlsClientError', (err: NodeJS.ErrnoException, s: TLSSocket) => {
+      const sock = raw.get(key(s));
+      if (err.code === 'ERR_SSL_HTTP_REQUEST' && sock && !sock.destroyed) {
+        refusedPlain++;
+        logRefusal(`refused plain HTTP from ${s.remoteAddress ?? 'a client'}: this agent serves HTTPS only`);
+        const text = 'this agent serves HTTPS only (mutual TLS): use https:// with the hub\'s client certificate\n';
+        sock.end(`HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
+        return;
+      }
+      // A client that gives up mid-handshake or rejects our certificate: counted, not logged per
+      // connection (a scanner would fill the log).
+      refusedCert++;
+    });
+  }
 
   // ws's own bound (4x ours) protects memory but closes 1009 with no reason; up to it, frames
   // over the protocol's limit are closed here, with one.
@@ -256,6 +357,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     if (closing) return refuse(socket, 503, 'Service Unavailable: shutting down');
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname !== '/ws') return refuse(socket, 404, 'Not Found');
+    const certProblem = clientCertProblem(req);
+    if (certProblem) {
+      noteRefusal(certProblem, req.socket.remoteAddress);
+      return refuse(socket, 403, `Forbidden: ${certProblem}`);
+    }
     if (!hostAllowed(req.headers.host, opts.host) || !originAllowed(req.headers.origin, req.headers.host)) return refuse(socket, 403, 'Forbidden');
     if (!authorised(req, url).ok) return refuse(socket, 401, 'Unauthorized');
     if (wss.clients.size >= (opts.maxClients ?? 100)) {
@@ -357,10 +463,16 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const hostForUrl = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
   let closed: Promise<void> | undefined;
   return {
-    url: `http://${hostForUrl}:${port}/`,
+    url: `${opts.tls ? 'https' : 'http'}://${hostForUrl}:${port}/`,
     port,
     fanout,
     status,
+    setTls(m) {
+      if (!opts.tls) throw new Error('this server was started without TLS');
+      (server as TlsHttpServer).setSecureContext({ ca: m.caPem, cert: m.certPem, key: m.keyPem });
+      tls = m;
+      reloads++;
+    },
     close() {
       closed ??= (async () => {
         // NOTE: upgrades are refused before the clients are closed. A browser reconnects as soon

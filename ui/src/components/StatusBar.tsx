@@ -39,6 +39,17 @@ export function StatusBar({ s, onReplay }: { s: UiState; onReplay?(c: ReplayCont
           </button>
         </span>
       )}
+      {st?.transport?.mode === 'insecure' && (
+        // Plain HTTP beyond loopback (--insecure): the token and every journey cross the network in clear.
+        <span className="insecure" data-testid="transport-insecure" title={st.transport.detail}>
+          ⚠ INSECURE: plain HTTP on the network
+        </span>
+      )}
+      {st?.transport?.mode === 'mtls' && (
+        <span className={st.transport.expired ? 'warn' : ''} data-testid="transport-mtls" title={st.transport.detail}>
+          mutual TLS{st.transport.expired ? ' (certificate EXPIRED)' : ''}
+        </span>
+      )}
       {st && (
         <>
           {!st.recording && <span>tracer {st.tracer}{st.message ? ` (${st.message})` : ''}</span>}
