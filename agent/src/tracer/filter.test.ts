@@ -57,7 +57,7 @@ describe('compileFilter', () => {
 });
 
 // Identifiers and tokens the renderer may put in holes; anything else means input leaked.
-const HOLE_TOKEN = /^(\$(fs|fd|fsp|fdp|fpr|os|od|op|cp|ct|ns|a|s6h|s6l|d6h|d6l|sid|skb|q)|@k|uint64|0x[0-9a-f]+|\d+|~?0x[0-9a-f]+|[()&|=!<>%*^~]+)$/;
+const HOLE_TOKEN = /^(\$(fs|fd|fsp|fdp|fpr|os|od|op|cp|ct|ns|a|s6h|s6l|d6h|d6l|sid|skb|q|cv)|@k|uint64|0x[0-9a-f]+|\d+|~?0x[0-9a-f]+|[()&|=!<>%*^~]+)$/;
 
 function tokens(hole: string): string[] {
   return hole.split(/(\s+|\(|\))/).map((t) => t.trim()).filter((t) => t.length > 0);
