@@ -50,7 +50,7 @@ interface Evidence {
   hubTransport: { mode: string; detail: string };
   agentTransports: { name: string; mode?: string }[];
   /** What Chromium shows about the transport in the hub's status bar: its text and background colour. */
-  banner: { text: string; background: string } | null;
+  banner: { text: string; background: string; bad: string } | null;
 }
 
 function tshark(args: string[]): string {
@@ -225,7 +225,18 @@ describe('the agent↔hub stream on the node network, in containers as the manif
       await el.waitFor({ timeout: 10_000 });
       await page.screenshot({ path: join(ART, `hub-transport-${mode}.png`) });
       expect(await page.getByTestId(mode === 'insecure' ? 'transport-mtls' : 'transport-insecure').count()).toBe(0);
-      return { text: (await el.textContent()) ?? '', background: await el.evaluate((n) => (n.ownerDocument.defaultView as unknown as { getComputedStyle(e: unknown): { backgroundColor: string } }).getComputedStyle(n).backgroundColor) };
+      // The badge's background, and the palette's alarm red (--bad) resolved the same way.
+      const [background, bad] = await el.evaluate((n) => {
+        const doc = n.ownerDocument;
+        const view = doc.defaultView as unknown as { getComputedStyle(e: unknown): { backgroundColor: string } };
+        const probe = doc.createElement('span');
+        probe.style.background = 'var(--bad)';
+        doc.body.appendChild(probe);
+        const red = view.getComputedStyle(probe).backgroundColor;
+        probe.remove();
+        return [view.getComputedStyle(n).backgroundColor, red];
+      });
+      return { text: (await el.textContent()) ?? '', background, bad };
     } finally {
       await browser.close();
     }
@@ -273,7 +284,9 @@ describe('the agent↔hub stream on the node network, in containers as the manif
     expect(e.fields.filter((f) => e.streamPayload.includes(f)).length).toBeGreaterThan(0);
     expect(e.hubTransport.mode).toBe('insecure');
     // The UI says so in red (screenshot test-artifacts/hub-transport-insecure.png).
-    expect(e.banner).toEqual({ text: '⚠ INSECURE: plain HTTP on the network', background: 'rgb(255, 93, 108)' });
+    expect(e.banner?.text).toBe('⚠ INSECURE: plain HTTP on the network');
+    expect(e.banner?.bad).toMatch(/^rgb\(\d+, \d+, \d+\)$/);
+    expect(e.banner?.background).toBe(e.banner?.bad);
     expect(e.hubTransport.detail).toMatch(/^INSECURE: plain HTTP to node-1, node-2/);
     expect(e.agentTransports).toEqual([
       { name: 'node-1', mode: 'insecure' },
