@@ -1,8 +1,8 @@
 // Nodes, pods, Services and outside hosts; edges lit by the recent journeys.
 import { memo, useEffect, useMemo, useState } from 'react';
-import { Handle, Position, ReactFlow, type Edge, type Node, type NodeProps } from '@xyflow/react';
+import { BaseEdge, getBezierPath, Handle, Position, ReactFlow, type Edge, type EdgeProps, type Node, type NodeProps } from '@xyflow/react';
 import type { TopologyView as Topo } from '@hopscope/agent/protocol/messages.ts';
-import { buildTopologyGraph, type TopoItem, type TrafficEnds } from '../domain/topologyGraph.ts';
+import { buildTopologyGraph, layoutPart, type TopoItem, type TrafficEnds } from '../domain/topologyGraph.ts';
 import { layoutTopology, type Positioned } from '../domain/layout.ts';
 import { useThrottled } from './useThrottled.ts';
 
@@ -27,24 +27,44 @@ function GroupBox({ data }: NodeProps<GroupNode>) {
 }
 const nodeTypes = { item: ItemCard, group: GroupBox };
 
+/**
+ * An edge with its count as plain SVG text. React Flow's own label measures itself (getBBox) when
+ * it mounts, a forced layout of the whole page per edge; with the traffic edges changing every
+ * second, a cluster of 200 pods spent most of each second in them.
+ */
+function CountEdge({ id, sourceX, sourceY, targetX, targetY, sourcePosition, targetPosition, label }: EdgeProps) {
+  const [path, x, y] = getBezierPath({ sourceX, sourceY, targetX, targetY, sourcePosition, targetPosition });
+  return (
+    <>
+      <BaseEdge id={id} path={path} />
+      {label !== undefined && (
+        <text x={x} y={y} className="react-flow__edge-text topo-count" textAnchor="middle" dominantBaseline="central">
+          {label}
+        </text>
+      )}
+    </>
+  );
+}
+const edgeTypes = { count: CountEdge };
+
 export const TopologyView = memo(function TopologyView({ topology, journeys }: { topology: Topo; journeys: readonly TrafficEnds[] }) {
   const shown = useThrottled(journeys, LIGHT_MS);
   const recent = useMemo(() => shown.slice(-200), [shown]);
   const graph = useMemo(() => buildTopologyGraph(topology, recent), [topology, recent]);
-  // Layout depends only on the structure, not on the traffic counts.
-  const structure = useMemo(() => JSON.stringify([graph.groups, graph.items.map((i) => i.id), graph.edges.map((e) => e.id)]), [graph]);
+  // Layout depends only on the structure, not on the traffic.
+  const structure = useMemo(() => layoutPart(graph), [graph]);
   const [pos, setPos] = useState<{ key: string; p: Positioned } | null>(null);
   useEffect(() => {
     let live = true;
-    layoutTopology(graph).then(
-      (p) => live && setPos({ key: structure, p }),
+    layoutTopology(structure.graph).then(
+      (p) => live && setPos({ key: structure.key, p }),
       (e: unknown) => console.error('layout failed', e),
     );
     return () => {
       live = false;
     };
     // `graph` changes with every batch; only a change of structure needs a new layout.
-  }, [structure]);
+  }, [structure.key]);
 
   const { nodes, edges } = useMemo(() => {
     if (!pos) return { nodes: [], edges: [] };
@@ -59,11 +79,13 @@ export const TopologyView = memo(function TopologyView({ topology, journeys }: {
       const r = p.boxes[i.id];
       if (r) nodes.push({ id: i.id, type: 'item', parentId: `lane:${i.group}`, position: { x: r.x, y: r.y }, data: { item: i, lit: lit.has(i.id) }, style: { width: r.width }, draggable: false });
     }
+    // Lit, not animated: an animated edge repaints the whole drawing every frame (no GPU here,
+    // and on many laptops in a workshop).
     const edges: Edge[] = graph.edges.map((e) => ({
       id: e.id,
+      type: 'count',
       source: e.source,
       target: e.target,
-      animated: e.count > 0,
       label: e.kind === 'traffic' ? `${e.count}${e.dropped ? ` (${e.dropped} dropped)` : ''}` : undefined,
       className: `topo-edge-${e.kind} ${e.count > 0 ? 'lit' : ''} ${e.dropped > 0 ? 'has-drops' : ''}`,
     }));
@@ -73,7 +95,7 @@ export const TopologyView = memo(function TopologyView({ topology, journeys }: {
   return (
     <div className="diagram topology" data-testid="topology">
       {nodes.length > 0 && (
-        <ReactFlow key={pos?.key} nodes={nodes} edges={edges} nodeTypes={nodeTypes} fitView fitViewOptions={{ padding: 0.05 }} minZoom={0.1} nodesDraggable={false} nodesConnectable={false} colorMode="dark" proOptions={{ hideAttribution: true }} />
+        <ReactFlow key={pos?.key} nodes={nodes} edges={edges} nodeTypes={nodeTypes} edgeTypes={edgeTypes} fitView fitViewOptions={{ padding: 0.05 }} minZoom={0.1} nodesDraggable={false} nodesConnectable={false} colorMode="dark" proOptions={{ hideAttribution: true }} />
       )}
     </div>
   );

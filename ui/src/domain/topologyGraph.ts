@@ -91,3 +91,14 @@ export function buildTopologyGraph(t: TopologyView, recent: readonly TrafficEnds
   }
   return { groups: groups.filter((g) => items.some((i) => i.group === g.id)), items, edges: [...edges.values()] };
 }
+
+/**
+ * What the layout depends on: the groups, the items and the Service → endpoint edges. Traffic
+ * edges come and go with the recent journeys; laying out again for each set of them redrew a
+ * cluster of a few hundred pods every second (ELK runs on the page's thread), so they are drawn
+ * over the positions the structure gave.
+ */
+export function layoutPart(g: TopoGraph): { graph: TopoGraph; key: string } {
+  const edges = g.edges.filter((e) => e.kind === 'endpoint');
+  return { graph: { groups: g.groups, items: g.items, edges }, key: JSON.stringify([g.groups, g.items.map((i) => [i.id, i.group]), edges.map((e) => e.id)]) };
+}
