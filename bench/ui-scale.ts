@@ -18,14 +18,20 @@ import { figure, numArg, QUICK, report, sleep, type Figure } from './lib.ts';
 import { measureFrames } from './ui-fps.ts';
 
 const PODS_ARG = process.argv.includes('--pods') ? process.argv[process.argv.indexOf('--pods') + 1] : undefined;
-const SIZES = (PODS_ARG ?? '20,200,1000').split(',').map((x) => {
+const SIZES = (PODS_ARG ?? (QUICK ? '20,1000' : '20,200,1000')).split(',').map((x) => {
   const n = Number(x);
   if (!Number.isInteger(n) || n < 10 || n > 1500) throw new Error('--pods: pod counts in [10, 1500], comma-separated');
   return n;
 });
 const STORED = 10_000;
 const FILL_RATE = 2500;
-const LIVE = process.argv.includes('--live') ? Math.round(Number(process.argv[process.argv.indexOf('--live') + 1])) : 200;
+/** Journeys/s while measuring (0: none, the page idle). */
+const LIVE = ((): number => {
+  if (!process.argv.includes('--live')) return 200;
+  const v = Number(process.argv[process.argv.indexOf('--live') + 1]);
+  if (!Number.isInteger(v) || v < 0 || v > 5000) throw new Error('--live: journeys/s in [0, 5000]');
+  return v;
+})();
 const SECONDS = Math.round(numArg('--seconds', QUICK ? 4 : 8, 120));
 const RUNS = QUICK ? 1 : 3;
 const TOKEN = 'ui-scale-bench-token-0123456789abcdef';
