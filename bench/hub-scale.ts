@@ -10,6 +10,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { bundle } from '../agent/bin/bundle.mjs';
 import type { HubScaleChildConfig, HubScaleFromChild, HubScaleToChild } from './hub-scale-child.ts';
 import { benchClient, figure, numArg, percentile, QUICK, report, sleep, type Figure } from './lib.ts';
 
@@ -17,7 +18,9 @@ const RATE = numArg('--rate', 2000, 100_000);
 const SECONDS = numArg('--seconds', QUICK ? 4 : 10, 600);
 const WARMUP_S = 3;
 const RUNS = QUICK ? 1 : 3;
-const CHILD = fileURLToPath(new URL('./hub-scale-child.ts', import.meta.url));
+// Bundled and run under plain Node, as agent/bin/hopscope.mjs runs `hopscope hub` (under tsx
+// the hub kept ~100 MB more resident: the loader thread's copy of every module).
+const CHILD = await bundle(fileURLToPath(new URL('./hub-scale-child.ts', import.meta.url)));
 const MB = 2 ** 20;
 const argOf = (name: string): string | undefined => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
 /** --hub-prof DIR: the hub runs with --cpu-prof into DIR (read it with bench/cpuprofile-top.ts). */
@@ -38,7 +41,7 @@ interface Child {
 
 function start(role: 'agents' | 'hub', cfg: HubScaleChildConfig): Child {
   const prof = role === 'hub' && HUB_PROF ? ['--cpu-prof', `--cpu-prof-dir=${HUB_PROF}`] : [];
-  const proc = fork(CHILD, [role, JSON.stringify(cfg)], { execArgv: ['--import', 'tsx', ...prof], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const proc = fork(CHILD, [role, JSON.stringify(cfg)], { execArgv: prof, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const waiting: { type: string; resolve: (m: HubScaleFromChild) => void }[] = [];
   proc.on('message', (m: HubScaleFromChild) => {
     if (m.type === 'error') throw new Error(`${role}: ${m.message}`);
