@@ -1,14 +1,17 @@
 // The UI on a cluster of 200 pods (20 Services, 20 Deployments): the real server with a synthetic
 // source of pod → Service journeys and that topology, the built UI in Chromium. The lab buttons
 // (a curl per Service, scale and closed-port per Deployment) once filled the screen and hid the
-// live list; the topology once laid the whole cluster out again every second.
+// live list; the topology once laid the whole cluster out again every second. Screenshot:
+// test-artifacts/topology-200-pods.png.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdirSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
 import { startServer, type RunningServer } from '../agent/src/server/http.ts';
 import { SyntheticSource } from '../agent/src/server/__tests__/synthetic.ts';
 import { journeyMaker, scaleTopology } from '../bench/ui-scale-data.ts';
 import { ensureUiBuilt, launchChromium } from './browser.ts';
 
+const ART = 'test-artifacts';
 const TOKEN = `big-cluster-${process.pid}-0123456789`;
 const topo = scaleTopology(200);
 let server: RunningServer;
@@ -53,5 +56,7 @@ describe('a cluster of 200 pods', () => {
     await expect.poll(() => page.locator('.topo-item.lit').count(), { timeout: 5000 }).toBeGreaterThan(0);
     // The traffic edges carry their counts as text.
     await expect.poll(() => page.locator('text.topo-count').count(), { timeout: 5000 }).toBeGreaterThan(0);
+    mkdirSync(ART, { recursive: true });
+    await page.screenshot({ path: `${ART}/topology-200-pods.png` });
   });
 });
