@@ -6,12 +6,15 @@
 // IPC, parent → child: {type:'memory'} (answered with a MemoryReport), {type:'snapshot', path}
 // (heap snapshot written, answered with {type:'snapshotted'}), {type:'stop'}. Child → parent:
 // {type:'ready', port}, {type:'counters', counters, open, tracer} every 100 ms, {type:'error'}.
-import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
+import { writeHeapSnapshot } from 'node:v8';
+import { memoryReport, type MemoryReport } from './memory.ts';
 import { startTracePipeline, type PipelineStatus, type TracePipeline } from '../agent/src/wiring/pipeline.ts';
 import type { Journey, TraceEvent } from '../agent/src/protocol/events.ts';
 import type { JourneySource, SourceSink, SourceStatus } from '../agent/src/server/source.ts';
 import { startServer, type RunningServer } from '../agent/src/server/http.ts';
 import type { FilterSpec } from '../agent/src/tracer/filter.ts';
+
+export type { MemoryReport } from './memory.ts';
 
 /** What the child is started with (JSON in argv[2]). */
 export interface FloodAgentConfig {
@@ -48,16 +51,6 @@ export interface AgentCounters {
   fanoutDroppedSlowClient: number;
 }
 
-/** process.memoryUsage() and V8's heap spaces (bytes), as the agent process sees itself. */
-export interface MemoryReport {
-  rss: number;
-  heapTotal: number;
-  heapUsed: number;
-  external: number;
-  arrayBuffers: number;
-  spaces: Record<string, { size: number; used: number }>;
-}
-
 export type AgentMessage =
   | { type: 'ready'; port: number }
   | { type: 'counters'; counters: AgentCounters; open: number; tracer: string }
@@ -66,13 +59,6 @@ export type AgentMessage =
   | { type: 'error'; message: string };
 
 export type ParentMessage = { type: 'memory' } | { type: 'snapshot'; path: string } | { type: 'stop' };
-
-export function memoryReport(): MemoryReport {
-  const m = process.memoryUsage();
-  const spaces: MemoryReport['spaces'] = {};
-  for (const s of getHeapSpaceStatistics()) spaces[s.space_name] = { size: s.space_size, used: s.space_used_size };
-  return { rss: m.rss, heapTotal: m.heapTotal, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, spaces };
-}
 
 async function main(cfg: FloodAgentConfig): Promise<void> {
   const send = (m: AgentMessage): void => {

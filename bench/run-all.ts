@@ -1,5 +1,5 @@
-// `npm run bench`: every benchmark in turn, each in its own lab, bounded in time (about 10
-// minutes in full, 3 with --quick / HOPSCOPE_BENCH_QUICK=1). Figures go to stdout and to
+// `npm run bench`: every benchmark in turn, each in its own lab, bounded in time (about 20
+// minutes in full, 5 with --quick / HOPSCOPE_BENCH_QUICK=1). Figures go to stdout and to
 // bench/results/<name>.json. ws-bench (the UI engineer's) runs last, as a child.
 // Run as root: `npm run bench` or `npm run bench -- --quick`.
 import { execa } from 'execa';
@@ -14,6 +14,11 @@ const steps: { name: string; args: string[]; limitS: number }[] = [
   { name: 'e2e', args: [here('./e2e.ts'), ...quick], limitS: 420 },
   { name: 'bpftrace-output', args: [here('./bpftrace-output.ts'), ...quick], limitS: 180 },
   { name: 'ui-fps', args: [here('./ui-fps.ts'), ...quick], limitS: 120 },
+  // How cost grows (README "How cost grows"): the hub over 2/10/30 agents, lab up over nodes
+  // and pods, the UI over pods.
+  { name: 'hub-scale', args: [here('./hub-scale.ts'), ...quick], limitS: 300 },
+  { name: 'lab-scale', args: [here('./lab-scale.ts'), ...quick], limitS: 300 },
+  { name: 'ui-scale', args: [here('./ui-scale.ts'), ...quick], limitS: 420 },
   { name: 'ws', args: [here('./ws-bench.ts'), '--seconds', QUICK ? '3' : '5'], limitS: 180 },
 ];
 

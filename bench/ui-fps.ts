@@ -10,7 +10,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { chromium, type Page } from 'playwright-core';
 import { startServer } from '../agent/src/server/http.ts';
 import { SyntheticSource, syntheticJourney } from '../agent/src/server/__tests__/synthetic.ts';
 import { figure, numArg, QUICK, report, sleep } from './lib.ts';
@@ -29,6 +29,25 @@ function newest(dir: string): number {
     t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
   }
   return t;
+}
+
+/** Frame times in the page from requestAnimationFrame over `ms`: frames per second, p95 and longest gap (ms). */
+export async function measureFrames(page: Page, ms: number): Promise<{ fps: number; p95: number; max: number }> {
+  // A string, not a function: tsx would wrap a function in helpers the page does not have.
+  return (await page.evaluate(`new Promise((done) => {
+    const t0 = performance.now();
+    // From the moment asked: a page stalled for the whole window still counts its one long frame.
+    const frames = [t0];
+    const step = (t) => {
+      frames.push(t);
+      if (t - t0 < ${ms}) requestAnimationFrame(step);
+      else {
+        const gaps = frames.slice(1).map((x, k) => x - frames[k]).sort((a, b) => a - b);
+        done({ fps: (frames.length - 1) / ((frames[frames.length - 1] - frames[0]) / 1000), p95: gaps[Math.floor(gaps.length * 0.95)], max: gaps[gaps.length - 1] });
+      }
+    };
+    requestAnimationFrame(step);
+  })`)) as { fps: number; p95: number; max: number };
 }
 
 export async function runUiFps(): Promise<void> {
@@ -63,20 +82,7 @@ export async function runUiFps(): Promise<void> {
       for (let i = 0; i < RUNS; i++) {
         const before = { ...server.fanout.counters };
         const pageBefore = await pageCount();
-        // A string, not a function: tsx would wrap a function in helpers the page does not have.
-        const r = (await page.evaluate(`new Promise((done) => {
-          const frames = [];
-          const t0 = performance.now();
-          const step = (t) => {
-            frames.push(t);
-            if (t - t0 < ${SECONDS * 1000}) requestAnimationFrame(step);
-            else {
-              const gaps = frames.slice(1).map((x, k) => x - frames[k]).sort((a, b) => a - b);
-              done({ fps: (frames.length - 1) / ((frames[frames.length - 1] - frames[0]) / 1000), p95: gaps[Math.floor(gaps.length * 0.95)] });
-            }
-          };
-          requestAnimationFrame(step);
-        })`)) as { fps: number; p95: number };
+        const r = await measureFrames(page, SECONDS * 1000);
         const c = server.fanout.counters;
         const rate = (k: 'journeysIn' | 'journeysOut' | 'droppedSlowClient') => Math.round((c[k] - before[k]) / SECONDS);
         const got = Math.round(((await pageCount()) - pageBefore) / SECONDS);

@@ -198,13 +198,19 @@ export async function labUp(topology: Topology, opts: LabUpOptions = {}): Promis
   const podWorkloads = async (model: ClusterModel, pods: ModelPod[]) => {
     const cg = state.cgroups;
     if (cg) {
-      for (const p of pods) {
-        const netns = ns('pod', `${p.namespace}/${p.name}`);
-        const id = sandboxId(p.uid);
-        const pid = startSandbox(netns);
-        state.sandboxes = [...(state.sandboxes ?? []), { pod: `${p.namespace}/${p.name}`, id, pid, netns }];
+      const sandboxes = (state.sandboxes ??= []);
+      try {
+        for (const p of pods) {
+          const netns = ns('pod', `${p.namespace}/${p.name}`);
+          const id = sandboxId(p.uid);
+          const pid = startSandbox(netns);
+          sandboxes.push({ pod: `${p.namespace}/${p.name}`, id, pid, netns });
+          placeInCgroup(cg.roots, containerCgroupPath(cg.driver, labPodQos(), p.uid, id), pid);
+        }
+      } finally {
+        // One write for all the pods (a write per pod made lab up quadratic in pods): a run
+        // killed before it still has its sandboxes found, by their namespaces' names.
         writeLabState(state);
-        placeInCgroup(cg.roots, containerCgroupPath(cg.driver, labPodQos(), p.uid, id), pid);
       }
     }
     const started = await startWorkloads(
@@ -231,11 +237,11 @@ export async function labUp(topology: Topology, opts: LabUpOptions = {}): Promis
 
   try {
     const started = Date.now();
-    applyPlan(planLab(model0, ns), (s) => {
-      record(s);
-      writeLabState(state);
-    });
+    // Written once the plan is applied, not per namespace: teardown finds a killed run's
+    // namespaces by their names (netnsPrefix), and the file is rewritten whole each time.
+    applyPlan(planLab(model0, ns), record);
     fillInodes();
+    writeLabState(state);
     applyKubeProxy(model0, nodeNetns());
     writeFileSync(recordsPath, JSON.stringify(dnsRecords(model0)));
     log(`network up in ${Date.now() - started} ms: ${state.netns.length} namespaces, cni ${t.cni}, kube-proxy ${t.kubeProxy}`);

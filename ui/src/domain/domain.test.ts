@@ -2,10 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { buildDiagram, pairOf, laneOf } from './diagram.ts';
 import { explainHop } from './explain.ts';
 import { journeyStory, storyText, duration } from './format.ts';
-import { buildTopologyGraph } from './topologyGraph.ts';
-import { layoutDiagram } from './layout.ts';
+import { buildTopologyGraph, layoutPart } from './topologyGraph.ts';
+import { GRID_ABOVE, gridTopology, layoutDiagram, layoutTopology } from './layout.ts';
 import { dropped, loopback, reply, request, socketDiscard } from '../__tests__/testdata.ts';
 import type { TopologyView } from '@hopscope/agent/protocol/messages.ts';
+import type { Journey } from '@hopscope/agent/protocol/events.ts';
 
 describe('story', () => {
   it('tells a ClusterIP call in one line', () => {
@@ -201,5 +202,60 @@ describe('topology graph', () => {
     ]);
     expect(g.edges.filter((e) => e.kind === 'endpoint')).toMatchObject([{ target: 'rs:default/web@node-2', count: 1, endpoints: 1 }]);
     expect(buildTopologyGraph(t, []).edges).toEqual([]);
+  });
+});
+
+describe('topology layout at scale', () => {
+  /** `pods` pods on 6 nodes, a Service per 10 pods with those as endpoints. */
+  const big = (pods: number): TopologyView => ({
+    name: 'big', cni: 'flannel-vxlan',
+    nodes: Array.from({ length: 6 }, (_, n) => ({ name: `node-${n + 1}`, address: `10.0.0.${n + 1}` })),
+    pods: Array.from({ length: pods }, (_, i) => ({ namespace: 'default', name: `p${i}`, node: `node-${(i % 6) + 1}`, ip: `10.244.${(i % 6) + 1}.${Math.floor(i / 6) + 2}` })),
+    services: Array.from({ length: Math.ceil(pods / 10) }, (_, s) => ({
+      namespace: 'default', name: `s${s}`, type: 'ClusterIP' as const, clusterIP: `10.96.${s >> 8}.${s & 255}`, ports: [{ protocol: 'TCP' as const, port: 80, targetPort: 8080 }],
+      endpoints: Array.from({ length: 10 }, (_, k) => s * 10 + k).filter((i) => i < pods).map((i) => ({ namespace: 'default', name: `p${i}`, ip: `10.244.${(i % 6) + 1}.${Math.floor(i / 6) + 2}`, node: `node-${(i % 6) + 1}` })),
+    })),
+    externals: [],
+    deployments: [],
+  });
+  const call = (from: number, svc: number): Journey => ({
+    ...request,
+    id: `c${from}-${svc}`,
+    replyTo: undefined,
+    src: { ip: `10.244.${(from % 6) + 1}.${Math.floor(from / 6) + 2}`, pod: { namespace: 'default', name: `p${from}`, node: `node-${(from % 6) + 1}` } },
+    dst: { ip: '10.96.0.1', port: 80, service: { namespace: 'default', name: `s${svc}`, port: 80 } },
+  });
+
+  it('lays out the structure only: the traffic of the moment does not change what is laid out', () => {
+    const t = big(40);
+    const quiet = layoutPart(buildTopologyGraph(t, []));
+    const busy = layoutPart(buildTopologyGraph(t, [call(1, 2), call(7, 3), call(30, 0)]));
+    expect(buildTopologyGraph(t, [call(1, 2)]).edges.some((e) => e.kind === 'traffic')).toBe(true);
+    expect(busy.key).toBe(quiet.key);
+    expect(busy.graph.edges.every((e) => e.kind === 'endpoint')).toBe(true);
+    expect(layoutPart(buildTopologyGraph(big(41), [])).key).not.toBe(quiet.key);
+  });
+
+  it('a big cluster gets a grid: every item in its lane, no two overlapping, lanes side by side, Services first', async () => {
+    const g = layoutPart(buildTopologyGraph(big(1000), [])).graph;
+    expect(g.items.length).toBeGreaterThan(GRID_ABOVE);
+    const p = await layoutTopology(g);
+    expect(p).toEqual(gridTopology(g));
+    expect(Object.keys(p.boxes)).toHaveLength(g.items.length);
+    expect(p.lanes.services!.x).toBe(0);
+    const lanes = Object.values(p.lanes).sort((a, b) => a.x - b.x);
+    lanes.slice(1).forEach((l, k) => expect(l.x).toBeGreaterThanOrEqual(lanes[k]!.x + lanes[k]!.width));
+    for (const grp of g.groups) {
+      const lane = p.lanes[grp.id]!;
+      const boxes = g.items.filter((i) => i.group === grp.id).map((i) => p.boxes[i.id]!);
+      for (const b of boxes) {
+        expect(b.x).toBeGreaterThanOrEqual(0);
+        expect(b.y).toBeGreaterThanOrEqual(0);
+        expect(b.x + b.width).toBeLessThanOrEqual(lane.width);
+        expect(b.y + b.height).toBeLessThanOrEqual(lane.height);
+      }
+      const overlaps = boxes.filter((a, i) => boxes.some((b, k) => k > i && a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height));
+      expect(overlaps).toEqual([]);
+    }
   });
 });

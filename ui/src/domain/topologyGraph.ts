@@ -189,3 +189,13 @@ export function buildTopologyGraph(t: TopologyView, recent: readonly TrafficEnds
 export function namespacesOf(t: TopologyView): string[] {
   return [...new Set([...t.pods.map((p) => p.namespace), ...t.services.map((s) => s.namespace)])].sort();
 }
+
+/**
+ * What the layout depends on: the groups and the boxes, no edges. Traffic edges come and go with
+ * the recent journeys and endpoint edges with the focus; laying out again for each set of them
+ * redrew a cluster of a few hundred pods every second (ELK runs on the page's thread) and moved
+ * every box when a Service was clicked, so edges are drawn over the positions the boxes got.
+ */
+export function layoutPart(g: TopoGraph): { graph: TopoGraph; key: string } {
+  return { graph: { ...g, edges: [] }, key: JSON.stringify([g.groups, g.items.map((i) => [i.id, i.group])]) };
+}

@@ -86,6 +86,8 @@ export class SyntheticSource implements JourneySource {
     perTick: number,
     private readonly tickMs = 10,
     private readonly limit = Number.POSITIVE_INFINITY,
+    /** Journey number n (default: the ClusterIP call above, from a pool of 1024). */
+    private readonly make?: (n: number) => Journey,
   ) {
     this.perSecond = (perTick * 1000) / tickMs;
   }
@@ -104,6 +106,10 @@ export class SyntheticSource implements JourneySource {
       for (const end = Math.min(due, cap, this.limit); this.n < end; ) {
         // A pool keeps the generator cheap next to what it measures; ids stay unique.
         const n = this.n++;
+        if (this.make) {
+          sink.onJourney(this.make(n));
+          continue;
+        }
         const base = (this.pool[n % 1024] ??= syntheticJourney(n % 1024));
         sink.onJourney({ ...base, id: `syn-${n}` });
       }

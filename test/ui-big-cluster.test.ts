@@ -1,0 +1,62 @@
+// The UI on a cluster of 200 pods (20 Services, 20 Deployments): the real server with a synthetic
+// source of pod → Service journeys and that topology, the built UI in Chromium. The lab buttons
+// (a curl per Service, scale and closed-port per Deployment) once filled the screen and hid the
+// live list; the topology once laid the whole cluster out again every second. Screenshot:
+// test-artifacts/topology-200-pods.png.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdirSync } from 'node:fs';
+import type { Browser, Page } from 'playwright-core';
+import { startServer, type RunningServer } from '../agent/src/server/http.ts';
+import { SyntheticSource } from '../agent/src/server/__tests__/synthetic.ts';
+import { journeyMaker, scaleTopology } from '../bench/ui-scale-data.ts';
+import { ensureUiBuilt, launchChromium } from './browser.ts';
+
+const ART = 'test-artifacts';
+const TOKEN = `big-cluster-${process.pid}-0123456789`;
+const topo = scaleTopology(200);
+let server: RunningServer;
+let browser: Browser;
+let page: Page;
+
+beforeAll(async () => {
+  ensureUiBuilt();
+  const source = new SyntheticSource(0, 10, Number.POSITIVE_INFINITY, journeyMaker(topo));
+  server = await startServer({ host: '127.0.0.1', port: 0, token: TOKEN, uiDir: 'ui/dist', source, topology: () => topo, lab: null });
+  browser = await launchChromium();
+  page = await browser.newPage({ viewport: { width: 1600, height: 900 } });
+  await page.goto(`${server.url.replace(/\/$/, '')}/?token=${TOKEN}`);
+  await page.getByTestId('connection').filter({ hasText: 'open' }).waitFor({ timeout: 15_000 });
+  source.setRate(100);
+});
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+describe('a cluster of 200 pods', () => {
+  it('keeps the live list on screen under the lab buttons, which scroll', async () => {
+    await expect.poll(() => page.getByTestId('conn-row').count(), { timeout: 15_000 }).toBeGreaterThan(0);
+    const buttons = page.locator('.lab-buttons');
+    expect(await buttons.locator('button').count()).toBe(topo.services.length + 3 * topo.deployments.length);
+    const box = (await buttons.boundingBox())!;
+    expect(box.height).toBeLessThan(150);
+    expect(await buttons.evaluate((el) => el.scrollHeight > el.clientHeight)).toBe(true);
+    const row = (await page.getByTestId('conn-row').first().boundingBox())!;
+    expect(row.y + row.height).toBeLessThan(900);
+    // A button below the fold is still reachable.
+    const last = page.getByTestId(`act-closed-${topo.deployments.at(-1)!.name}`);
+    await last.scrollIntoViewIfNeeded();
+    expect(await last.isVisible()).toBe(true);
+  });
+
+  it('shows every pod in the topology, lit by the traffic, with counts on the traffic edges', async () => {
+    await page.getByTestId('tab-topology').click();
+    await page.getByTestId(`topo-pod:default/${topo.pods.at(-1)!.name}`).waitFor({ state: 'attached', timeout: 15_000 });
+    expect(await page.locator('[data-testid^="topo-pod:"]').count()).toBe(topo.pods.length);
+    await expect.poll(() => page.locator('.topo-item.lit').count(), { timeout: 5000 }).toBeGreaterThan(0);
+    // The traffic edges carry their counts as text.
+    await expect.poll(() => page.locator('text.topo-count').count(), { timeout: 5000 }).toBeGreaterThan(0);
+    mkdirSync(ART, { recursive: true });
+    await page.screenshot({ path: `${ART}/topology-200-pods.png` });
+  });
+});
