@@ -2,7 +2,7 @@
 // source of pod → Service journeys and that topology, the built UI in Chromium. The lab buttons
 // (a curl per Service, scale and closed-port per Deployment) once filled the screen and hid the
 // live list; the topology once laid the whole cluster out again every second. Screenshot:
-// test-artifacts/topology-200-pods.png.
+// test-artifacts/topology-200-pods.png. The traffic actions are now one picker.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
@@ -34,25 +34,25 @@ afterAll(async () => {
 });
 
 describe('a cluster of 200 pods', () => {
-  it('keeps the live list on screen under the lab buttons, which scroll', async () => {
+  it('keeps the live list on screen under the traffic picker, which offers every Service', async () => {
     await expect.poll(() => page.getByTestId('conn-row').count(), { timeout: 15_000 }).toBeGreaterThan(0);
-    const buttons = page.locator('.lab-buttons');
-    expect(await buttons.locator('button').count()).toBe(topo.services.length + 3 * topo.deployments.length);
-    const box = (await buttons.boundingBox())!;
-    expect(box.height).toBeLessThan(150);
-    expect(await buttons.evaluate((el) => el.scrollHeight > el.clientHeight)).toBe(true);
+    const picker = page.getByTestId('lab-picker');
+    expect((await picker.boundingBox())!.height).toBeLessThan(150);
+    await page.getByTestId('pick-action').selectOption('curl');
+    const targets = await page.getByTestId('pick-target').locator('option').evaluateAll((os) => os.map((o) => (o as unknown as { value: string }).value));
+    expect(new Set(targets)).toEqual(new Set(topo.services.map((s) => `svc:${s.namespace}/${s.name}`)));
     const row = (await page.getByTestId('conn-row').first().boundingBox())!;
     expect(row.y + row.height).toBeLessThan(900);
-    // A button below the fold is still reachable.
-    const last = page.getByTestId(`act-closed-${topo.deployments.at(-1)!.name}`);
-    await last.scrollIntoViewIfNeeded();
-    expect(await last.isVisible()).toBe(true);
   });
 
-  it('shows every pod in the topology, lit by the traffic, with counts on the traffic edges', async () => {
+  it("shows every pod in the topology (a Deployment's replicas on a node as one box), lit by the traffic, with counts on the traffic edges", async () => {
     await page.getByTestId('tab-topology').click();
-    await page.getByTestId(`topo-pod:default/${topo.pods.at(-1)!.name}`).waitFor({ state: 'attached', timeout: 15_000 });
-    expect(await page.locator('[data-testid^="topo-pod:"]').count()).toBe(topo.pods.length);
+    const boxes = page.locator('[data-testid^="topo-rs:"], [data-testid^="topo-pod:"]');
+    const perNode = new Set(topo.pods.map((p) => `${p.namespace}/${p.deployment ?? p.name}@${p.node}`));
+    await expect.poll(() => boxes.count(), { timeout: 15_000 }).toBe(perNode.size);
+    // Each box names its pods (one, or the replicas in its tooltip): together, every pod once.
+    const named = await boxes.evaluateAll((els) => els.flatMap((e) => (e.getAttribute('title') ?? e.querySelector('.ti-label')?.textContent ?? '').split('\n')));
+    expect(named.length).toBe(topo.pods.length);
     await expect.poll(() => page.locator('.topo-item.lit').count(), { timeout: 5000 }).toBeGreaterThan(0);
     // The traffic edges carry their counts as text.
     await expect.poll(() => page.locator('text.topo-count').count(), { timeout: 5000 }).toBeGreaterThan(0);
