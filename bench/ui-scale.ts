@@ -74,7 +74,10 @@ async function once(pods: number): Promise<{ runs: Run[]; topologyFirstMs: numbe
     await measure('live list (packets)');
     const tt = performance.now();
     await page.getByTestId('tab-topology').click();
-    await page.getByTestId(`topo-pod:default/${topo.pods[pods - 1]!.name}`).waitFor({ state: 'attached', timeout: 120_000 });
+    // The last pod's box: its own, or its Deployment's on its node (replicas share one box).
+    const last = topo.pods[pods - 1]!;
+    const lastBox = last.deployment ? `topo-rs:${last.namespace}/${last.deployment}@${last.node}` : `topo-pod:${last.namespace}/${last.name}`;
+    await page.getByTestId(lastBox).waitFor({ state: 'attached', timeout: 120_000 });
     const topologyFirstMs = performance.now() - tt;
     await sleep(1500);
     if (PROFILE) {
