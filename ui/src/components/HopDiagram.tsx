@@ -126,11 +126,16 @@ export const HopDiagram = memo(function HopDiagram({
     (duration: number) => {
       const el = pane.current;
       if (!flow.current || !el || !pos || pos.key !== key) return;
-      const v = readableView(boundsOf(pos.p.lanes), { width: el.clientWidth, height: el.clientHeight });
+      // The lane of the request's first hop: the layout may place another lane leftmost (an
+      // external host's, a reply's), and a cramped view that opened there began mid-story.
+      const bounds = boundsOf(pos.p.lanes);
+      const first = model.boxes.find((b) => b.direction === 'request' && b.indices.includes(0));
+      const lane = first && pos.p.lanes[first.lane];
+      const v = readableView(bounds, { width: el.clientWidth, height: el.clientHeight }, lane ? { start: { x: lane.x, y: lane.y } } : {});
       setCramped(v.cramped);
       void flow.current.setViewport({ x: v.x, y: v.y, zoom: v.zoom }, { duration });
     },
-    [pos, key],
+    [pos, key, model],
   );
   useEffect(() => {
     if (follow || nodes.length === 0) return;

@@ -1,5 +1,5 @@
 // Where the hop diagram's view starts: the whole diagram when it fits at a readable size, else
-// its start (top left, where the request begins) at the smallest readable zoom. Pure.
+// its start (where the request begins) at the smallest readable zoom. Pure.
 
 export interface Rect {
   x: number;
@@ -26,10 +26,11 @@ export function boundsOf(lanes: Record<string, Rect>): Rect {
 /**
  * The viewport (translation and zoom, as React Flow takes it) for `content` in a pane: fitted and
  * centred when that zoom is readable (up to `maxZoom`); otherwise as large as the height allows
- * but never under READABLE_ZOOM, its top-left corner at the pane's. `cramped`: part of it is out
- * of view (the page then offers a mini-map to move around).
+ * but never under READABLE_ZOOM, with `start` (where the request begins: its first hop's lane;
+ * default the content's top-left corner) at the pane's top left. `cramped`: part of it is out of
+ * view (the page then offers a mini-map to move around).
  */
-export function readableView(content: Rect, pane: { width: number; height: number }, opts: { padding?: number; maxZoom?: number } = {}): { x: number; y: number; zoom: number; cramped: boolean } {
+export function readableView(content: Rect, pane: { width: number; height: number }, opts: { padding?: number; maxZoom?: number; start?: { x: number; y: number } } = {}): { x: number; y: number; zoom: number; cramped: boolean } {
   const pad = opts.padding ?? 16;
   const maxZoom = opts.maxZoom ?? 1.5;
   if (content.width <= 0 || content.height <= 0 || pane.width <= 2 * pad || pane.height <= 2 * pad) return { x: 0, y: 0, zoom: 1, cramped: false };
@@ -41,5 +42,6 @@ export function readableView(content: Rect, pane: { width: number; height: numbe
     return { x: (pane.width - content.width * zoom) / 2 - content.x * zoom, y: (pane.height - content.height * zoom) / 2 - content.y * zoom, zoom, cramped: false };
   }
   const zoom = Math.max(READABLE_ZOOM, Math.min(fitH, maxZoom));
-  return { x: pad - content.x * zoom, y: pad - content.y * zoom, zoom, cramped: true };
+  const start = opts.start ?? content;
+  return { x: pad - start.x * zoom, y: pad - start.y * zoom, zoom, cramped: true };
 }
