@@ -149,9 +149,8 @@ export function hopChecks(j: Journey, i: number, mode: LabMode, topo: TopologyVi
       return node && svc ? [{ what: 'service-rules', node, service: svc }, { what: 'endpoints', service: svc }] : [];
     }
     case 'snat':
-      return node && proto ? [{ what: 'conntrack', node, proto, origDst: j.dst.ip, ...(j.dst.port !== undefined ? { origDport: j.dst.port } : {}) }] : [];
     case 'reverse-nat': {
-      // conntrack un-NATs the reply by the entry of the request: keyed by what the client called.
+      // One conntrack entry NATs the request and un-NATs its reply: keyed by what the client called.
       const called = request.dst;
       return node && proto ? [{ what: 'conntrack', node, proto, origDst: called.ip, ...(called.port !== undefined ? { origDport: called.port } : {}) }] : [];
     }
