@@ -42,18 +42,23 @@ export function sameHost(a: AgentEndpoint | undefined, b: AgentEndpoint | undefi
   return !!a && !!b && new URL(a.url).hostname === new URL(b.url).hostname;
 }
 
+/** Plain HTTP to an agent beyond loopback (URL hosts bracket IPv6 addresses: "[::1]"). */
+function plainBeyondLoopback(u: URL): boolean {
+  return u.protocol === 'http:' && !isLoopbackHost(u.hostname.replace(/^\[|\]$/g, ''));
+}
+
 /** Why the hub will not connect to this agent, or undefined: plain HTTP beyond loopback needs --insecure, https needs certificates. Pure. */
 export function linkRefusal(ep: AgentEndpoint, o: { tls: boolean; insecure: boolean }): string | undefined {
   const u = new URL(ep.url);
   if (u.protocol === 'https:' && !o.tls) return 'an https:// agent needs the hub\'s certificates: give --tls-dir (ca.crt, hub.crt, hub.key)';
-  if (u.protocol === 'http:' && !isLoopbackHost(u.hostname.replace(/^\[|\]$/g, '')) && !o.insecure)
+  if (plainBeyondLoopback(u) && !o.insecure)
     return 'plain http:// to an agent beyond loopback would carry the token and every journey in clear: use https:// agents (--tls-dir), or --insecure';
   return undefined;
 }
 
 /** How the hub reaches its agents, for /api/status (red in the UI when insecure). Pure. */
 export function hubTransport(agents: AgentEndpoint[], tls: TlsMaterial | undefined, reloads: number, nowMs: number): Transport {
-  const plain = agents.filter((a) => a.url.startsWith('http:') && !isLoopbackHost(new URL(a.url).hostname.replace(/^\[|\]$/g, '')));
+  const plain = agents.filter((a) => plainBeyondLoopback(new URL(a.url)));
   if (plain.length > 0) return { mode: 'insecure', detail: `INSECURE: plain HTTP to ${plain.map((a) => a.name).join(', ')} (--insecure): the token and every journey cross the network in clear` };
   if (tls) {
     const sum = tlsSummary(tls, nowMs);

@@ -19,6 +19,6 @@ describe('which agents the hub connects to, and how it says so', () => {
       mode: 'insecure',
       detail: 'INSECURE: plain HTTP to node-1 (--insecure): the token and every journey cross the network in clear',
     });
-    expect(hubTransport([ep('http://127.0.0.1:4781/')], undefined, 0, 0)).toEqual({ mode: 'loopback', detail: 'plain HTTP to agents on loopback' });
+    expect(hubTransport([ep('http://127.0.0.1:4781/'), { name: 'node-2', url: 'http://[::1]:4782/' }], undefined, 0, 0)).toEqual({ mode: 'loopback', detail: 'plain HTTP to agents on loopback' });
   });
 });

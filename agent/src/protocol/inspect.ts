@@ -1,7 +1,7 @@
 // The commands a lesson shows at a hop, rendered from a validated check: argv arrays for the
 // server to run (never a shell string) and the line a user would type to see the same. Pure:
 // the agent runs what this returns, and the page shows the very transcript the agent sends.
-import type { InspectCheck } from './messages.ts';
+import type { InspectCheck, NEIGH_DEVICES } from './messages.ts';
 import type { LabMode } from './lab-modes.ts';
 
 /** Where a command runs: in a node's or a pod's network namespace, or against the API (kubectl). */
@@ -24,7 +24,7 @@ export function shellQuote(arg: string): string {
 }
 
 /** The device a CNI's VXLAN traffic leaves through (calico-routed has none: flannel.1 is shown empty). */
-export function vxlanDevice(cni: LabMode['cni']): string {
+export function vxlanDevice(cni: LabMode['cni']): (typeof NEIGH_DEVICES)[number] {
   return cni === 'calico-vxlan' ? 'vxlan.calico' : 'flannel.1';
 }
 

@@ -138,8 +138,9 @@ export async function runInspection(lab: LabHandle, c: InspectCommand): Promise<
   }
   if (rest.length === 0 && out && !out.endsWith('\n')) out += '\n';
   const text = err ? `${out}${err}${err.endsWith('\n') ? '' : '\n'}` : out;
-  // grep finding nothing (exit 1) is an answer, not a failure; a command that could not run is.
-  return r.exitCode === 0 || rest.length > 0 ? { ok: true, output: transcript(c, text) } : { ok: false, output: transcript(c, text), error: `exit ${r.exitCode}` };
+  // The first command decides: grep finding nothing (its exit 1) is an answer, not a failure,
+  // but a first command that failed (nft with no kube-proxy table) is one, piped or not.
+  return r.exitCode === 0 ? { ok: true, output: transcript(c, text) } : { ok: false, output: transcript(c, text), error: `exit ${r.exitCode}` };
 }
 
 /** Start a session around a lab that is already up. */

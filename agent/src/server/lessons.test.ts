@@ -20,6 +20,7 @@ describe('lesson files', () => {
       writeFileSync(path.join(dir, 'good.yaml'), 'id: ok\ntitle: fine\nmode: { cni: flannel-vxlan, kubeProxy: iptables }\nparts: [{ title: t, journey: { hops: [dnat] } }]\n');
       writeFileSync(path.join(dir, 'bad.yaml'), 'id: Bad_Id\ntitle: x\nmode: { cni: weave, kubeProxy: iptables }\nparts: [{ title: t, journey: { hops: [teleport] } }]\n');
       writeFileSync(path.join(dir, 'broken.yaml'), 'id: [unclosed\n');
+      writeFileSync(path.join(dir, 'huge.yaml'), `# ${'x'.repeat(70 * 1024)}\nid: huge\n`);
       const r = loadLessons(dir);
       expect(r.lessons.map((l) => l.id)).toEqual(['ok']);
       const bad = r.problems.find((p) => p.file === 'bad.yaml')!.error;
@@ -27,6 +28,7 @@ describe('lesson files', () => {
       expect(bad).toContain('mode.cni');
       expect(bad).toContain('parts.0.journey.hops.0');
       expect(r.problems.find((p) => p.file === 'broken.yaml')!.error).toMatch(/^not valid YAML/);
+      expect(r.problems.find((p) => p.file === 'huge.yaml')!.error).toBe('over 65536 bytes');
     } finally {
       rmSync(dir, { recursive: true });
     }

@@ -1,6 +1,6 @@
 // Lesson files (lessons/*.yaml) read and validated at start: a bad file is reported by name
 // with what is wrong, and the others still load.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
@@ -37,9 +37,10 @@ export function loadLessons(dir: string): LessonsResponse {
   if (names.length > MAX_FILES) problems.push({ file: dir, error: `${names.length} files: only the first ${MAX_FILES} are read` });
   for (const n of names.slice(0, MAX_FILES)) {
     try {
-      const text = readFileSync(path.join(dir, n), 'utf8');
-      if (text.length > MAX_FILE_BYTES) throw new Error(`over ${MAX_FILE_BYTES} bytes`);
-      const l = parseLesson(text);
+      const file = path.join(dir, n);
+      // Sized before it is read: a stray huge file is refused without being loaded.
+      if (statSync(file).size > MAX_FILE_BYTES) throw new Error(`over ${MAX_FILE_BYTES} bytes`);
+      const l = parseLesson(readFileSync(file, 'utf8'));
       const dup = lessons.find((x) => x.id === l.id);
       if (dup) throw new Error(`id "${l.id}" is taken by another lesson`);
       lessons.push(l);

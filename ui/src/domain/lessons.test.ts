@@ -59,6 +59,8 @@ describe('lessons on the page', () => {
     ]);
     expect(at(request, 'encap')).toEqual([{ what: 'vxlan-fdb', node: 'node-1' }, { what: 'neigh', at: { kind: 'node', node: 'node-1' }, dev: 'flannel.1' }]);
     expect(at(reply, 'reverse-nat')).toEqual([{ what: 'conntrack', node: 'node-1', proto: 'tcp', origDst: '10.96.0.10', origDport: 80 }]);
+    const masqueraded = { ...request, hops: request.hops.map((h) => (h.kind === 'dnat' ? { ...h, kind: 'snat' as const } : h)) };
+    expect(hopChecks(masqueraded, masqueraded.hops.findIndex((h) => h.kind === 'snat'), flannel, topo)).toEqual([{ what: 'conntrack', node: 'node-1', proto: 'tcp', origDst: '10.96.0.10', origDport: 80 }]);
     expect(at(request, 'pod-egress')).toEqual([
       { what: 'route-get', at: { kind: 'pod', namespace: 'default', name: 'client' }, dst: '10.96.0.10' },
       { what: 'neigh', at: { kind: 'pod', namespace: 'default', name: 'client' } },

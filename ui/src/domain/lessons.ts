@@ -2,7 +2,6 @@
 // walks picked from the list, and the commands shown at each hop. Pure.
 import type { Hop, Journey } from '@hopscope/agent/protocol/events.ts';
 import type { InspectCheck, LabAction, TopologyView } from '@hopscope/agent/protocol/messages.ts';
-import { NEIGH_DEVICES } from '@hopscope/agent/protocol/messages.ts';
 import { vxlanDevice } from '@hopscope/agent/protocol/inspect.ts';
 import type { LabMode } from '@hopscope/agent/protocol/lab-modes.ts';
 import type { JourneyPick, LessonTraffic } from '@hopscope/agent/protocol/lessons.ts';
@@ -119,8 +118,6 @@ function serviceOf(j: Journey, h: Hop, topo: TopologyView | null): { namespace: 
   return np ? { namespace: np.namespace, name: np.name } : undefined;
 }
 
-const isVxlanDev = (d: string): d is (typeof NEIGH_DEVICES)[number] => (NEIGH_DEVICES as readonly string[]).includes(d);
-
 /**
  * What you would type to see hop `i` of `j` yourself: a few fixed checks filled with the hop's
  * node, pod, addresses and Service. Hops with nothing of their own to show get none.
@@ -152,16 +149,13 @@ export function hopChecks(j: Journey, i: number, mode: LabMode, topo: TopologyVi
       return node && svc ? [{ what: 'service-rules', node, service: svc }, { what: 'endpoints', service: svc }] : [];
     }
     case 'snat':
-      return node && proto ? [{ what: 'conntrack', node, proto, origDst: j.dst.ip, ...(j.dst.port !== undefined ? { origDport: j.dst.port } : {}) }] : [];
     case 'reverse-nat': {
-      // conntrack un-NATs the reply by the entry of the request: keyed by what the client called.
+      // One conntrack entry NATs the request and un-NATs its reply: keyed by what the client called.
       const called = request.dst;
       return node && proto ? [{ what: 'conntrack', node, proto, origDst: called.ip, ...(called.port !== undefined ? { origDport: called.port } : {}) }] : [];
     }
-    case 'encap': {
-      const dev = vxlanDevice(mode.cni);
-      return node ? [{ what: 'vxlan-fdb', node }, { what: 'neigh', at: { kind: 'node', node }, ...(isVxlanDev(dev) ? { dev } : {}) }] : [];
-    }
+    case 'encap':
+      return node ? [{ what: 'vxlan-fdb', node }, { what: 'neigh', at: { kind: 'node', node }, dev: vxlanDevice(mode.cni) }] : [];
     case 'underlay':
       return onNode && h.hook === 'xmit' ? [{ what: 'route-get', at: onNode, dst: h.packet.dst }] : [];
     case 'decap':

@@ -1,0 +1,51 @@
+// A lesson's inspections run on a real lab: the pipeline's first command in the node's namespace
+// and grep over its output, kubectl against the lab's API. What decides ok/failed is the first
+// command: grep finding nothing is an answer, a first command that failed is not.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { labUp, loadTopology, type LabHandle } from '../agent/src/lab/lab.ts';
+import { inspectCommand } from '../agent/src/protocol/inspect.ts';
+import { runInspection } from '../agent/src/server/lab-session.ts';
+
+const NAME = `ri${process.pid % 10000}`;
+const MODE = { cni: 'flannel-vxlan', kubeProxy: 'iptables' } as const;
+let lab: LabHandle;
+
+beforeAll(async () => {
+  lab = await labUp(loadTopology(), { name: NAME, ...MODE });
+});
+afterAll(async () => {
+  await lab?.down();
+});
+
+describe('runInspection on a lab', () => {
+  it('pipes the node\'s rules through grep and answers with the transcript', async () => {
+    const web = { namespace: 'default', name: 'web' };
+    const r = await runInspection(lab, inspectCommand({ what: 'service-rules', node: 'node-1', service: web }, MODE));
+    expect(r.ok).toBe(true);
+    const [head, ...lines] = r.output.trimEnd().split('\n');
+    expect(head).toBe('node-1 $ iptables-save -t nat | grep -F -- default/web:');
+    expect(lines.length).toBeGreaterThan(0);
+    for (const l of lines) expect(l).toContain('default/web:');
+  });
+
+  it('grep finding nothing is an answer', async () => {
+    const r = await runInspection(lab, inspectCommand({ what: 'service-rules', node: 'node-1', service: { namespace: 'default', name: 'nosuch' } }, MODE));
+    expect(r).toEqual({ ok: true, output: 'node-1 $ iptables-save -t nat | grep -F -- default/nosuch:\n' });
+  });
+
+  it('a failed first command fails the inspection though grep follows it', async () => {
+    // nft rules asked of an iptables lab: there is no table ip kube-proxy.
+    const r = await runInspection(lab, inspectCommand({ what: 'service-rules', node: 'node-1', service: { namespace: 'default', name: 'web' } }, { ...MODE, kubeProxy: 'nftables' }));
+    expect(r.ok).toBe(false);
+    expect(r.ok === false && r.error).toMatch(/^exit [1-9]/);
+    expect(r.output).toMatch(/^node-1 \$ nft list table ip kube-proxy \| grep .*\n.*No such file or directory/s);
+  });
+
+  it('runs kubectl against the lab\'s API', async () => {
+    const r = await runInspection(lab, inspectCommand({ what: 'endpoints', service: { namespace: 'default', name: 'web' } }, MODE));
+    expect(r.ok).toBe(true);
+    const webIps = lab.state().model.pods.filter((p) => p.labels.app === 'web').map((p) => p.ip);
+    expect(webIps.length).toBeGreaterThan(0);
+    for (const ip of webIps) expect(r.output).toContain(`${ip}:8080`);
+  });
+});
