@@ -2,7 +2,7 @@
 // at hand as one-click buttons. Built from the topology (no hard-coded names).
 import { memo, useEffect, useMemo, useState } from 'react';
 import type { LabAction, TopologyView } from '@hopscope/agent/protocol/messages.ts';
-import type { ActionEntry } from '../store/reducer.ts';
+import { actionText, type ActionEntry } from '../store/reducer.ts';
 import { PICK_KINDS, actionOf, defaultPick, offeredKinds, pickKey, pushRecent, settlePick, sourcesFor, targetsFor, type Pick, type PickKind, type PickOption } from '../domain/labPicker.ts';
 
 /** Options of a select, under one heading per group (namespace, Deployment) when there are several. */
@@ -91,7 +91,7 @@ export const LabButtons = memo(function LabButtons({ topology, actions, onAction
       )}
       {last && (
         <span className={`action-result a-${last.state}`} data-testid="action-result" data-state={last.state}>
-          {last.describe}: {last.state === 'running' ? '…' : last.output || last.state}
+          {last.describe}: {last.state === 'running' ? '…' : actionText(last) || last.state}
         </span>
       )}
     </div>

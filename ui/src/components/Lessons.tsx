@@ -7,7 +7,7 @@ import type { InspectCheck, LabAction } from '@hopscope/agent/protocol/messages.
 import type { Lesson, LessonsResponse } from '@hopscope/agent/protocol/lessons.ts';
 import { modeText, type LabMode } from '@hopscope/agent/protocol/lab-modes.ts';
 import { inspectCommand, parseTranscript } from '@hopscope/agent/protocol/inspect.ts';
-import type { ActionEntry, UiState } from '../store/reducer.ts';
+import { actionText, type ActionEntry, type UiState } from '../store/reducer.ts';
 import { fetchLessons, fetchTopology } from '../api/rest.ts';
 import { explainHop } from '../domain/explain.ts';
 import { hopChecks, pickJourney, resolveTraffic, trafficLabel, walkSteps } from '../domain/lessons.ts';
@@ -62,7 +62,7 @@ function phaseText(p: Phase): string {
 
 function Command({ check, mode, entry }: { check: InspectCheck; mode: LabMode; entry: ActionEntry | undefined }) {
   // Until the agent answers, the line as rendered here (the same function the agent uses).
-  const t = entry && entry.state !== 'running' ? parseTranscript(entry.state === 'ok' ? entry.output : entry.output.replace(/^[^:]*: /, '')) : undefined;
+  const t = entry && entry.state !== 'running' ? parseTranscript(entry.output) : undefined;
   const planned = inspectCommand(check, mode);
   return (
     <div className="lesson-cmd" data-testid="cmd" data-state={entry?.state ?? 'waiting'} data-what={check.what}>
@@ -76,6 +76,11 @@ function Command({ check, mode, entry }: { check: InspectCheck; mode: LabMode; e
         <pre className="dim">running in the lab…</pre>
       )}
       {t && t.output === '' && <div className="dim">(printed nothing)</div>}
+      {entry?.state === 'failed' && (
+        <div className="a-failed" data-testid="cmd-error">
+          {entry.error}
+        </div>
+      )}
     </div>
   );
 }
@@ -119,7 +124,7 @@ export function Lessons({ s, c }: { s: UiState; c: LessonControls }) {
         setPhase({ kind: 'rebuilding', to: lesson.mode });
         const id = c.run(`rebuild as ${modeText(lesson.mode)}`, { kind: 'rebuild', ...lesson.mode });
         const done = await waitFor(finished(id), REBUILD_WAIT_MS, token);
-        if (!done || done.state === 'failed') return setPhase({ kind: 'failed', why: `The lab could not be rebuilt: ${done?.output ?? 'no answer'}` });
+        if (!done || done.state === 'failed') return setPhase({ kind: 'failed', why: `The lab could not be rebuilt: ${done ? actionText(done) : 'no answer'}` });
         const up = await waitFor(
           () => {
             const st = latest.current.status;

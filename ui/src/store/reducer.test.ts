@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AgentStatus } from '@hopscope/agent/protocol/messages.ts';
 import type { WorkerEvent } from '../api/workerProtocol.ts';
-import { initialState, reduce, MAX_JOURNEYS, selectedJourney, visibleJourneys, type UiAction, type UiState } from './reducer.ts';
+import { actionText, initialState, reduce, MAX_JOURNEYS, selectedJourney, visibleJourneys, type UiAction, type UiState } from './reducer.ts';
 import { toRow, type Selection } from './journeyStore.ts';
 import { ConnectionTable } from '../domain/conversations.ts';
 import { dropped, reply, request } from '../__tests__/testdata.ts';
@@ -101,13 +101,18 @@ describe('reducer', () => {
       { type: 'actionStarted', id: 'a2', describe: 'scale web' },
       server({ type: 'actionResult', id: 'a1', ok: true, output: '200 in 0.01s' }),
       server({ type: 'actionResult', id: 'a2', ok: false, output: '', error: 'no lab' }),
+      { type: 'actionStarted', id: 'a3', describe: 'inspect' },
+      // An error and output that hold colons of their own stay apart.
+      server({ type: 'actionResult', id: 'a3', ok: false, output: 'node-1 $ nft list\nError: No such file', error: 'exit code 1: nft' }),
       { type: 'topology', topology: { name: 'lab', cni: 'x', nodes: [], pods: [], services: [], externals: [], deployments: [] } },
       server({ type: 'topologyChanged' }),
     );
-    expect(s.actions.map((a) => [a.id, a.state, a.output])).toEqual([
-      ['a2', 'failed', 'no lab'],
-      ['a1', 'ok', '200 in 0.01s'],
+    expect(s.actions.map((a) => [a.id, a.state, a.error, a.output])).toEqual([
+      ['a3', 'failed', 'exit code 1: nft', 'node-1 $ nft list\nError: No such file'],
+      ['a2', 'failed', 'no lab', ''],
+      ['a1', 'ok', undefined, '200 in 0.01s'],
     ]);
+    expect(s.actions.map(actionText)).toEqual(['exit code 1: nft: node-1 $ nft list\nError: No such file', 'no lab', '200 in 0.01s']);
     expect(s.topologyStale).toBe(true);
   });
   it('hides loopback journeys by default, counting them; the user can show them', () => {

@@ -18,7 +18,16 @@ export interface ActionEntry {
   id: string;
   describe: string;
   state: 'running' | 'ok' | 'failed';
+  /** What the action printed, as the server sent it. */
   output: string;
+  /** Why it failed, when it did. */
+  error?: string;
+}
+
+/** One line for an action's outcome: its output, or why it failed and what it printed. */
+export function actionText(a: ActionEntry): string {
+  if (a.state !== 'failed') return a.output;
+  return a.output ? `${a.error ?? 'failed'}: ${a.output}` : (a.error ?? 'failed');
 }
 
 /** Everything the UI shows. */
@@ -120,7 +129,7 @@ function applyServer(s: UiState, m: Extract<WorkerEvent, { type: 'server' }>['me
       return { ...s, status: m.status };
     case 'actionResult': {
       const done = (a: ActionEntry): ActionEntry =>
-        a.id === m.id ? { ...a, state: m.ok ? 'ok' : 'failed', output: m.ok ? m.output : (m.error ?? 'failed') + (m.output ? `: ${m.output}` : '') } : a;
+        a.id === m.id ? { ...a, state: m.ok ? 'ok' : 'failed', output: m.output, ...(m.ok ? {} : { error: m.error ?? 'failed' }) } : a;
       return { ...s, actions: s.actions.map(done), probes: s.probes.map(done) };
     }
     case 'topologyChanged':
