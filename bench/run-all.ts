@@ -1,5 +1,5 @@
-// `npm run bench`: every benchmark in turn, each in its own lab, bounded in time (about 20
-// minutes in full, 5 with --quick / HOPSCOPE_BENCH_QUICK=1). Figures go to stdout and to
+// `npm run bench`: every benchmark in turn, each in its own lab, each bounded by its limitS
+// below (--quick / HOPSCOPE_BENCH_QUICK=1: fewer, shorter runs). Figures go to stdout and to
 // bench/results/<name>.json. ws-bench (the UI engineer's) runs last, as a child.
 // Run as root: `npm run bench` or `npm run bench -- --quick`.
 import { execa } from 'execa';
