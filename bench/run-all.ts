@@ -14,8 +14,11 @@ const steps: { name: string; args: string[]; limitS: number }[] = [
   { name: 'e2e', args: [here('./e2e.ts'), ...quick], limitS: 420 },
   { name: 'bpftrace-output', args: [here('./bpftrace-output.ts'), ...quick], limitS: 180 },
   { name: 'ui-fps', args: [here('./ui-fps.ts'), ...quick], limitS: 120 },
-  // How cost grows (README "How cost grows"): the hub over 2/10/30 agents, lab up over nodes
-  // and pods, the UI over pods.
+  // How cost grows (README "How cost grows"): the identity index and the correlator over the
+  // cluster's and the traffic's size (in process, no lab), the hub over 2/10/30 agents, lab up
+  // over nodes and pods, the UI over pods.
+  { name: 'identity-scale', args: [here('./identity-scale.ts'), ...quick], limitS: 300 },
+  { name: 'correlator-scale', args: [here('./correlator-scale.ts'), ...quick], limitS: 120 },
   { name: 'hub-scale', args: [here('./hub-scale.ts'), ...quick], limitS: 300 },
   { name: 'lab-scale', args: [here('./lab-scale.ts'), ...quick], limitS: 300 },
   { name: 'ui-scale', args: [here('./ui-scale.ts'), ...quick], limitS: 420 },
