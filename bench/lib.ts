@@ -153,7 +153,10 @@ export async function sweep<S, R>(o: {
   const bySize: { size: S; runs: R[] }[] = [];
   const detail: Record<string, R[]> = {};
   for (const size of o.sizes) {
-    const runs: R[] = (detail[o.label(size)] = []);
+    // A size given twice (interleaved reruns: hub-scale --sizes 2,30,2,30) keeps both passes.
+    let key = o.label(size);
+    for (let n = 2; key in detail; n++) key = `${o.label(size)} (pass ${n})`;
+    const runs: R[] = (detail[key] = []);
     for (let i = 0; i < o.runs; i++) {
       const r = await o.once(size, i);
       runs.push(r);
