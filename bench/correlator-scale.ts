@@ -11,7 +11,7 @@ import { createCorrelator } from '../agent/src/journeys/correlate.ts';
 import { fakeIdentity, free, hop, NS, tcp } from '../agent/src/journeys/__tests__/testdata.ts';
 import type { TraceEvent } from '../agent/src/protocol/events.ts';
 import { heapAfterGc } from '../test/fuzz-helpers.ts';
-import { figure, QUICK, report, type Figure } from './lib.ts';
+import { figure, printTable, QUICK, report, sweep, type Figure } from './lib.ts';
 
 const SIZES = [10, 1000, 50_000];
 const JOURNEYS = QUICK ? 100_000 : 200_000;
@@ -65,16 +65,16 @@ function once(flows: number): Run {
   return { journeysPerS: done / (Number(busyNs) / 1e9), heapMB, rssMB, evicted: c.stats().evicted };
 }
 
+const { bySize, detail } = await sweep({
+  sizes: SIZES,
+  runs: RUNS,
+  label: (flows) => `${flows} flows`,
+  once,
+  line: (flows, r) => `${flows} flows in flight: ${Math.round(r.journeysPerS)} journeys/s, live heap ${r.heapMB.toFixed(1)} MB, RSS ${r.rssMB.toFixed(0)} MB, ${r.evicted} evicted`,
+});
 const figures: Figure[] = [];
 const rows: string[] = [];
-const detail: Record<string, Run[]> = {};
-for (const flows of SIZES) {
-  const runs: Run[] = (detail[`${flows} flows`] = []);
-  for (let i = 0; i < RUNS; i++) {
-    const r = once(flows);
-    runs.push(r);
-    console.log(`${flows} flows in flight: ${Math.round(r.journeysPerS)} journeys/s, live heap ${r.heapMB.toFixed(1)} MB, RSS ${r.rssMB.toFixed(0)} MB, ${r.evicted} evicted`);
-  }
+for (const { size: flows, runs } of bySize) {
   const f = [
     figure(`journeys/s, ${flows} flows in flight`, 'journeys/s', runs.map((r) => r.journeysPerS)),
     figure(`live heap, ${flows} flows in flight`, 'MB', runs.map((r) => r.heapMB)),
@@ -83,5 +83,5 @@ for (const flows of SIZES) {
   figures.push(...f);
   rows.push(`| ${flows} | ${Math.round(f[0]!.median / 1000)}k | ${f[1]!.median.toFixed(1)} MB | ${f[2]!.median.toFixed(0)} MB |`);
 }
-console.log(['', '| flows in flight | journeys/s (4 hops + free each) | live heap with them open | process RSS |', '|---|---|---|---|', ...rows].join('\n'));
+printTable(['flows in flight', 'journeys/s (4 hops + free each)', 'live heap with them open', 'process RSS'], rows);
 report('correlator-scale', figures, { setup: `${JOURNEYS} journeys per size, ${RUNS} run(s)`, runs: detail });

@@ -14,6 +14,7 @@ import type { LabHandle } from '../agent/src/lab/lab.ts';
 import type { FilterSpec } from '../agent/src/tracer/filter.ts';
 import { targetNetns } from '../agent/src/lab/lab.ts';
 import { bundle } from '../agent/bin/bundle.mjs';
+import { processCpuMs } from './bpf-stats.ts';
 import { benchClient } from './lib.ts';
 import type { AgentCounters, AgentMessage, FloodAgentConfig, MemoryReport, ParentMessage } from './flood-agent.ts';
 
@@ -86,22 +87,6 @@ export function procRss(pid: number): { rss: number; hwm: number } {
   }
   const kb = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0) * 1024;
   return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
-}
-
-// Linux's USER_HZ, the unit of /proc/<pid>/stat times, is 100 on every architecture Node runs on.
-const CLOCK_TICKS_PER_S = 100;
-
-/** CPU time (user + system) a process has used, ms (0 once it is gone). */
-export function procCpuMs(pid: number): number {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return 0;
-  }
-  // The command name (field 2) may hold spaces and parentheses: count fields after its last ')'.
-  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS_PER_S;
 }
 
 /** The pids of a process's direct children. */
@@ -234,11 +219,11 @@ export async function startFloodRig(lab: LabHandle, opts: FloodRigOptions = {}):
       }
       let bpftrace = 0;
       for (const [p, last] of bpftraceCpu) {
-        const now = procCpuMs(p);
+        const now = processCpuMs(p);
         if (now > last) bpftraceCpu.set(p, now);
         bpftrace += Math.max(now, last);
       }
-      return { agent: procCpuMs(child.pid!), bpftrace, bpftraceRuns: bpftraceCpu.size };
+      return { agent: processCpuMs(child.pid!), bpftrace, bpftraceRuns: bpftraceCpu.size };
     },
     async agentMemory() {
       return (await ask({ type: 'memory' }, 'memory', 10_000)).memory;

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { bundle } from '../agent/bin/bundle.mjs';
 import type { HubScaleChildConfig, HubScaleFromChild, HubScaleToChild } from './hub-scale-child.ts';
-import { benchClient, figure, numArg, percentile, QUICK, report, sleep, type Figure } from './lib.ts';
+import { benchClient, figure, numArg, percentile, printTable, QUICK, report, sleep, sweep, type Figure } from './lib.ts';
 
 const RATE = numArg('--rate', 2000, 100_000);
 const SECONDS = numArg('--seconds', QUICK ? 4 : 10, 600);
@@ -117,20 +117,19 @@ async function once(agents: number): Promise<Run> {
   }
 }
 
+const { bySize, detail } = await sweep({
+  sizes: SIZES,
+  runs: RUNS,
+  label: (agents) => `${agents} agents`,
+  once,
+  line: (agents, r) =>
+    `${agents} agents: ${Math.round(r.stitchedPerS)} stitched/s of ${Math.round(r.offeredPerS)} sent, latency p50 ${r.p50Ms.toFixed(1)} ms p99 ${r.p99Ms.toFixed(1)} ms, ` +
+    `hub RSS ${r.rssMB.toFixed(0)} MB live heap ${r.heapMB.toFixed(1)} MB, ${r.cpuUsPerJourney.toFixed(0)} µs CPU per stitched journey`,
+  pauseMs: 500,
+});
 const figures: Figure[] = [];
 const rows: string[] = [];
-const detail: Record<string, Run[]> = {};
-for (const agents of SIZES) {
-  const runs: Run[] = (detail[`${agents} agents`] = []);
-  for (let i = 0; i < RUNS; i++) {
-    const r = await once(agents);
-    runs.push(r);
-    console.log(
-      `${agents} agents: ${Math.round(r.stitchedPerS)} stitched/s of ${Math.round(r.offeredPerS)} sent, latency p50 ${r.p50Ms.toFixed(1)} ms p99 ${r.p99Ms.toFixed(1)} ms, ` +
-        `hub RSS ${r.rssMB.toFixed(0)} MB live heap ${r.heapMB.toFixed(1)} MB, ${r.cpuUsPerJourney.toFixed(0)} µs CPU per stitched journey`,
-    );
-    await sleep(500);
-  }
+for (const { size: agents, runs } of bySize) {
   const f = {
     rate: figure(`stitched journeys/s, ${agents} agents`, 'journeys/s', runs.map((r) => r.stitchedPerS)),
     p50: figure(`latency added p50, ${agents} agents`, 'ms', runs.map((r) => r.p50Ms)),
@@ -142,7 +141,5 @@ for (const agents of SIZES) {
   figures.push(...Object.values(f));
   rows.push(`| ${agents} | ${Math.round(f.rate.median)} | ${f.p50.median.toFixed(0)} ms / ${f.p99.median.toFixed(0)} ms (${f.p99.min.toFixed(0)}-${f.p99.max.toFixed(0)}) | ${f.rss.median.toFixed(0)} MB | ${f.heap.median.toFixed(1)} MB | ${f.cpu.median.toFixed(0)} µs |`);
 }
-console.log(
-  ['', `| agents | stitched journeys/s (${RATE} offered) | latency added p50 / p99 | hub RSS | hub live heap (after GC) | hub CPU per stitched journey |`, '|---|---|---|---|---|---|', ...rows].join('\n'),
-);
+printTable([`agents`, `stitched journeys/s (${RATE} offered)`, 'latency added p50 / p99', 'hub RSS', 'hub live heap (after GC)', 'hub CPU per stitched journey'], rows);
 report('hub-scale', figures, { setup: `${RATE} stitched journeys/s offered, ${SECONDS} s after ${WARMUP_S} s warm-up, ${RUNS} run(s)`, runs: detail });

@@ -15,7 +15,7 @@ import { createIdentityIndex, type IdentityIndex, type NetnsSource } from '../ag
 import { startLabApi, writeKubeconfig } from '../agent/src/lab/api-server.ts';
 import type { ClusterModel, ModelPod, ModelService } from '../agent/src/lab/model.ts';
 import { heapAfterGc } from '../test/fuzz-helpers.ts';
-import { figure, numArg, QUICK, report, sleep, type Figure } from './lib.ts';
+import { figure, numArg, printTable, QUICK, report, sleep, sweep, type Figure } from './lib.ts';
 
 const ONE = process.argv.includes('--pods') ? numArg('--pods', 1000, 100_000) : 0;
 const SIZES = ONE ? [ONE] : [100, 1000, 10_000];
@@ -118,16 +118,16 @@ async function once(pods: number): Promise<Run> {
   }
 }
 
+const { bySize, detail } = await sweep({
+  sizes: SIZES,
+  runs: RUNS,
+  label: (pods) => `${pods} pods`,
+  once,
+  line: (pods, r) => `${pods} pods, ${SERVICES} Services: ${r.memMB.toFixed(1)} MB, sync ${r.syncMs.toFixed(0)} ms, ${r.lookupNs.toFixed(0)} ns per hop, relist ${r.relistMs.toFixed(0)} ms`,
+});
 const figures: Figure[] = [];
 const rows: string[] = [];
-const detail: Record<string, Run[]> = {};
-for (const pods of SIZES) {
-  const runs: Run[] = (detail[`${pods} pods`] = []);
-  for (let i = 0; i < RUNS; i++) {
-    const r = await once(pods);
-    runs.push(r);
-    console.log(`${pods} pods, ${SERVICES} Services: ${r.memMB.toFixed(1)} MB, sync ${r.syncMs.toFixed(0)} ms, ${r.lookupNs.toFixed(0)} ns per hop, relist ${r.relistMs.toFixed(0)} ms`);
-  }
+for (const { size: pods, runs } of bySize) {
   const f = [
     figure(`index memory, ${pods} pods`, 'MB', runs.map((r) => r.memMB)),
     figure(`initial sync, ${pods} pods`, 'ms', runs.map((r) => r.syncMs)),
@@ -138,5 +138,5 @@ for (const pods of SIZES) {
   const m = (x: Figure, d = 0): string => x.median.toFixed(d);
   rows.push(`| ${pods} pods, ${SERVICES} Services | ${m(f[0]!, 1)} MB | ${m(f[1]!)} ms | ${m(f[2]!)} ns | ${m(f[3]!)} ms |`);
 }
-console.log(['', '| cluster | index memory | initial sync | lookups per hop | relist after 410 |', '|---|---|---|---|---|', ...rows].join('\n'));
+printTable(['cluster', 'index memory', 'initial sync', 'lookups per hop', 'relist after 410'], rows);
 report('identity-scale', figures, { setup: `lab API in process, ${NODES} nodes, ${SERVICES} ClusterIP Services, ${RUNS} run(s) per size`, runs: detail });

@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { labUp } from '../agent/src/lab/lab.ts';
 import type { LabState } from '../agent/src/lab/state.ts';
 import { validateTopology, type TopologyInput } from '../agent/src/lab/topology.ts';
-import { figure, QUICK, report, sleep, type Figure } from './lib.ts';
+import { figure, printTable, QUICK, report, sleep, sweep, type Figure } from './lib.ts';
 
 /** [nodes, pods]: nodes grow at 24 pods, then pods grow on 6 nodes. */
 const SIZES: [number, number][] = QUICK
@@ -108,19 +108,18 @@ async function once(nodes: number, pods: number, i: number): Promise<Run> {
 }
 
 const MB = 2 ** 20;
+const { bySize, detail } = await sweep({
+  sizes: SIZES,
+  runs: RUNS,
+  label: ([nodes, pods]) => `${nodes} nodes, ${pods} pods`,
+  once: ([nodes, pods], i) => once(nodes, pods, i),
+  line: ([nodes, pods], r) =>
+    `${nodes} nodes, ${pods} pods: up ${(r.upMs / 1000).toFixed(1)} s (network ${(r.networkMs / 1000).toFixed(1)} s), down ${(r.downMs / 1000).toFixed(1)} s; ` +
+    `${r.processes} processes RSS ${(r.rss / MB).toFixed(0)} MB PSS ${(r.pss / MB).toFixed(0)} MB; kernel +${(r.kernel / MB).toFixed(0)} MB; MemAvailable -${(r.available / MB).toFixed(0)} MB`,
+});
 const figures: Figure[] = [];
 const rows: string[] = [];
-const detail: Record<string, Run[]> = {};
-for (const [nodes, pods] of SIZES) {
-  const runs: Run[] = (detail[`${nodes} nodes, ${pods} pods`] = []);
-  for (let i = 0; i < RUNS; i++) {
-    const r = await once(nodes, pods, i);
-    runs.push(r);
-    console.log(
-      `${nodes} nodes, ${pods} pods: up ${(r.upMs / 1000).toFixed(1)} s (network ${(r.networkMs / 1000).toFixed(1)} s), down ${(r.downMs / 1000).toFixed(1)} s; ` +
-        `${r.processes} processes RSS ${(r.rss / MB).toFixed(0)} MB PSS ${(r.pss / MB).toFixed(0)} MB; kernel +${(r.kernel / MB).toFixed(0)} MB; MemAvailable -${(r.available / MB).toFixed(0)} MB`,
-    );
-  }
+for (const { size: [nodes, pods], runs } of bySize) {
   const at = `${nodes} nodes, ${pods} pods`;
   const f = {
     up: figure(`lab up, ${at}`, 's', runs.map((r) => r.upMs / 1000)),
@@ -135,7 +134,5 @@ for (const [nodes, pods] of SIZES) {
   const range = (x: Figure, d = 1): string => (x.runs.length > 1 ? `${x.median.toFixed(d)} (${x.min.toFixed(d)}-${x.max.toFixed(d)})` : x.median.toFixed(d));
   rows.push(`| ${nodes} | ${pods} | ${range(f.up)} s | ${range(f.net)} s | ${range(f.down)} s | ${f.pss.median.toFixed(1)} MB (RSS ${f.rss.median.toFixed(1)}) | ${f.kernel.median.toFixed(2)} MB | ${f.avail.median.toFixed(1)} MB |`);
 }
-console.log(
-  ['', '| nodes | pods | lab up | of which network | lab down | processes per pod, PSS | kernel per pod | MemAvailable fall per pod |', '|---|---|---|---|---|---|---|---|', ...rows].join('\n'),
-);
+printTable(['nodes', 'pods', 'lab up', 'of which network', 'lab down', 'processes per pod, PSS', 'kernel per pod', 'MemAvailable fall per pod'], rows);
 report('lab-scale', figures, { setup: `${RUNS} run(s) per size`, runs: detail });

@@ -136,3 +136,39 @@ export function benchClient(port: number, token: string, onMessage: (m: { type: 
     });
   });
 }
+
+/**
+ * The "how cost grows" loop: `runs` runs of `once` at each size, each run's `line` printed as
+ * it ends. Returns each size's runs, and all of them keyed by `label` for the results file.
+ */
+export async function sweep<S, R>(o: {
+  sizes: readonly S[];
+  runs: number;
+  label: (size: S) => string;
+  once: (size: S, run: number) => R | Promise<R>;
+  line: (size: S, r: R) => string;
+  /** A pause after each run, so one run's teardown does not overlap the next's start. */
+  pauseMs?: number;
+}): Promise<{ bySize: { size: S; runs: R[] }[]; detail: Record<string, R[]> }> {
+  const bySize: { size: S; runs: R[] }[] = [];
+  const detail: Record<string, R[]> = {};
+  for (const size of o.sizes) {
+    // A size given twice (interleaved reruns: hub-scale --sizes 2,30,2,30) keeps both passes.
+    let key = o.label(size);
+    for (let n = 2; key in detail; n++) key = `${o.label(size)} (pass ${n})`;
+    const runs: R[] = (detail[key] = []);
+    for (let i = 0; i < o.runs; i++) {
+      const r = await o.once(size, i);
+      runs.push(r);
+      console.log(o.line(size, r));
+      if (o.pauseMs) await sleep(o.pauseMs);
+    }
+    bySize.push({ size, runs });
+  }
+  return { bySize, detail };
+}
+
+/** Prints a markdown table: the README's tables are pasted from these. */
+export function printTable(header: string[], rows: string[]): void {
+  console.log(['', `| ${header.join(' | ')} |`, `|${'---|'.repeat(header.length)}`, ...rows].join('\n'));
+}

@@ -1,5 +1,5 @@
-// `npm run bench`: every benchmark in turn, each in its own lab, bounded in time (about 20
-// minutes in full, 5 with --quick / HOPSCOPE_BENCH_QUICK=1). Figures go to stdout and to
+// `npm run bench`: every benchmark in turn, each in its own lab, each bounded by its limitS
+// below (--quick / HOPSCOPE_BENCH_QUICK=1: fewer, shorter runs). Figures go to stdout and to
 // bench/results/<name>.json. ws-bench (the UI engineer's) runs last, as a child.
 // Run as root: `npm run bench` or `npm run bench -- --quick`.
 import { execa } from 'execa';
@@ -14,8 +14,11 @@ const steps: { name: string; args: string[]; limitS: number }[] = [
   { name: 'e2e', args: [here('./e2e.ts'), ...quick], limitS: 420 },
   { name: 'bpftrace-output', args: [here('./bpftrace-output.ts'), ...quick], limitS: 180 },
   { name: 'ui-fps', args: [here('./ui-fps.ts'), ...quick], limitS: 120 },
-  // How cost grows (README "How cost grows"): the hub over 2/10/30 agents, lab up over nodes
-  // and pods, the UI over pods.
+  // How cost grows (README "How cost grows"): the identity index and the correlator over the
+  // cluster's and the traffic's size (in process, no lab), the hub over 2/10/30 agents, lab up
+  // over nodes and pods, the UI over pods.
+  { name: 'identity-scale', args: [here('./identity-scale.ts'), ...quick], limitS: 300 },
+  { name: 'correlator-scale', args: [here('./correlator-scale.ts'), ...quick], limitS: 120 },
   { name: 'hub-scale', args: [here('./hub-scale.ts'), ...quick], limitS: 300 },
   { name: 'lab-scale', args: [here('./lab-scale.ts'), ...quick], limitS: 300 },
   { name: 'ui-scale', args: [here('./ui-scale.ts'), ...quick], limitS: 420 },

@@ -14,7 +14,7 @@ import { startServer } from '../agent/src/server/http.ts';
 import { SyntheticSource } from '../agent/src/server/__tests__/synthetic.ts';
 import { journeyMaker, scaleTopology } from './ui-scale-data.ts';
 import { ensureUiBuilt, launchChromium } from '../test/browser.ts';
-import { figure, numArg, QUICK, report, sleep, type Figure } from './lib.ts';
+import { figure, numArg, printTable, QUICK, report, sleep, type Figure } from './lib.ts';
 import { measureFrames } from './ui-fps.ts';
 
 const PODS_ARG = process.argv.includes('--pods') ? process.argv[process.argv.indexOf('--pods') + 1] : undefined;
@@ -117,13 +117,6 @@ for (const pods of SIZES) {
   figures.push(figure(`topology first shown, ${pods} pods`, 's', [r.topologyFirstMs / 1000]));
   rows.push(`| ${pods} | ${cells.join(' | ')} | ${(r.topologyFirstMs / 1000).toFixed(1)} s |`);
 }
-console.log(
-  [
-    '',
-    `| pods | live list, connections: p95 frame | live list, packets | topology | topology first shown |`,
-    '|---|---|---|---|---|',
-    ...rows,
-  ].join('\n'),
-);
+printTable(['pods', 'live list, connections: p95 frame', 'live list, packets', 'topology', 'topology first shown'], rows);
 report('ui-scale', figures, { setup: `${STORED} journeys sent at ${FILL_RATE}/s, then ${LIVE}/s while measuring; ${SECONDS} s per run, ${RUNS} run(s) per view; Chromium --disable-gpu, 1600x900`, runs: detail });
 process.exit(0);
