@@ -4,7 +4,7 @@
 import { memo, useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { BaseEdge, getBezierPath, Handle, Position, ReactFlow, type Edge, type EdgeProps, type Node, type NodeProps, type ReactFlowInstance } from '@xyflow/react';
 import type { TopologyView as Topo } from '@hopscope/agent/protocol/messages.ts';
-import { buildTopologyGraph, layoutPart, namespacesOf, type Focus, type TopoItem, type TrafficEnds } from '../domain/topologyGraph.ts';
+import { buildTopologyGraph, layoutKey, namespacesOf, type Focus, type TopoItem, type TrafficEnds } from '../domain/topologyGraph.ts';
 import { layoutTopology, type Positioned } from '../domain/layout.ts';
 import { useThrottled } from './useThrottled.ts';
 
@@ -76,20 +76,20 @@ export const TopologyView = memo(function TopologyView({ topology, journeys }: {
   const shown = useThrottled(journeys, LIGHT_MS);
   const recent = useMemo(() => shown.slice(-200), [shown]);
   const graph = useMemo(() => buildTopologyGraph(topology, recent, focus), [topology, recent, focus]);
-  // Layout depends only on the boxes, not on the focus, the edges or the traffic counts.
-  const part = useMemo(() => layoutPart(graph), [graph]);
-  const structure = part.key;
+  // Layout depends only on the boxes (layoutTopology reads no edges), not on the focus or the traffic.
+  const structure = useMemo(() => layoutKey(graph), [graph]);
   const [pos, setPos] = useState<{ key: string; p: Positioned } | null>(null);
   useEffect(() => {
     let live = true;
-    layoutTopology(part.graph).then(
+    layoutTopology(graph).then(
       (p) => live && setPos({ key: structure, p }),
       (e: unknown) => console.error('layout failed', e),
     );
     return () => {
       live = false;
     };
-    // `graph` changes with every batch; only a change of structure needs a new layout.
+    // `graph` changes with every batch; only a change of structure needs a new layout, and the
+    // graph of the render that changed it has the boxes to lay out.
   }, [structure]);
 
   const kept = useRef<{ nodes: Kept<ItemNode | GroupNode>; edges: Kept<Edge> }>({ nodes: new Map(), edges: new Map() });

@@ -196,6 +196,6 @@ export function namespacesOf(t: TopologyView): string[] {
  * redrew a cluster of a few hundred pods every second (ELK runs on the page's thread) and moved
  * every box when a Service was clicked, so edges are drawn over the positions the boxes got.
  */
-export function layoutPart(g: TopoGraph): { graph: TopoGraph; key: string } {
-  return { graph: { ...g, edges: [] }, key: JSON.stringify([g.groups, g.items.map((i) => [i.id, i.group])]) };
+export function layoutKey(g: TopoGraph): string {
+  return JSON.stringify([g.groups, g.items.map((i) => [i.id, i.group])]);
 }
