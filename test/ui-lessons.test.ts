@@ -114,7 +114,7 @@ async function shownCommands(where: string): Promise<{ what: string; prompt: str
 describe('lessons on the live lab', () => {
   it('ships a lesson for each scenario, grouped by mode', () => {
     expect(lessons.map((l) => l.id)).toEqual(
-      expect.arrayContaining(['container-to-container', 'pod-to-pod-same-node', 'pod-to-pod-vxlan', 'calico-routed', 'dns-then-service', 'clusterip-dnat', 'nodeport-masquerade', 'scale-new-targets', 'drop-no-socket']),
+      expect.arrayContaining(['container-to-container', 'pod-to-pod-same-node', 'pod-to-pod-vxlan', 'calico-routed', 'dns-then-service', 'clusterip-dnat', 'clusterip-nftables', 'nodeport-masquerade', 'scale-new-targets', 'drop-no-socket']),
     );
   });
 
