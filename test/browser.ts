@@ -1,8 +1,9 @@
 // Shared by the browser tests: a fresh UI build when the sources changed, and Debian's Chromium.
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import { spawnHopscope, stopChild } from './server-helpers.ts';
 
 function newest(dir: string): number {
   let t = 0;
@@ -28,6 +29,45 @@ export function launchChromium(executablePath = '/usr/bin/chromium'): Promise<Br
     executablePath,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
+}
+
+/** What `startLiveUi` brought up, for `stopLiveUi`. */
+export interface LiveUi {
+  proc: ChildProcess;
+  base: string;
+  browser: Browser;
+  page: Page;
+}
+
+/**
+ * `hopscope start` on a lab of its own named `lab` (`args` after the name, e.g. a topology; its
+ * stderr into `log`), on a fresh UI build, and one Chromium page at `viewport`; test-artifacts/
+ * made for the screenshots.
+ */
+export async function startLiveUi(token: string, lab: string, log: string[], upMs: number, viewport: { width: number; height: number }, args: string[] = []): Promise<LiveUi> {
+  mkdirSync('test-artifacts', { recursive: true });
+  ensureUiBuilt();
+  const { proc, base } = await spawnHopscope('start', ['--port', '0', '--name', lab, ...args], token, log, upMs);
+  const browser = await launchChromium();
+  return { proc, base, browser, page: await browser.newPage({ viewport }) };
+}
+
+/** Undoes `startLiveUi` (either part may be missing when it failed half-way). */
+export async function stopLiveUi(lab: string, proc: ChildProcess | undefined, browser: Browser | undefined): Promise<void> {
+  await browser?.close().catch(() => undefined);
+  await stopChild(proc);
+  // A start killed before its own teardown leaves its lab: take it down by name.
+  if (proc?.signalCode === 'SIGKILL') execFileSync('node', ['agent/bin/hopscope.mjs', 'lab', 'down', '--name', lab], { stdio: 'ignore' });
+}
+
+/**
+ * Opens the UI at `url` with its token and waits for its websocket to be open and, when
+ * `tracerMs` is given, for the status bar to say the tracer runs.
+ */
+export async function openUi(page: Page, url: string, token: string, tracerMs?: number): Promise<void> {
+  await page.goto(`${url}?token=${token}`);
+  await page.getByTestId('connection').filter({ hasText: 'open' }).waitFor({ timeout: 20_000 });
+  if (tracerMs !== undefined) await page.getByTestId('status-bar').filter({ hasText: 'tracer running' }).waitFor({ timeout: tracerMs });
 }
 
 /**

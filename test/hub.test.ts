@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { ensureUiBuilt, findRow, launchChromium } from './browser.ts';
+import { ensureUiBuilt, findRow, launchChromium, openUi } from './browser.ts';
 import { labUp, loadTopology, type LabHandle } from '../agent/src/lab/lab.ts';
 import { journeySchema } from '../agent/src/protocol/messages.ts';
 import type { Journey } from '../agent/src/protocol/events.ts';
@@ -316,8 +316,7 @@ describe('hopscope hub with two node-scoped agents', () => {
   });
 
   it('shows the stitched journey with both lanes in the browser', async () => {
-    await page.goto(`${hubUrl}?token=${TOKEN}`);
-    await page.getByTestId('connection').filter({ hasText: 'open' }).waitFor({ timeout: 15_000 });
+    await openUi(page, hubUrl, TOKEN);
     await page.getByTestId('filter-service').fill('web');
     await page.getByTestId('filter-apply').click();
     await crossNodeCalls(1);

@@ -7,7 +7,7 @@ import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSyn
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { ensureUiBuilt, findRow, launchChromium, pickAction } from './browser.ts';
+import { ensureUiBuilt, findRow, launchChromium, openUi, pickAction } from './browser.ts';
 import { readRecordingFile } from '../agent/src/wiring/recording-file.ts';
 import { spawnHopscope, stopChild } from './server-helpers.ts';
 
@@ -50,8 +50,7 @@ interface Seen {
 
 async function openPage(base: string): Promise<Page> {
   const page = await browser.newPage({ viewport: { width: 1600, height: 900 } });
-  await page.goto(`${base}?token=${TOKEN}`);
-  await page.getByTestId('connection').filter({ hasText: 'open' }).waitFor({ timeout: 15_000 });
+  await openUi(page, base, TOKEN);
   return page;
 }
 

@@ -9,7 +9,7 @@ import type { Browser, Page } from 'playwright-core';
 import { startServer, type RunningServer } from '../agent/src/server/http.ts';
 import { SyntheticSource } from '../agent/src/server/__tests__/synthetic.ts';
 import { journeyMaker, scaleTopology } from '../bench/ui-scale-data.ts';
-import { ensureUiBuilt, launchChromium } from './browser.ts';
+import { ensureUiBuilt, launchChromium, openUi } from './browser.ts';
 
 const ART = 'test-artifacts';
 const TOKEN = `big-cluster-${process.pid}-0123456789`;
@@ -24,8 +24,7 @@ beforeAll(async () => {
   server = await startServer({ host: '127.0.0.1', port: 0, token: TOKEN, uiDir: 'ui/dist', source, topology: () => topo, lab: null });
   browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1600, height: 900 } });
-  await page.goto(`${server.url.replace(/\/$/, '')}/?token=${TOKEN}`);
-  await page.getByTestId('connection').filter({ hasText: 'open' }).waitFor({ timeout: 15_000 });
+  await openUi(page, server.url, TOKEN);
   source.setRate(100);
 });
 afterAll(async () => {

@@ -9,7 +9,7 @@ import type { Browser, Page } from 'playwright-core';
 import type { Hop, IpPacket, Journey, L4Header } from '../agent/src/protocol/events.ts';
 import type { JourneySource, SourceSink, SourceStatus } from '../agent/src/server/source.ts';
 import { startServer, type RunningServer } from '../agent/src/server/http.ts';
-import { ensureUiBuilt, launchChromium } from './browser.ts';
+import { ensureUiBuilt, launchChromium, openUi } from './browser.ts';
 
 const TOKEN = `conv-load-${process.pid}-0123456789`;
 const CONNS_PER_S = 100;
@@ -126,8 +126,7 @@ afterAll(async () => {
 
 describe('conversations under 100 connections/s', () => {
   it('lists one row per connection, and their packets add up to every journey received', async () => {
-    await page.goto(`${server.url.replace(/\/$/, '')}/?token=${TOKEN}`);
-    await page.getByTestId('connection').filter({ hasText: 'open' }).waitFor({ timeout: 15_000 });
+    await openUi(page, server.url, TOKEN);
     const t0 = Date.now();
     source.go();
     const list = page.getByTestId('conn-list');

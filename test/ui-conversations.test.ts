@@ -2,11 +2,9 @@
 // real Chromium): one curl is one connection row, which opens to its packets, and a packet to
 // its hops; a dig just before a curl is linked to it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import type { Browser, Page } from 'playwright-core';
-import { ensureUiBuilt, launchChromium, pickAction } from './browser.ts';
-import { spawnHopscope, stopChild } from './server-helpers.ts';
+import { openUi, pickAction, startLiveUi, stopLiveUi } from './browser.ts';
 
 const TOKEN = `conv-test-${process.pid}-0123456789`;
 const LAB = `cv${process.pid % 100000}`;
@@ -17,19 +15,10 @@ let page: Page;
 const log: string[] = [];
 
 beforeAll(async () => {
-  mkdirSync('test-artifacts', { recursive: true });
-  ensureUiBuilt();
-  ({ proc, base } = await spawnHopscope('start', ['--port', '0', '--name', LAB], TOKEN, log, 90_000));
-  browser = await launchChromium();
-  page = await browser.newPage({ viewport: { width: 1600, height: 900 } });
+  ({ proc, base, browser, page } = await startLiveUi(TOKEN, LAB, log, 90_000, { width: 1600, height: 900 }));
 }, 180_000);
 
-afterAll(async () => {
-  await browser?.close().catch(() => undefined);
-  await stopChild(proc);
-  // A start killed before its own teardown leaves its lab: take it down by name.
-  if (proc?.signalCode === 'SIGKILL') execFileSync('node', ['agent/bin/hopscope.mjs', 'lab', 'down', '--name', LAB], { stdio: 'ignore' });
-}, 60_000);
+afterAll(() => stopLiveUi(LAB, proc, browser), 60_000);
 
 /** Runs a lab action from the picker and waits for its answer. */
 async function act(kind: string, target: string): Promise<void> {
@@ -53,9 +42,7 @@ async function settled(): Promise<{ count: number; packets: number }> {
 
 describe('conversations on the live lab', () => {
   it('shows one curl as ONE connection row, which opens to its packets and a packet to its hops', async () => {
-    await page.goto(`${base}?token=${TOKEN}`);
-    await page.getByTestId('connection').filter({ hasText: 'open' }).waitFor({ timeout: 15_000 });
-    await expect.poll(() => page.getByTestId('status-bar').textContent(), { timeout: 20_000 }).toContain('tracer running');
+    await openUi(page, base, TOKEN, 20_000);
     // Only what the client pod sends and receives.
     await page.getByTestId('filter-pod').fill('client');
     await page.getByTestId('filter-apply').click();

@@ -5,11 +5,10 @@
 // and endpoints must hold the backend the journey really went to. Screenshots: test-artifacts/lesson-*.png.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { ensureUiBuilt, launchChromium } from './browser.ts';
-import { spawnHopscope, stopChild } from './server-helpers.ts';
+import { openUi, startLiveUi, stopLiveUi } from './browser.ts';
 import { lessonsResponseSchema, type Lesson } from '../agent/src/protocol/lessons.ts';
 import type { LabState } from '../agent/src/lab/state.ts';
 
@@ -24,22 +23,12 @@ const log: string[] = [];
 let lessons: Lesson[] = [];
 
 beforeAll(async () => {
-  mkdirSync(ART, { recursive: true });
-  ensureUiBuilt();
-  ({ proc, base } = await spawnHopscope('start', ['--port', '0', '--name', LAB], TOKEN, log, 90_000));
-  browser = await launchChromium();
-  page = await browser.newPage({ viewport: { width: 1600, height: 900 } });
-  await page.goto(`${base}?token=${TOKEN}`);
-  await page.getByTestId('connection').filter({ hasText: 'open' }).waitFor({ timeout: 15_000 });
-  await page.getByTestId('status-bar').filter({ hasText: 'tracer running' }).waitFor({ timeout: 30_000 });
+  ({ proc, base, browser, page } = await startLiveUi(TOKEN, LAB, log, 90_000, { width: 1600, height: 900 }));
+  await openUi(page, base, TOKEN, 30_000);
   lessons = lessonsResponseSchema.parse(await page.evaluate(async () => (await fetch('/api/lessons')).json())).lessons;
 }, 180_000);
 
-afterAll(async () => {
-  await browser?.close().catch(() => undefined);
-  await stopChild(proc);
-  if (proc?.signalCode === 'SIGKILL') execFileSync('node', ['agent/bin/hopscope.mjs', 'lab', 'down', '--name', LAB], { stdio: 'ignore' });
-}, 60_000);
+afterAll(() => stopLiveUi(LAB, proc, browser), 60_000);
 
 function labState(): LabState {
   return JSON.parse(readFileSync(`/run/hopscope/labs/${LAB}.json`, 'utf8')) as LabState;
@@ -125,7 +114,7 @@ async function shownCommands(where: string): Promise<{ what: string; prompt: str
 describe('lessons on the live lab', () => {
   it('ships a lesson for each scenario, grouped by mode', () => {
     expect(lessons.map((l) => l.id)).toEqual(
-      expect.arrayContaining(['container-to-container', 'pod-to-pod-same-node', 'pod-to-pod-vxlan', 'calico-routed', 'dns-then-service', 'clusterip-dnat', 'nodeport-masquerade', 'scale-new-targets', 'drop-no-socket']),
+      expect.arrayContaining(['container-to-container', 'pod-to-pod-same-node', 'pod-to-pod-vxlan', 'calico-routed', 'dns-then-service', 'clusterip-dnat', 'clusterip-nftables', 'nodeport-masquerade', 'scale-new-targets', 'drop-no-socket']),
     );
   });
 

@@ -5,11 +5,9 @@
 // fits both; the topology draws edges only for the focus and the traffic. Screenshots go to
 // test-artifacts/ (topology-6node.png, presenter-*.png, projector-*.png): look at them.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import type { Browser, Locator, Page } from 'playwright-core';
-import { ensureUiBuilt, findRow, launchChromium, pickAction } from './browser.ts';
-import { spawnHopscope, stopChild } from './server-helpers.ts';
+import { findRow, openUi, pickAction, startLiveUi, stopLiveUi } from './browser.ts';
 
 const TOKEN = `projector-test-${process.pid}-0123456789`;
 const LAB = `pj${process.pid % 100000}`;
@@ -25,19 +23,10 @@ let page: Page;
 const log: string[] = [];
 
 beforeAll(async () => {
-  mkdirSync(ART, { recursive: true });
-  ensureUiBuilt();
-  ({ proc, base } = await spawnHopscope('start', ['--port', '0', '--name', LAB, '--topology', 'agent/src/lab/topologies/six-node.yaml'], TOKEN, log, 240_000));
-  browser = await launchChromium();
-  page = await browser.newPage({ viewport: { width: 1920, height: 1080 } });
+  ({ proc, base, browser, page } = await startLiveUi(TOKEN, LAB, log, 240_000, { width: 1920, height: 1080 }, ['--topology', 'agent/src/lab/topologies/six-node.yaml']));
 }, 300_000);
 
-afterAll(async () => {
-  await browser?.close().catch(() => undefined);
-  await stopChild(proc);
-  // A start killed before its own teardown leaves its lab: take it down by name.
-  if (proc?.signalCode === 'SIGKILL') execFileSync('node', ['agent/bin/hopscope.mjs', 'lab', 'down', '--name', LAB], { stdio: 'ignore' });
-}, 90_000);
+afterAll(() => stopLiveUi(LAB, proc, browser), 90_000);
 
 interface TextSize {
   text: string;
@@ -81,9 +70,7 @@ const crossSyn = () => page.locator('[data-testid=journey-row]').filter({ hasTex
 
 describe('projector and the 6-node lab', () => {
   it('opens on the 6-node lab with the traffic actions as one compact picker', async () => {
-    await page.goto(`${base}?token=${TOKEN}`);
-    await page.getByTestId('connection').filter({ hasText: 'open' }).waitFor({ timeout: 20_000 });
-    await expect.poll(() => page.getByTestId('status-bar').textContent(), { timeout: 30_000 }).toContain('tracer running');
+    await openUi(page, base, TOKEN, 30_000);
     const picker = page.getByTestId('lab-picker');
     await picker.waitFor();
     // one line at 1920 px, not 42 buttons over half the screen
