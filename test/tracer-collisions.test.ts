@@ -22,6 +22,7 @@ const PROBES = 3000;
 const BASE_PORT = 20_000;
 // Where a packet from A to B's bridge address is seen: A's veth out, B's bridge port in, the bridge in.
 const PATH = ['aB xmit', 'bA recv', 'br0 recv'];
+const REPLY_PATH = ['br0 xmit', 'bA xmit', 'aB recv'];
 
 const events: TraceEvent[] = [];
 let tracer: Tracer | undefined;
@@ -49,9 +50,14 @@ afterAll(async () => {
 it('never counts a packet from another packet\'s note: colliding slots under a flood, the first packet of 3000 flows printed at every hop', async () => {
   // Let the attach settle: an arp exchange and one ping, printed (first packets).
   sh('ip', ['netns', 'exec', NS.a, 'ping', '-c', '1', '-W', '2', B]);
-  // Its last hop must be out of bpftrace's buffer before the flood starts, or its echoes would
-  // count as the flood's.
-  await waitFor('the settling ping\'s reply on aB', () => events.find((e) => e.type === 'hop' && e.dev === 'aB' && e.hook === 'recv' && e.packet.l4.proto === 'icmp'), 10_000);
+  // All six of its hops must be out of bpftrace's buffers before the flood starts, or its echoes
+  // would count as the flood's (both have seq 1). Its reply's last hop is not enough: bpftrace
+  // reads one buffer per CPU, so the request's hops, printed on the other CPU, can arrive after it.
+  const settling = [...PATH.map((w) => `8 ${w}`), ...REPLY_PATH.map((w) => `0 ${w}`)];
+  await waitFor('the settling ping\'s six hops', () => {
+    const seen = new Set(events.flatMap((e) => (e.type === 'hop' && e.packet.l4.proto === 'icmp' ? [`${e.packet.l4.icmpType} ${e.dev} ${e.hook}`] : [])));
+    return settling.every((k) => seen.has(k));
+  }, 10_000);
   const from = events.at(-1)?.seq ?? 0;
   const startedAt = Date.now();
   // ~5 s of ping -f (bounded by -w, inside the two namespaces); the probes go out in its middle.
@@ -102,7 +108,7 @@ it('never counts a packet from another packet\'s note: colliding slots under a f
       if (l4.proto !== 'icmp' || l4.icmpType !== type) continue;
       seqs.set(where(h), [...(seqs.get(where(h)) ?? []), l4.seq]);
     }
-    const path = type === 8 ? PATH : ['br0 xmit', 'bA xmit', 'aB recv'];
+    const path = type === 8 ? PATH : REPLY_PATH;
     expect(Object.fromEntries(seqs), `echo ${type === 8 ? 'requests' : 'replies'} printed`).toEqual(Object.fromEntries(path.map((w) => [w, [1]])));
   }
 }, 60_000);
