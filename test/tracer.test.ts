@@ -30,6 +30,8 @@ let server: ResultPromise | undefined;
 const hops = (): HopEvent[] => events.filter((e): e is HopEvent => e.type === 'hop');
 const since = (seq: number): TraceEvent[] => events.filter((e) => e.seq > seq);
 const lastSeq = (): number => events.at(-1)?.seq ?? 0;
+/** Each flush line's kernel time, and the last event handed over before it. */
+const flushes: { ns: number; afterSeq: number }[] = [];
 
 async function waitFor<T>(what: string, fn: () => T | undefined | false, ms = 10_000): Promise<T> {
   const end = Date.now() + ms;
@@ -111,6 +113,7 @@ beforeAll(async () => {
       if (st.state === 'starting') runStarts.push(lastSeq());
     },
     onLine: record ? (l) => appendFileSync(record, `${l}\n`) : undefined,
+    onFlush: (ns) => flushes.push({ ns, afterSeq: lastSeq() }),
   });
   // The HTTP server must be listening before the TCP tests.
   await waitFor('http server', () => {
@@ -160,6 +163,21 @@ describe('tracer on real namespaces', () => {
     expect(br0).toMatchObject({ kind: 'bridge', masterIfindex: 0 });
     expect(devs.find((d) => d.netns === inode.b && d.dev === 'bA')).toMatchObject({ kind: 'veth', masterIfindex: br0!.ifindex });
     expect(devs.find((d) => d.netns === inode.a && d.dev === 'aB')).toMatchObject({ kind: 'veth', masterIfindex: 0 });
+  });
+
+  it('times each flush on the events\' clock: the stream\'s progress, for the idle time-out', async () => {
+    const from = lastSeq();
+    inNs(NS.a, 'ping', '-c', '1', '-W', '2', '10.213.0.2');
+    const reply = await waitFor('echo reply back on aB', () =>
+      hops().find((h) => h.seq > from && h.netns === inode.a && h.dev === 'aB' && h.hook === 'recv' && h.packet.l4.proto === 'icmp' && h.packet.l4.icmpType === 0));
+    const next = await waitFor('a flush after the reply was read', () => flushes.find((f) => f.afterSeq >= reply.seq));
+    // Printed ~every 100 ms by the kernel, after the lines it flushes (less a poll's worth of
+    // another CPU's lines): on the hops' clock, just past the reply.
+    expect(next.ns).toBeGreaterThan(reply.tsNs - 200e6);
+    expect(next.ns).toBeLessThan(reply.tsNs + 3e9);
+    const ns = flushes.map((f) => f.ns);
+    expect(ns.length).toBeGreaterThanOrEqual(2);
+    expect(ns.every((t, i) => i === 0 || t > ns[i - 1]!)).toBe(true);
   });
 
   it('decodes IPv6 (ICMPv6 echo)', async () => {

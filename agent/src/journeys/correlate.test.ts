@@ -164,6 +164,25 @@ describe('correlator: journey boundaries', () => {
     expect(c.stats().open).toBe(0);
   });
 
+  it('judges idleness by the stream\'s clock: a journey whose next hops are still in the tracer\'s buffers stays open', () => {
+    const identity = fakeIdentity();
+    const c = createCorrelator({ identity, idleNs: 1000, settleNs: 50 });
+    for (const d of flannelDevices()) c.push(d);
+    const p = tcp('10.244.1.2', 40001, '10.244.2.3', 8080);
+    c.push(hop(100, 'xmit', NS.client, 2, 'eth0', '0x1', p));
+    // 1.4 time-outs of wall clock, but the stream has only been read up to 150.
+    expect(c.tick(1500, 150)).toEqual([]);
+    // The rest of the packet's hops come out of the buffers: one journey, delivered.
+    c.push(hop(120, 'recv', NS.web, 2, 'eth0', '0x1', p));
+    const [j] = c.tick(1500, 1200);
+    expect(j?.verdict).toBe('delivered');
+    expect(j?.hops.map((h) => h.dev)).toEqual(['eth0', 'eth0']);
+    // Once the stream has moved on a whole time-out past it, a journey is idle.
+    c.push(hop(2000, 'xmit', NS.client, 2, 'eth0', '0x2', tcp('10.244.1.2', 40002, '10.244.2.3', 8080)));
+    expect(c.tick(5000, 2999)).toEqual([]);
+    expect(c.tick(5000, 3000)).toHaveLength(1);
+  });
+
   it('settles a delivered journey quickly when no free follows', () => {
     const identity = fakeIdentity();
     const c = createCorrelator({ identity, idleNs: 10_000_000_000, settleNs: 50 });

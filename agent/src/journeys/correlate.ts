@@ -54,8 +54,13 @@ export interface CorrelatorStats {
 /** Groups TraceEvents into Journeys. */
 export interface Correlator {
   push(e: TraceEvent): void;
-  /** Close journeys that are idle (or settled after delivery) at `nowNs` (kernel monotonic time). */
-  tick(nowNs: number): Journey[];
+  /**
+   * Close journeys settled after delivery at `nowNs` (kernel monotonic time), and those idle at
+   * `streamNs`: the kernel time up to which the events are known to have been pushed (default,
+   * and at most, nowNs). A journey whose next events are still in the tracer's buffers is not
+   * idle, however long they take to come.
+   */
+  tick(nowNs: number, streamNs?: number): Journey[];
   /** Close every open journey (on stop). */
   flush(): Journey[];
   stats(): CorrelatorStats;
@@ -352,17 +357,19 @@ export function createCorrelator(opts: CorrelatorOptions): Correlator {
         }
       }
     },
-    tick(nowNs: number): Journey[] {
+    tick(nowNs: number, streamNs = nowNs): Journey[] {
       const out = outbox.splice(0);
       const soonest = Math.min(settleNs, idleNs);
+      const streamLag = Math.max(0, nowNs - streamNs);
       for (const o of [...open.values()]) {
         const quiet = nowNs - o.lastTs;
-        // Ordered by last activity: everything after this one is quieter for less time.
+        // Ordered by last activity: everything after this one is quieter for less time (and
+        // the stream's clock is never ahead of nowNs, so neither is the idle test).
         if (quiet < soonest) break;
         if (o.delivered && quiet >= settleNs) {
           const j = finish(o, 'settled');
           if (j) out.push(j);
-        } else if (quiet >= idleNs) {
+        } else if (quiet - streamLag >= idleNs) {
           const j = finish(o, 'idle');
           if (j) out.push(j);
         }

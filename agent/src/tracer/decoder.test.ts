@@ -130,6 +130,21 @@ describe('decoder on recorded output', () => {
     expect(d.gap(1, 2, 'bpftrace exited')).toEqual({ type: 'gap', seq: 2, fromMs: 1, toMs: 2, reason: 'bpftrace exited' });
   });
 
+  it('reads the kernel time off the flush line, text or bytes; format 1\'s untimed line gives -1', () => {
+    const d = createDecoder({ reasonNames: reasons });
+    const pad = '.'.repeat(8200);
+    const timed = `P d531f900ad ${pad}`;
+    expect(d.decode(timed)).toEqual({ type: 'notice', kind: 'flush', value: 0xd531f900ad });
+    const bytes = Buffer.from(timed);
+    expect(d.decodeBytes(bytes, 0, bytes.length)).toEqual({ type: 'notice', kind: 'flush', value: 0xd531f900ad });
+    expect(d.decode(`P ${pad}`)).toEqual({ type: 'notice', kind: 'flush', value: -1 });
+    // Not a flush line: a bad time, no padding after it, nothing after the P.
+    expect(d.decode(`P zz ${pad}`)).toMatchObject({ type: 'rejected' });
+    expect(d.decode('P d531f900ad x')).toMatchObject({ type: 'rejected' });
+    expect(d.decode('P ')).toMatchObject({ type: 'rejected' });
+    expect(d.stats().events).toBe(0);
+  });
+
   it('rejects garbage with a reason', () => {
     const d = createDecoder({ reasonNames: reasons });
     expect(d.decode('H 3 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1')).toMatchObject({ type: 'rejected', reason: 'unknown hook' });

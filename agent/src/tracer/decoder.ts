@@ -32,11 +32,15 @@ export interface Rejection {
 export interface Notice {
   type: 'notice';
   kind: 'banner' | 'attached' | 'counter' | 'flush';
-  /** Program format version (banner), probes attached, a sampler counter's run total held for the next report, 0 (flush padding). */
+  /**
+   * Program format version (banner), probes attached, a sampler counter's run total held for
+   * the next report, or the kernel time (ns) of a flush (-1 from a program of format 1, whose
+   * flush line had none).
+   */
   value: number;
 }
 
-const FLUSH_NOTICE: Notice = Object.freeze({ type: 'notice', kind: 'flush', value: 0 }) as Notice;
+const UNTIMED_FLUSH: Notice = Object.freeze({ type: 'notice', kind: 'flush', value: -1 }) as Notice;
 
 /** What one line decodes to. */
 export type DecodeResult = TraceEvent | Rejection | Notice;
@@ -181,6 +185,23 @@ function fieldCount(s: string): number {
   let n = 1;
   for (let i = s.indexOf(' '); i >= 0; i = s.indexOf(' ', i + 1)) n++;
   return n;
+}
+
+/**
+ * The flush line "P <nsecs hex> <dots>" (format 1: "P <dots>", no time) as a notice; null when
+ * the bytes are not one.
+ */
+function flushLine(b: Uint8Array, start: number, end: number): Notice | null {
+  let i = start + 2;
+  if (b[i] === 46) return UNTIMED_FLUSH;
+  let t = 0;
+  for (; i < end && i - start - 2 < 16; i++) {
+    const v = HEX_VALUE[b[i]!]!;
+    if (v < 0) break;
+    t = t * 16 + v;
+  }
+  if (i === start + 2 || b[i] !== 32 || b[i + 1] !== 46) return null;
+  return { type: 'notice', kind: 'flush', value: t };
 }
 
 const ENCODER = new TextEncoder();
@@ -635,8 +656,12 @@ export function createDecoder(opts: { reasonNames: Map<number, string> }): Decod
   function decodeLine(line: string): DecodeResult {
     if (line.length === 0) return reject('empty line', line);
     const c = line.charCodeAt(0);
-    // The program's flush padding (bpf/datapath.bt.tmpl): longer than any event line.
-    if (c === 80 && line.charCodeAt(1) === 32 && line.charCodeAt(2) === 46) return FLUSH_NOTICE;
+    // The program's flush line (bpf/datapath.bt.tmpl): longer than any event line.
+    if (c === 80 && line.charCodeAt(1) === 32) {
+      const e = ENCODER.encodeInto(line.slice(0, 24), cur.scratch);
+      const f = flushLine(cur.scratch, 0, e.written);
+      if (f) return f;
+    }
     if (line.length > 4096) return reject('line too long', line);
     if (line.charCodeAt(1) === 32) {
       if (c === 72) {
@@ -700,8 +725,11 @@ export function createDecoder(opts: { reasonNames: Map<number, string> }): Decod
           cur.end = end;
           return tally(hop(start, null));
         }
-        // The flush padding is 8 KB of dots: no need to make a string of it.
-        if (end - start > 2 && buf[start] === 80 && buf[start + 1] === 32 && buf[start + 2] === 46) return tally(FLUSH_NOTICE);
+        // The flush line is 8 KB of dots: no need to make a string of it.
+        if (end - start > 2 && buf[start] === 80 && buf[start + 1] === 32) {
+          const f = flushLine(buf, start, end);
+          if (f) return tally(f);
+        }
         return tally(decodeLine(utf8(buf, start, end)));
       } catch (e) {
         return tally(failed(e, () => utf8(buf, start, end)));

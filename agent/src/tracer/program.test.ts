@@ -17,11 +17,11 @@ describe('renderProgram', () => {
   });
 
   it('pads the flush line past stdio\'s 8 KiB buffer, as long as the template\'s format comment says', () => {
-    const pad = /printf\("P (\.+)\\n"\)/.exec(renderProgram(DEFAULT_KERNEL_FILTER, opts))?.[1];
+    const pad = /printf\("P %lx (\.+)\\n", nsecs\)/.exec(renderProgram(DEFAULT_KERNEL_FILTER, opts))?.[1];
     expect(pad).toBeDefined();
     // glibc's BUFSIZ: a shorter line could sit in bpftrace's buffer with the events it should flush.
-    expect(`P ${pad}\n`.length).toBeGreaterThan(8192);
-    const documented = /^\/\/\s+P <(\d+) dots>/m.exec(loadTemplates().datapath)?.[1];
+    expect(`P 1 ${pad}\n`.length).toBeGreaterThan(8192);
+    const documented = /^\/\/\s+P <nsecs> <(\d+) dots>/m.exec(loadTemplates().datapath)?.[1];
     expect(Number(documented)).toBe(pad!.length);
   });
 

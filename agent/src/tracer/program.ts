@@ -7,7 +7,7 @@ import type { ProbeSet } from '../protocol/events.ts';
 import type { Cidr, FlowSide, KernelFilter } from './kernel-filter.ts';
 
 /** Version of the line format, printed in the banner. Nothing checks it: the runner renders the program it decodes. */
-export const PROGRAM_VERSION = 1;
+export const PROGRAM_VERSION = 2;
 
 /** Options that are not part of the user's filter. */
 export interface RenderOptions {
@@ -45,7 +45,7 @@ const K1 = '(uint64)0x9e3779b185ebca87';
 const K2 = '(uint64)0xc2b2ae3d27d4eb4f';
 const K3 = '(uint64)0x165667b19e3779f9';
 
-/** Body of the flush padding line ("P " + this); the decoder recognises and skips it. */
+/** Padding of the flush line ("P <nsecs> " + this): the decoder takes its time and skips the rest. */
 export const FLUSH_PAD = '.'.repeat(8200);
 
 // NET_HDR: the network header's address for the carried decision's check. On receive the

@@ -61,6 +61,11 @@ export interface TracerOptions {
   onStatus?: (s: TracerStatus) => void;
   /** Every raw stdout line before decoding (recording fixtures, debugging). */
   onLine?: (line: string) => void;
+  /**
+   * bpftrace flushed its output at this kernel time (ns, the events' clock): the events printed
+   * before it on its CPU have all been handed to onEvent, and the other CPUs' within a poll.
+   */
+  onFlush?: (kernelNs: number) => void;
   signal?: AbortSignal;
   vxlanPorts?: number[];
   /** Bounds every map of the program (see bpftraceEnv). */
@@ -210,6 +215,8 @@ export async function startTracer(opts: TracerOptions): Promise<Tracer> {
           // banner runs once every probe is attached, so only then is the tracer running.
           if (r.kind === 'attached') {
             probes = r.value;
+          } else if (r.kind === 'flush') {
+            if (r.value >= 0) opts.onFlush?.(r.value);
           } else if (r.kind === 'banner' && !attached) {
             attached = true;
             status({ state: 'running', pid: childPid ?? -1, probes });

@@ -97,6 +97,9 @@ export interface TracePipelineOptions {
   kubeProxyRulesMs?: number;
 }
 
+// Two of the program's flush intervals (100 ms): see streamNs.
+const STREAM_MARGIN_NS = 200_000_000;
+
 /** The one lab that is up, for `--lab` without a name. */
 export function defaultLab(): string {
   const labs = listLabNames();
@@ -214,6 +217,9 @@ export async function startTracePipeline(opts: TracePipelineOptions): Promise<Tr
     // Kernel time (bpftrace nsecs) against ours: the offset is re-learnt from every event, so
     // ticks work whatever clock the kernel's timestamps count from.
     let clockOffsetNs: number | undefined;
+    // How far the stream has been read, in kernel time: the last flush line's time, less two
+    // flush intervals for the other CPUs' lines printed before it but read in the next poll.
+    let streamNs: number | undefined;
     let sampleEvery = 0;
     const hrNs = () => Number(process.hrtime.bigint());
     const onEvent = (e: TraceEvent) => {
@@ -276,6 +282,9 @@ export async function startTracePipeline(opts: TracePipelineOptions): Promise<Tr
     tracer = await startTracer({
       filter: kf,
       onEvent,
+      onFlush: (ns) => {
+        streamNs = Math.max(streamNs ?? 0, ns - STREAM_MARGIN_NS);
+      },
       onStatus: (t) => {
         if (t.state !== 'rejected') tracerState = t.state;
       },
@@ -283,7 +292,7 @@ export async function startTracePipeline(opts: TracePipelineOptions): Promise<Tr
     });
 
     timer = setInterval(() => {
-      if (clockOffsetNs !== undefined) for (const j of correlator.tick(hrNs() + clockOffsetNs)) deliver(j);
+      if (clockOffsetNs !== undefined) for (const j of correlator.tick(hrNs() + clockOffsetNs, streamNs)) deliver(j);
       opts.onStatus?.(status());
     }, opts.tickMs ?? 100);
     timer.unref();
