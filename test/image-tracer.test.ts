@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_KERNEL_FILTER, type KernelFilter } from '../agent/src/tracer/kernel-filter.ts';
-import { renderProgram } from '../agent/src/tracer/program.ts';
+import { PROGRAM_VERSION, renderProgram } from '../agent/src/tracer/program.ts';
 import { createDecoder } from '../agent/src/tracer/decoder.ts';
 import { targetNetns } from '../agent/src/lab/lab.ts';
 import { loadManifest } from './podman-kit/manifests.ts';
@@ -97,7 +97,7 @@ describe('the image: bpftrace 0.23.2 with the DaemonSet\'s capabilities', () => 
       writeFileSync(join(dir, 'p.bt'), renderProgram(filter, { probeSet: 'tracepoints', vxlanPorts: [4789, 8472] }));
       bpftrace = await startContainer(agentRun({ command: ['bpftrace'], args: ['-B', 'full', '/p/p.bt'], hostPaths: [{ path: dir, at: '/p' }] }));
       const logs = async (): Promise<string[]> => (await podman(['logs', bpftrace!.name])).stdout.split('\n');
-      for (const t0 = Date.now(); !(await logs()).includes('B hopscope 1'); await sleep(200))
+      for (const t0 = Date.now(); !(await logs()).includes(`B hopscope ${PROGRAM_VERSION}`); await sleep(200))
         if (Date.now() - t0 > 60_000) throw new Error(`bpftrace in the image did not attach: ${await bpftrace.logs()}`);
       const ping = inNetns(targetNetns(state, 'default/client').name, ['ping', '-c', '30', '-i', '0.02', '-W', '2', web.ip]);
       expect(ping.stdout).toMatch(/30 packets transmitted, 30 received/);
@@ -128,6 +128,12 @@ describe('the image: bpftrace 0.23.2 with the DaemonSet\'s capabilities', () => 
       expect(totals.length).toBeGreaterThanOrEqual(2);
       expect(totals.at(-1)).toBe(got.hops);
       expect(totals).toEqual([...totals].sort((a, b) => a - b));
+      // Its flush lines carry the kernel time (the stream clock the idle time-out counts on).
+      const d = createDecoder({ reasonNames: new Map() });
+      const flushes = lines.filter((l) => l.startsWith('P ')).map((l) => d.decode(l));
+      expect(flushes.length).toBeGreaterThan(5);
+      for (const f of flushes) expect(f).toMatchObject({ type: 'notice', kind: 'flush', value: expect.any(Number) });
+      expect(flushes.every((f) => f.type === 'notice' && f.value > 0)).toBe(true);
     } finally {
       await bpftrace?.remove();
       rmSync(dir, { recursive: true, force: true });
