@@ -45,12 +45,13 @@ describe('loss accounting under a bounded flood', () => {
     expect(ping.received).toBeGreaterThan(1000);
     await rig().settle(20_000);
     const c = rig().counters();
+    // Printed first, so that a failure below comes with every stage's figures.
+    console.log(`loss accounting: ${ping.sent} pings; kernel printed ${c.kernelPrinted} hops, bpftrace lost ${c.kernelLost}, decoded ${c.decodedHops}, rejected ${c.rejected}; ` +
+      `journeys ${c.journeysMade} (evicted ${c.correlatorEvicted}); client received ${c.clientJourneys}, fan-out dropped ${c.fanoutDroppedPending} pending + ${c.fanoutDroppedSlowClient} slow (announced ${c.clientMissed})`);
     // Every request and reply crosses at least 8 traced devices (pod eth0, host veth, bridge,
     // VXLAN, underlay, and back in on the other node), each printed by the kernel.
     expect(c.kernelPrinted).toBeGreaterThanOrEqual(ping.received * 2 * 8);
     kernelStageAddsUp(c);
     fanoutStageAddsUp(c);
-    console.log(`loss accounting: ${ping.sent} pings; kernel printed ${c.kernelPrinted} hops, bpftrace lost ${c.kernelLost}, decoded ${c.decodedHops}, rejected ${c.rejected}; ` +
-      `journeys ${c.journeysMade} (evicted ${c.correlatorEvicted}); client received ${c.clientJourneys}, fan-out dropped ${c.fanoutDroppedPending} pending + ${c.fanoutDroppedSlowClient} slow (announced ${c.clientMissed})`);
   }, 60_000);
 });
