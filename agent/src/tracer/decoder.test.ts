@@ -130,7 +130,7 @@ describe('decoder on recorded output', () => {
     expect(d.gap(1, 2, 'bpftrace exited')).toEqual({ type: 'gap', seq: 2, fromMs: 1, toMs: 2, reason: 'bpftrace exited' });
   });
 
-  it('reads the kernel time off the flush line, text or bytes; format 1\'s untimed line gives -1', () => {
+  it('reads the kernel time off the flush line, text or bytes (format 1\'s untimed line gives -1), and passes over the beat', () => {
     const d = createDecoder({ reasonNames: reasons });
     const pad = '.'.repeat(8200);
     const timed = `P d531f900ad ${pad}`;
@@ -142,6 +142,9 @@ describe('decoder on recorded output', () => {
     expect(d.decode(`P zz ${pad}`)).toMatchObject({ type: 'rejected' });
     expect(d.decode('P d531f900ad x')).toMatchObject({ type: 'rejected' });
     expect(d.decode('P ')).toMatchObject({ type: 'rejected' });
+    // A CPU's beat: nothing to decode, and no rejection either.
+    expect(d.decode('T')).toEqual({ type: 'notice', kind: 'beat', value: 0 });
+    expect(d.decode('T 1')).toMatchObject({ type: 'rejected' });
     expect(d.stats().events).toBe(0);
   });
 

@@ -31,16 +31,17 @@ export interface Rejection {
 /** A line that is not an event but says something about the tracer (banner, attach). */
 export interface Notice {
   type: 'notice';
-  kind: 'banner' | 'attached' | 'counter' | 'flush';
+  kind: 'banner' | 'attached' | 'counter' | 'flush' | 'beat';
   /**
    * Program format version (banner), probes attached, a sampler counter's run total held for
-   * the next report, or the kernel time (ns) of a flush (-1 from a program of format 1, whose
-   * flush line had none).
+   * the next report, the kernel time (ns) of a flush (-1 from a program of format 1, whose
+   * flush line had none), or 0 (a CPU's beat).
    */
   value: number;
 }
 
 const UNTIMED_FLUSH: Notice = Object.freeze({ type: 'notice', kind: 'flush', value: -1 }) as Notice;
+const BEAT: Notice = Object.freeze({ type: 'notice', kind: 'beat', value: 0 }) as Notice;
 
 /** What one line decodes to. */
 export type DecodeResult = TraceEvent | Rejection | Notice;
@@ -663,6 +664,7 @@ export function createDecoder(opts: { reasonNames: Map<number, string> }): Decod
       if (f) return f;
     }
     if (line.length > 4096) return reject('line too long', line);
+    if (c === 84 && line.length === 1) return BEAT; // T
     if (line.charCodeAt(1) === 32) {
       if (c === 72) {
         // H: the hot path, read in place from bytes (decodeBytes hands them over directly).
