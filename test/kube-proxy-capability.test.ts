@@ -1,8 +1,10 @@
 // Reading the node's kube-proxy rules needs CAP_NET_ADMIN: `hopscope doctor` in a network
 // namespace holding kube-proxy-shaped iptables rules reads them as root, and without the
-// capability (dropped from the bounding set) says so and names it, while still running.
+// capability (dropped from the bounding set) says so and names it, while still running. And
+// re-reading unchanged rules does not parse them again.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
+import { readNodeRules, type RulesMemo } from '../agent/src/kubeproxy/reader.ts';
 
 const NS = `ru-cap-${process.pid}`;
 const inNs = (argv: string[]) => execa('ip', ['netns', 'exec', NS, ...argv], { reject: false });
@@ -25,6 +27,23 @@ beforeAll(async () => {
 }, 30_000);
 afterAll(async () => {
   await execa('ip', ['netns', 'del', NS], { reject: false });
+});
+
+describe('re-reading the rules', () => {
+  it('gives back the same parsed rules while iptables-save prints the same, new ones once a rule changes', async () => {
+    const memo: RulesMemo = new Map();
+    const first = await readNodeRules({ netns: NS, memo });
+    expect(first.rules?.mode).toBe('iptables');
+    const again = await readNodeRules({ netns: NS, memo });
+    expect(again.rules).toBe(first.rules);
+    // kube-proxy adds an endpoint: the output changes, so the rules are parsed afresh.
+    const add = await inNs(['iptables', '-t', 'nat', '-N', 'KUBE-SEP-ZZZZZZZZZZZZZZZZ']);
+    expect(add.exitCode, add.stderr).toBe(0);
+    const changed = await readNodeRules({ netns: NS, memo });
+    expect(changed.rules).not.toBe(first.rules);
+    expect(changed.rules?.mode === 'iptables' && changed.rules.nat.chains.has('KUBE-SEP-ZZZZZZZZZZZZZZZZ')).toBe(true);
+    await inNs(['iptables', '-t', 'nat', '-X', 'KUBE-SEP-ZZZZZZZZZZZZZZZZ']);
+  }, 60_000);
 });
 
 describe('kube-proxy rules and CAP_NET_ADMIN', () => {

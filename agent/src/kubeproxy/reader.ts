@@ -3,6 +3,7 @@
 // legacy backend's when the nf_tables one says legacy tables exist) and /proc/net/ip_vs. Each
 // read is bounded in time and size; a tool that is missing or refused (no CAP_NET_ADMIN) is
 // reported, never thrown. The thin I/O beside the pure parsers.
+import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { execa } from 'execa';
 import type { NodeRules } from './explain.ts';
@@ -38,6 +39,24 @@ export interface RulesRead {
 
 const DEFAULTS: ReadLimits = { timeoutMs: 5000, maxBytes: 32 * 1024 * 1024 };
 
+/**
+ * The last read's parsed rules, by each source's output digest. Rules are re-read every few
+ * seconds and rarely change: an unchanged output gives back the same NodeRules object, so it
+ * is not parsed again (~110 ms for 2000 Services' iptables-save) and the DNAT namer, which keys
+ * its cache on the object, keeps what it worked out.
+ */
+export type RulesMemo = Map<ReadAttempt['source'], { digest: string; rules: NodeRules }>;
+
+function parsedOnce(memo: RulesMemo | undefined, source: ReadAttempt['source'], text: string, parse: () => NodeRules): NodeRules {
+  if (!memo) return parse();
+  const digest = createHash('sha256').update(text).digest('base64');
+  const known = memo.get(source);
+  if (known?.digest === digest) return known.rules;
+  const rules = parse();
+  memo.set(source, { digest, rules });
+  return rules;
+}
+
 const firstLine = (s: string): string => s.trim().split('\n')[0]?.slice(0, 200) ?? '';
 
 async function run(cmd: string, args: string[], lim: ReadLimits, netns: string | undefined): Promise<{ ok: true; out: string } | { ok: false; error: string }> {
@@ -49,7 +68,7 @@ async function run(cmd: string, args: string[], lim: ReadLimits, netns: string |
 }
 
 /** Read and parse the node's rules; the mode is whichever holds kube-proxy's Service chains. */
-export async function readNodeRules(opts: { procRoot?: string; limits?: Partial<ReadLimits>; netns?: string } = {}): Promise<RulesRead> {
+export async function readNodeRules(opts: { procRoot?: string; limits?: Partial<ReadLimits>; netns?: string; memo?: RulesMemo } = {}): Promise<RulesRead> {
   const lim = { ...DEFAULTS, ...opts.limits };
   const started = Date.now();
   const attempts: ReadAttempt[] = [];
@@ -58,8 +77,8 @@ export async function readNodeRules(opts: { procRoot?: string; limits?: Partial<
   const nft = await run('nft', ['list', 'table', 'ip', 'kube-proxy'], lim, opts.netns);
   if (nft.ok) {
     attempts.push({ source: 'nft', ok: true, bytes: nft.out.length });
-    const table = parseNftText(nft.out);
-    if ([...table.chains.keys()].some((c) => c.startsWith('service-'))) return done({ mode: 'nftables', table });
+    const rules = parsedOnce(opts.memo, 'nft', nft.out, () => ({ mode: 'nftables', table: parseNftText(nft.out) }));
+    if (rules.mode === 'nftables' && [...rules.table.chains.keys()].some((c) => c.startsWith('service-'))) return done(rules);
   } else attempts.push({ source: 'nft', ok: false, error: nft.error });
 
   let iptables: NodeRules | undefined;
@@ -70,9 +89,10 @@ export async function readNodeRules(opts: { procRoot?: string; limits?: Partial<
       continue;
     }
     attempts.push({ source: cmd, ok: true, bytes: r.out.length });
-    const nat = parseIptablesSave(r.out);
-    if ([...nat.chains].some((c) => c.startsWith('KUBE-SVC-'))) return done({ mode: 'iptables', nat });
-    if (nat.chains.has('KUBE-SERVICES')) iptables ??= { mode: 'iptables', nat };
+    const rules = parsedOnce(opts.memo, cmd, r.out, () => ({ mode: 'iptables', nat: parseIptablesSave(r.out) }));
+    if (rules.mode !== 'iptables') continue;
+    if ([...rules.nat.chains].some((c) => c.startsWith('KUBE-SVC-'))) return done(rules);
+    if (rules.nat.chains.has('KUBE-SERVICES')) iptables ??= rules;
     // The nf_tables backend names the other one when it holds tables; otherwise it is not in use.
     if (!/iptables-legacy tables present/.test(r.out)) break;
   }
@@ -82,9 +102,9 @@ export async function readNodeRules(opts: { procRoot?: string; limits?: Partial<
   try {
     const text = await readBounded(`${opts.procRoot ?? '/proc'}/net/ip_vs`, lim.maxBytes);
     attempts.push({ source: 'ip_vs', ok: true, bytes: text.length });
-    const ipvs = parseIpvs(text);
+    const rules = parsedOnce(opts.memo, 'ip_vs', text, () => ({ mode: 'ipvs', ipvs: parseIpvs(text) }));
     // IPVS mode still keeps KUBE-SERVICES in iptables (with ipsets), but no KUBE-SVC chains.
-    if (ipvs.virtuals.length > 0) return done({ mode: 'ipvs', ipvs });
+    if (rules.mode === 'ipvs' && rules.ipvs.virtuals.length > 0) return done(rules);
   } catch (e) {
     attempts.push({ source: 'ip_vs', ok: false, error: `/proc/net/ip_vs: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
   }

@@ -2,7 +2,7 @@
 // soon after the Services or their endpoints change (kube-proxy rewrites its rules then), one
 // read at a time. When the rules cannot be read (no CAP_NET_ADMIN, no nft/iptables in the
 // image), chains are still named from the API and the status says why the rules were not read.
-import { readNodeRules, type ReadAttempt, type ReadLimits, type RulesRead } from '../kubeproxy/reader.ts';
+import { readNodeRules, type ReadAttempt, type ReadLimits, type RulesMemo, type RulesRead } from '../kubeproxy/reader.ts';
 import type { NodeRules } from '../kubeproxy/explain.ts';
 import type { KubeProxyMode } from '../kubeproxy/names.ts';
 
@@ -77,9 +77,10 @@ export function startKubeProxyRules(opts: KubeProxyRulesOptions): KubeProxyRules
   let waiters: (() => void)[] = [];
   let debounce: NodeJS.Timeout | undefined;
   let lastReason: string | undefined;
+  const memo: RulesMemo = new Map();
 
   const readOnce = async (): Promise<void> => {
-    const r = await (opts.read ?? (() => readNodeRules({ ...(opts.procRoot ? { procRoot: opts.procRoot } : {}), ...(opts.limits ? { limits: opts.limits } : {}), ...(opts.netns ? { netns: opts.netns } : {}) })))();
+    const r = await (opts.read ?? (() => readNodeRules({ ...(opts.procRoot ? { procRoot: opts.procRoot } : {}), ...(opts.limits ? { limits: opts.limits } : {}), ...(opts.netns ? { netns: opts.netns } : {}), memo })))();
     if (stopped) return;
     rules = r.rules;
     const reason = r.rules ? undefined : describeAttempts(r.attempts);
