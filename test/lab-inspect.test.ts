@@ -41,6 +41,22 @@ describe('runInspection on a lab', () => {
     expect(r.output).toMatch(/^node-1 \$ nft list table ip kube-proxy \| grep .*\n.*No such file or directory/s);
   });
 
+  it('a stage that runs out of time fails the inspection and names the stage; one that prints too much is cut and says so', async () => {
+    const node = { kind: 'node', node: 'node-1' } as const;
+    const lim = { timeoutMs: 500, maxBytes: 4096 };
+    const slowFirst = await runInspection(lab, { place: node, pipeline: [['sleep', '5']], line: 'sleep 5' }, lim);
+    expect(slowFirst).toMatchObject({ ok: false, error: 'sleep timed out after 0.5 s' });
+    const slowStage = await runInspection(lab, { place: node, pipeline: [['echo', 'x'], ['sleep', '5']], line: 'echo x | sleep 5' }, lim);
+    expect(slowStage).toMatchObject({ ok: false, error: 'sleep timed out after 0.5 s' });
+    // Bytes, not characters: 3000 two-byte characters are over 4096 bytes.
+    const big = await runInspection(lab, { place: node, pipeline: [['printf', '%3000s', ''], ['sed', 's/ /é/g']], line: 'big' }, lim);
+    expect(big.ok).toBe(true);
+    expect(big.output.endsWith('… (output cut at 4096 bytes)\n')).toBe(true);
+    const bigFirst = await runInspection(lab, { place: node, pipeline: [['head', '-c', '100000', '/dev/zero']], line: 'head' }, lim);
+    expect(bigFirst.ok).toBe(true);
+    expect(bigFirst.output).toContain('… (output cut at 4096 bytes)');
+  }, 30_000);
+
   it('runs kubectl against the lab\'s API', async () => {
     const r = await runInspection(lab, inspectCommand({ what: 'endpoints', service: { namespace: 'default', name: 'web' } }, MODE));
     expect(r.ok).toBe(true);

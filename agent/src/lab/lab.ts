@@ -75,9 +75,37 @@ export type ExecTarget = string | { node: string } | { external: string };
 
 /** Result of a command run inside the lab. */
 export interface ExecResult {
+  /** -1 when the command was stopped (timed out, or its output outgrew maxBytes). */
   exitCode: number;
   stdout: string;
   stderr: string;
+  timedOut: boolean;
+  /** The output outgrew maxBytes: what came before is kept, the command was stopped. */
+  truncated: boolean;
+}
+
+/** Most bytes of each output stream an exec keeps by default. */
+export const EXEC_MAX_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Runs argv bounded in time and in bytes of each output stream; never rejects for the command's
+ * own failure (a missing program is thrown, as execa reports it: `code` ENOENT).
+ */
+export async function execBounded(argv: string[], o: { timeoutMs: number; maxBytes: number; input?: string; env?: Record<string, string> }): Promise<ExecResult> {
+  const [file, ...args] = argv;
+  if (!file) throw new Error('exec: no command given');
+  const r = await execa(file, args, {
+    reject: false,
+    timeout: o.timeoutMs,
+    maxBuffer: o.maxBytes,
+    // Read as bytes, so that maxBytes bounds bytes (on text, execa counts characters).
+    encoding: 'buffer',
+    ...(o.input === undefined ? { stdin: 'ignore' as const } : { input: o.input }),
+    ...(o.env ? { env: o.env } : {}),
+  });
+  if ((r as { code?: string }).code === 'ENOENT') throw Object.assign(new Error(`${file} is not installed`), { code: 'ENOENT' });
+  const text = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8');
+  return { exitCode: r.exitCode ?? -1, stdout: text(r.stdout), stderr: text(r.stderr), timedOut: r.timedOut, truncated: r.isMaxBuffer };
 }
 
 /** A running lab owned by this process. */
@@ -86,7 +114,7 @@ export interface LabHandle {
   /** The current state (as in the state file). */
   state(): LabState;
   /** Run a command in a pod's (or node's, or external host's) namespace. */
-  exec(target: ExecTarget, cmd: string[], opts?: { timeoutMs?: number }): Promise<ExecResult>;
+  exec(target: ExecTarget, cmd: string[], opts?: { timeoutMs?: number; maxBytes?: number }): Promise<ExecResult>;
   /** Scale a Deployment: pods built or removed, kube-proxy rules re-applied on every node. */
   scale(namespace: string, deployment: string, replicas: number): Promise<ClusterModel>;
   /** Remove everything of the lab. Idempotent. */
@@ -352,8 +380,7 @@ export async function labUp(topology: Topology, opts: LabUpOptions = {}): Promis
     async exec(target, cmd, o = {}) {
       const n = targetNetns(state, target);
       if (cmd.length === 0) throw new Error('exec: no command given');
-      const r = await execa('ip', ['netns', 'exec', n.name, ...cmd], { reject: false, timeout: o.timeoutMs ?? 30_000, stdin: 'ignore' });
-      return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+      return execBounded(['ip', 'netns', 'exec', n.name, ...cmd], { timeoutMs: o.timeoutMs ?? 30_000, maxBytes: o.maxBytes ?? EXEC_MAX_BYTES });
     },
     async scale(namespace, deployment, replicas) {
       const model = await scale(namespace, deployment, replicas);

@@ -1,8 +1,7 @@
 // The lab `hopscope start` owns, as the server sees it: actions run against whichever build is
 // up, a rebuild in another CNI / kube-proxy mode swaps the lab under the tracer, and lesson
 // inspections run their fixed commands in the right namespace.
-import { execa } from 'execa';
-import { labUp, type ExecTarget, type LabHandle, type LabUpOptions } from '../lab/lab.ts';
+import { execBounded, labUp, type ExecResult, type ExecTarget, type LabHandle, type LabUpOptions } from '../lab/lab.ts';
 import type { Topology } from '../lab/topology.ts';
 import type { AgentStatus, LabAction } from '../protocol/messages.ts';
 import { transcript, type InspectCommand } from '../protocol/inspect.ts';
@@ -114,33 +113,50 @@ function execTarget(c: InspectCommand): ExecTarget | undefined {
   }
 }
 
+/** Bounds of one inspection's commands (each stage of the pipeline has its own). */
+export interface InspectLimits {
+  timeoutMs: number;
+  maxBytes: number;
+}
+
 /** Run an inspection: the first command in its namespace (or kubectl against the lab's API), each later one on the output before it. */
-export async function runInspection(lab: LabHandle, c: InspectCommand): Promise<ActionOutcome> {
+export async function runInspection(lab: LabHandle, c: InspectCommand, lim: InspectLimits = { timeoutMs: INSPECT_TIMEOUT_MS, maxBytes: INSPECT_MAX_BUFFER }): Promise<ActionOutcome> {
   const [first, ...rest] = c.pipeline;
   if (!first) throw new Error('empty inspection');
   const target = execTarget(c);
-  let r: { exitCode: number; stdout: string; stderr: string };
-  if (target) r = await lab.exec(target, first, { timeoutMs: INSPECT_TIMEOUT_MS });
+  const run = (argv: string[], o: { input?: string; env?: Record<string, string> }): Promise<ExecResult> => execBounded(argv, { ...lim, ...o });
+  let r: ExecResult;
+  if (target) r = await lab.exec(target, first, lim);
   else {
     const kubeconfig = lab.state().api?.kubeconfig;
     if (!kubeconfig) throw new Error('this lab has no API (started without it): kubectl has nothing to talk to');
-    const k = await execa(first[0]!, first.slice(1), { env: { KUBECONFIG: kubeconfig }, reject: false, timeout: INSPECT_TIMEOUT_MS, maxBuffer: INSPECT_MAX_BUFFER, stdin: 'ignore' });
-    if ((k as { code?: string }).code === 'ENOENT') throw new Error('kubectl is not installed (Debian: apt-get install kubernetes-client)');
-    r = { exitCode: k.exitCode ?? -1, stdout: String(k.stdout), stderr: String(k.stderr) };
+    r = await run(first, { env: { KUBECONFIG: kubeconfig } }).catch((e: unknown) => {
+      throw (e as { code?: string }).code === 'ENOENT' ? new Error('kubectl is not installed (Debian: apt-get install kubernetes-client)') : e;
+    });
   }
   // What a terminal shows: the first command's errors and the pipeline's output.
   let out = r.stdout;
   let err = r.stderr;
+  // A stage stopped for time fails the inspection, and says which; one stopped for size
+  // answers with what it printed, marked as cut.
+  let stopped = r.timedOut ? `${first[0]} timed out after ${lim.timeoutMs / 1000} s` : undefined;
+  let cut = r.truncated;
   for (const argv of rest) {
-    const s = await execa(argv[0]!, argv.slice(1), { input: out, reject: false, timeout: INSPECT_TIMEOUT_MS, maxBuffer: INSPECT_MAX_BUFFER });
-    out = String(s.stdout) + (String(s.stdout) && !String(s.stdout).endsWith('\n') ? '\n' : '');
-    err += String(s.stderr);
+    if (stopped) break;
+    const s = await run(argv, { input: out });
+    out = s.stdout + (s.stdout && !s.stdout.endsWith('\n') ? '\n' : '');
+    err += s.stderr;
+    if (s.timedOut) stopped = `${argv[0]} timed out after ${lim.timeoutMs / 1000} s`;
+    cut ||= s.truncated;
   }
-  if (rest.length === 0 && out && !out.endsWith('\n')) out += '\n';
+  if (out && !out.endsWith('\n')) out += '\n';
+  if (cut) out += `… (output cut at ${lim.maxBytes} bytes)\n`;
   const text = err ? `${out}${err}${err.endsWith('\n') ? '' : '\n'}` : out;
+  if (stopped) return { ok: false, output: transcript(c, text), error: stopped };
   // The first command decides: grep finding nothing (its exit 1) is an answer, not a failure,
-  // but a first command that failed (nft with no kube-proxy table) is one, piped or not.
-  return r.exitCode === 0 ? { ok: true, output: transcript(c, text) } : { ok: false, output: transcript(c, text), error: `exit ${r.exitCode}` };
+  // but a first command that failed (nft with no kube-proxy table) is one, piped or not. One
+  // stopped for its output's size has printed its answer.
+  return r.exitCode === 0 || r.truncated ? { ok: true, output: transcript(c, text) } : { ok: false, output: transcript(c, text), error: `exit ${r.exitCode}` };
 }
 
 /** Start a session around a lab that is already up. */
