@@ -17,8 +17,8 @@ afterAll(() => rmSync(bin, { recursive: true, force: true }));
 
 const NAME = `hspf${process.pid % 100000}`;
 
-async function run(cmd: 'serve' | 'start', opts: { env?: Record<string, string>; nobody?: boolean } = {}) {
-  const args = [CLI, cmd, '--port', '0', ...(cmd === 'start' ? ['--name', NAME] : ['--kubeconfig', '/nonexistent/kubeconfig'])];
+async function run(cmd: 'serve' | 'start' | 'trace', opts: { env?: Record<string, string>; nobody?: boolean } = {}) {
+  const args = [CLI, cmd, ...(cmd === 'trace' ? [] : ['--port', '0']), ...(cmd === 'start' ? ['--name', NAME] : ['--kubeconfig', '/nonexistent/kubeconfig'])];
   const env = { ...process.env, HOPSCOPE_TOKEN: 'preflight-test-0123456789', ...opts.env };
   const r = opts.nobody
     ? await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, ...args], { env, reject: false, timeout: 30_000 })
@@ -33,7 +33,7 @@ function labLeftovers(): string[] {
 }
 
 describe('the agent refuses to start without what it needs', () => {
-  it.each(['serve', 'start'] as const)('%s as an unprivileged user: says root is needed and changes nothing', async (cmd) => {
+  it.each(['serve', 'start', 'trace'] as const)('%s as an unprivileged user: says root is needed and changes nothing', async (cmd) => {
     const r = await run(cmd, { nobody: true });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(new RegExp(`hopscope ${cmd}: cannot start:\\n {2}- not running as root.*sudo`));
@@ -41,7 +41,7 @@ describe('the agent refuses to start without what it needs', () => {
     expect(labLeftovers()).toEqual([]);
   });
 
-  it.each(['serve', 'start'] as const)('%s without bpftrace on PATH: says to install it, before any lab exists', async (cmd) => {
+  it.each(['serve', 'start', 'trace'] as const)('%s without bpftrace on PATH: says to install it, before any lab exists', async (cmd) => {
     const r = await run(cmd, { env: { PATH: bin } });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/bpftrace is missing.*apt-get install bpftrace/);

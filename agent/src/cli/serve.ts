@@ -1,7 +1,7 @@
 // `hopscope serve`: trace this node of a real cluster (names from the Kubernetes API) and serve
 // the UI. No lab: the traffic buttons are not offered.
 import type { Command } from './command.ts';
-import { checkPrerequisites, refusalMessage } from '../tracer/preflight.ts';
+import { refusal } from '../tracer/preflight.ts';
 import { isLoopbackHost, parseServerArgs, openUrl, serverWarnings, SERVER_FLAGS_HELP } from '../server/config.ts';
 import { startServer } from '../server/http.ts';
 import { pipelineSource } from '../server/pipeline-source.ts';
@@ -38,9 +38,9 @@ export const command: Command = {
     // Decided before anything starts: beyond loopback, mutual TLS or an explicit --insecure.
     const plan = agentTransportPlan(cfg.host, agent, isLoopbackHost(cfg.host));
     if (plan.kind === 'refuse') throw new UsageError(plan.message);
-    const problems = await checkPrerequisites();
-    if (problems.length > 0) {
-      console.error(refusalMessage('serve', problems));
+    const refused = await refusal('serve');
+    if (refused) {
+      console.error(refused);
       return 1;
     }
     const log = (l: string) => console.error(`hopscope: ${l}`);

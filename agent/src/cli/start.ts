@@ -2,7 +2,7 @@
 // UI, in one process; Ctrl-C/SIGTERM tears down server, bpftrace and lab, in that order.
 import { fileURLToPath } from 'node:url';
 import type { Command } from './command.ts';
-import { checkPrerequisites, refusalMessage } from '../tracer/preflight.ts';
+import { refusal } from '../tracer/preflight.ts';
 import { labUp, loadTopology, type LabHandle } from '../lab/lab.ts';
 import { parseServerArgs, openUrl, serverWarnings, SERVER_FLAGS_HELP } from '../server/config.ts';
 import { startServer, type RunningServer } from '../server/http.ts';
@@ -33,9 +33,9 @@ export const command: Command = {
       console.log(USAGE);
       return 0;
     }
-    const problems = await checkPrerequisites();
-    if (problems.length > 0) {
-      console.error(refusalMessage('start', problems));
+    const refused = await refusal('start');
+    if (refused) {
+      console.error(refused);
       return 1;
     }
     const topology = loadTopology(cfg.topology);

@@ -18,6 +18,7 @@ import { startRecorder, type Recorder, type RecorderInputs } from '../wiring/rec
 import { identitiesFromTopology, topologyFromModel } from '../server/topology.ts';
 import { k8sTopology } from '../server/k8s-topology.ts';
 import { sourceStatusFrom } from '../server/pipeline-source.ts';
+import { refusal } from '../tracer/preflight.ts';
 
 /** The --kubeconfig fallbacks, as help and README say them. */
 export const KUBECONFIG_HELP = `the lab's API when tracing a lab, else ${CLUSTER_FALLBACKS}; with none, addresses only`;
@@ -216,6 +217,11 @@ async function runTrace(argv: string[]): Promise<number> {
   if (args.help) {
     console.log(USAGE);
     return 0;
+  }
+  const refused = await refusal('trace');
+  if (refused) {
+    console.error(refused);
+    return 1;
   }
   const t = target(args);
   console.error(`hopscope trace: ${t.says}`);

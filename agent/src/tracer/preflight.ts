@@ -39,6 +39,15 @@ export function refusalMessage(command: string, problems: string[]): string {
   return `hopscope ${command}: cannot start:\n${problems.map((p) => `  - ${p}`).join('\n')}\n(\`hopscope doctor\` shows everything this machine can and cannot trace.)`;
 }
 
+/**
+ * For the commands that trace (serve, start, trace): the refusal to print when this machine
+ * cannot trace, else undefined. Checked before anything is started or said.
+ */
+export async function refusal(command: string): Promise<string | undefined> {
+  const problems = await checkPrerequisites();
+  return problems.length > 0 ? refusalMessage(command, problems) : undefined;
+}
+
 /** Measures the prerequisites (cheap: no probe is attached). Mounts tracefs when root and it is not mounted. */
 export async function checkPrerequisites(): Promise<string[]> {
   const paths = hostPaths();
