@@ -39,6 +39,8 @@ export interface AgentCounters {
   decodedEvents: number;
   /** Lines the decoder rejected. */
   rejected: number;
+  /** Events the tracer left out while bpftrace was still attaching. */
+  beforeAttach: number;
   /** Journeys the correlator completed (handed to the fan-out). */
   journeysMade: number;
   /** Hops in those journeys. */
@@ -65,7 +67,7 @@ async function main(cfg: FloodAgentConfig): Promise<void> {
     if (process.connected) process.send!(m);
   };
   const c: AgentCounters = {
-    kernelPrinted: 0, reports: 0, lastReportPrinted: -1, kernelLost: 0, decodedHops: 0, decodedEvents: 0, rejected: 0,
+    kernelPrinted: 0, reports: 0, lastReportPrinted: -1, kernelLost: 0, decodedHops: 0, decodedEvents: 0, rejected: 0, beforeAttach: 0,
     journeysMade: 0, hopsInJourneys: 0, correlatorEvicted: 0, fanoutIn: 0, fanoutDroppedPending: 0, fanoutDroppedSlowClient: 0,
   };
   let pipeline: TracePipeline | undefined;
@@ -100,6 +102,7 @@ async function main(cfg: FloodAgentConfig): Promise<void> {
         onStatus: (s) => {
           last = s;
           c.rejected = s.counters.rejections;
+          c.beforeAttach = s.counters.beforeAttach;
           c.correlatorEvicted = s.counters.evicted;
           sink.onStatus(statusOf());
         },

@@ -120,7 +120,7 @@ export async function startFloodRig(lab: LabHandle, opts: FloodRigOptions = {}):
   const config: FloodAgentConfig = { lab: lab.name, token: TOKEN, filter, ...(opts.maxQueue ? { maxQueue: opts.maxQueue } : {}) };
   // Counters of the agent as last reported (every 100 ms), and the client's own.
   let agent: AgentCounters = {
-    kernelPrinted: 0, reports: 0, lastReportPrinted: -1, kernelLost: 0, decodedHops: 0, decodedEvents: 0, rejected: 0,
+    kernelPrinted: 0, reports: 0, lastReportPrinted: -1, kernelLost: 0, decodedHops: 0, decodedEvents: 0, rejected: 0, beforeAttach: 0,
     journeysMade: 0, hopsInJourneys: 0, correlatorEvicted: 0, fanoutIn: 0, fanoutDroppedPending: 0, fanoutDroppedSlowClient: 0,
   };
   let agentOpen = 0;

@@ -13,7 +13,15 @@ describe('renderProgram', () => {
     expect(p).toContain('printf("H 1 ');
     expect(p).toContain('printf("H 2 ');
     expect(p).not.toContain('kprobe:');
-    expect(renderProgram(DEFAULT_KERNEL_FILTER, { ...opts, probeSet: 'kprobes' })).toContain('kprobe:nf_nat_manip_pkt');
+    const k = renderProgram(DEFAULT_KERNEL_FILTER, { ...opts, probeSet: 'kprobes' });
+    expect(k).toContain('kprobe:nf_nat_manip_pkt');
+    // Every probe that prints packets comes before the flush probe, whose first line the runner
+    // takes as "all attached" (bpftrace attaches in the program's order).
+    const flushAt = k.indexOf('interval:ms:');
+    for (const p of ['kprobe:nf_nat_manip_pkt', 'tracepoint:net:netif_receive_skb', 'tracepoint:net:net_dev_start_xmit', 'tracepoint:skb:kfree_skb', 'tracepoint:skb:consume_skb']) {
+      expect(k.indexOf(p), p).toBeGreaterThan(0);
+      expect(k.indexOf(p), p).toBeLessThan(flushAt);
+    }
   });
 
   it('pads the flush line past stdio\'s 8 KiB buffer, as long as the template\'s format comment says', () => {

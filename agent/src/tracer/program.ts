@@ -45,6 +45,9 @@ const K1 = '(uint64)0x9e3779b185ebca87';
 const K2 = '(uint64)0xc2b2ae3d27d4eb4f';
 const K3 = '(uint64)0x165667b19e3779f9';
 
+/** How often the program flushes its output (the runner reads readiness off the first flush). */
+export const DEFAULT_FLUSH_MS = 100;
+
 /** Padding of the flush line ("P <nsecs> " + this): the decoder takes its time and skips the rest. */
 export const FLUSH_PAD = '.'.repeat(8200);
 
@@ -220,7 +223,7 @@ export function renderHoles(filter: KernelFilter, opts: RenderOptions): Record<s
     BUDGET: String(f.printBudget * reportS),
     REPORT_S: String(reportS),
     RESET_S: String(int(opts.resetSeconds ?? 60, 1, 86400, 'resetSeconds')),
-    FLUSH_MS: String(int(opts.flushMs ?? 100, 10, 10_000, 'flushMs')),
+    FLUSH_MS: String(int(opts.flushMs ?? DEFAULT_FLUSH_MS, 10, 10_000, 'flushMs')),
   };
 }
 
@@ -267,7 +270,8 @@ export function renderProgram(filter: KernelFilter, opts: RenderOptions): string
   if (begin < 0 || end < begin) throw new ProgramError('datapath template lacks its @hop-begin/@hop-end block');
   const body = t.datapath.slice(begin, end);
   const hops = HOP_PROBES.map(({ probe, hook, netHdr, exact }) => fill(body, { ...holes, PROBE: probe, HOOK: String(hook), NET_HDR: netHdr, NET_HDR_EXACT: exact ? '1' : '0' })).join('');
-  let program = fill(t.datapath.slice(0, begin), holes) + hops + fill(t.datapath.slice(end), holes);
-  if (opts.probeSet === 'kprobes') program += '\n' + fill(t.natKprobe, holes);
-  return program;
+  // The NAT kprobe goes with the hop probes, before the flush probe: bpftrace attaches in the
+  // program's order, and the runner takes the flush probe's first line as "every probe is live".
+  const nat = opts.probeSet === 'kprobes' ? `\n${fill(t.natKprobe, holes)}\n` : '';
+  return fill(t.datapath.slice(0, begin), holes) + hops + nat + fill(t.datapath.slice(end), holes);
 }

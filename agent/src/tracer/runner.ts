@@ -18,7 +18,7 @@ import { createDecoder, type Decoder, type DecodeResult, type Rejection } from '
 import { createLineSplitter } from './line-splitter.ts';
 import { readDropReasons } from './drop-reasons.ts';
 import type { KernelFilter } from './kernel-filter.ts';
-import { DEFAULT_VXLAN_PORTS, renderProgram } from './program.ts';
+import { DEFAULT_FLUSH_MS, DEFAULT_VXLAN_PORTS, renderProgram } from './program.ts';
 
 /** Counters of a tracer's life. */
 export interface TracerStats {
@@ -29,6 +29,11 @@ export interface TracerStats {
   lost: number;
   /** Lines bpftrace wrote to stderr (errors and warnings). */
   stderrLines: number;
+  /**
+   * Events of packets seen while bpftrace was still attaching its probes, left out: with only
+   * some hooks live a packet shows half its hops (the kernel printed them; nothing decoded them).
+   */
+  beforeAttach: number;
   running: boolean;
   pid: number | null;
 }
@@ -102,6 +107,8 @@ export function bpftraceEnv(version: string | null, mapKeysMax: number): Record<
 }
 
 const BACKOFF_MIN_MS = 250;
+// Events held while bpftrace attaches (a few hundred ms); past this many they are dropped, counted.
+const MAX_HELD = 100_000;
 const BACKOFF_MAX_MS = 5000;
 /** A run this long resets the backoff. */
 const STABLE_MS = 30_000;
@@ -146,6 +153,7 @@ export async function startTracer(opts: TracerOptions): Promise<Tracer> {
   let stopping = false;
   let restarts = 0;
   let stderrLines = 0;
+  let beforeAttach = 0;
   let backoff = BACKOFF_MIN_MS;
   let restartTimer: NodeJS.Timeout | null = null;
   let gapFrom: number | null = null;
@@ -199,7 +207,15 @@ export async function startTracer(opts: TracerOptions): Promise<Tracer> {
     childPid = sub.pid ?? null;
     const startedAt = Date.now();
     const stderr: string[] = [];
+    // bpftrace runs BEGIN (the banner) first, then loads and attaches the probes one by one, in
+    // the program's order; loading one hop program takes the verifier up to hundreds of ms, and
+    // meanwhile the receive hook alone printed hundreds of half-seen packets (measured with a
+    // 2 kHz ping at each start). The flush probe comes after every hop probe in the program and
+    // first fires one period after it was attached: from its time less that period, every
+    // probe is live. Events before that are held until then, and those older than it dropped.
     let attached = false;
+    let readyNs = -Infinity;
+    let held: TraceEvent[] = [];
     let probes = 0;
     let resolveAttach: () => void = () => {};
     let rejectAttach: (e: Error) => void = () => {};
@@ -208,30 +224,53 @@ export async function startTracer(opts: TracerOptions): Promise<Tracer> {
       rejectAttach = rej;
     });
 
+    const ready = (flushNs: number): void => {
+      attached = true;
+      readyNs = flushNs >= 0 ? flushNs - DEFAULT_FLUSH_MS * 1e6 : -Infinity;
+      status({ state: 'running', pid: childPid ?? -1, probes });
+      if (gapFrom !== null) {
+        opts.onEvent(decoder.gap(gapFrom, Date.now(), gapReason));
+        gapFrom = null;
+      }
+      const early = held;
+      held = [];
+      for (const e of early) pass(e);
+      resolveAttach();
+    };
+    // The packets in flight at that time: their later events are left out too, or they would
+    // show the half of their hops that came after it. Kept 2 s (a packet's whole path).
+    const cut = new Set<string>();
+    const pass = (e: TraceEvent): void => {
+      if (!('tsNs' in e) || e.tsNs >= readyNs + 2e9) {
+        if (cut.size > 0) cut.clear();
+        opts.onEvent(e);
+        return;
+      }
+      if (e.tsNs >= readyNs && !cut.has(e.skb)) {
+        opts.onEvent(e);
+        return;
+      }
+      beforeAttach++;
+      if (e.type === 'free' || e.type === 'drop') cut.delete(e.skb);
+      else if (cut.size < MAX_HELD) cut.add(e.skb);
+    };
     const handle = (r: DecodeResult): void => {
       switch (r.type) {
         case 'notice':
-          // "Attaching N probes..." comes before the probes are live; the program's BEGIN
-          // banner runs once every probe is attached, so only then is the tracer running.
-          if (r.kind === 'attached') {
-            probes = r.value;
-          } else if (r.kind === 'flush') {
+          if (r.kind === 'attached') probes = r.value;
+          else if (r.kind === 'flush') {
+            if (!attached) ready(r.value);
             if (r.value >= 0) opts.onFlush?.(r.value);
-          } else if (r.kind === 'banner' && !attached) {
-            attached = true;
-            status({ state: 'running', pid: childPid ?? -1, probes });
-            if (gapFrom !== null) {
-              opts.onEvent(decoder.gap(gapFrom, Date.now(), gapReason));
-              gapFrom = null;
-            }
-            resolveAttach();
           }
           return;
         case 'rejected':
           status({ state: 'rejected', rejection: r });
           return;
         default:
-          opts.onEvent(r);
+          if (attached) pass(r);
+          else if (!('tsNs' in r)) opts.onEvent(r);
+          else if (held.length < MAX_HELD) held.push(r);
+          else beforeAttach++;
       }
     };
     // stdout is read as bytes and split here: the decoder reads hop lines in place.
@@ -324,7 +363,7 @@ export async function startTracer(opts: TracerOptions): Promise<Tracer> {
     pid: () => childPid,
     stats(): TracerStats {
       const d = decoder.stats();
-      return { ...d, restarts, stderrLines, running: childPid !== null, pid: childPid };
+      return { ...d, restarts, stderrLines, beforeAttach, running: childPid !== null, pid: childPid };
     },
     async setFilter(f: KernelFilter): Promise<void> {
       const program = render(f); // throws before anything is stopped if the filter is invalid

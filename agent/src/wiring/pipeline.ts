@@ -34,6 +34,8 @@ export interface PipelineStatus {
     rejections: number;
     /** bpftrace's own "Lost N events". */
     lost: number;
+    /** Events left out because bpftrace was still attaching its probes (see TracerStats). */
+    beforeAttach: number;
     /** Times the tracer was down (bpftrace restarted). */
     gaps: number;
     restarts: number;
@@ -266,6 +268,7 @@ export async function startTracePipeline(opts: TracePipelineOptions): Promise<Tr
           events: counters.events,
           rejections: ts?.rejections ?? 0,
           lost: Math.max(counters.lost, ts?.lost ?? 0),
+          beforeAttach: ts?.beforeAttach ?? 0,
           gaps: counters.gaps,
           restarts: ts?.restarts ?? 0,
           evicted: cs.evicted,
