@@ -154,3 +154,25 @@ export const nodePortFromOutside: Journey = (() => {
     hops: hs,
   };
 })();
+
+/** Its SYN-ACK: un-NATed on node-1 twice (masquerade, then the NodePort) and delivered to the external host. */
+export const nodePortReply: Journey = (() => {
+  const back = tcp('10.244.2.2', '10.0.0.1', 8080, 62000, 'SA');
+  const out = tcp('10.0.0.1', '10.0.0.100', 30080, 51000, 'SA');
+  const hs = hops(
+    [
+      { kind: 'pod-egress', where: { pod: web, label: 'web-abc-1 (default)' }, dev: 'eth0', packet: back },
+      { kind: 'encap', where: n2, dev: 'flannel.1', packet: back },
+      { kind: 'underlay', where: n2, dev: 'eth0', packet: outer('10.0.0.2', '10.0.0.1'), encap: { kind: 'vxlan', vni: 1, inner: back } },
+      { kind: 'decap', where: n1, dev: 'flannel.1', packet: back },
+      { kind: 'reverse-nat', where: n1, dev: 'eth0', packet: out, nat: { before: { ip: '10.0.0.1', port: 62000, node: 'node-1' }, after: { ip: '10.0.0.100', port: 51000, external: true } } },
+      { kind: 'underlay', where: fabric, dev: 'ul-n1', packet: out },
+      { kind: 'deliver', where: ext, dev: 'eth0', packet: out },
+    ],
+    6_000_000,
+  );
+  return {
+    type: 'journey', id: 'j4r', fingerprint: 'f4r', verdict: 'delivered', startNs: hs[0]!.tsNs, endNs: hs.at(-1)!.tsNs, proto: 'tcp',
+    src: { ip: '10.244.2.2', port: 8080, pod: web }, dst: { ip: '10.0.0.100', port: 51000, external: true }, hops: hs, replyTo: 'j4',
+  };
+})();
