@@ -123,6 +123,8 @@ describe('hopscope UI on the live lab', () => {
     const title = page.getByTestId('workshop-title');
     await expect.poll(() => title.textContent()).toMatch(/^Leaves pod client/);
     await shot('workshop-1');
+    // the buttons stay one line each beside a key hint that goes under them when it must
+    for (const b of ['ws-prev', 'ws-next']) expect((await page.getByTestId(b).boundingBox())!.height, b).toBeLessThan(70);
     const seen: string[] = [];
     for (let i = 0; i < 14; i++) {
       const t = (await title.textContent()) ?? '';
