@@ -194,7 +194,8 @@ describe('lessons on the live lab', () => {
             }
           }
           if (await page.getByTestId('lesson-next').isDisabled()) break;
-          await page.keyboard.press(i % 2 ? 'Space' : 'ArrowRight');
+          // the keys every stepping view shares (ui/src/domain/stepKeys.ts); a clicker sends PageDown
+          await page.keyboard.press(['ArrowRight', 'Space', 'PageDown'][i % 3]!);
         }
         console.log(`${lesson.id} part ${part + 1}: ${kinds.join(' ')}`);
         if (!shot) await page.screenshot({ path: path.join(ART, `lesson-${lesson.id}${part ? `-${part + 1}` : ''}.png`) });

@@ -123,6 +123,8 @@ describe('hopscope UI on the live lab', () => {
     const title = page.getByTestId('workshop-title');
     await expect.poll(() => title.textContent()).toMatch(/^Leaves pod client/);
     await shot('workshop-1');
+    // the buttons stay one line each beside a key hint that goes under them when it must
+    for (const b of ['ws-prev', 'ws-next']) expect((await page.getByTestId(b).boundingBox())!.height, b).toBeLessThan(70);
     const seen: string[] = [];
     for (let i = 0; i < 14; i++) {
       const t = (await title.textContent()) ?? '';
@@ -130,7 +132,8 @@ describe('hopscope UI on the live lab', () => {
       // let the view finish gliding to the current hop before the picture
       if (t.startsWith('kube-proxy DNAT')) await page.waitForTimeout(500).then(() => shot('workshop-dnat'));
       if (t === 'On the wire between nodes' && !seen.slice(0, -1).includes(t)) await page.waitForTimeout(500).then(() => shot('workshop-vxlan'));
-      await page.keyboard.press(i % 2 ? 'Space' : 'ArrowRight');
+      // the keys every stepping view shares (ui/src/domain/stepKeys.ts); a clicker sends PageDown
+      await page.keyboard.press(['ArrowRight', 'Space', 'PageDown'][i % 3]!);
     }
     expect(seen).toContain('kube-proxy DNAT: Service → pod');
     expect(seen).toContain('On the wire between nodes');
@@ -140,8 +143,23 @@ describe('hopscope UI on the live lab', () => {
     const last = Number(await page.getByTestId('workshop-step').getAttribute('data-step'));
     // the counter shown is the step the keys moved to
     expect(await page.getByTestId('workshop-step').textContent()).toContain(`step ${last + 1} of `);
+    const at = async () => Number(await page.getByTestId('workshop-step').getAttribute('data-step'));
     await page.keyboard.press('ArrowLeft');
-    expect(Number(await page.getByTestId('workshop-step').getAttribute('data-step'))).toBe(last - 1);
+    expect(await at()).toBe(last - 1);
+    await page.keyboard.press('PageUp');
+    expect(await at()).toBe(last - 2);
+    await page.keyboard.press('Home');
+    expect(await at()).toBe(0);
+    await page.keyboard.press('End');
+    const end = await at();
+    expect(await page.getByTestId('workshop-step').textContent()).toContain(`step ${end + 1} of ${end + 1}`);
+    // keys in a form field are the field's: the traffic picker's select takes its arrows, Home and End
+    await page.keyboard.press('Home');
+    const picker = page.getByTestId('pick-action');
+    await picker.focus();
+    for (const k of ['ArrowDown', 'End', 'PageDown']) await page.keyboard.press(k);
+    expect(await at()).toBe(0);
+    await picker.blur();
   });
 
   it('shows the topology with the traffic lit', async () => {

@@ -2,12 +2,16 @@
 // (agent/src/lab/topologies/six-node.yaml: 3 Deployments x 12 replicas, 30 Services, 38 pods;
 // real netns, real bpftrace): the traffic picker sends a real request that yields a journey; the
 // hop diagram fills its pane with no text under 14 px at 1280x720 and 1920x1080; presenter mode
-// fits both; the topology draws edges only for the focus and the traffic. Screenshots go to
+// fits both; the topology draws edges only for the focus and the traffic. What the page must list
+// and draw is derived from the lab's model (that file as the lab expanded it, from its state
+// file), not counted by hand. Screenshots go to
 // test-artifacts/ (topology-6node.png, presenter-*.png, projector-*.png): look at them.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { findRow, openUi, pickAction, startLiveUi, stopLiveUi } from './browser.ts';
+import { readLabState } from '../agent/src/lab/state.ts';
+import type { ClusterModel, ModelPod } from '../agent/src/lab/model.ts';
 
 const TOKEN = `projector-test-${process.pid}-0123456789`;
 const LAB = `pj${process.pid % 100000}`;
@@ -63,6 +67,17 @@ const TEXT_SIZES = `(el) => {
 }`;
 const textSizes = (root: Locator): Promise<TextSize[]> => root.evaluate((el, src) => (0, eval)(src)(el) as TextSize[], TEXT_SIZES);
 
+/** The cluster the running lab made of six-node.yaml: pods placed, Services with their endpoints. */
+const model = (): ClusterModel => readLabState(LAB).model;
+/** The topology box a pod is drawn in: its own, or one for its Deployment's replicas on its node. */
+const boxOf = (p: Pick<ModelPod, 'namespace' | 'name' | 'node' | 'deployment'>) => (p.deployment ? `rs:${p.namespace}/${p.deployment.name}@${p.node}` : `pod:${p.namespace}/${p.name}`);
+/** The boxes a Service's endpoints are drawn in. */
+function endpointBoxes(m: ClusterModel, namespace: string, name: string): Set<string> {
+  const svc = m.services.find((s) => s.namespace === namespace && s.name === name)!;
+  return new Set(svc.endpoints.map((e) => boxOf(m.pods.find((p) => p.namespace === e.podNamespace && p.name === e.podName)!)));
+}
+const values = (sel: Locator) => sel.locator('option').evaluateAll((os) => os.map((o) => (o as unknown as { value: string }).value));
+
 const smallest = (s: TextSize[]) => s.reduce((a, b) => (b.px < a.px ? b : a));
 
 /** The SYN of a call through svc/api that crossed nodes (VXLAN), made with the picker. */
@@ -77,8 +92,12 @@ describe('projector and the 6-node lab', () => {
     expect((await picker.boundingBox())!.height).toBeLessThan(70);
     expect(await picker.getByRole('button').count()).toBe(1);
     await page.getByTestId('pick-action').selectOption('curl');
-    expect(await page.getByTestId('pick-target').locator('option').count()).toBe(29);
-    expect(await page.getByTestId('pick-from').locator('option').count()).toBe(38);
+    const m = model();
+    // every Service a pod can curl (kube-dns is what `dig` asks), from every pod of the lab
+    const curlable = m.services.filter((s) => s.name !== 'kube-dns' && s.ports.some((p) => p.protocol === 'TCP'));
+    expect(curlable.length).toBeGreaterThan(20);
+    expect(new Set(await values(page.getByTestId('pick-target')))).toEqual(new Set(curlable.map((s) => `svc:${s.namespace}/${s.name}`)));
+    expect(new Set(await values(page.getByTestId('pick-from')))).toEqual(new Set(m.pods.map((p) => p.name)));
     await page.screenshot({ path: `${ART}/picker-6node.png`, clip: { x: 0, y: 0, width: 1920, height: 200 } });
   });
 
@@ -103,7 +122,8 @@ describe('projector and the 6-node lab', () => {
     expect(text).toMatch(/client.*svc\/api:80.*api-[a-z0-9]+-[a-z0-9]+/);
     await crossSyn().first().click();
     await page.getByTestId('hop-diagram').locator('[data-kind=dnat]').first().waitFor({ timeout: 10_000 });
-    expect(await page.getByTestId('hop-diagram').locator('[data-kind=dnat]').first().textContent()).toContain('10.96.2.10:80');
+    const api = model().services.find((s) => s.namespace === 'backend' && s.name === 'api')!;
+    expect(await page.getByTestId('hop-diagram').locator('[data-kind=dnat]').first().textContent()).toContain(`${api.clusterIP}:${api.ports[0]!.port}`);
   });
 
   for (const size of SIZES)
@@ -192,15 +212,28 @@ describe('projector and the 6-node lab', () => {
     await page.getByTestId('tab-topology').click();
     const topo = page.getByTestId('topology');
     await page.getByTestId('topo-svc:backend/api').waitFor({ timeout: 15_000 });
-    // 20 pod boxes (18 replica boxes + client + coredns), 30 Services, the outside host
-    expect(await topo.locator('.topo-item').count()).toBe(51);
-    expect(await topo.locator('.topo-replicas').count()).toBe(18);
+    const m = model();
+    // a box per pod outside a Deployment, one per Deployment per node its replicas run on, one
+    // per Service, one per outside host (six-node.yaml: 2 + 3 x 6 + 30 + 1)
+    const podBoxes = new Set(m.pods.map(boxOf));
+    const rsBoxes = [...podBoxes].filter((b) => b.startsWith('rs:'));
+    const boxes = [...podBoxes, ...m.services.map((s) => `svc:${s.namespace}/${s.name}`), ...m.externals.map((x) => `ext:${x.name}`)];
+    const shown = await topo.locator('.topo-item').evaluateAll((els) => els.map((e) => e.getAttribute('data-testid')));
+    expect(shown.sort()).toEqual(boxes.map((b) => `topo-${b}`).sort());
+    // (the lab places replicas so that boxes do group them)
+    expect(rsBoxes.length).toBeLessThan(m.pods.length / 2);
+    expect(await topo.locator('.topo-replicas').count()).toBe(rsBoxes.length);
+    // each replicas box counts the Deployment's pods on its node
+    for (const b of rsBoxes) expect(await page.getByTestId(`topo-${b}`).locator('.ti-label').textContent(), b).toMatch(new RegExp(` ×${m.pods.filter((p) => boxOf(p) === b).length}$`));
     // at rest, only what carried traffic has an edge (the old view drew 360 Service→endpoint edges)
     await expect.poll(async () => Number(await topo.getAttribute('data-edges')), { timeout: 5000 }).toBeGreaterThan(0);
     const atRest = Number(await topo.getAttribute('data-edges'));
     expect(await topo.locator('.react-flow__edge').count()).toBe(atRest);
     expect(await topo.locator('.react-flow__edge.lit').count()).toBe(atRest);
-    expect(atRest).toBeLessThanOrEqual(12);
+    // what the calls above can light: client → svc/backend/api, the Service → each box its backends
+    // are in, and a DNS lookup (client → kube-dns → coredns's box); not the other Services' endpoints
+    const apiBoxes = endpointBoxes(m, 'backend', 'api');
+    expect(atRest).toBeLessThanOrEqual(1 + apiBoxes.size + 2);
     await page.waitForTimeout(500);
     const labels = await textSizes(topo.locator('.react-flow__viewport'));
     const minLabel = Math.min(...labels.map((s) => s.px));
@@ -208,25 +241,30 @@ describe('projector and the 6-node lab', () => {
     expect(minLabel).toBeGreaterThanOrEqual(14);
     await page.screenshot({ path: `${ART}/topology-6node.png` });
 
-    // a Service in focus: its 6 endpoint boxes (12 pods) get one edge each, the rest dims
+    // a Service in focus: each box holding its endpoints (12 pods in 6 boxes) gets one edge, the
+    // rest dims (no call went to api-v2, so none of its endpoint edges was lit at rest)
+    const v2Boxes = endpointBoxes(m, 'backend', 'api-v2');
+    expect(v2Boxes.size).toBeGreaterThan(1);
     await page.getByTestId('topo-svc:backend/api-v2').click();
     await expect.poll(() => topo.getAttribute('data-focus')).toBe('svc:backend/api-v2');
-    await expect.poll(async () => Number(await topo.getAttribute('data-edges'))).toBe(atRest + 6);
+    await expect.poll(async () => Number(await topo.getAttribute('data-edges'))).toBe(atRest + v2Boxes.size);
     const bright = await topo.locator('.topo-item[data-dim=false]').evaluateAll((els) => els.map((e) => e.getAttribute('data-testid')));
-    expect(bright.sort()).toEqual(['topo-svc:backend/api-v2', ...[1, 2, 3, 4, 5, 6].map((n) => `topo-rs:backend/api@node-${n}`)].sort());
+    expect(bright.sort()).toEqual(['topo-svc:backend/api-v2', ...[...v2Boxes].map((b) => `topo-${b}`)].sort());
     await page.waitForTimeout(500);
     await page.screenshot({ path: `${ART}/topology-6node-focus.png` });
 
     // a namespace in focus: only its boxes bright
     await page.getByTestId('topo-namespace').selectOption('shop');
     await expect.poll(() => topo.getAttribute('data-focus')).toBe('ns:shop');
-    const shop = await topo.locator('.topo-item[data-dim=false]').evaluateAll((els) => els.map((e) => e.textContent ?? ''));
-    expect(shop).toHaveLength(6 + 9);
+    const shop = await topo.locator('.topo-item[data-dim=false]').evaluateAll((els) => els.map((e) => e.getAttribute('data-testid')));
+    const inShop = [...[...podBoxes].filter((b) => b.split(':')[1]!.startsWith('shop/')), ...m.services.filter((s) => s.namespace === 'shop').map((s) => `svc:shop/${s.name}`)];
+    expect(shop.sort()).toEqual(inShop.map((b) => `topo-${b}`).sort());
 
     // zoom to a node: its lane fills the pane
     await page.getByTestId('topo-all').click();
-    await page.getByTestId('topo-zoom-node').selectOption('node-3');
-    const lane = topo.locator('.react-flow__node-group', { hasText: 'node-3 · 10.0.0.3' });
+    const node3 = m.nodes.find((n) => n.name === 'node-3')!;
+    await page.getByTestId('topo-zoom-node').selectOption(node3.name);
+    const lane = topo.locator('.react-flow__node-group', { hasText: `${node3.name} · ${node3.address}` });
     const pane = (await topo.boundingBox())!;
     await expect.poll(async () => (await lane.boundingBox())!.height / pane.height, { timeout: 5000 }).toBeGreaterThan(0.7);
     const zoomed = Math.min(...(await textSizes(lane)).map((s) => s.px));

@@ -113,3 +113,66 @@ export const socketDiscard: Hop = {
   deltaNs: 29_000,
   drop: { reason: 'QUEUE_PURGE', location: 'sk_stream_kill_queues' },
 };
+
+const ext = { label: 'ext-client' };
+const fabric = { label: 'underlay' };
+const fromOutside = tcp('10.0.0.100', '10.0.0.1', 51000, 30080);
+const toBackend = tcp('10.0.0.1', '10.244.2.2', 62000, 8080);
+
+/**
+ * The SYN of a NodePort call from the lab's external host (10.0.0.100 → node-1:30080), DNAT'd and
+ * masqueraded on node-1 and tunnelled to a backend on node-2: the hop kinds and places the
+ * flannel lab records (test/trace-flannel.test.ts). It crosses the underlay twice.
+ */
+export const nodePortFromOutside: Journey = (() => {
+  const underlay = (where: Hop['where'], dev: string) => ({ kind: 'underlay' as const, where, dev, packet: outer('10.0.0.1', '10.0.0.2'), encap: { kind: 'vxlan' as const, vni: 1, inner: toBackend } });
+  const hs = hops(
+    [
+      { kind: 'egress', where: ext, dev: 'eth0', packet: fromOutside },
+      { kind: 'underlay', where: fabric, dev: 'ul-ext', packet: fromOutside },
+      { kind: 'underlay', where: fabric, dev: 'ul-n1', packet: fromOutside },
+      { kind: 'route', where: n1, dev: 'eth0', packet: fromOutside },
+      { kind: 'dnat', where: n1, dev: 'eth0', packet: tcp('10.0.0.100', '10.244.2.2', 51000, 8080), nat: { before: { ip: '10.0.0.1', port: 30080, node: 'node-1', service: { namespace: 'default', name: 'web-nodeport' } }, after: { ip: '10.244.2.2', port: 8080, pod: web } } },
+      { kind: 'snat', where: n1, dev: 'eth0', packet: toBackend, nat: { before: { ip: '10.0.0.100', port: 51000, external: true }, after: { ip: '10.0.0.1', port: 62000, node: 'node-1' } } },
+      { kind: 'encap', where: n1, dev: 'flannel.1', packet: toBackend },
+      underlay(n1, 'eth0'),
+      underlay(fabric, 'ul-n1'),
+      underlay(fabric, 'ul-n2'),
+      underlay(n2, 'eth0'),
+      { kind: 'decap', where: n2, dev: 'flannel.1', packet: toBackend },
+      { kind: 'bridge', where: n2, dev: 'cni0', packet: toBackend },
+      { kind: 'host-veth', where: n2, dev: 'veth-p2', packet: toBackend },
+      { kind: 'deliver', where: { pod: web, label: 'web-abc-1 (default)' }, dev: 'eth0', packet: toBackend },
+    ],
+    5_000_000,
+  );
+  return {
+    type: 'journey', id: 'j4', fingerprint: 'f4', verdict: 'delivered', startNs: hs[0]!.tsNs, endNs: hs.at(-1)!.tsNs, proto: 'tcp',
+    src: { ip: '10.0.0.100', port: 51000, external: true },
+    dst: { ip: '10.0.0.1', port: 30080, node: 'node-1', service: { namespace: 'default', name: 'web-nodeport', port: 30080 } },
+    backend: { ip: '10.244.2.2', port: 8080, pod: web },
+    hops: hs,
+  };
+})();
+
+/** Its SYN-ACK: un-NATed on node-1 twice (masquerade, then the NodePort) and delivered to the external host. */
+export const nodePortReply: Journey = (() => {
+  const back = tcp('10.244.2.2', '10.0.0.1', 8080, 62000, 'SA');
+  const out = tcp('10.0.0.1', '10.0.0.100', 30080, 51000, 'SA');
+  const hs = hops(
+    [
+      { kind: 'pod-egress', where: { pod: web, label: 'web-abc-1 (default)' }, dev: 'eth0', packet: back },
+      { kind: 'encap', where: n2, dev: 'flannel.1', packet: back },
+      { kind: 'underlay', where: n2, dev: 'eth0', packet: outer('10.0.0.2', '10.0.0.1'), encap: { kind: 'vxlan', vni: 1, inner: back } },
+      { kind: 'decap', where: n1, dev: 'flannel.1', packet: back },
+      { kind: 'reverse-nat', where: n1, dev: 'eth0', packet: out, nat: { before: { ip: '10.0.0.1', port: 62000, node: 'node-1' }, after: { ip: '10.0.0.100', port: 51000, external: true } } },
+      { kind: 'underlay', where: fabric, dev: 'ul-n1', packet: out },
+      { kind: 'deliver', where: ext, dev: 'eth0', packet: out },
+    ],
+    6_000_000,
+  );
+  return {
+    type: 'journey', id: 'j4r', fingerprint: 'f4r', verdict: 'delivered', startNs: hs[0]!.tsNs, endNs: hs.at(-1)!.tsNs, proto: 'tcp',
+    src: { ip: '10.244.2.2', port: 8080, pod: web }, dst: { ip: '10.0.0.100', port: 51000, external: true }, hops: hs, replyTo: 'j4',
+  };
+})();

@@ -126,8 +126,9 @@ export const HopDiagram = memo(function HopDiagram({
     (duration: number) => {
       const el = pane.current;
       if (!flow.current || !el || !pos || pos.key !== key) return;
-      // The lane of the request's first hop: the layout may place another lane leftmost (an
-      // external host's, a reply's), and a cramped view that opened there began mid-story.
+      // The lane of the request's first hop. The layout puts it leftmost (lanes are chained in
+      // the order the request reaches them) and the lanes top-aligned; starting there says so
+      // rather than trusting the drawing's corner to be the story's start.
       const bounds = boundsOf(pos.p.lanes);
       const first = model.boxes.find((b) => b.direction === 'request' && b.indices.includes(0));
       const lane = first && pos.p.lanes[first.lane];

@@ -12,6 +12,7 @@ import { fetchLessons, fetchTopology } from '../api/rest.ts';
 import { explainHop } from '../domain/explain.ts';
 import { hopChecks, pickJourney, resolveTraffic, trafficLabel, walkSteps } from '../domain/lessons.ts';
 import { HopDiagram } from './HopDiagram.tsx';
+import { useStepKeys } from './useStepKeys.ts';
 
 /** What the page can do for a lesson. */
 export interface LessonControls {
@@ -192,21 +193,7 @@ export function Lessons({ s, c }: { s: UiState; c: LessonControls }) {
   }, [stepKey]);
 
   const onStep = useCallback((d: number) => setStep((x) => Math.max(0, Math.min(x + d, Math.max(0, steps.length - 1)))), [steps.length]);
-  useEffect(() => {
-    if (phase.kind !== 'walk') return;
-    const onKey = (e: KeyboardEvent) => {
-      if (e.target instanceof HTMLInputElement || e.target instanceof HTMLSelectElement) return;
-      if (e.key === 'ArrowRight' || e.key === ' ') {
-        e.preventDefault();
-        onStep(1);
-      } else if (e.key === 'ArrowLeft') {
-        e.preventDefault();
-        onStep(-1);
-      }
-    };
-    window.addEventListener('keydown', onKey);
-    return () => window.removeEventListener('keydown', onKey);
-  }, [phase.kind, onStep]);
+  useStepKeys({ step, count: steps.length, onStep, enabled: phase.kind === 'walk' });
 
   if (error) return <div className="empty">Lessons could not be loaded: {error}</div>;
   if (!data) return <div className="empty">Loading lessons…</div>;
@@ -293,7 +280,7 @@ export function Lessons({ s, c }: { s: UiState; c: LessonControls }) {
                       next part →
                     </button>
                   )}
-                  <span className="ws-hint">arrow keys / space</span>
+                  <span className="ws-hint">← → space · PgUp PgDn · Home End</span>
                 </div>
               </div>
             )}

@@ -1,12 +1,13 @@
 // Presenter mode: one hop at a time, filling the screen, with its narration; stepped from the
-// keyboard or a presentation clicker (arrows, space, PageUp/PageDown), Esc to leave. Sized from
+// keyboard or a presentation clicker (domain/stepKeys.ts: arrows, space, PageUp/PageDown, Home/End), Esc to leave. Sized from
 // the window (vh/vw), so it fits a 1280x720 projector as it fits 1920x1080.
-import { useEffect, useLayoutEffect, useMemo, useRef } from 'react';
+import { useLayoutEffect, useMemo, useRef } from 'react';
 import type { Journey } from '@hopscope/agent/protocol/events.ts';
 import { buildDiagram, laneOf } from '../domain/diagram.ts';
 import { explainHop } from '../domain/explain.ts';
 import { journeyStory, storyText } from '../domain/format.ts';
 import { HopBody } from './HopBody.tsx';
+import { useStepKeys } from './useStepKeys.ts';
 
 /** The least base size: the smallest text (0.75 em) stays at 14 px. */
 const MIN_BASE_PX = 19;
@@ -18,28 +19,9 @@ function overflows(el: HTMLElement): boolean {
   return [el, ...el.querySelectorAll<HTMLElement>('.pr-text, .pr-hop')].some((e) => e.scrollHeight > e.clientHeight + 1 || e.scrollWidth > e.clientWidth + 1);
 }
 
-const NEXT = new Set(['ArrowRight', 'ArrowDown', ' ', 'PageDown', 'Enter']);
-const PREV = new Set(['ArrowLeft', 'ArrowUp', 'PageUp', 'Backspace']);
-
 export function Presenter({ journey, step, onStep, onClose }: { journey: Journey; step: number; onStep(delta: number): void; onClose(): void }) {
-  useEffect(() => {
-    // Capture, and stop there: the workshop view under this overlay steps on the same keys.
-    const onKey = (e: KeyboardEvent) => {
-      let handled = true;
-      if (NEXT.has(e.key)) onStep(1);
-      else if (PREV.has(e.key)) onStep(-1);
-      else if (e.key === 'Home') onStep(-journey.hops.length);
-      else if (e.key === 'End') onStep(journey.hops.length);
-      else if (e.key === 'Escape') onClose();
-      else handled = false;
-      if (handled) {
-        e.preventDefault();
-        e.stopImmediatePropagation();
-      }
-    };
-    window.addEventListener('keydown', onKey, true);
-    return () => window.removeEventListener('keydown', onKey, true);
-  }, [onStep, onClose, journey.hops.length]);
+  // An overlay: the workshop view under it steps on the same keys.
+  useStepKeys({ step, count: journey.hops.length, onStep, onLeave: onClose, overlay: true });
 
   // Fit the step to the screen: the window's size first, smaller while a long narration (a DNAT
   // with its rule lines) would be cut off.

@@ -1,25 +1,12 @@
 // Workshop mode: one hop at a time, in large type, with what the kernel did and why.
-import { useEffect } from 'react';
 import type { Journey } from '@hopscope/agent/protocol/events.ts';
 import { explainHop } from '../domain/explain.ts';
 import { journeyStory, storyText } from '../domain/format.ts';
 import { HopDiagram } from './HopDiagram.tsx';
+import { useStepKeys } from './useStepKeys.ts';
 
 export function Workshop({ journey, reply, step, onStep }: { journey: Journey | undefined; reply?: Journey; step: number; onStep(delta: number): void }) {
-  useEffect(() => {
-    const onKey = (e: KeyboardEvent) => {
-      if (e.target instanceof HTMLInputElement || e.target instanceof HTMLSelectElement) return;
-      if (e.key === 'ArrowRight' || e.key === ' ' || e.key === 'ArrowDown') {
-        e.preventDefault();
-        onStep(1);
-      } else if (e.key === 'ArrowLeft' || e.key === 'ArrowUp') {
-        e.preventDefault();
-        onStep(-1);
-      }
-    };
-    window.addEventListener('keydown', onKey);
-    return () => window.removeEventListener('keydown', onKey);
-  }, [onStep]);
+  useStepKeys({ step, count: journey?.hops.length ?? 0, onStep, enabled: journey !== undefined });
   if (!journey) return <div className="workshop empty">Pick a journey in the Live view (or make one with the buttons above), then come back here.</div>;
   const ex = explainHop(journey, step);
   return (
@@ -45,7 +32,7 @@ export function Workshop({ journey, reply, step, onStep }: { journey: Journey | 
           <button onClick={() => onStep(1)} disabled={step >= journey.hops.length - 1} data-testid="ws-next">
             next →
           </button>
-          <span className="ws-hint">arrow keys / space</span>
+          <span className="ws-hint">← → space · PgUp PgDn · Home End</span>
         </div>
       </section>
       <section className="ws-diagram">

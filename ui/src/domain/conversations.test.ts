@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Hop, IpPacket, Journey, L4Header } from '@hopscope/agent/protocol/events.ts';
 import { ConnectionTable, DATAGRAM_IDLE_NS, MAX_PACKETS_KEPT, upsertConnections, type ConnectionRow } from './conversations.ts';
-import { request, reply } from '../__tests__/testdata.ts';
+import { nodePortFromOutside, nodePortReply, request, reply } from '../__tests__/testdata.ts';
 
 const CLIENT = '10.244.1.2';
 const SVC = '10.96.0.10';
@@ -135,6 +135,40 @@ describe('ConnectionTable', () => {
     for (const j of [syn, natOnly, synack, ack, backOnly]) t.add(j);
     expect(t.rows()).toHaveLength(1);
     expect(t.rows()[0]!.packets).toBe(5);
+  });
+
+  it('names a host outside the cluster as external, by the name the lab gives its netns when the journey was seen there', () => {
+    const t = new ConnectionTable();
+    t.add(nodePortFromOutside);
+    t.add(nodePortReply);
+    expect(t.rows()).toHaveLength(1);
+    expect(t.rows()[0]).toMatchObject({ from: 'external ext-client', fromAddr: '10.0.0.100:51000', service: 'svc/web-nodeport:30080', to: 'web-abc-1' });
+    // the reply seen first orients the row from its delivery at the external host
+    const r = new ConnectionTable();
+    r.add(nodePortReply);
+    expect(r.rows()[0]).toMatchObject({ from: 'external ext-client', to: 'web-abc-1' });
+    // the external host's own hops not traced (a real cluster, or sampled away): its address
+    const onNode = { ...nodePortFromOutside, id: 'j4n', hops: nodePortFromOutside.hops.slice(3) };
+    const n = new ConnectionTable();
+    n.add(onNode);
+    expect(n.rows()[0]!.from).toBe('external 10.0.0.100');
+    // a netns whose owner the agent does not know is labelled by its inode: not a name
+    const h0 = nodePortFromOutside.hops[0]!;
+    const unowned = { ...nodePortFromOutside, id: 'j4u', hops: [{ ...h0, where: { label: `netns ${h0.netns}` } }, ...nodePortFromOutside.hops.slice(1)] };
+    const u = new ConnectionTable();
+    u.add(unowned);
+    expect(u.rows()[0]!.from).toBe('external 10.0.0.100');
+    // a pod calling out: the callee is external by its address
+    const out = journey([ip(CLIENT, '93.184.216.34', tcp(41020, 443, 'S'))]);
+    const o = new ConnectionTable();
+    o.add({ ...out, dst: { ...out.dst, external: true } });
+    expect(o.rows()[0]!.to).toBe('external 93.184.216.34');
+    // an address the index did not name, seen inside a pod (loopback), keeps the pod's name
+    const lo = journey([ip('127.0.0.1', '127.0.0.1', tcp(41021, 9090, 'S'))]);
+    lo.hops[0]!.where = { label: 'client (default)', pod: { namespace: 'default', name: 'client', node: 'node-1' } };
+    const l = new ConnectionTable();
+    l.add({ ...lo, src: { ...lo.src, external: true } });
+    expect(l.rows()[0]!.from).toBe('client:41021');
   });
 
   it('a port reused after FIN, or with a new initial sequence number, is a new connection; a retransmitted SYN is not', () => {

@@ -41,7 +41,11 @@ export interface DiagramModel {
   lanes: Lane[];
   boxes: HopBox[];
   edges: { id: string; source: string; target: string; direction: Direction }[];
-  /** Lane order hints for the layout: lane a comes before lane b. */
+  /**
+   * Lane order for the layout, lane a left of lane b: a chain through the lanes in the order the
+   * request first reaches them (the reply, which runs back through the same columns, only adds
+   * lanes the request never reached, after them).
+   */
   laneOrder: [string, string][];
 }
 
@@ -114,8 +118,15 @@ function natBox(nat: NonNullable<Hop['nat']>): NonNullable<HopBox['nat']> {
 export function buildDiagram(request: Journey, reply?: Journey): DiagramModel {
   const lanes: Lane[] = [];
   const laneOrder: [string, string][] = [];
+  // NOTE: the order is a chain of lanes as the request first reaches them, not every lane change
+  // it makes: a request that crosses the underlay twice (external host → underlay → node-1 →
+  // underlay → node-2) made the cycle underlay → node-1 → underlay, and ELK broke it by turning
+  // underlay → node-1 around, which put node-1 in the first column with the external host under it.
   const addLane = (id: string) => {
-    if (!lanes.some((l) => l.id === id)) lanes.push({ id, label: id === UNDERLAY_LANE ? 'underlay (node ↔ node)' : id });
+    if (lanes.some((l) => l.id === id)) return;
+    const before = lanes.at(-1);
+    lanes.push({ id, label: id === UNDERLAY_LANE ? 'underlay (node ↔ node)' : id });
+    if (before) laneOrder.push([before.id, id]);
   };
   const boxes: HopBox[] = [];
   const edges: DiagramModel['edges'] = [];
@@ -136,9 +147,6 @@ export function buildDiagram(request: Journey, reply?: Journey): DiagramModel {
       boxes.push(b);
       if (prev) {
         edges.push({ id: `${direction}-e${i}`, source: prev.id, target: b.id, direction });
-        // Only the request orders the lanes, so the reply runs back through the same columns.
-        if (direction === 'request' && prev.lane !== b.lane && !laneOrder.some(([a, c]) => a === prev!.lane && c === b.lane))
-          laneOrder.push([prev.lane, b.lane]);
       }
       prev = b;
     });

@@ -4,7 +4,7 @@ import { explainHop } from './explain.ts';
 import { journeyStory, storyText, duration } from './format.ts';
 import { buildTopologyGraph, layoutKey } from './topologyGraph.ts';
 import { GRID_ABOVE, gridTopology, layoutDiagram, layoutTopology } from './layout.ts';
-import { dropped, loopback, reply, request, socketDiscard } from '../__tests__/testdata.ts';
+import { dropped, loopback, nodePortFromOutside, nodePortReply, reply, request, socketDiscard } from '../__tests__/testdata.ts';
 import type { TopologyView } from '@hopscope/agent/protocol/messages.ts';
 import type { Journey } from '@hopscope/agent/protocol/events.ts';
 
@@ -99,6 +99,24 @@ describe('diagram model', () => {
     const overlap = (a: { x: number; y: number; width: number; height: number }, b: typeof a) =>
       a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
     expect(overlap(p.boxes['request-0']!, p.boxes['reply-5']!)).toBe(false);
+  });
+  it('a NodePort call from outside, which crosses the underlay twice, keeps its lanes in the order it reached them, tops aligned', async () => {
+    const m = buildDiagram(nodePortFromOutside);
+    expect(m.lanes.map((l) => l.id)).toEqual(['ext-client', 'underlay', 'node-1', 'node-2']);
+    const p = await layoutDiagram(m);
+    const x = (lane: string) => p.lanes[lane]!.x;
+    // the external host, where the request starts, is the first column, not stacked under node-1
+    expect(x('ext-client')).toBeLessThan(x('underlay'));
+    expect(x('underlay')).toBeLessThan(x('node-1'));
+    expect(x('node-1')).toBeLessThan(x('node-2'));
+    // columns side by side: no lane starts before the one on its left ends
+    const byX = Object.values(p.lanes).sort((a, b) => a.x - b.x);
+    for (let k = 1; k < byX.length; k++) expect(byX[k]!.x).toBeGreaterThanOrEqual(byX[k - 1]!.x + byX[k - 1]!.width);
+    // and they start at one height: a view opened at the first lane's top shows every lane's top
+    for (const [a, b] of [[nodePortFromOutside, nodePortReply], [request, reply]] as const) {
+      const ys = Object.values((await layoutDiagram(buildDiagram(a, b))).lanes).map((l) => l.y);
+      expect(new Set(ys).size, ys.join(' ')).toBe(1);
+    }
   });
 });
 

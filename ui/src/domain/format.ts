@@ -58,7 +58,6 @@ export interface Story {
   reply: boolean;
 }
 
-/** A journey as one line. */
 /**
  * A free in the socket layer (no device: the agent reports netns 0), after the kernel delivered
  * the packet: e.g. QUEUE_PURGE when a socket closes with data its application never read. A
@@ -68,6 +67,19 @@ export function isSocketDiscard(h: Hop): boolean {
   return h.kind === 'drop' && h.netns === 0;
 }
 
+/**
+ * The name of a host outside the cluster that sent a journey (its first hop, an `egress`) or
+ * received it (its last, a `deliver`), when the tracer saw that hop in a network namespace whose
+ * owner the agent knows: a lab's external host, named by the lab. On a real cluster such hosts
+ * are not traced, and a netns of no known owner has no name. NOTE: the agent labels those
+ * `netns <inode>` (journeys/classify.ts), which is an inode, not a name.
+ */
+function outsideHost(h: Hop | undefined, kind: 'egress' | 'deliver'): string | undefined {
+  if (!h || h.kind !== kind || h.where.pod || h.where.node || h.where.label === `netns ${h.netns}`) return undefined;
+  return h.where.label;
+}
+
+/** A journey as one line. */
 export function journeyStory(j: Journey): Story {
   const service = j.dst.service ? `svc/${j.dst.service.name}:${j.dst.port ?? j.dst.service.port ?? ''}` : undefined;
   // Unnamed addresses (loopback, a pod the index did not know yet) take the name of the pod
@@ -76,13 +88,15 @@ export function journeyStory(j: Journey): Story {
   const h0 = j.hops[0];
   const first0 = h0 ? (h0.encap?.inner ?? h0.packet).l4 : undefined;
   const last = j.hops.at(-1)?.where.pod?.name;
-  const named = (e: Endpoint | undefined, pod: string | undefined) => {
+  const named = (e: Endpoint | undefined, pod: string | undefined, host: string | undefined) => {
     const n = endpointName(e);
-    return n === e?.ip && pod ? `${pod}${e.port !== undefined ? `:${e.port}` : ''}` : n;
+    if (n !== e?.ip) return n;
+    if (pod) return `${pod}${e.port !== undefined ? `:${e.port}` : ''}`;
+    return e.external ? `external ${host ?? e.ip}` : n;
   };
   return {
-    from: named(j.src, first),
-    to: j.backend ? endpointName(j.backend) : named(j.dst, j.hops.length > 1 ? last : undefined),
+    from: named(j.src, first, outsideHost(j.hops[0], 'egress')),
+    to: j.backend ? endpointName(j.backend) : named(j.dst, j.hops.length > 1 ? last : undefined, outsideHost(j.hops.at(-1), 'deliver')),
     ...(service ? { service } : {}),
     ...(j.backend ? { backend: endpointName(j.backend) } : {}),
     // TCP flags of the packet tell the handshake from the data and the teardown.

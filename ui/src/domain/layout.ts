@@ -41,7 +41,17 @@ export async function layoutDiagram(m: DiagramModel): Promise<Positioned> {
         'elk.spacing.nodeNode': '40',
         'elk.layered.spacing.nodeNodeBetweenLayers': '44',
         'elk.separateConnectedComponents': 'true',
+        // The order edges leave and enter at the lane's top corners: ELK lines the lanes up to
+        // keep those edges straight, so every lane starts at the top (centred on the edge, a
+        // short lane started lower than a tall one, and a view opened at the first lane's top
+        // cut off the top of the taller lane beside it).
+        'elk.portConstraints': 'FIXED_SIDE',
+        'elk.portAlignment.default': 'BEGIN',
       },
+      ports: [
+        { id: `lane:${l.id}:in`, width: 1, height: 1, layoutOptions: { 'elk.port.side': 'WEST' } },
+        { id: `lane:${l.id}:out`, width: 1, height: 1, layoutOptions: { 'elk.port.side': 'EAST' } },
+      ],
       children: m.boxes.filter((b) => b.lane === l.id).map((b) => ({ id: b.id, ...boxSize(b) })),
       // Edges inside this lane shape its column.
       edges: m.edges
@@ -49,7 +59,7 @@ export async function layoutDiagram(m: DiagramModel): Promise<Positioned> {
         .map((e) => ({ id: e.id, sources: [e.source], targets: [e.target] })),
     })),
     // Lane-to-lane edges only order the columns; hop edges are drawn by React Flow.
-    edges: m.laneOrder.map(([a, b], k) => ({ id: `order${k}`, sources: [`lane:${a}`], targets: [`lane:${b}`] })),
+    edges: m.laneOrder.map(([a, b], k) => ({ id: `order${k}`, sources: [`lane:${a}:out`], targets: [`lane:${b}:in`] })),
   };
   return positioned(await elk.layout(graph));
 }
