@@ -232,8 +232,10 @@ export interface Lookups {
 }
 
 function protoOf(p: string | undefined): Proto | undefined {
+  // The literals, not `l`: toLowerCase makes a new string each call, one per port and backend
+  // kept in the tables (12k copies of "tcp" at 10k pods).
   const l = (p ?? 'TCP').toLowerCase();
-  return l === 'tcp' || l === 'udp' ? l : undefined;
+  return l === 'tcp' ? 'tcp' : l === 'udp' ? 'udp' : undefined;
 }
 
 /** Build the lookup tables. */
