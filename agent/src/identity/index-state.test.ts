@@ -1,6 +1,10 @@
+import { readFileSync } from 'node:fs';
 import type { V1EndpointSlice, V1Node, V1Pod, V1Service } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { applyList, applyUpdate, buildLookups, emptyState, isStale, lookupService } from './index-state.ts';
+import { renderCluster } from '../lab/k8s-objects.ts';
+import { expandTopology } from '../lab/model.ts';
+import { parseTopology } from '../lab/topology.ts';
+import { WATCHED_KINDS, applyList, applyUpdate, buildLookups, emptyState, isStale, lookupService, trimObject, type IndexState } from './index-state.ts';
 
 const pod = (name: string, ip: string, rv: string, extra: Partial<V1Pod['spec']> = {}, ns = 'default'): V1Pod => ({
   metadata: { name, namespace: ns, uid: `uid-${name}`, resourceVersion: rv },
@@ -70,6 +74,16 @@ describe('applyUpdate / applyList', () => {
     expect([...s.pods.keys()]).toEqual(['default/b', 'default/c']);
     expect(s.nodes.size).toBe(1);
   });
+
+  it('a relist keeps the object it holds when the version is the same (the informer keeps its cached one too)', () => {
+    const s = emptyState();
+    applyList(s, 'pods', [pod('a', '10.244.1.2', '1'), pod('b', '10.244.1.3', '2')]);
+    const [a, b] = [s.pods.get('default/a'), s.pods.get('default/b')];
+    applyList(s, 'pods', [pod('a', '10.244.1.2', '1'), pod('b', '10.244.1.9', '5')]);
+    expect(s.pods.get('default/a')).toBe(a);
+    expect(s.pods.get('default/b')).not.toBe(b);
+    expect(s.pods.get('default/b')!.status!.podIP).toBe('10.244.1.9');
+  });
 });
 
 describe('buildLookups', () => {
@@ -133,5 +147,65 @@ describe('buildLookups', () => {
       { ip: '10.0.0.1', port: 30080, proto: 'tcp' },
       { ip: '10.0.0.2', port: 30080, proto: 'tcp' },
     ]);
+  });
+});
+
+describe('trimObject', () => {
+  // What the lab's API serves (as a real API server would: conditions, container statuses,
+  // labels, annotations, owner references), plus the hand-made objects above.
+  const model = expandTopology(parseTopology(readFileSync(new URL('../lab/topologies/six-node.yaml', import.meta.url), 'utf8')));
+  const served = renderCluster(model, { time: '2026-12-04T00:00:00Z' });
+  const full = (): IndexState => {
+    const s = emptyState();
+    for (const k of WATCHED_KINDS) applyList(s, k, structuredClone(served[k]) as never[]);
+    for (const p of [pod('hostnet', '10.0.0.1', '2', { hostNetwork: true }, 'kube-system'), { ...pod('done', '10.244.9.7', '3'), status: { phase: 'Succeeded', podIP: '10.244.9.7' } }]) applyUpdate(s, { kind: 'pods', type: 'ADDED', object: p });
+    const lb: V1Service = { ...svc, spec: { ...svc.spec, externalIPs: ['192.0.2.1'] }, status: { loadBalancer: { ingress: [{ ip: '192.0.2.2', hostname: 'lb' }, { hostname: 'only-name' }] } } };
+    applyUpdate(s, { kind: 'services', type: 'ADDED', object: lb });
+    applyUpdate(s, { kind: 'endpointslices', type: 'ADDED', object: slice });
+    applyUpdate(s, { kind: 'nodes', type: 'ADDED', object: node('node-extra', '10.0.9.1') });
+    return s;
+  };
+  const trimmed = (s: IndexState): IndexState => {
+    const t = emptyState();
+    for (const k of WATCHED_KINDS) applyList(t, k, [...s[k].values()].map((o) => trimObject(k, o as never)) as never[]);
+    return t;
+  };
+  /** Every path to a value in `o`, with array indexes as []. */
+  const paths = (o: unknown, at = ''): string[] =>
+    o !== null && typeof o === 'object' ? Object.entries(o).flatMap(([k, v]) => paths(v, `${at}${Array.isArray(o) ? '[]' : `.${k}`}`)) : [at];
+
+  it('keeps everything the lookups and the stale check read', () => {
+    const s = full();
+    expect(s.pods.size).toBeGreaterThan(10);
+    expect(buildLookups(trimmed(s))).toEqual(buildLookups(s));
+    for (const k of WATCHED_KINDS) for (const [key, o] of s[k]) expect(trimmed(s)[k].get(key)!.metadata?.resourceVersion).toBe(o.metadata?.resourceVersion);
+  });
+
+  it('keeps nothing else: no conditions, labels, annotations, owners, specs of containers, timestamps', () => {
+    const t = trimmed(full());
+    const kept = new Set(WATCHED_KINDS.flatMap((k) => [...t[k].values()].flatMap((o) => paths(o).map((p) => `${k}${p}`))));
+    expect([...kept].sort()).toEqual(
+      [
+        'endpointslices.endpoints[].addresses[]', 'endpointslices.endpoints[].conditions.ready', 'endpointslices.endpoints[].nodeName',
+        'endpointslices.endpoints[].targetRef.kind', 'endpointslices.endpoints[].targetRef.name', 'endpointslices.endpoints[].targetRef.namespace',
+        'endpointslices.metadata.labels.kubernetes.io/service-name', 'endpointslices.metadata.name', 'endpointslices.metadata.namespace', 'endpointslices.metadata.resourceVersion',
+        'endpointslices.ports[].name', 'endpointslices.ports[].port', 'endpointslices.ports[].protocol',
+        'nodes.metadata.name', 'nodes.metadata.resourceVersion', 'nodes.status.addresses[].address', 'nodes.status.addresses[].type',
+        'pods.metadata.name', 'pods.metadata.namespace', 'pods.metadata.resourceVersion', 'pods.metadata.uid',
+        'pods.spec.hostNetwork', 'pods.spec.nodeName', 'pods.status.containerStatuses[].containerID', 'pods.status.phase', 'pods.status.podIP', 'pods.status.podIPs[].ip',
+        'services.metadata.name', 'services.metadata.namespace', 'services.metadata.resourceVersion',
+        'services.spec.clusterIP', 'services.spec.clusterIPs[]', 'services.spec.externalIPs[]',
+        'services.spec.ports[].name', 'services.spec.ports[].nodePort', 'services.spec.ports[].port', 'services.spec.ports[].protocol',
+        'services.status.loadBalancer.ingress[].ip',
+      ].sort(),
+    );
+  });
+
+  it('is a copy: trimming again changes nothing, and the object given is left as it was', () => {
+    const s = full();
+    const before = structuredClone([...s.pods.values()]);
+    const t = trimmed(s);
+    expect(trimmed(t)).toEqual(t);
+    expect([...s.pods.values()]).toEqual(before);
   });
 });

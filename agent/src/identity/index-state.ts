@@ -1,18 +1,140 @@
 // The pure part of the identity index: Kubernetes objects kept per kind, updated by list
 // replacement and watch events (stale resourceVersions ignored, as headlamp's
 // KubeList.applyUpdate), and the lookup tables derived from them. No I/O.
-import type { V1EndpointSlice, V1Node, V1Pod, V1Service } from '@kubernetes/client-node';
+import type { V1EndpointSlice, V1Pod, V1Service } from '@kubernetes/client-node';
 import type { PodRef, ServiceRef } from '../protocol/events.ts';
 
 /** The kinds the index watches. */
 export type WatchedKind = 'pods' | 'services' | 'endpointslices' | 'nodes';
 export const WATCHED_KINDS: readonly WatchedKind[] = ['pods', 'services', 'endpointslices', 'nodes'];
 
+// NOTE: what the index keeps of each object: only the fields buildLookups and the stale check
+// read. A whole V1Pod as the API sends it (conditions, container statuses, timestamps as Dates,
+// labels, annotations) held ~4.5 KB of heap a pod; the informer caches the very objects it hands
+// over, so trimming before it sees them is what frees the memory (index.ts).
+type Slim<T, K extends keyof T> = { [P in K]?: T[P] };
+type SlimMeta = { name?: string; namespace?: string; resourceVersion?: string };
+type SlimContainer = Slim<NonNullable<NonNullable<V1Pod['status']>['containerStatuses']>[number], 'containerID'>;
+
+/** The part of a pod the index keeps. */
+export interface IndexPod {
+  metadata?: SlimMeta & { uid?: string };
+  spec?: Slim<NonNullable<V1Pod['spec']>, 'nodeName' | 'hostNetwork'>;
+  status?: Slim<NonNullable<V1Pod['status']>, 'phase' | 'podIP' | 'podIPs'> & {
+    containerStatuses?: SlimContainer[];
+    initContainerStatuses?: SlimContainer[];
+    ephemeralContainerStatuses?: SlimContainer[];
+  };
+}
+type ServicePort = NonNullable<NonNullable<V1Service['spec']>['ports']>[number];
+/** The part of a Service the index keeps. */
+export interface IndexService {
+  metadata?: SlimMeta;
+  spec?: Slim<NonNullable<V1Service['spec']>, 'clusterIP' | 'clusterIPs' | 'externalIPs'> & { ports?: (Pick<ServicePort, 'port'> & Slim<ServicePort, 'name' | 'protocol' | 'nodePort'>)[] };
+  status?: { loadBalancer?: { ingress?: { ip?: string }[] } };
+}
+type SliceEndpoint = V1EndpointSlice['endpoints'][number];
+/** The part of an EndpointSlice the index keeps. */
+export interface IndexEndpointSlice {
+  metadata?: SlimMeta & { labels?: Record<string, string> };
+  endpoints?: (Slim<SliceEndpoint, 'nodeName'> & { addresses: string[]; conditions?: { ready?: boolean }; targetRef?: Slim<NonNullable<SliceEndpoint['targetRef']>, 'kind' | 'name' | 'namespace'> })[];
+  ports?: Slim<NonNullable<V1EndpointSlice['ports']>[number], 'name' | 'protocol' | 'port'>[];
+}
+/** The part of a node the index keeps. */
+export interface IndexNode {
+  metadata?: SlimMeta;
+  status?: { addresses?: { type: string; address: string }[] };
+}
+
 interface KindObjects {
-  pods: V1Pod;
-  services: V1Service;
-  endpointslices: V1EndpointSlice;
-  nodes: V1Node;
+  pods: IndexPod;
+  services: IndexService;
+  endpointslices: IndexEndpointSlice;
+  nodes: IndexNode;
+}
+
+/** The label that ties an EndpointSlice to its Service. */
+const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
+
+const meta = (m: SlimMeta | undefined): SlimMeta | undefined =>
+  m && { ...(m.name !== undefined ? { name: m.name } : {}), ...(m.namespace !== undefined ? { namespace: m.namespace } : {}), ...(m.resourceVersion !== undefined ? { resourceVersion: m.resourceVersion } : {}) };
+const containers = (cs: SlimContainer[] | undefined): SlimContainer[] | undefined => cs?.filter((c) => c.containerID).map((c) => ({ containerID: c.containerID }));
+/**
+ * A copy without the keys whose value is undefined. A copy rather than `delete`: an object
+ * something was deleted from turns into a dictionary, ~3 times its size in the heap.
+ */
+function defined<T extends object>(o: T): T {
+  const out = {} as T;
+  for (const k in o) if (o[k] !== undefined) out[k] = o[k];
+  return out;
+}
+
+/**
+ * What the index keeps of an object of `kind` (a V1Pod, V1Service, ... or an already trimmed
+ * one): a new object with only the fields the lookups and the stale check read. Pure.
+ */
+export function trimObject<K extends WatchedKind>(kind: K, o: KindObjects[K]): KindObjects[K] {
+  switch (kind as WatchedKind) {
+    case 'pods': {
+      const p = o as IndexPod;
+      const st = p.status;
+      return defined<IndexPod>({
+        metadata: p.metadata && defined({ ...meta(p.metadata), uid: p.metadata.uid }),
+        spec: p.spec && defined({ nodeName: p.spec.nodeName, hostNetwork: p.spec.hostNetwork }),
+        status:
+          st &&
+          defined({
+            phase: st.phase,
+            podIP: st.podIP,
+            podIPs: st.podIPs?.map((x) => ({ ip: x.ip })),
+            containerStatuses: containers(st.containerStatuses),
+            initContainerStatuses: containers(st.initContainerStatuses),
+            ephemeralContainerStatuses: containers(st.ephemeralContainerStatuses),
+          }),
+      }) as KindObjects[K];
+    }
+    case 'services': {
+      const s = o as IndexService;
+      const ingress = s.status?.loadBalancer?.ingress?.filter((i) => i.ip).map((i) => ({ ip: i.ip }));
+      return defined<IndexService>({
+        metadata: meta(s.metadata),
+        spec:
+          s.spec &&
+          defined({
+            clusterIP: s.spec.clusterIP,
+            clusterIPs: s.spec.clusterIPs,
+            externalIPs: s.spec.externalIPs,
+            ports: s.spec.ports?.map((p) => defined({ name: p.name, protocol: p.protocol, port: p.port, nodePort: p.nodePort })),
+          }),
+        status: ingress?.length ? { loadBalancer: { ingress } } : undefined,
+      }) as KindObjects[K];
+    }
+    case 'endpointslices': {
+      const e = o as IndexEndpointSlice;
+      const svc = e.metadata?.labels?.[SERVICE_NAME_LABEL];
+      return defined<IndexEndpointSlice>({
+        metadata: e.metadata && defined({ ...meta(e.metadata), labels: svc !== undefined ? { [SERVICE_NAME_LABEL]: svc } : undefined }),
+        endpoints: e.endpoints?.map((x) =>
+          defined({
+            addresses: x.addresses,
+            conditions: x.conditions?.ready !== undefined ? { ready: x.conditions.ready } : undefined,
+            nodeName: x.nodeName,
+            targetRef: x.targetRef && defined({ kind: x.targetRef.kind, name: x.targetRef.name, namespace: x.targetRef.namespace }),
+          }),
+        ),
+        ports: e.ports?.map((p) => defined({ name: p.name, protocol: p.protocol, port: p.port })),
+      }) as KindObjects[K];
+    }
+    case 'nodes': {
+      const n = o as IndexNode;
+      const addresses = n.status?.addresses?.filter((a) => a.type === 'InternalIP' || a.type === 'ExternalIP').map((a) => ({ type: a.type, address: a.address }));
+      return defined<IndexNode>({ metadata: meta(n.metadata), status: addresses ? { addresses } : undefined }) as KindObjects[K];
+    }
+    default: {
+      const never: never = kind as never;
+      throw new Error(`unknown kind ${String(never)}`);
+    }
+  }
 }
 
 /** Objects by kind, keyed "namespace/name" (or "name"). */
@@ -44,12 +166,21 @@ export function isStale(current: string | undefined, incoming: string | undefine
   return BigInt(incoming) < BigInt(current);
 }
 
-/** Replace every object of a kind with a fresh list (relist). Mutates `state`; returns it. */
+/**
+ * Replace every object of a kind with a fresh list (relist). Mutates `state`; returns it.
+ * NOTE: an object whose version did not change stays the one already held: the informer keeps
+ * its cached object then too, and taking the listed copy would hold every unchanged object twice
+ * after each relist (one copy in its cache, one here).
+ */
 export function applyList<K extends WatchedKind>(state: IndexState, kind: K, items: KindObjects[K][]): IndexState {
+  const old = state[kind] as Map<string, KindObjects[K]>;
   const m = new Map<string, KindObjects[K]>();
   for (const o of items) {
     const k = keyOf(o);
-    if (k) m.set(k, o);
+    if (!k) continue;
+    const have = old.get(k);
+    const rv = have?.metadata?.resourceVersion;
+    m.set(k, have && rv !== undefined && rv === o.metadata?.resourceVersion ? have : o);
   }
   (state as Record<WatchedKind, Map<string, unknown>>)[kind] = m;
   return state;
@@ -101,8 +232,10 @@ export interface Lookups {
 }
 
 function protoOf(p: string | undefined): Proto | undefined {
+  // The literals, not `l`: toLowerCase makes a new string each call, one per port and backend
+  // kept in the tables (12k copies of "tcp" at 10k pods).
   const l = (p ?? 'TCP').toLowerCase();
-  return l === 'tcp' || l === 'udp' ? l : undefined;
+  return l === 'tcp' ? 'tcp' : l === 'udp' ? 'udp' : undefined;
 }
 
 /** Build the lookup tables. */
@@ -168,7 +301,7 @@ export function buildLookups(state: IndexState): Lookups {
   }
   for (const es of state.endpointslices.values()) {
     const namespace = es.metadata?.namespace ?? 'default';
-    const svc = es.metadata?.labels?.['kubernetes.io/service-name'];
+    const svc = es.metadata?.labels?.[SERVICE_NAME_LABEL];
     if (!svc) continue;
     const key = `${namespace}/${svc}`;
     const list = out.endpoints.get(key) ?? [];

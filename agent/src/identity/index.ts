@@ -3,7 +3,7 @@
 // 410 (the informer does), restarts with backoff after errors, and reports `synced` honestly.
 import { CoreV1Api, DiscoveryV1Api, KubeConfig, ListWatch, Watch, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import type { PodRef, ServiceRef } from '../protocol/events.ts';
-import { WATCHED_KINDS, applyList, applyUpdate, buildLookups, emptyState, lookupService, type IndexState, type Lookups, type WatchedKind } from './index-state.ts';
+import { WATCHED_KINDS, applyList, applyUpdate, buildLookups, emptyState, lookupService, trimObject, type IndexState, type Lookups, type WatchedKind } from './index-state.ts';
 import { nodeNetnsInodes, type NetnsSource } from './netns.ts';
 import type { IdentityLookup, NetnsOwner } from './types.ts';
 
@@ -67,12 +67,20 @@ class ShuttableWatch extends Watch {
   private readonly connecting = new Set<Promise<AbortController>>();
   private isShut = false;
 
+  /** `trim`: what of an object the informer (and its cache) gets to keep. */
+  constructor(kc: KubeConfig, private readonly trim: (o: KubernetesObject) => KubernetesObject) {
+    super(kc);
+  }
+
   override async watch(...[path, query, callback, done]: Parameters<Watch['watch']>): Promise<AbortController> {
     // The informer then waits on a request that never ends: it stays idle, as a stopped one should.
     if (this.isShut) return new AbortController();
     let ended = false;
     let mine: AbortController | undefined;
-    const connect = super.watch(path, query, callback, (err: unknown) => {
+    const trimmed: typeof callback = (phase, obj, raw) =>
+      // ERROR (a Status) and BOOKMARK go on as they are: the informer reads their code or version.
+      callback(phase, phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED' ? this.trim(obj as KubernetesObject) : obj, raw);
+    const connect = super.watch(path, query, trimmed, (err: unknown) => {
       ended = true;
       if (mine) this.open.delete(mine);
       done(err);
@@ -240,10 +248,14 @@ export async function createIdentityIndex(opts: IdentityIndexOptions): Promise<I
       const kind = this.kind;
       // NOTE: the list goes through us, so a relist (first start, after 410, after an error)
       // replaces the kind wholesale and `synced` is false exactly while it runs.
-      const watch = new ShuttableWatch(kc);
+      const trim = (o: KubernetesObject): KubernetesObject => trimObject(kind, o as never) as KubernetesObject;
+      const watch = new ShuttableWatch(kc, trim);
       const inf = new ListWatch<KubernetesObject>(PATHS[kind], watch, async () => {
         if (live()) this.setSynced(false);
         const list = await listers[kind]();
+        // NOTE: the informer caches the items it is given, as it caches what a watch delivers:
+        // trimmed here (and in the watch), no copy of a whole object stays anywhere.
+        list.items = list.items.map(trim);
         if (live()) {
           applyList(state, kind, list.items as never[]);
           this.stats.lists++;
