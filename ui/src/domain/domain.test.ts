@@ -100,6 +100,21 @@ describe('diagram model', () => {
       a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
     expect(overlap(p.boxes['request-0']!, p.boxes['reply-5']!)).toBe(false);
   });
+  it('a call on one node: its one lane has the request\'s column left of the reply\'s, where the view opens', async () => {
+    const local = new Set(['pod-egress', 'host-veth', 'dnat', 'reverse-nat', 'deliver']);
+    // The same call with its backend on node-1: no tunnel, every hop in node-1 or its pods.
+    const here = (w: (typeof request)['hops'][number]['where']) => (w.node === 'node-2' ? request.hops[1]!.where : w.pod ? { ...w, pod: { ...w.pod, node: 'node-1' } } : w);
+    const onNode1 = (j: typeof request): typeof request => ({ ...j, hops: j.hops.filter((h) => local.has(h.kind)).map((h) => ({ ...h, where: here(h.where) })) });
+    const m = buildDiagram(onNode1(request), onNode1(reply));
+    expect(m.lanes.map((l) => l.id)).toEqual(['node-1']);
+    const p = await layoutDiagram(m);
+    const req = m.boxes.filter((b) => b.direction === 'request').map((b) => p.boxes[b.id]!);
+    const rep = m.boxes.filter((b) => b.direction === 'reply').map((b) => p.boxes[b.id]!);
+    expect(req.length).toBeGreaterThan(2);
+    expect(rep.length).toBeGreaterThan(1);
+    expect(Math.max(...req.map((b) => b.x + b.width))).toBeLessThanOrEqual(Math.min(...rep.map((b) => b.x)));
+  });
+
   it('a NodePort call from outside, which crosses the underlay twice, keeps its lanes in the order it reached them, tops aligned', async () => {
     const m = buildDiagram(nodePortFromOutside);
     expect(m.lanes.map((l) => l.id)).toEqual(['ext-client', 'underlay', 'node-1', 'node-2']);

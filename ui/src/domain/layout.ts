@@ -41,6 +41,10 @@ export async function layoutDiagram(m: DiagramModel): Promise<Positioned> {
         'elk.spacing.nodeNode': '40',
         'elk.layered.spacing.nodeNodeBetweenLayers': '44',
         'elk.separateConnectedComponents': 'true',
+        // Request and reply are two components: packed in the model's order, the request's
+        // column is the left one (ELK's packing had put the reply's there, so a view opened at
+        // the lane's left showed the reply first).
+        'elk.layered.considerModelOrder.components': 'MODEL_ORDER',
         // The order edges leave and enter at the lane's top corners: ELK lines the lanes up to
         // keep those edges straight, so every lane starts at the top (centred on the edge, a
         // short lane started lower than a tall one, and a view opened at the first lane's top
