@@ -20,6 +20,11 @@ function hops(list: Omit<Hop, 'tsNs' | 'deltaNs' | 'ifindex' | 'netns' | 'hook'>
   });
 }
 
+/** A TCP journey of these hops (id f<id> as its fingerprint), from its first hop to its last. */
+function journeyOf(id: string, verdict: Journey['verdict'], hs: Hop[], ends: Pick<Journey, 'src' | 'dst'> & Partial<Pick<Journey, 'backend' | 'replyTo'>>): Journey {
+  return { type: 'journey', id, fingerprint: `f${id.slice(1)}`, verdict, startNs: hs[0]!.tsNs, endNs: hs.at(-1)!.tsNs, proto: 'tcp', ...ends, hops: hs };
+}
+
 const pre = tcp('10.244.1.2', '10.96.0.10', 40000, 80);
 const post = tcp('10.244.1.2', '10.244.2.2', 40000, 8080);
 
@@ -38,13 +43,11 @@ export const request: Journey = (() => {
     ],
     1_000_000,
   );
-  return {
-    type: 'journey', id: 'j1', fingerprint: 'f1', verdict: 'delivered', startNs: hs[0]!.tsNs, endNs: hs.at(-1)!.tsNs, proto: 'tcp',
+  return journeyOf('j1', 'delivered', hs, {
     src: { ip: '10.244.1.2', port: 40000, pod: client },
     dst: { ip: '10.96.0.10', port: 80, service: { namespace: 'default', name: 'web', port: 80 } },
     backend: { ip: '10.244.2.2', port: 8080, pod: web },
-    hops: hs,
-  };
+  });
 })();
 
 /** Its SYN-ACK, un-NATed on node-1. */
@@ -62,10 +65,9 @@ export const reply: Journey = (() => {
     ],
     2_000_000,
   );
-  return {
-    type: 'journey', id: 'j1r', fingerprint: 'f1r', verdict: 'delivered', startNs: hs[0]!.tsNs, endNs: hs.at(-1)!.tsNs, proto: 'tcp',
-    src: { ip: '10.244.2.2', port: 8080, pod: web }, dst: { ip: '10.244.1.2', port: 40000, pod: client }, hops: hs, replyTo: 'j1',
-  };
+  return journeyOf('j1r', 'delivered', hs, {
+    src: { ip: '10.244.2.2', port: 8080, pod: web }, dst: { ip: '10.244.1.2', port: 40000, pod: client }, replyTo: 'j1',
+  });
 })();
 
 /** A SYN to a closed port, dropped with NO_SOCKET. */
@@ -78,10 +80,9 @@ export const dropped: Journey = (() => {
     ],
     3_000_000,
   );
-  return {
-    type: 'journey', id: 'j2', fingerprint: 'f2', verdict: 'dropped', startNs: hs[0]!.tsNs, endNs: hs.at(-1)!.tsNs, proto: 'tcp',
-    src: { ip: '10.244.1.2', port: 40001, pod: client }, dst: { ip: '10.244.2.2', port: 9, pod: web }, hops: hs,
-  };
+  return journeyOf('j2', 'dropped', hs, {
+    src: { ip: '10.244.1.2', port: 40001, pod: client }, dst: { ip: '10.244.2.2', port: 9, pod: web },
+  });
 })();
 
 /** Two containers of one pod over lo: a sidecar calling its neighbour. */
@@ -95,10 +96,9 @@ export const loopback: Journey = (() => {
     ],
     4_000_000,
   );
-  return {
-    type: 'journey', id: 'j3', fingerprint: 'f3', verdict: 'delivered', startNs: hs[0]!.tsNs, endNs: hs.at(-1)!.tsNs, proto: 'tcp',
-    src: { ip: '127.0.0.1', port: 49868 }, dst: { ip: '127.0.0.1', port: 9090 }, hops: hs,
-  };
+  return journeyOf('j3', 'delivered', hs, {
+    src: { ip: '127.0.0.1', port: 49868 }, dst: { ip: '127.0.0.1', port: 9090 },
+  });
 })();
 
 /** What the kernel reports when a socket closes with data its application never read. */
@@ -146,13 +146,11 @@ export const nodePortFromOutside: Journey = (() => {
     ],
     5_000_000,
   );
-  return {
-    type: 'journey', id: 'j4', fingerprint: 'f4', verdict: 'delivered', startNs: hs[0]!.tsNs, endNs: hs.at(-1)!.tsNs, proto: 'tcp',
+  return journeyOf('j4', 'delivered', hs, {
     src: { ip: '10.0.0.100', port: 51000, external: true },
     dst: { ip: '10.0.0.1', port: 30080, node: 'node-1', service: { namespace: 'default', name: 'web-nodeport', port: 30080 } },
     backend: { ip: '10.244.2.2', port: 8080, pod: web },
-    hops: hs,
-  };
+  });
 })();
 
 /** Its SYN-ACK: un-NATed on node-1 twice (masquerade, then the NodePort) and delivered to the external host. */
@@ -171,8 +169,7 @@ export const nodePortReply: Journey = (() => {
     ],
     6_000_000,
   );
-  return {
-    type: 'journey', id: 'j4r', fingerprint: 'f4r', verdict: 'delivered', startNs: hs[0]!.tsNs, endNs: hs.at(-1)!.tsNs, proto: 'tcp',
-    src: { ip: '10.244.2.2', port: 8080, pod: web }, dst: { ip: '10.0.0.100', port: 51000, external: true }, hops: hs, replyTo: 'j4',
-  };
+  return journeyOf('j4r', 'delivered', hs, {
+    src: { ip: '10.244.2.2', port: 8080, pod: web }, dst: { ip: '10.0.0.100', port: 51000, external: true }, replyTo: 'j4',
+  });
 })();
