@@ -19,6 +19,7 @@ const UI_SRC = resolve(SRC, '../../ui/src');
 const RANK: Record<string, number> = {
   protocol: 0,
   config: 0,
+  exec: 0,
   lab: 1,
   tls: 1,
   tracer: 1,

@@ -5,7 +5,7 @@
 // reported, never thrown. The thin I/O beside the pure parsers.
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
-import { execa } from 'execa';
+import { execBounded } from '../exec/bounded.ts';
 import type { NodeRules } from './explain.ts';
 import { parseIptablesSave } from './iptables-save.ts';
 import { parseIpvs } from './ipvs.ts';
@@ -60,10 +60,15 @@ function parsedOnce(memo: RulesMemo | undefined, source: ReadAttempt['source'], 
 const firstLine = (s: string): string => s.trim().split('\n')[0]?.slice(0, 200) ?? '';
 
 async function run(cmd: string, args: string[], lim: ReadLimits, netns: string | undefined): Promise<{ ok: true; out: string } | { ok: false; error: string }> {
-  const [file, argv] = netns ? ['ip', ['netns', 'exec', netns, cmd, ...args]] : [cmd, args];
-  const r = await execa(file, argv, { reject: false, timeout: lim.timeoutMs, maxBuffer: lim.maxBytes, stdin: 'ignore', forceKillAfterDelay: 1000 });
-  if (r.exitCode === 0 && !r.timedOut && !r.isMaxBuffer) return { ok: true, out: String(r.stdout) };
-  const why = r.timedOut ? `timed out after ${lim.timeoutMs} ms` : r.isMaxBuffer ? `output over ${lim.maxBytes} bytes` : firstLine(String(r.stderr || r.shortMessage || r.message));
+  let r;
+  try {
+    r = await execBounded(netns ? ['ip', 'netns', 'exec', netns, cmd, ...args] : [cmd, ...args], lim);
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ENOENT') return { ok: false, error: `${cmd}: not installed` };
+    throw e;
+  }
+  if (r.exitCode === 0 && !r.timedOut && !r.truncated) return { ok: true, out: r.stdout };
+  const why = r.timedOut ? `timed out after ${lim.timeoutMs} ms` : r.truncated ? `output over ${lim.maxBytes} bytes` : firstLine(r.stderr || `exit ${r.exitCode}`);
   return { ok: false, error: `${cmd}: ${why}` };
 }
 

@@ -1,7 +1,8 @@
 // The lab `hopscope start` owns, as the server sees it: actions run against whichever build is
 // up, a rebuild in another CNI / kube-proxy mode swaps the lab under the tracer, and lesson
 // inspections run their fixed commands in the right namespace.
-import { execBounded, labUp, type ExecResult, type ExecTarget, type LabHandle, type LabUpOptions } from '../lab/lab.ts';
+import { execBounded, type ExecResult } from '../exec/bounded.ts';
+import { labUp, type ExecTarget, type LabHandle, type LabUpOptions } from '../lab/lab.ts';
 import type { Topology } from '../lab/topology.ts';
 import type { AgentStatus, LabAction } from '../protocol/messages.ts';
 import { transcript, type InspectCommand } from '../protocol/inspect.ts';
