@@ -6,6 +6,7 @@ import type { Journey, ProbeSet, TraceEvent } from '../protocol/events.ts';
 import { compileFilter, type FilterSpec } from '../tracer/filter.ts';
 import type { KernelFilter } from '../tracer/kernel-filter.ts';
 import { startTracer, type Tracer, type TracerStatus } from '../tracer/runner.ts';
+import { DEFAULT_FLUSH_MS } from '../tracer/program.ts';
 import { createCorrelator, type CorrelatorStats } from '../journeys/correlate.ts';
 import { kubeProxyNamer, type KubeProxyContext } from '../journeys/kube-proxy.ts';
 import type { KubeProxyMode } from '../kubeproxy/names.ts';
@@ -99,8 +100,8 @@ export interface TracePipelineOptions {
   kubeProxyRulesMs?: number;
 }
 
-// Two of the program's flush intervals (100 ms): see streamNs.
-const STREAM_MARGIN_NS = 200_000_000;
+// Two of the program's flush intervals: see streamNs.
+const STREAM_MARGIN_NS = 2 * DEFAULT_FLUSH_MS * 1e6;
 
 /** The one lab that is up, for `--lab` without a name. */
 export function defaultLab(): string {
