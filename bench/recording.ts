@@ -7,11 +7,10 @@
 // Run: `npx tsx bench/recording.ts [--quick] [--from FILE] [--journeys N]` (no root needed); with
 // `node --expose-gc --import tsx bench/recording.ts` it also prints the heap the journeys hold.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileJourneysCursor, loadRecordingFile, readRecordingFile, RecordingWriter } from '../agent/src/wiring/recording-file.ts';
-import { recordingSource } from '../agent/src/server/recording-source.ts';
+import { readRecordingFile, RecordingWriter } from '../agent/src/wiring/recording-file.ts';
 import { syntheticJourney } from '../agent/src/server/__tests__/synthetic.ts';
 import type { Journey } from '../agent/src/protocol/events.ts';
 import type { AgentStatus, TopologyView } from '../agent/src/protocol/messages.ts';
@@ -105,17 +104,13 @@ async function main(): Promise<void> {
     else console.log('(heap held: run with `node --expose-gc --import tsx bench/recording.ts`)');
     const upRuns: number[] = [];
     const allRuns: number[] = [];
-    const rssRuns: number[] = [];
     for (let r = 0; r < RUNS; r++) {
       const o = await openTimes(big);
       upRuns.push(o.upMs);
       allRuns.push(o.readMs);
-      rssRuns.push(o.rssMiB);
     }
     figures.push(figure(`hopscope open on ${N} journeys: serving`, 'ms', upRuns));
     figures.push(figure(`hopscope open on ${N} journeys: all read`, 'ms', allRuns));
-    figures.push(figure(`hopscope open on ${N} journeys: peak RSS once read`, 'MiB', rssRuns));
-    if (global.gc) figures.push(figure(`replay of ${N} journeys (as open plays them, all at once): most heap while playing`, 'MiB', [await replayHeap(big)]));
     report('recording', figures, {
       journeys: FROM ? `from ${FROM} (${pool.length} distinct, ${pool[0]!.hops.length} hops in the first)` : 'synthetic ClusterIP call across VXLAN, 12 hops',
       jsonBytesPerJourney: Math.round(jsonBytes),
@@ -126,24 +121,14 @@ async function main(): Promise<void> {
   }
 }
 
-/** The peak resident memory of a process so far (MiB), from /proc. */
-function peakRssMiB(pid: number): number {
-  const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
-
-/**
- * Start `hopscope open` on a file: time until it serves (prints its URL) and until it has read
- * every journey, and its peak RSS then (nobody watches: nothing plays, only the reading counts).
- */
-function openTimes(file: string): Promise<{ upMs: number; readMs: number; rssMiB: number }> {
+/** Start `hopscope open` on a file: time until it serves (prints its URL) and until it has read every journey. */
+function openTimes(file: string): Promise<{ upMs: number; readMs: number }> {
   return new Promise((resolve, reject) => {
     const t = performance.now();
     const p = spawn(process.execPath, ['agent/bin/hopscope.mjs', 'open', '--port', '0', file], { env: { ...process.env, HOPSCOPE_TOKEN: 'bench-token-0123456789abcdef' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     let upMs: number | undefined;
     let readMs: number | undefined;
-    let rssMiB = NaN;
     p.stdout.on('data', (d: Buffer) => {
       if (upMs === undefined && d.toString().includes('hopscope is up')) upMs = performance.now() - t;
     });
@@ -151,36 +136,11 @@ function openTimes(file: string): Promise<{ upMs: number; readMs: number; rssMiB
       err += d.toString();
       if (readMs === undefined && /read \d+ journeys/.test(err)) {
         readMs = performance.now() - t;
-        rssMiB = peakRssMiB(p.pid!);
         p.kill('SIGINT');
       }
     });
-    p.once('exit', (c) => (upMs !== undefined && readMs !== undefined ? resolve({ upMs, readMs, rssMiB }) : reject(new Error(`open exited ${c} early: ${err}`))));
+    p.once('exit', (c) => (upMs !== undefined && readMs !== undefined ? resolve({ upMs, readMs }) : reject(new Error(`open exited ${c} early: ${err}`))));
   });
-}
-
-/**
- * The heap a replay holds, as `hopscope open` plays (its reading of the file, its journeys
- * cursor and source) with --jump into a sink that only counts: the most over the play, each
- * sample after a full GC, less the heap before it started.
- */
-async function replayHeap(file: string): Promise<number> {
-  global.gc!();
-  const h0 = process.memoryUsage().heapUsed;
-  const loading = loadRecordingFile(file, { keepJourneys: false });
-  const rec = await loading.started;
-  const src = recordingSource(rec, { speed: 0, audience: () => true, loaded: loading.done, journeys: fileJourneysCursor(file) });
-  let played = 0;
-  let most = 0;
-  await src.start({ onJourney: () => played++, onStatus: () => undefined });
-  while (src.status().recording?.state !== 'ended') {
-    await new Promise((r) => setTimeout(r, 250));
-    global.gc!();
-    most = Math.max(most, process.memoryUsage().heapUsed - h0);
-  }
-  await src.stop();
-  if (played !== N) throw new Error(`played ${played} of ${N}`);
-  return most / 2 ** 20;
 }
 
 await main();

@@ -4,7 +4,7 @@ import type { Command } from './command.ts';
 import { SERVER_FLAGS, SERVER_FLAGS_HELP, openUrl, parseServerArgs, serverWarnings } from '../server/config.ts';
 import { startServer } from '../server/http.ts';
 import { recordingSource } from '../server/recording-source.ts';
-import { fileJourneysCursor, loadRecordingFile } from '../wiring/recording-file.ts';
+import { loadRecordingFile } from '../wiring/recording-file.ts';
 import { UI_DIST } from './start.ts';
 import { stopOnSignal } from './until-signal.ts';
 import { clip, parseFlags, toggle, UsageError, value } from '../config/flags.ts';
@@ -53,10 +53,8 @@ export const command: Command = {
       const code = (e as NodeJS.ErrnoException).code;
       return new Error(code ? `cannot read ${clip(file)}: ${code}` : `${clip(file)}: ${(e as Error).message}`);
     };
-    // Served from its first records while the rest is read: a big recording takes seconds. This
-    // read counts the journeys and keeps the statuses and topologies; the journeys themselves are
-    // read again as they play (holding them all took ~4.9 KB of heap each: 490 MiB for 100k).
-    const loading = loadRecordingFile(file, { keepJourneys: false });
+    // Served from its first records while the rest is read: a big recording takes seconds.
+    const loading = loadRecordingFile(file);
     const rec = await loading.started.catch((e: unknown) => {
       throw failed(e);
     });
@@ -64,12 +62,11 @@ export const command: Command = {
     const loaded = loading.done.then(
       (r) => {
         for (const p of r.problems) log(p);
-        log(`read ${r.journeyCount} journeys`);
+        log(`read ${r.journeys.length} journeys`);
       },
-      (e: unknown) => log(`${failed(e).message}; serving the ${rec.journeyCount} journeys read before it`),
+      (e: unknown) => log(`${failed(e).message}; serving the ${rec.journeys.length} journeys read before it`),
     );
-    const journeys = fileJourneysCursor(file);
-    const source = recordingSource(rec, { speed: v.jump ? 0 : (v.speed ?? 1), loaded, journeys, ...(v.start !== undefined ? { startAtS: v.start } : {}) });
+    const source = recordingSource(rec, { speed: v.jump ? 0 : (v.speed ?? 1), loaded, ...(v.start !== undefined ? { startAtS: v.start } : {}) });
     const server = await startServer({ host: cfg.host, port: cfg.port, token: cfg.token, uiDir: cfg.uiDir, source, topology: () => source.topology(), lab: null });
     source.playWhen(() => server.fanout.readyClientCount > 0);
     log(`a recording of ${header.source} from ${new Date(header.startedMs).toISOString()}; plays when a browser connects`);

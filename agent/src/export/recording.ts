@@ -66,11 +66,9 @@ export function encodeRecord(r: RecordingRecord): string {
 export interface ReadRecording {
   header?: RecordingHeader;
   topologies: Extract<RecordingRecord, { type: 'topology' }>[];
-  /** Journeys in file order, each with the wall time it was written (none when handed on instead). */
+  /** Journeys in file order, each with the wall time it was written. */
   journeys: Journey[];
   journeyTimesMs: number[];
-  /** Journeys read, also those handed on and not kept. */
-  journeyCount: number;
   statuses: Extract<RecordingRecord, { type: 'status' }>[];
   end?: { tMs: number; reason: string };
   /** Lines skipped (damaged, unknown) and whether the file was cut short, for the reader to say. */
@@ -85,15 +83,9 @@ const PROBLEMS_KEPT = 20;
  * else can be trusted then.
  */
 export class RecordingDecoder {
-  readonly read: ReadRecording = { topologies: [], journeys: [], journeyTimesMs: [], journeyCount: 0, statuses: [], problems: [] };
+  readonly read: ReadRecording = { topologies: [], journeys: [], journeyTimesMs: [], statuses: [], problems: [] };
   private n = 0;
   private skipped = 0;
-
-  /**
-   * `onJourneys`: each valid journeys record is handed there instead of kept in `read` (a replay
-   * holds only what it is about to play, not a whole recording: ~4.9 KB of heap a journey).
-   */
-  constructor(private readonly onJourneys?: (tMs: number, journeys: Journey[]) => void) {}
 
   private skip(why: string): void {
     this.skipped++;
@@ -131,8 +123,6 @@ export class RecordingDecoder {
       case 'journeys': {
         const r = journeysRecord.safeParse(raw);
         if (!r.success) return this.skip('damaged journeys record');
-        out.journeyCount += r.data.journeys.length;
-        if (this.onJourneys) return this.onJourneys(r.data.tMs, r.data.journeys as Journey[]);
         for (const j of r.data.journeys) {
           out.journeys.push(j as Journey);
           out.journeyTimesMs.push(r.data.tMs);
@@ -175,37 +165,4 @@ export function decodeRecording(text: string, opts: { truncated?: boolean } = {}
   const rest = lines.pop() ?? '';
   for (const l of lines) d.line(l);
   return d.finish(rest, opts.truncated ?? false);
-}
-
-/** A recording's journeys in file order, taken one at a time (a replay's read position). */
-export interface JourneyCursor {
-  /** Recorded wall time of the next journey; undefined when none is at hand (not read yet, or none left). */
-  peek(): number | undefined;
-  take(): Journey | undefined;
-  /** Every journey was taken and no more will come. */
-  readonly ended: boolean;
-  /** Journeys at hand and not taken yet. */
-  readonly held: number;
-  /** Resolves once as many journeys are at hand as it reads ahead, or all there are. */
-  ready(): Promise<void>;
-  close(): void;
-}
-
-/** A cursor over journeys already held in a ReadRecording (which may still be growing). */
-export function heldJourneysCursor(rec: ReadRecording): JourneyCursor {
-  let next = 0;
-  return {
-    peek: () => rec.journeyTimesMs[next],
-    take: () => (next < rec.journeys.length ? rec.journeys[next++] : undefined),
-    get ended() {
-      return next >= rec.journeys.length;
-    },
-    get held() {
-      return rec.journeys.length - next;
-    },
-    ready: () => Promise.resolve(),
-    close() {
-      // nothing to let go of: the journeys belong to `rec`
-    },
-  };
 }

@@ -1,18 +1,17 @@
 // The recording source: plays at the recorded pace (scaled), all at once, from a point; waits for
 // an audience; its status and topology follow the play position; damaged recordings play what
 // was readable and never throw.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fileJourneysCursor, loadRecordingFile, readRecordingBytes, readRecordingFile, RecordingWriter } from '../wiring/recording-file.ts';
+import { readRecordingBytes, readRecordingFile, RecordingWriter } from '../wiring/recording-file.ts';
 import { recordingSource } from './recording-source.ts';
 import { syntheticJourney } from './__tests__/synthetic.ts';
 import { seededRandom } from '../tracer/__tests__/seeded-random.ts';
 import type { Journey } from '../protocol/events.ts';
 import type { AgentStatus, TopologyView } from '../protocol/messages.ts';
 import type { SourceStatus } from './source.ts';
-import type { ReadRecording } from '../export/recording.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hopscope-recsrc-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -41,24 +40,9 @@ function sample(path: string): void {
   w.close('done');
 }
 
-type Mode = 'held' | 'from the file';
-/**
- * The two ways a source gets its journeys: held in the recording read (tests, `export`), or read
- * from the file as they play (`hopscope open`: the read it serves from only counts them).
- */
-async function source(mode: Mode, path: string, opts: Parameters<typeof recordingSource>[1]): Promise<{ src: ReturnType<typeof recordingSource>; rec: ReadRecording }> {
-  if (mode === 'held') {
-    const rec = await readRecordingFile(path);
-    return { src: recordingSource(rec, opts), rec };
-  }
-  const loading = loadRecordingFile(path, { keepJourneys: false });
-  const rec = await loading.done;
-  expect(rec.journeys).toHaveLength(0);
-  return { src: recordingSource(rec, { ...opts, journeys: fileJourneysCursor(path) }), rec };
-}
-
-async function play(mode: Mode, path: string, opts: Parameters<typeof recordingSource>[1], until: (got: Journey[], s: SourceStatus) => boolean, timeoutMs = 5000) {
-  const { src } = await source(mode, path, opts);
+async function play(path: string, opts: Parameters<typeof recordingSource>[1], until: (got: Journey[], s: SourceStatus) => boolean, timeoutMs = 5000) {
+  const rec = await readRecordingFile(path);
+  const src = recordingSource(rec, opts);
   const got: Journey[] = [];
   const seen: { at: number; n: number }[] = [];
   const t0 = Date.now();
@@ -72,14 +56,14 @@ async function play(mode: Mode, path: string, opts: Parameters<typeof recordingS
   return { got, seen, src, elapsed: Date.now() - t0, status: last ?? src.status() };
 }
 
-describe.each<Mode>(['held', 'from the file'])('recording source, journeys %s', (mode) => {
+describe('recording source', () => {
   const path = join(dir, 'r.hsrec');
   sample(path);
 
   it('waits for an audience, then plays at the recorded pace (scaled) and ends', async () => {
     let watching = false;
     setTimeout(() => (watching = true), 200);
-    const r = await play(mode, path, { speed: 2, audience: () => watching }, (_, s) => s.recording?.state === 'ended');
+    const r = await play(path, { speed: 2, audience: () => watching }, (_, s) => s.recording?.state === 'ended');
     expect(r.got.map((j) => j.id)).toEqual(Array.from({ length: 10 }, (_, i) => syntheticJourney(i).id));
     expect(r.seen.filter((x) => x.at < 150).every((x) => x.n === 0)).toBe(true);
     // 1 s of recorded time at ×2 after a 200 ms wait: not all at once.
@@ -90,11 +74,11 @@ describe.each<Mode>(['held', 'from the file'])('recording source, journeys %s', 
   });
 
   it('--jump delivers everything at once; --start skips ahead with what came before delivered first', async () => {
-    const all = await play(mode, path, { speed: 0, audience: () => true }, (g) => g.length === 10);
+    const all = await play(path, { speed: 0, audience: () => true }, (g) => g.length === 10);
     expect(all.got).toHaveLength(10);
     expect(all.elapsed).toBeLessThan(1000);
     let first: { n: number; topology?: string; lost: number } | undefined;
-    const mid = await play(mode, path, { speed: 1, startAtS: 0.45, audience: () => true }, (g, s) => {
+    const mid = await play(path, { speed: 1, startAtS: 0.45, audience: () => true }, (g, s) => {
       // The start delivered the four journeys before 0.45 s at once, and stands at 0.45 s.
       first ??= { n: g.length, lost: s.counters.lostEvents };
       return g.length >= 6;
@@ -106,7 +90,7 @@ describe.each<Mode>(['held', 'from the file'])('recording source, journeys %s', 
   });
 
   it('never plays without an audience', async () => {
-    const r = await play(mode, path, { speed: 0 }, () => false, 300);
+    const r = await play(path, { speed: 0 }, () => false, 300);
     expect(r.got).toHaveLength(0);
     expect(r.status.recording?.state).toBe('waiting');
   });
@@ -123,9 +107,7 @@ describe.each<Mode>(['held', 'from the file'])('recording source, journeys %s', 
         expect(rec.message).toMatch(/recording|header/);
         continue;
       }
-      const damaged = join(dir, `damaged-${round}.hsrec`);
-      writeFileSync(damaged, bytes);
-      const { src } = await source(mode, damaged, { speed: 0, audience: () => true });
+      const src = recordingSource(rec, { speed: 0, audience: () => true });
       const got: Journey[] = [];
       await src.start({ onJourney: (j) => got.push(j), onStatus: () => undefined });
       await new Promise((r) => setTimeout(r, 60));
@@ -138,7 +120,8 @@ describe.each<Mode>(['held', 'from the file'])('recording source, journeys %s', 
   });
 
   it('replay controls: pause holds the position, play resumes from it at a new pace, end delivers the rest', async () => {
-    const { src } = await source(mode, path, { speed: 1, audience: () => true });
+    const rec = await readRecordingFile(path);
+    const src = recordingSource(rec, { speed: 1, audience: () => true });
     expect(src.replay!({ control: 'pause' })).toBe('the replay has not started yet');
     const got: Journey[] = [];
     let last: SourceStatus | undefined;
@@ -158,57 +141,16 @@ describe.each<Mode>(['held', 'from the file'])('recording source, journeys %s', 
     expect(src.status().recording).toMatchObject({ state: 'ended', speed: 100 });
     await src.stop();
 
-    const { src: waiting } = await source(mode, path, { speed: 1 });
+    const waiting = recordingSource(rec, { speed: 1 });
     await waiting.start({ onJourney: () => undefined, onStatus: () => undefined });
     expect(waiting.replay!({ control: 'end' })).toBe('the replay has not started yet');
     await waiting.stop();
-    const { src: ending } = await source(mode, path, { speed: 1, audience: () => true });
+    const ending = recordingSource(rec, { speed: 1, audience: () => true });
     const all: Journey[] = [];
     await ending.start({ onJourney: (j) => all.push(j), onStatus: () => undefined });
     expect(ending.replay!({ control: 'end' })).toBeUndefined();
     await new Promise((r) => setTimeout(r, 120));
     expect(all).toHaveLength(10);
     await ending.stop();
-  });
-});
-
-describe('journeys read from the file as they play', () => {
-  it('holds about its read-ahead, not the recording, and gives every journey in file order', async () => {
-    const path = join(dir, 'big.hsrec');
-    let now = 1_000_000;
-    const w = new RecordingWriter({ path, source: 'big', now: () => now });
-    const N = 20_000;
-    for (let i = 0; i < N; i += 50) {
-      now += 100;
-      w.journeys(Array.from({ length: 50 }, (_, k) => ({ ...syntheticJourney((i + k) % 100), id: `j${i + k}` })));
-    }
-    w.close('done');
-    const cursor = fileJourneysCursor(path, 500);
-    // Nobody takes: reading stops once 500 wait (plus the rest of a record and of the text being decoded).
-    await cursor.ready();
-    expect(cursor.held).toBeGreaterThanOrEqual(500);
-    await new Promise((r) => setTimeout(r, 300));
-    expect(cursor.held).toBeLessThan(1000);
-    expect(cursor.ended).toBe(false);
-    const ids: string[] = [];
-    let most = 0;
-    while (!cursor.ended) {
-      const j = cursor.take();
-      if (j) ids.push(j.id);
-      else await new Promise((r) => setTimeout(r, 5));
-      most = Math.max(most, cursor.held);
-    }
-    expect(most).toBeLessThan(1000);
-    expect(ids).toEqual(Array.from({ length: N }, (_, i) => `j${i}`));
-    expect(cursor.take()).toBeUndefined();
-  });
-
-  it('close stops the reading: nothing more is held', async () => {
-    const cursor = fileJourneysCursor(join(dir, 'big.hsrec'), 500);
-    await new Promise((r) => setTimeout(r, 100));
-    cursor.close();
-    await new Promise((r) => setTimeout(r, 100));
-    expect(cursor.held).toBe(0);
-    expect(cursor.take()).toBeUndefined();
   });
 });

@@ -1,8 +1,9 @@
 // A recording as a JourneySource (`hopscope open`): the journeys played back at their recorded
 // pace (or faster, or all at once), the recorded status and topology following the play position.
 // No tracer, no root, no lab.
+import type { Journey } from '../protocol/events.ts';
 import type { AgentStatus, ReplayControl, TopologyView } from '../protocol/messages.ts';
-import { heldJourneysCursor, type JourneyCursor, type ReadRecording } from '../export/recording.ts';
+import type { ReadRecording } from '../export/recording.ts';
 import type { JourneySource, SourceSink, SourceStatus } from './source.ts';
 
 /** How to play. */
@@ -20,11 +21,6 @@ export interface PlayOptions {
   perTick?: number;
   /** Resolves (or rejects) when the recording is read to its end; until then it may still grow. */
   loaded?: Promise<unknown>;
-  /**
-   * Where the journeys come from, in file order (the source closes it when stopped); default:
-   * those held in the recording given. `hopscope open` reads them from the file as they play.
-   */
-  journeys?: JourneyCursor;
 }
 
 /** A recording source, with the play position for the status bar and the topology. */
@@ -39,7 +35,7 @@ const TICK_MS = 50;
 /** Journeys of a recording played into a sink. */
 export function recordingSource(rec: ReadRecording, opts: PlayOptions): RecordingSource {
   const header = rec.header!;
-  const cursor = opts.journeys ?? heldJourneysCursor(rec);
+  const times = rec.journeyTimesMs;
   const t0 = header.startedMs;
   // Playback: recorded time `startAt` was due at wall time `playStartedAt`; later ones at `speed`.
   let startAt = t0 + (opts.startAtS ?? 0) * 1000;
@@ -86,7 +82,7 @@ export function recordingSource(rec: ReadRecording, opts: PlayOptions): Recordin
       },
       message: `replaying a recording of ${header.source}`,
       ...(recorded?.lastGap ? { lastGap: recorded.lastGap } : {}),
-      recording: { source: header.source, startedMs: t0, atMs, played: next, journeys: rec.journeyCount, loading: !loaded, speed, state },
+      recording: { source: header.source, startedMs: t0, atMs, played: next, journeys: rec.journeys.length, loading: !loaded, speed, state },
     };
   };
 
@@ -100,26 +96,21 @@ export function recordingSource(rec: ReadRecording, opts: PlayOptions): Recordin
     // Recorded time now due: everything up to `startAt` at once, then at `speed` (0: all).
     const due = speed === 0 ? Infinity : startAt + (Date.now() - playStartedAt) * speed;
     let n = 0;
-    for (let t = cursor.peek(); t !== undefined && t <= due && n < perTick; t = cursor.peek()) {
-      atMs = Math.max(atMs, t);
-      sink.onJourney(cursor.take()!);
+    while (next < rec.journeys.length && times[next]! <= due && n < perTick) {
+      atMs = Math.max(atMs, times[next]!);
+      sink.onJourney(rec.journeys[next]! as Journey);
       next++;
       n++;
     }
-    const coming = cursor.peek();
-    if (cursor.ended && loaded) {
+    if (next >= rec.journeys.length && loaded) {
       state = 'ended';
       atMs = Math.max(atMs, rec.end?.tMs ?? atMs);
-    }
-    // While the next journeys are still being read, the clock waits where those read so far end.
-    else if (due !== Infinity && coming !== undefined) atMs = Math.max(atMs, Math.min(due, coming));
+    } else if (due !== Infinity) atMs = Math.max(atMs, Math.min(due, times[next]!));
     sink.onStatus(status());
   };
 
   return {
     async start(s) {
-      // The first tick plays what is due at once (all before --start): the read-ahead first.
-      await cursor.ready();
       sink = s;
       timer = setInterval(tick, TICK_MS);
       tick();
@@ -132,7 +123,6 @@ export function recordingSource(rec: ReadRecording, opts: PlayOptions): Recordin
       if (timer) clearInterval(timer);
       timer = undefined;
       sink = undefined;
-      cursor.close();
     },
     capabilities: () => ({ recording: { source: header.source, startedMs: t0, host: header.host, version: header.version, part: header.part } }),
     topology: () => lastBefore(rec.topologies)?.topology ?? null,

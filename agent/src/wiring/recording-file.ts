@@ -10,7 +10,7 @@ import { closeSync, createReadStream, fchmodSync, fstatSync, openSync, readSync,
 import { hostname } from 'node:os';
 import { Readable } from 'node:stream';
 import { createGunzip, gzipSync } from 'node:zlib';
-import { encodeRecord, RECORDING_FORMAT, RECORDING_VERSION, RecordingDecoder, type JourneyCursor, type ReadRecording, type RecordingRecord } from '../export/recording.ts';
+import { encodeRecord, RECORDING_FORMAT, RECORDING_VERSION, RecordingDecoder, type ReadRecording, type RecordingRecord } from '../export/recording.ts';
 import type { Journey } from '../protocol/events.ts';
 import type { AgentStatus, TopologyView } from '../protocol/messages.ts';
 
@@ -33,25 +33,16 @@ export function fileIsGzip(path: string): boolean {
 /** Lines longer than this are cut off and counted as damaged (a tick's journeys are far less). */
 const MAX_LINE = 64 << 20;
 
-/** A recording being decoded from a stream; reading can be held and let go again. */
-interface DecodingStream {
-  /** Resolves when the input is read (or stopped); rejects as readRecordingStream does. */
-  done: Promise<ReadRecording>;
-  pause(): void;
-  resume(): void;
-  /** Stop reading for good (`done` resolves with what was read). */
-  stop(): void;
-}
-
-function decodeStream(input: Readable, decoder: RecordingDecoder, onLine?: (read: ReadRecording) => void): DecodingStream {
+/** Read a recording from a stream of its compressed bytes, keeping everything readable. */
+export async function readRecordingStream(input: Readable, onLine?: (read: ReadRecording) => void): Promise<ReadRecording> {
+  const decoder = new RecordingDecoder();
   const gunzip = createGunzip();
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   let failure: Error | undefined;
-  let stopped = false;
   let zlibError: (Error & { code?: string }) | undefined;
   const onData = (chunk: Buffer) => {
-    if (failure || stopped) return;
+    if (failure) return;
     let start = 0;
     for (let nl = chunk.indexOf(10); nl !== -1; nl = chunk.indexOf(10, start)) {
       const part = chunk.subarray(start, nl);
@@ -79,109 +70,29 @@ function decodeStream(input: Readable, decoder: RecordingDecoder, onLine?: (read
     }
   };
   gunzip.on('data', onData);
-  const done = (async () => {
-    await new Promise<void>((resolve) => {
-      gunzip.on('end', resolve);
-      gunzip.on('error', (e) => {
-        zlibError = e;
-        resolve();
-      });
-      input.on('error', (e) => {
-        failure ??= e;
-        resolve();
-      });
-      input.on('close', () => {
-        if (failure || stopped) resolve();
-      });
-      input.pipe(gunzip);
+  await new Promise<void>((resolve) => {
+    gunzip.on('end', resolve);
+    gunzip.on('error', (e) => {
+      zlibError = e;
+      resolve();
     });
-    gunzip.destroy();
-    if (failure) throw failure;
-    if (stopped) return decoder.read;
-    const rest = Buffer.concat(pending).toString('utf8');
-    if (zlibError && zlibError.code !== 'Z_BUF_ERROR') {
-      if (!decoder.read.header) throw new Error(`not a readable recording: ${zlibError.message}`);
-      decoder.read.problems.push(`the compressed data is damaged (${zlibError.message}): kept what comes before the damage`);
-    }
-    return decoder.finish(rest, zlibError?.code === 'Z_BUF_ERROR');
-  })();
-  return {
-    done,
-    pause: () => gunzip.pause(),
-    resume: () => gunzip.resume(),
-    stop() {
-      stopped = true;
-      input.destroy();
-    },
-  };
-}
-
-/** Read a recording from a stream of its compressed bytes, keeping everything readable. */
-export async function readRecordingStream(input: Readable, onLine?: (read: ReadRecording) => void): Promise<ReadRecording> {
-  return decodeStream(input, new RecordingDecoder(), onLine).done;
-}
-
-/**
- * A recording file's journeys read a little ahead of where they are taken: reading holds once
- * `readAhead` journeys wait and goes on below half of it, so a replay holds about that many (plus
- * the rest of the record and the 16 KiB of text being decoded), not the whole recording.
- * Damage ends it where a reader of the whole file stops too (the header was checked by that one).
- */
-export function fileJourneysCursor(path: string, readAhead = 2000): JourneyCursor {
-  const queue: { tMs: number; journeys: Journey[]; next: number }[] = [];
-  let held = 0;
-  let paused = false;
-  let eof = false;
-  let filled!: () => void;
-  const ready = new Promise<void>((resolve) => (filled = resolve));
-  let reading: DecodingStream | undefined;
-  reading = decodeStream(
-    createReadStream(path),
-    new RecordingDecoder((tMs, journeys) => {
-      if (journeys.length === 0) return;
-      queue.push({ tMs, journeys, next: 0 });
-      held += journeys.length;
-      if (held >= readAhead && !paused) {
-        paused = true;
-        reading?.pause();
-        filled();
-      }
-    }),
-  );
-  const end = (): void => {
-    eof = true;
-    filled();
-  };
-  void reading.done.then(end, end);
-  return {
-    peek: () => queue[0]?.tMs,
-    take() {
-      const r = queue[0];
-      if (!r) return undefined;
-      const j = r.journeys[r.next++];
-      if (r.next >= r.journeys.length) queue.shift();
-      held--;
-      if (paused && held < readAhead / 2) {
-        paused = false;
-        reading?.resume();
-      }
-      return j;
-    },
-    get ended() {
-      return eof && queue.length === 0;
-    },
-    get held() {
-      return held;
-    },
-    ready: () => ready,
-    close() {
-      queue.length = 0;
-      held = 0;
-      reading?.stop();
-      reading = undefined;
-      filled();
-    },
-  };
+    input.on('error', (e) => {
+      failure ??= e;
+      resolve();
+    });
+    input.on('close', () => {
+      if (failure) resolve();
+    });
+    input.pipe(gunzip);
+  });
+  gunzip.destroy();
+  if (failure) throw failure;
+  const rest = Buffer.concat(pending).toString('utf8');
+  if (zlibError && zlibError.code !== 'Z_BUF_ERROR') {
+    if (!decoder.read.header) throw new Error(`not a readable recording: ${zlibError.message}`);
+    decoder.read.problems.push(`the compressed data is damaged (${zlibError.message}): kept what comes before the damage`);
+  }
+  return decoder.finish(rest, zlibError?.code === 'Z_BUF_ERROR');
 }
 
 /** Read a recording file (see readRecordingStream). */
@@ -201,19 +112,17 @@ export interface LoadingRecording {
 /**
  * Start reading a recording file, so that it can be served from its first records while the
  * rest is read (a 100k-journey recording takes seconds to decode). A file that is not a
- * recording rejects `started`. `keepJourneys: false` only counts them (a replay reads them
- * again with fileJourneysCursor, as it plays).
+ * recording rejects `started`.
  */
-export function loadRecordingFile(path: string, opts: { keepJourneys?: boolean } = {}): LoadingRecording {
+export function loadRecordingFile(path: string): LoadingRecording {
   let read: ReadRecording | undefined;
   let startedOk!: (r: ReadRecording) => void;
   const started = new Promise<ReadRecording>((resolve) => (startedOk = resolve));
-  const decoder = opts.keepJourneys === false ? new RecordingDecoder(() => undefined) : new RecordingDecoder();
-  const done = decodeStream(createReadStream(path), decoder, (r) => {
+  const done = readRecordingStream(createReadStream(path), (r) => {
     read = r;
     // A writer puts the topology right after the header when it knows one; else anything will do.
-    if (r.header && (r.topologies.length > 0 || r.journeyCount > 0 || r.statuses.length > 0)) startedOk(r);
-  }).done;
+    if (r.header && (r.topologies.length > 0 || r.journeys.length > 0 || r.statuses.length > 0)) startedOk(r);
+  });
   void done.then(startedOk, () => undefined);
   const out: LoadingRecording = {
     get read(): ReadRecording {
